@@ -1,0 +1,239 @@
+//! The one SCIM error type used by every layer (RFC 7644 §3.12).
+
+use serde_json::{Value, json};
+
+/// The URN of the SCIM error message schema.
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// The `scimType` keywords of RFC 7644 §3.12 table 9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScimType {
+    InvalidFilter,
+    TooMany,
+    Uniqueness,
+    Mutability,
+    InvalidSyntax,
+    InvalidPath,
+    NoTarget,
+    InvalidValue,
+    InvalidVers,
+    Sensitive,
+}
+
+impl ScimType {
+    /// The keyword as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScimType::InvalidFilter => "invalidFilter",
+            ScimType::TooMany => "tooMany",
+            ScimType::Uniqueness => "uniqueness",
+            ScimType::Mutability => "mutability",
+            ScimType::InvalidSyntax => "invalidSyntax",
+            ScimType::InvalidPath => "invalidPath",
+            ScimType::NoTarget => "noTarget",
+            ScimType::InvalidValue => "invalidValue",
+            ScimType::InvalidVers => "invalidVers",
+            ScimType::Sensitive => "sensitive",
+        }
+    }
+
+    /// Parses a wire keyword (exact spelling).
+    pub fn parse(s: &str) -> Option<ScimType> {
+        Some(match s {
+            "invalidFilter" => ScimType::InvalidFilter,
+            "tooMany" => ScimType::TooMany,
+            "uniqueness" => ScimType::Uniqueness,
+            "mutability" => ScimType::Mutability,
+            "invalidSyntax" => ScimType::InvalidSyntax,
+            "invalidPath" => ScimType::InvalidPath,
+            "noTarget" => ScimType::NoTarget,
+            "invalidValue" => ScimType::InvalidValue,
+            "invalidVers" => ScimType::InvalidVers,
+            "sensitive" => ScimType::Sensitive,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for ScimType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A SCIM protocol error: an HTTP status, an optional `scimType` and a human-readable detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}{}: {detail}", scim_type.map(|t| format!(" {t}")).unwrap_or_default())]
+pub struct ScimError {
+    pub status: u16,
+    pub scim_type: Option<ScimType>,
+    pub detail: String,
+}
+
+/// Result alias used throughout the core.
+pub type ScimResult<T> = Result<T, ScimError>;
+
+impl ScimError {
+    pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
+        ScimError {
+            status,
+            scim_type,
+            detail: detail.into(),
+        }
+    }
+
+    /// 400 with a `scimType`.
+    pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
+        Self::new(400, Some(scim_type), detail)
+    }
+
+    pub fn invalid_filter(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidFilter, detail)
+    }
+    pub fn invalid_syntax(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidSyntax, detail)
+    }
+    pub fn invalid_value(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidValue, detail)
+    }
+    pub fn invalid_path(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidPath, detail)
+    }
+    pub fn no_target(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::NoTarget, detail)
+    }
+    pub fn mutability(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::Mutability, detail)
+    }
+    pub fn too_many(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::TooMany, detail)
+    }
+    pub fn invalid_vers(detail: impl Into<String>) -> Self {
+        Self::bad_request(ScimType::InvalidVers, detail)
+    }
+    /// 409 `uniqueness`.
+    pub fn uniqueness(detail: impl Into<String>) -> Self {
+        Self::new(409, Some(ScimType::Uniqueness), detail)
+    }
+    /// 404 without a `scimType`.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(404, None, detail)
+    }
+    /// 412: the `If-Match` version is stale.
+    pub fn precondition_failed(detail: impl Into<String>) -> Self {
+        Self::new(412, None, detail)
+    }
+    /// 413: the request is larger than advertised limits.
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(413, None, detail)
+    }
+    /// 401 with a fixed detail that reveals nothing about tenants or resources.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            401,
+            None,
+            "Authentication failed: send a valid bearer token for this tenant in the Authorization header",
+        )
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(403, None, detail)
+    }
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Self::new(405, None, detail)
+    }
+    pub fn not_implemented(detail: impl Into<String>) -> Self {
+        Self::new(501, None, detail)
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(500, None, detail)
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(503, None, detail)
+    }
+
+    /// Prefixes the detail with context (for example the attribute path being processed).
+    pub fn context(mut self, prefix: impl std::fmt::Display) -> Self {
+        self.detail = format!("{prefix}: {}", self.detail);
+        self
+    }
+
+    /// The error as a SCIM Error message body.
+    pub fn to_json(&self) -> Value {
+        let mut body = json!({
+            "schemas": [ERROR_SCHEMA],
+            "status": self.status.to_string(),
+            "detail": self.detail,
+        });
+        if let (Some(t), Some(obj)) = (self.scim_type, body.as_object_mut()) {
+            obj.insert("scimType".into(), Value::String(t.as_str().into()));
+        }
+        body
+    }
+
+    /// Parses a SCIM Error body (as returned by another SCIM server), leniently.
+    pub fn from_json(status: u16, body: &Value) -> ScimError {
+        let detail = body
+            .get("detail")
+            .and_then(Value::as_str)
+            .unwrap_or("no detail given")
+            .to_string();
+        let scim_type = body
+            .get("scimType")
+            .and_then(Value::as_str)
+            .and_then(ScimType::parse);
+        let status = body
+            .get("status")
+            .and_then(|s| match s {
+                Value::String(s) => s.parse().ok(),
+                Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+                _ => None,
+            })
+            .unwrap_or(status);
+        ScimError::new(status, scim_type, detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_has_status_as_string_and_scim_type() {
+        let e = ScimError::invalid_filter("expected an operator at position 9");
+        let body = e.to_json();
+        assert_eq!(body["schemas"][0], ERROR_SCHEMA);
+        assert_eq!(body["status"], "400");
+        assert_eq!(body["scimType"], "invalidFilter");
+        assert_eq!(body["detail"], "expected an operator at position 9");
+    }
+
+    #[test]
+    fn error_without_scim_type_omits_the_key() {
+        let body = ScimError::not_found("Resource 42 not found").to_json();
+        assert!(body.get("scimType").is_none());
+        assert_eq!(body["status"], "404");
+    }
+
+    #[test]
+    fn parses_foreign_error_bodies() {
+        let e = ScimError::from_json(
+            500,
+            &json!({"status": 409, "scimType": "uniqueness", "detail": "taken"}),
+        );
+        assert_eq!(e, ScimError::uniqueness("taken"));
+        for t in [
+            ScimType::InvalidFilter,
+            ScimType::TooMany,
+            ScimType::Uniqueness,
+            ScimType::Mutability,
+            ScimType::InvalidSyntax,
+            ScimType::InvalidPath,
+            ScimType::NoTarget,
+            ScimType::InvalidValue,
+            ScimType::InvalidVers,
+            ScimType::Sensitive,
+        ] {
+            assert_eq!(ScimType::parse(t.as_str()), Some(t));
+        }
+    }
+}
