@@ -6,8 +6,13 @@
 
 pub mod error;
 pub mod filter;
+pub mod messages;
+pub mod patch;
 pub mod path;
+pub mod projection;
+pub mod resource;
 pub mod schema;
+pub mod sort;
 pub mod value;
 
 pub use error::{ScimError, ScimResult, ScimType};
