@@ -18,6 +18,12 @@ pub enum ScimType {
     InvalidValue,
     InvalidVers,
     Sensitive,
+    /// RFC 9865: the cursor is not one the server issued, or is malformed.
+    InvalidCursor,
+    /// RFC 9865: the cursor was valid but has expired.
+    ExpiredCursor,
+    /// RFC 9865: `count` exceeds what the server allows with cursors.
+    InvalidCount,
 }
 
 impl ScimType {
@@ -34,6 +40,9 @@ impl ScimType {
             ScimType::InvalidValue => "invalidValue",
             ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
+            ScimType::InvalidCount => "invalidCount",
         }
     }
 
@@ -50,6 +59,9 @@ impl ScimType {
             "invalidValue" => ScimType::InvalidValue,
             "invalidVers" => ScimType::InvalidVers,
             "sensitive" => ScimType::Sensitive,
+            "invalidCursor" => ScimType::InvalidCursor,
+            "expiredCursor" => ScimType::ExpiredCursor,
+            "invalidCount" => ScimType::InvalidCount,
             _ => return None,
         })
     }
@@ -232,6 +244,9 @@ mod tests {
             ScimType::InvalidValue,
             ScimType::InvalidVers,
             ScimType::Sensitive,
+            ScimType::InvalidCursor,
+            ScimType::ExpiredCursor,
+            ScimType::InvalidCount,
         ] {
             assert_eq!(ScimType::parse(t.as_str()), Some(t));
         }

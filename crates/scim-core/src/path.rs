@@ -42,7 +42,7 @@ pub fn is_attr_name(s: &str) -> bool {
 
 /// Whether `s` looks like a schema URN (`urn:` followed by something).
 pub fn is_urn(s: &str) -> bool {
-    s.len() > 4 && s[..4].eq_ignore_ascii_case("urn:")
+    s.len() > 4 && s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 impl AttrPath {
@@ -164,6 +164,13 @@ mod tests {
             AttrPath::parse("emails."),
             Err(PathError::InvalidName(_))
         ));
+    }
+
+    #[test]
+    fn non_ascii_input_is_rejected_not_a_panic() {
+        assert!(AttrPath::parse("abcé").is_err());
+        assert!(AttrPath::parse("uré:x").is_err());
+        assert!(!is_urn("abcé"));
     }
 
     #[test]

@@ -44,6 +44,13 @@ pub fn coerce_simple(attr: &Attribute, value: Value, path: &str) -> ScimResult<O
     }
     let out = match attr.kind {
         AttributeType::String | AttributeType::Reference => match value {
+            // U+0000 is never part of an identity attribute, and PostgreSQL cannot store it
+            // in text: refused the same way on every backend.
+            Value::String(s) if s.contains('\0') => {
+                return Err(ScimError::invalid_value(format!(
+                    "attribute '{path}' contains the NUL character (U+0000), which is not allowed"
+                )));
+            }
             Value::String(_) => value,
             other => return Err(bad("a string", &other)),
         },
@@ -226,6 +233,10 @@ pub fn compare(attr: &Attribute, a: &Value, b: &Value) -> Option<Ordering> {
             Some(a.cmp(&b))
         }
         AttributeType::Integer | AttributeType::Decimal => {
+            // Integers compare exactly (f64 loses precision above 2^53).
+            if let (Some(a), Some(b)) = (integer(a), integer(b)) {
+                return Some(a.cmp(&b));
+            }
             let (a, b) = (number(a)?, number(b)?);
             a.partial_cmp(&b)
         }
@@ -246,6 +257,17 @@ pub fn equals(attr: &Attribute, a: &Value, b: &Value) -> bool {
     compare(attr, a, b) == Some(Ordering::Equal)
 }
 
+fn integer(v: &Value) -> Option<i128> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
@@ -262,8 +284,10 @@ pub fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
 }
 
 /// The key under which a case-insensitive string is indexed and compared for uniqueness.
+/// Folds character by character, exactly as [`cmp_ignore_case`] compares, so that an index
+/// lookup and an in-memory comparison always agree.
 pub fn fold_case(s: &str) -> String {
-    s.to_lowercase()
+    s.chars().flat_map(char::to_lowercase).collect()
 }
 
 #[cfg(test)]
@@ -314,6 +338,7 @@ mod tests {
         assert!(coerce_simple(&attr(AttributeType::Binary), json!("aGVsbG8="), "b").is_ok());
         assert!(coerce_simple(&attr(AttributeType::Binary), json!("***"), "b").is_err());
         assert!(coerce_simple(&attr(AttributeType::String), json!(5), "s").is_err());
+        assert!(coerce_simple(&attr(AttributeType::String), json!("a\u{0}b"), "s").is_err());
     }
 
     #[test]

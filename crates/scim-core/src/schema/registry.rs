@@ -224,22 +224,37 @@ impl SchemaRegistry {
     /// Adds a JSON document that holds schemas, resource types or both (told apart by
     /// their `schemas` URN, or by the presence of `endpoint`).
     pub fn add_json(&mut self, source_name: &str, text: &str) -> Result<(), SchemaError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| SchemaError::Json {
-            source_name: source_name.into(),
-            message: e.to_string(),
-        })?;
-        let (rts, schemas): (Vec<Value>, Vec<Value>) =
-            documents(value).into_iter().partition(|d| {
-                d.get("endpoint").is_some()
+        self.add_json_documents(&[(source_name, text)])
+    }
+
+    /// Adds several JSON documents (for example every file of a directory) as one set:
+    /// all their schemas first, then all their resource types, so a resource type may name
+    /// a schema from any of the documents.
+    pub fn add_json_documents(&mut self, docs: &[(&str, &str)]) -> Result<(), SchemaError> {
+        let mut schemas = Vec::new();
+        let mut rts = Vec::new();
+        for (source_name, text) in docs {
+            let value: Value = serde_json::from_str(text).map_err(|e| SchemaError::Json {
+                source_name: (*source_name).into(),
+                message: e.to_string(),
+            })?;
+            for d in documents(value) {
+                let is_rt = d.get("endpoint").is_some()
                     || d.get("schemas")
                         .and_then(Value::as_array)
-                        .is_some_and(|a| a.iter().any(|s| s == RESOURCE_TYPE_SCHEMA))
-            });
-        for item in schemas {
+                        .is_some_and(|a| a.iter().any(|s| s == RESOURCE_TYPE_SCHEMA));
+                if is_rt {
+                    rts.push((*source_name, d));
+                } else {
+                    schemas.push((*source_name, d));
+                }
+            }
+        }
+        for (source_name, item) in schemas {
             let schema: Schema = parse_document(source_name, item)?;
             self.add_schema(source_name, schema)?;
         }
-        for item in rts {
+        for (source_name, item) in rts {
             let rt: ResourceType = parse_document(source_name, item)?;
             self.add_resource_type(source_name, rt)?;
         }

@@ -1,0 +1,132 @@
+//! `scim serve`.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use scim_server::{AppState, ServerConfig};
+use scim_store::{DeleteMode, Store};
+
+use crate::config::{FileConfig, StoreOptions};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "SCIM_LISTEN")]
+    pub listen: Option<String>,
+    /// The URL clients use to reach this server (used in `meta.location`, `$ref` and
+    /// printed base URLs). Defaults to http://{listen}.
+    #[arg(long, env = "SCIM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Log format: `text` (readable) or `json` (one object per line).
+    #[arg(long, env = "SCIM_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    #[command(flatten)]
+    pub store: StoreOptions,
+}
+
+const DEFAULT_TENANT: &str = "default";
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// On the first start (no tenant at all), creates the default tenant and a token and prints
+/// them. Several instances may start at once on a new PostgreSQL database: the one whose
+/// tenant is created prints the token, the others find the tenant taken and carry on.
+async fn bootstrap(store: &dyn Store, config: &ServerConfig) -> Result<()> {
+    if !store.list_tenants().await?.is_empty() {
+        return Ok(());
+    }
+    let tenant = match store
+        .create_tenant(DEFAULT_TENANT, DeleteMode::Hard, 30)
+        .await
+    {
+        Ok(t) => t,
+        // Another instance won the race.
+        Err(_) if store.tenant(DEFAULT_TENANT).await?.is_some() => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let (_, token) = store.create_token(tenant.id, "bootstrap", None).await?;
+    println!();
+    println!("  First start: created tenant '{}'.", tenant.name);
+    println!("  SCIM base URL: {}", config.base_url(&tenant.name));
+    println!("  Bearer token (shown once, store it now): {token}");
+    println!();
+    println!(
+        "  Try: curl -H 'Authorization: Bearer {token}' {}/Users",
+        config.base_url(&tenant.name)
+    );
+    println!();
+    Ok(())
+}
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let file = FileConfig::load(args.store.config.as_deref())?;
+    init_logging(
+        args.log_format
+            .as_deref()
+            .or(file.log_format.as_deref())
+            .unwrap_or("text"),
+    );
+    let listen = args
+        .listen
+        .clone()
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .or_else(|| file.public_url.clone())
+        .unwrap_or_else(|| format!("http://{local}"));
+    let (registry, store) = args.store.open(&file).await?;
+    let database = store.describe();
+    let store = store.shared();
+    let config = ServerConfig {
+        public_url: public_url.trim_end_matches('/').to_string(),
+        ..ServerConfig::default()
+    };
+    bootstrap(store.as_ref(), &config).await?;
+    tracing::info!(
+        listen = %local,
+        public_url = %config.public_url,
+        database = %database,
+        "scim is serving"
+    );
+    let state = AppState::new(store, registry, config);
+    scim_server::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}

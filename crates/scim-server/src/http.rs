@@ -1,0 +1,101 @@
+//! HTTP plumbing: SCIM JSON bodies in and out, query parameters, conditional headers.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use scim_core::ScimError;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// A JSON response with the SCIM media type and optional `ETag` / `Location`.
+pub struct ScimJson {
+    pub status: StatusCode,
+    pub body: Value,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+}
+
+impl ScimJson {
+    pub fn ok(body: Value) -> Self {
+        ScimJson {
+            status: StatusCode::OK,
+            body,
+            etag: None,
+            location: None,
+        }
+    }
+}
+
+impl IntoResponse for ScimJson {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if let Some(tag) = self.etag.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            headers.insert(header::ETAG, tag);
+        }
+        if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::LOCATION, loc);
+        }
+        response
+    }
+}
+
+/// A request body parsed as JSON, whatever its declared content type (identity providers
+/// send `application/json` and `application/scim+json`), within the configured size limit.
+pub struct JsonBody(pub Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.config.max_payload_bytes;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| {
+                ScimError::payload_too_large(format!(
+                    "The request body is larger than the maximum of {limit} bytes"
+                ))
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON body with a SCIM `invalidSyntax` error that says where it broke.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScimError::invalid_syntax(
+            "The request body is empty; a JSON object is required",
+        )
+        .into());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ScimError::invalid_syntax(format!(
+            "The request body is not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+        .into()
+    })
+}
+
+/// The value of a header as text, if present and readable.
+pub fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether an `If-None-Match` header matches the given ETag.
+pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let Some(h) = header_str(headers, header::IF_NONE_MATCH) else {
+        return false;
+    };
+    let bare = etag.trim_start_matches("W/");
+    h.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == bare)
+}

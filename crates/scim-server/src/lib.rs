@@ -1,0 +1,92 @@
+//! `scim-server`: the HTTP face of `scim`, a multi-tenant SCIM 2.0 service provider.
+//!
+//! Each tenant is served under its own base URL, `{public_url}/scim/v2/{tenant}`. Handlers
+//! parse HTTP, call [`service`] for SCIM semantics and render responses; every error becomes
+//! a SCIM Error body in exactly one place ([`error::ApiError`]).
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+mod logging;
+mod routes;
+pub mod service;
+pub mod state;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::routing::{MethodRouter, any, get, post};
+use scim_core::ScimError;
+
+pub use config::ServerConfig;
+use error::ApiError;
+pub use state::AppState;
+
+async fn method_not_allowed() -> ApiError {
+    ApiError(ScimError::method_not_allowed(
+        "This method is not allowed on this endpoint",
+    ))
+}
+
+async fn not_found() -> ApiError {
+    ApiError(ScimError::not_found(
+        "There is no such endpoint; SCIM endpoints live under /scim/v2/{tenant}/",
+    ))
+}
+
+fn with_405(r: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    r.fallback(method_not_allowed)
+}
+
+/// The complete HTTP API.
+pub fn router(state: AppState) -> Router {
+    use routes::{bulk, discovery, resources};
+    let tenant = Router::new()
+        .route(
+            "/ServiceProviderConfig",
+            with_405(get(discovery::service_provider_config)),
+        )
+        .route("/ResourceTypes", with_405(get(discovery::resource_types)))
+        .route(
+            "/ResourceTypes/{id}",
+            with_405(get(discovery::resource_type)),
+        )
+        .route("/Schemas", with_405(get(discovery::schemas)))
+        .route("/Schemas/{id}", with_405(get(discovery::schema)))
+        .route("/Bulk", with_405(post(bulk::bulk)))
+        .route("/.search", with_405(post(resources::search_root)))
+        .route("/Me", any(resources::me))
+        .route("/Me/{*rest}", any(resources::me))
+        .route(
+            "/{endpoint}",
+            with_405(get(resources::list).post(resources::create)),
+        )
+        .route("/{endpoint}/.search", with_405(post(resources::search)))
+        .route(
+            "/{endpoint}/{id}",
+            with_405(
+                get(resources::get)
+                    .put(resources::replace)
+                    .patch(resources::patch)
+                    .delete(resources::delete),
+            ),
+        );
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .nest("/scim/v2/{tenant}", tenant)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(logging::log_request))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,5 @@
+//! Request handlers, one module per endpoint family.
+
+pub mod bulk;
+pub mod discovery;
+pub mod resources;

@@ -1,0 +1,410 @@
+//! `/{ResourceType}` and `/{ResourceType}/{id}`: list, search, create, read, replace,
+//! patch, delete (RFC 7644 §3.3-§3.6).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use scim_core::ScimError;
+use scim_core::filter::{parse_filter, resolve};
+use scim_core::messages::{LIST_RESPONSE, ListQuery, SearchRequest};
+use scim_core::projection::Projection;
+use scim_core::sort::SortSpec;
+use scim_store::{ListRequest, Pagination};
+use serde_json::{Value, json};
+
+use crate::auth::Auth;
+use crate::error::ApiResult;
+use crate::http::{JsonBody, ScimJson, header_str, none_match};
+use crate::service::{self, Modification, Target, wants_members};
+use crate::state::AppState;
+
+/// The resource type served at an endpoint, or a 404 that names the endpoint.
+fn target(state: &AppState, endpoint: &str) -> ApiResult<Target> {
+    let rt = state
+        .registry
+        .resource_type_by_endpoint(endpoint)
+        .ok_or_else(|| ScimError::not_found(format!("There is no endpoint /{endpoint}")))?;
+    Ok(Target::new(state, rt))
+}
+
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    header_str(headers, header::IF_MATCH).map(str::to_string)
+}
+
+/// Decodes a query string into list parameters (names case-insensitive).
+fn query_of(query: Option<&str>) -> ApiResult<ListQuery> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
+    Ok(ListQuery::from_pairs(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?)
+}
+
+/// Runs a list request against one resource type and renders the ListResponse.
+pub async fn run_list(
+    state: &AppState,
+    auth: &Auth,
+    target: &Target,
+    p: ListQuery,
+) -> ApiResult<Value> {
+    let reg = &target.registry;
+    let projection = Projection::parse(
+        reg,
+        &target.rt,
+        p.attributes.as_deref(),
+        p.excluded_attributes.as_deref(),
+    )?;
+    let filter = match p.filter.as_deref().map(str::trim) {
+        Some(text) if !text.is_empty() => Some(resolve(&parse_filter(text)?, reg, &target.rt)?),
+        _ => None,
+    };
+    let sort = match p.sort_by.as_deref().map(str::trim) {
+        Some(by) if !by.is_empty() => Some(SortSpec::parse(
+            reg,
+            &target.rt,
+            by,
+            p.sort_order.as_deref(),
+        )?),
+        _ => None,
+    };
+    let page = page_of(state, &p);
+    let (start_index, count) = (page.0, page.1);
+    let pagination = match p.cursor {
+        Some(cursor) => Pagination::Cursor {
+            cursor: (!cursor.is_empty()).then_some(cursor),
+            count,
+        },
+        None => Pagination::Index { start_index, count },
+    };
+    let cursor_mode = matches!(pagination, Pagination::Cursor { .. });
+    let page = state
+        .store
+        .list(
+            auth.tenant.id,
+            ListRequest {
+                resource_type: target.rt.name.clone(),
+                filter,
+                sort,
+                pagination,
+                with_members: wants_members(target, &projection),
+            },
+        )
+        .await?;
+    let resources =
+        service::render_resources(state, auth, target, &page.resources, &projection).await?;
+    let mut body = json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": page.total_results,
+        "itemsPerPage": resources.len(),
+    });
+    if let Some(obj) = body.as_object_mut() {
+        if !cursor_mode {
+            obj.insert("startIndex".into(), json!(start_index));
+        }
+        if let Some(next) = page.next_cursor {
+            obj.insert("nextCursor".into(), json!(next));
+        }
+        obj.insert("Resources".into(), Value::Array(resources));
+    }
+    Ok(body)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((_, endpoint)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<ScimJson> {
+    let target = target(&state, &endpoint)?;
+    Ok(ScimJson::ok(
+        run_list(&state, &auth, &target, query_of(query.as_deref())?).await?,
+    ))
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((_, endpoint)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<ScimJson> {
+    let target = target(&state, &endpoint)?;
+    Ok(ScimJson::ok(
+        run_list(
+            &state,
+            &auth,
+            &target,
+            SearchRequest::parse(&body)?.into_query(),
+        )
+        .await?,
+    ))
+}
+
+/// `POST /.search` at the root: searches every resource type, in the order of
+/// `/ResourceTypes`, and pages over the concatenation.
+pub async fn search_root(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(body): JsonBody,
+) -> ApiResult<ScimJson> {
+    let p = SearchRequest::parse(&body)?.into_query();
+    if p.sort_by.is_some() || p.cursor.is_some() {
+        return Err(ScimError::invalid_value(
+            "sortBy and cursor are supported on /{ResourceType}/.search, not across resource types",
+        )
+        .into());
+    }
+    let config = &state.config;
+    let (start_index, count) = page_of(&state, &p);
+    let mut total = 0u64;
+    let mut resources = Vec::new();
+    let mut skip = start_index - 1;
+    for rt in state.registry.resource_types() {
+        let target = Target::new(&state, rt);
+        // A filter that does not apply to a type (unknown attribute) excludes that type.
+        let filter_ok = match p.filter.as_deref() {
+            Some(f) => resolve(&parse_filter(f)?, &state.registry, rt).is_ok(),
+            None => true,
+        };
+        if !filter_ok {
+            continue;
+        }
+        let sub = ListQuery {
+            filter: p.filter.clone(),
+            start_index: Some(1),
+            count: Some(i64::try_from(config.max_page_size).unwrap_or(i64::MAX)),
+            attributes: p.attributes.clone(),
+            excluded_attributes: p.excluded_attributes.clone(),
+            ..ListQuery::default()
+        };
+        let page = run_list(&state, &auth, &target, sub).await?;
+        total += page["totalResults"].as_u64().unwrap_or(0);
+        if let Some(items) = page["Resources"].as_array() {
+            for item in items {
+                if skip > 0 {
+                    skip -= 1;
+                } else if (resources.len() as u64) < count {
+                    resources.push(item.clone());
+                }
+            }
+        }
+    }
+    Ok(ScimJson::ok(json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })))
+}
+
+fn projection_of(target: &Target, query: Option<&str>) -> ApiResult<Projection> {
+    let q = query_of(query)?;
+    Ok(Projection::parse(
+        &target.registry,
+        &target.rt,
+        q.attributes.as_deref(),
+        q.excluded_attributes.as_deref(),
+    )?)
+}
+
+/// The normalised `(startIndex, count)` of a list request under the server's page limits.
+fn page_of(state: &AppState, q: &ListQuery) -> (u64, u64) {
+    let c = &state.config;
+    let page = q.page(
+        i64::try_from(c.default_page_size).unwrap_or(i64::MAX),
+        i64::try_from(c.max_page_size).unwrap_or(i64::MAX),
+    );
+    (
+        u64::try_from(page.start_index).unwrap_or(1),
+        u64::try_from(page.count).unwrap_or(0),
+    )
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((_, endpoint)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody,
+) -> ApiResult<ScimJson> {
+    let target = target(&state, &endpoint)?;
+    let projection = projection_of(&target, query.as_deref())?;
+    let stored = service::create(&state, &auth, &target, body).await?;
+    let body = service::render_resource(&state, &auth, &target, &stored, &projection).await?;
+    let location = body["meta"]["location"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            Some(format!(
+                "{}/{}/{}",
+                state.config.base_url(&auth.tenant.name),
+                target.rt.endpoint_name(),
+                stored.id
+            ))
+        });
+    Ok(ScimJson {
+        status: StatusCode::CREATED,
+        etag: Some(stored.etag()),
+        location,
+        body,
+    })
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((_, endpoint, id)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let target = target(&state, &endpoint)?;
+    let projection = projection_of(&target, query.as_deref())?;
+    let stored = state
+        .store
+        .get(
+            auth.tenant.id,
+            &target.rt.name,
+            &id,
+            wants_members(&target, &projection),
+        )
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("{} '{id}' not found", target.rt.name)))?;
+    let etag = stored.etag();
+    if none_match(&headers, &etag) {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = etag.parse() {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(r);
+    }
+    if let Some(m) = if_match(&headers)
+        && !m
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t.trim_start_matches("W/") == etag.trim_start_matches("W/"))
+    {
+        return Err(ScimError::precondition_failed(format!(
+            "If-Match {m} does not match the current version {etag}"
+        ))
+        .into());
+    }
+    let body = service::render_resource(&state, &auth, &target, &stored, &projection).await?;
+    Ok(ScimJson {
+        status: StatusCode::OK,
+        body,
+        etag: Some(etag),
+        location: None,
+    }
+    .into_response())
+}
+
+/// Rejects a write whose `If-None-Match` matches the current version (RFC 7232 §3.2).
+async fn check_none_match(
+    state: &AppState,
+    auth: &Auth,
+    target: &Target,
+    id: &str,
+    headers: &HeaderMap,
+) -> ApiResult<()> {
+    if header_str(headers, header::IF_NONE_MATCH).is_none() {
+        return Ok(());
+    }
+    if let Some(current) = state
+        .store
+        .get(auth.tenant.id, &target.rt.name, id, false)
+        .await?
+        && none_match(headers, &current.etag())
+    {
+        return Err(ScimError::precondition_failed(format!(
+            "If-None-Match matches the current version {}",
+            current.etag()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// PUT and PATCH: the same steps around a different modification.
+async fn modify(
+    state: AppState,
+    auth: Auth,
+    endpoint: &str,
+    id: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    modification: Modification,
+) -> ApiResult<ScimJson> {
+    let target = target(&state, endpoint)?;
+    let projection = projection_of(&target, query)?;
+    check_none_match(&state, &auth, &target, id, headers).await?;
+    let stored = service::modify(
+        &state,
+        &auth,
+        &target,
+        id,
+        if_match(headers),
+        modification,
+        wants_members(&target, &projection),
+    )
+    .await?;
+    let body = service::render_resource(&state, &auth, &target, &stored, &projection).await?;
+    Ok(ScimJson {
+        status: StatusCode::OK,
+        etag: Some(stored.etag()),
+        location: body["meta"]["location"].as_str().map(str::to_string),
+        body,
+    })
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((_, endpoint, id)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> ApiResult<ScimJson> {
+    let m = Modification::Replace(body);
+    modify(state, auth, &endpoint, &id, query.as_deref(), &headers, m).await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((_, endpoint, id)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> ApiResult<ScimJson> {
+    let m = Modification::Patch(body);
+    modify(state, auth, &endpoint, &id, query.as_deref(), &headers, m).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((_, endpoint, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let target = target(&state, &endpoint)?;
+    state
+        .store
+        .delete(
+            auth.tenant.id,
+            &target.rt.name,
+            &id,
+            if_match(&headers),
+            &auth.actor(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `/Me`: tokens belong to systems, not people (RFC 7644 §3.11).
+pub async fn me(_auth: Auth) -> ApiResult<ScimJson> {
+    Err(ScimError::not_implemented(
+        "/Me is not supported: scim tokens authenticate provisioning systems, not individual users",
+    )
+    .into())
+}

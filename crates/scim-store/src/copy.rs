@@ -1,0 +1,509 @@
+//! Copying a whole store to another, in any direction between the backends (`scim store
+//! copy`): tenants (with their change counters), tokens (hashes only), resources (ids,
+//! versions, times, data, soft-deleted rows), the attribute index, memberships and the
+//! change history, keeping every id and sequence number.
+//!
+//! The source is read from one consistent snapshot, page by page; each page is written to
+//! the target in a transaction of its own, as an upsert keyed by the row's primary key, so
+//! an interrupted copy can simply be run again. At the end the rows of each table are
+//! counted, per tenant, on both sides and must agree.
+//!
+//! Writers should be stopped while copying: the snapshot is of the moment the copy starts.
+
+use std::collections::BTreeMap;
+
+use tokio::sync::mpsc;
+
+use crate::StoreError;
+use crate::backend::AnyStore;
+use crate::sql::db::{Db, DbError, DbExt, Dialect, SqlRow, SqlValue};
+use crate::sql::{Engine, SqlStore};
+
+/// Rows read per page (and written per target transaction).
+const PAGE: i64 = 500;
+
+/// How a column is read.
+#[derive(Debug, Clone, Copy)]
+enum Col {
+    Int,
+    Text,
+    OptText,
+    Blob,
+    /// A boolean, selected as `CASE WHEN c THEN 1 ELSE 0 END` (SQLite keeps 0/1).
+    Bool,
+}
+
+/// One table as the copy sees it.
+struct Table {
+    name: &'static str,
+    /// Column names and how to read them, in the order of `upsert`'s placeholders.
+    columns: &'static [(&'static str, Col)],
+    /// Columns (indexes into `columns`) of a unique key, for keyset paging.
+    key: &'static [usize],
+    /// The statement that inserts one row or brings an existing one up to date.
+    upsert: &'static str,
+    /// The column with the tenant's id, for counting per tenant.
+    tenant_column: &'static str,
+}
+
+const TENANTS: Table = Table {
+    name: "tenants",
+    columns: &[
+        ("id", Col::Int),
+        ("name", Col::Text),
+        ("created", Col::Text),
+        ("delete_mode", Col::Text),
+        ("retention_days", Col::Int),
+        ("change_seq", Col::Int),
+    ],
+    key: &[0],
+    // The change counter never goes backwards: a target that has moved on keeps its count.
+    upsert: "INSERT INTO tenants (id, name, created, delete_mode, retention_days, change_seq)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET delete_mode = excluded.delete_mode,
+                 retention_days = excluded.retention_days,
+                 change_seq = CASE WHEN excluded.change_seq > tenants.change_seq
+                     THEN excluded.change_seq ELSE tenants.change_seq END",
+    tenant_column: "id",
+};
+
+const TOKENS: Table = Table {
+    name: "tokens",
+    columns: &[
+        ("id", Col::Text),
+        ("tenant_id", Col::Int),
+        ("name", Col::Text),
+        ("secret_hash", Col::Blob),
+        ("created", Col::Text),
+        ("expires", Col::OptText),
+        ("revoked", Col::OptText),
+    ],
+    key: &[0],
+    upsert: "INSERT INTO tokens (id, tenant_id, name, secret_hash, created, expires, revoked)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, expires = excluded.expires,
+                 revoked = excluded.revoked",
+    tenant_column: "tenant_id",
+};
+
+const RESOURCES: Table = Table {
+    name: "resources",
+    columns: &[
+        ("seq", Col::Int),
+        ("tenant_id", Col::Int),
+        ("resource_type", Col::Text),
+        ("id", Col::Text),
+        ("version", Col::Int),
+        ("created", Col::Text),
+        ("last_modified", Col::Text),
+        ("data", Col::Text),
+        ("display", Col::OptText),
+        ("deleted", Col::OptText),
+    ],
+    key: &[0],
+    upsert: "INSERT INTO resources (seq, tenant_id, resource_type, id, version, created,
+                 last_modified, data, display, deleted)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (seq) DO UPDATE SET version = excluded.version,
+                 last_modified = excluded.last_modified, data = excluded.data,
+                 display = excluded.display, deleted = excluded.deleted",
+    tenant_column: "tenant_id",
+};
+
+/// Copied with the resources it belongs to (it has no key of its own): a page of resources
+/// replaces all of their index entries.
+const ATTR_INDEX: Table = Table {
+    name: "attr_index",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("resource_type", Col::Text),
+        ("attr", Col::Text),
+        ("value", Col::Text),
+        ("resource_seq", Col::Int),
+        ("is_unique", Col::Bool),
+    ],
+    key: &[4, 2, 3],
+    upsert:
+        "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
+             VALUES (?, ?, ?, ?, ?, ?)",
+    tenant_column: "tenant_id",
+};
+
+const MEMBERS: Table = Table {
+    name: "members",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("group_id", Col::Text),
+        ("member_id", Col::Text),
+        ("member_type", Col::OptText),
+        ("display", Col::OptText),
+    ],
+    key: &[0, 1, 2],
+    upsert: "INSERT INTO members (tenant_id, group_id, member_id, member_type, display)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, group_id, member_id) DO UPDATE SET
+                 member_type = excluded.member_type, display = excluded.display",
+    tenant_column: "tenant_id",
+};
+
+/// Change records never change: existing ones are skipped.
+const CHANGES: Table = Table {
+    name: "changes",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("seq", Col::Int),
+        ("resource_type", Col::Text),
+        ("resource_id", Col::Text),
+        ("operation", Col::Text),
+        ("changed", Col::Text),
+        ("before", Col::OptText),
+        ("after", Col::OptText),
+        ("members_added", Col::Text),
+        ("members_removed", Col::Text),
+        ("token_id", Col::OptText),
+        ("token_name", Col::OptText),
+        ("request_id", Col::OptText),
+        ("at", Col::Text),
+    ],
+    key: &[0, 1],
+    upsert: "INSERT INTO changes (tenant_id, seq, resource_type, resource_id, operation, changed,
+                 before, after, members_added, members_removed, token_id, token_name,
+                 request_id, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, seq) DO NOTHING",
+    tenant_column: "tenant_id",
+};
+
+/// Every table, in the order they are copied (parents before children).
+const TABLES: [&Table; 6] = [
+    &TENANTS,
+    &TOKENS,
+    &RESOURCES,
+    &ATTR_INDEX,
+    &MEMBERS,
+    &CHANGES,
+];
+
+/// The rows of one table in the source and, after the copy, in the target (counted over the
+/// source's tenants).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableCount {
+    pub table: &'static str,
+    pub source: u64,
+    pub target: u64,
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    pub from: String,
+    pub to: String,
+    /// Per table, in copy order; every `source` equals its `target` (else the copy fails).
+    pub tables: Vec<TableCount>,
+}
+
+type Row = Vec<SqlValue>;
+
+/// One page read from the source, written to the target in one transaction.
+struct Batch {
+    table: &'static Table,
+    rows: Vec<Row>,
+    /// For a page of resources: their index entries (all of them).
+    index: Vec<Row>,
+}
+
+/// Counts per table, per tenant.
+type Counts = BTreeMap<&'static str, BTreeMap<i64, u64>>;
+
+/// Copies everything in `from` to `to` and verifies the counts.
+pub async fn copy(from: &AnyStore, to: &AnyStore) -> Result<CopyReport, StoreError> {
+    if from.describe() == to.describe() {
+        return Err(StoreError::Database(
+            "the source and the target are the same database".into(),
+        ));
+    }
+    match (from, to) {
+        (AnyStore::Sqlite(a), AnyStore::Sqlite(b)) => copy_between(a, b).await,
+        (AnyStore::Sqlite(a), AnyStore::Postgres(b)) => copy_between(a, b).await,
+        (AnyStore::Postgres(a), AnyStore::Sqlite(b)) => copy_between(a, b).await,
+        (AnyStore::Postgres(a), AnyStore::Postgres(b)) => copy_between(a, b).await,
+    }
+}
+
+async fn copy_between<A: Engine, B: Engine>(
+    from: &SqlStore<A>,
+    to: &SqlStore<B>,
+) -> Result<CopyReport, StoreError> {
+    let (tx, mut rx) = mpsc::channel::<Batch>(4);
+    let read = from.engine.read(move |db| read_all(db, &tx));
+    let write = async {
+        while let Some(batch) = rx.recv().await {
+            to.engine.write(move |db| write_batch(db, &batch)).await?;
+        }
+        to.engine.write(reset_sequences).await
+    };
+    // If the writer fails, its receiver is dropped and the reader stops at its next page.
+    let (source, written) = tokio::join!(read, write);
+    written?;
+    let source = source?;
+    let target = to.engine.read(count_all).await?;
+    let mut tables = Vec::new();
+    let mut mismatches = Vec::new();
+    for table in TABLES {
+        let per_source = source.get(table.name).cloned().unwrap_or_default();
+        let per_target = target.get(table.name).cloned().unwrap_or_default();
+        let source_total: u64 = per_source.values().sum();
+        let target_total: u64 = per_source
+            .keys()
+            .map(|t| per_target.get(t).copied().unwrap_or(0))
+            .sum();
+        if source_total != target_total {
+            mismatches.push(format!(
+                "{}: {source_total} in the source, {target_total} in the target",
+                table.name
+            ));
+        }
+        tables.push(TableCount {
+            table: table.name,
+            source: source_total,
+            target: target_total,
+        });
+    }
+    if !mismatches.is_empty() {
+        return Err(StoreError::Database(format!(
+            "the copy does not match the source ({}); the target holds rows of these tenants \
+             that the source does not: copy into an empty database",
+            mismatches.join("; ")
+        )));
+    }
+    Ok(CopyReport {
+        from: from.describe(),
+        to: to.describe(),
+        tables,
+    })
+}
+
+fn select_list(table: &Table) -> String {
+    table
+        .columns
+        .iter()
+        .map(|(name, col)| match col {
+            Col::Bool => format!("CASE WHEN {name} THEN 1 ELSE 0 END"),
+            _ => (*name).to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn read_row(table: &Table, r: &dyn SqlRow) -> Result<Row, StoreError> {
+    table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, col))| {
+            Ok(match col {
+                Col::Int => SqlValue::Int(r.int(i)?),
+                Col::Text => SqlValue::Text(r.text(i)?),
+                Col::OptText => r.opt_text(i)?.into(),
+                Col::Blob => SqlValue::Blob(r.blob(i)?),
+                Col::Bool => SqlValue::Bool(r.int(i)? != 0),
+            })
+        })
+        .collect()
+}
+
+/// Reads one page of `table` after `after` (the key of the last row of the previous page).
+fn read_page(
+    db: &mut dyn Db,
+    table: &Table,
+    after: Option<&Row>,
+    extra: Option<(&str, Vec<SqlValue>)>,
+) -> Result<Vec<Row>, StoreError> {
+    let key: Vec<&str> = table.key.iter().map(|&i| table.columns[i].0).collect();
+    let mut conditions = Vec::new();
+    let mut params = Vec::new();
+    if let Some(last) = after {
+        let marks = vec!["?"; key.len()].join(", ");
+        conditions.push(format!("({}) > ({marks})", key.join(", ")));
+        params.extend(table.key.iter().map(|&i| last[i].clone()));
+    }
+    if let Some((condition, values)) = extra {
+        conditions.push(condition.to_string());
+        params.extend(values);
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    params.push(SqlValue::Int(PAGE));
+    db.rows(
+        &format!(
+            "SELECT {} FROM {}{filter} ORDER BY {} LIMIT ?",
+            select_list(table),
+            table.name,
+            key.join(", ")
+        ),
+        &params,
+        |r| read_row(table, r),
+    )
+}
+
+/// Reads every table from the source's snapshot and hands the pages to the writer;
+/// returns the source's counts (from the same snapshot).
+fn read_all(db: &mut dyn Db, tx: &mpsc::Sender<Batch>) -> Result<Counts, StoreError> {
+    let send = |batch: Batch| {
+        tx.blocking_send(batch)
+            .map_err(|_| StoreError::Database("the copy's writer stopped".into()))
+    };
+    for table in [&TENANTS, &TOKENS, &RESOURCES, &MEMBERS, &CHANGES] {
+        let mut last: Option<Row> = None;
+        loop {
+            let rows = read_page(db, table, last.as_ref(), None)?;
+            let Some(tail) = rows.last().cloned() else {
+                break;
+            };
+            let full = rows.len() as i64 == PAGE;
+            let index = if table.name == RESOURCES.name {
+                page_index(db, last.as_ref(), &tail)?
+            } else {
+                Vec::new()
+            };
+            send(Batch { table, rows, index })?;
+            if !full {
+                break;
+            }
+            last = Some(tail);
+        }
+    }
+    count_all(db)
+}
+
+/// The index entries of the resources with `after.seq < seq <= last.seq`.
+fn page_index(db: &mut dyn Db, after: Option<&Row>, last: &Row) -> Result<Vec<Row>, StoreError> {
+    let low = match after.map(|r| &r[0]) {
+        Some(SqlValue::Int(seq)) => *seq,
+        _ => i64::MIN,
+    };
+    let high = match &last[0] {
+        SqlValue::Int(seq) => *seq,
+        _ => return Err(StoreError::Database("a resource without seq".into())),
+    };
+    let mut out = Vec::new();
+    let mut cursor: Option<Row> = None;
+    loop {
+        let rows = read_page(
+            db,
+            &ATTR_INDEX,
+            cursor.as_ref(),
+            Some((
+                "resource_seq > ? AND resource_seq <= ?",
+                vec![SqlValue::Int(low), SqlValue::Int(high)],
+            )),
+        )?;
+        let full = rows.len() as i64 == PAGE;
+        cursor = rows.last().cloned();
+        out.extend(rows);
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+fn count_all(db: &mut dyn Db) -> Result<Counts, StoreError> {
+    let mut counts = Counts::new();
+    for table in TABLES {
+        let per_tenant = db.rows(
+            &format!(
+                "SELECT {c}, COUNT(*) FROM {t} GROUP BY {c}",
+                c = table.tenant_column,
+                t = table.name
+            ),
+            &[],
+            |r| Ok((r.int(0)?, u64::try_from(r.int(1)?).unwrap_or(0))),
+        )?;
+        counts.insert(table.name, per_tenant.into_iter().collect());
+    }
+    Ok(counts)
+}
+
+fn conflict(table: &Table, row: &Row) -> StoreError {
+    let key: Vec<String> = table
+        .key
+        .iter()
+        .map(|&i| match &row[i] {
+            SqlValue::Int(n) => n.to_string(),
+            SqlValue::Text(s) => s.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    StoreError::Database(format!(
+        "{} row ({}) conflicts with a different row in the target: copy into an empty database",
+        table.name,
+        key.join(", ")
+    ))
+}
+
+fn upsert(db: &mut dyn Db, table: &Table, row: &Row) -> Result<(), StoreError> {
+    match db.execute(table.upsert, row) {
+        Ok(_) => Ok(()),
+        Err(DbError::Unique) => Err(conflict(table, row)),
+        Err(DbError::Store(e)) => Err(e),
+    }
+}
+
+/// Refuses to merge a source tenant into a different target tenant of the same id or name.
+fn check_tenant(db: &mut dyn Db, row: &Row) -> Result<(), StoreError> {
+    let (SqlValue::Int(id), SqlValue::Text(name)) = (&row[0], &row[1]) else {
+        return Err(StoreError::Database(
+            "a tenant row without id or name".into(),
+        ));
+    };
+    let clash = db.rows(
+        "SELECT id, name FROM tenants WHERE id = ? OR name = ?",
+        &[SqlValue::Int(*id), SqlValue::Text(name.clone())],
+        |r| Ok((r.int(0)?, r.text(1)?)),
+    )?;
+    if let Some((other_id, other_name)) = clash.iter().find(|(i, n)| i != id || n != name) {
+        return Err(StoreError::Database(format!(
+            "tenant '{name}' (id {id}) cannot be copied: the target has tenant '{other_name}' \
+             with id {other_id}; copy into an empty database (or delete that tenant there)"
+        )));
+    }
+    Ok(())
+}
+
+fn write_batch(db: &mut dyn Db, batch: &Batch) -> Result<(), StoreError> {
+    for row in &batch.rows {
+        if batch.table.name == TENANTS.name {
+            check_tenant(db, row)?;
+        }
+        upsert(db, batch.table, row)?;
+        if batch.table.name == RESOURCES.name {
+            db.exec("DELETE FROM attr_index WHERE resource_seq = ?", &row[..1])?;
+        }
+    }
+    for row in &batch.index {
+        upsert(db, &ATTR_INDEX, row)?;
+    }
+    Ok(())
+}
+
+/// Moves PostgreSQL's identity sequences past the copied ids, so new tenants and resources
+/// do not collide with them. (SQLite derives the next id from the table itself.)
+fn reset_sequences(db: &mut dyn Db) -> Result<(), StoreError> {
+    if db.dialect() != Dialect::Postgres {
+        return Ok(());
+    }
+    for (table, column) in [("tenants", "id"), ("resources", "seq")] {
+        db.rows(
+            &format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', '{column}'),
+                    (SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}), false)"
+            ),
+            &[],
+            |r| r.int(0),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! `scim-store`: where `scim` keeps tenants, tokens, resources, group memberships and the
+//! change log, on SQLite ([`sqlite`]) or PostgreSQL ([`postgres`]), chosen by a
+//! [`DatabaseUrl`]. Both run the same logic ([`sql`]).
+//!
+//! The [`Store`] trait is the boundary: the server computes *what* to write with the pure
+//! `scim-core` functions, and the store decides *how* to write it atomically, durably and
+//! without losing concurrent changes. Every write appends a [`ChangeRecord`] in its own
+//! transaction.
+
+mod backend;
+pub mod copy;
+mod error;
+mod index;
+mod model;
+pub mod postgres;
+mod query;
+pub mod sql;
+pub mod sqlite;
+pub mod token;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+pub use backend::{AnyStore, DatabaseUrl};
+pub use error::StoreError;
+pub use index::{IndexPlan, indexed_attributes};
+pub use model::{
+    Actor, ChangeRecord, DeleteMode, IndexedAttr, Member, MemberOp, MemberPredicate, MemberRef,
+    Page, StoredResource, Tenant, TokenInfo, Update, UpdateFn,
+};
+pub use query::{ListRequest, Pagination};
+
+/// A group that a resource belongs to, directly or through nested groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMembership {
+    pub group_id: String,
+    pub display: Option<String>,
+    pub direct: bool,
+}
+
+/// Storage for every tenant's directory.
+#[async_trait]
+pub trait Store: Send + Sync {
+    // Tenants.
+    async fn create_tenant(
+        &self,
+        name: &str,
+        delete_mode: DeleteMode,
+        retention_days: i64,
+    ) -> Result<Tenant, StoreError>;
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Deletes a tenant and everything in it. `false` if there was no such tenant.
+    async fn delete_tenant(&self, name: &str) -> Result<bool, StoreError>;
+
+    // Tokens.
+    /// Creates a token; the returned text is the only time the secret is visible.
+    async fn create_token(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        expires: Option<String>,
+    ) -> Result<(TokenInfo, String), StoreError>;
+    async fn list_tokens(&self, tenant_id: i64) -> Result<Vec<TokenInfo>, StoreError>;
+    /// Revokes a token of this tenant. `false` if there was no such token.
+    async fn revoke_token(&self, tenant_id: i64, token_id: &str) -> Result<bool, StoreError>;
+    /// The tenant and token a presented bearer token belongs to, if it is valid now.
+    async fn authenticate(
+        &self,
+        token: &str,
+        now: &str,
+    ) -> Result<Option<(Tenant, TokenInfo)>, StoreError>;
+
+    // Resources.
+    /// Stores a new resource with a fresh id; `data` is the canonical resource without
+    /// `id`/`meta`. Enforces uniqueness; members must exist in the tenant.
+    async fn create(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        data: Map<String, Value>,
+        members: Vec<MemberRef>,
+        actor: &Actor,
+    ) -> Result<StoredResource, StoreError>;
+
+    async fn get(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        id: &str,
+        with_members: bool,
+    ) -> Result<Option<StoredResource>, StoreError>;
+
+    /// Reads the resource, computes its new state with `update` and writes it, atomically:
+    /// no other write to the resource can come between. `if_match` is an ETag that must be
+    /// current (412 otherwise). `operation` names the change in the change record.
+    #[allow(clippy::too_many_arguments)]
+    async fn update(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        id: &str,
+        if_match: Option<String>,
+        operation: &str,
+        update: UpdateFn,
+        with_members: bool,
+        actor: &Actor,
+    ) -> Result<StoredResource, StoreError>;
+
+    /// Deletes (or soft-deletes, per the tenant's setting) a resource and removes it from
+    /// every group.
+    async fn delete(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        id: &str,
+        if_match: Option<String>,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// Restores a soft-deleted resource (its memberships are not restored).
+    async fn restore(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<StoredResource, StoreError>;
+
+    async fn list(&self, tenant_id: i64, request: ListRequest) -> Result<Page, StoreError>;
+
+    /// The groups each of these resources belongs to, directly and through nested groups
+    /// (one query for a whole page). Resources in no group are absent from the map.
+    async fn groups_of(
+        &self,
+        tenant_id: i64,
+        member_ids: Vec<String>,
+    ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError>;
+
+    /// Change records of a tenant with `seq > after`, oldest first.
+    async fn changes(
+        &self,
+        tenant_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ChangeRecord>, StoreError>;
+}

@@ -1,0 +1,251 @@
+//! The data the store keeps and the operations it performs, independent of the backend.
+
+use serde_json::{Map, Value};
+
+/// A tenant: one customer connection, with its own base URL, tokens and directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: i64,
+    /// The URL-safe name used in the tenant's base URL (`/scim/v2/{name}`).
+    pub name: String,
+    pub created: String,
+    pub delete_mode: DeleteMode,
+    /// How long soft-deleted resources stay restorable, in days.
+    pub retention_days: i64,
+}
+
+/// What DELETE does to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// Remove the resource for good (its change records stay).
+    Hard,
+    /// Hide the resource; an admin can restore it within the retention window.
+    Soft,
+}
+
+impl DeleteMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeleteMode::Hard => "hard",
+            DeleteMode::Soft => "soft",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeleteMode> {
+        match s {
+            "hard" => Some(DeleteMode::Hard),
+            "soft" => Some(DeleteMode::Soft),
+            _ => None,
+        }
+    }
+}
+
+/// A bearer token's metadata (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub tenant_id: i64,
+    pub name: String,
+    pub created: String,
+    pub expires: Option<String>,
+    pub revoked: Option<String>,
+}
+
+/// Who is making a write, for the change record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub token_id: Option<String>,
+    pub token_name: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// A resource as stored: the canonical attributes (no `id`, no `meta`, no externally kept
+/// members) and the store-managed metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    pub resource_type: String,
+    pub id: String,
+    /// Increases by one on every write; the ETag is `W/"{version}"`.
+    pub version: i64,
+    pub created: String,
+    pub last_modified: String,
+    pub data: Map<String, Value>,
+    /// The members of a group, when they were asked for.
+    pub members: Option<Vec<Member>>,
+}
+
+impl StoredResource {
+    /// The weak entity tag of this version.
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+}
+
+/// One member of a group, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub value: String,
+    /// `User` or `Group`: the member's resource type; `None` for an id that is not a
+    /// resource of the tenant (accepted as sent, see [`MemberRef`]).
+    pub kind: Option<String>,
+    /// The display text the client sent, else the member's current display name.
+    pub display: Option<String>,
+}
+
+/// A reference to a member as a client sent it. Ids that are not resources of the tenant
+/// are kept as sent (identity providers push memberships of users whose own push failed,
+/// and conformance suites add made-up ids); they are shown with the `type` the client gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    pub value: String,
+    pub kind: Option<String>,
+    pub display: Option<String>,
+}
+
+/// A predicate over a member element (`{"value":…, "type":…, "display":…}`).
+pub type MemberPredicate = Box<dyn Fn(&Value) -> bool + Send + Sync>;
+
+/// One change to a group's member list, applied in order, in time proportional to the
+/// members named, not to the group's size.
+pub enum MemberOp {
+    Add(Vec<MemberRef>),
+    Remove(Vec<String>),
+    /// Remove the members for which the predicate holds (evaluated on member rows).
+    RemoveWhere(MemberPredicate),
+    RemoveAll,
+    ReplaceAll(Vec<MemberRef>),
+}
+
+impl std::fmt::Debug for MemberOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MemberOp::Add(m) => f.debug_tuple("Add").field(m).finish(),
+            MemberOp::Remove(m) => f.debug_tuple("Remove").field(m).finish(),
+            MemberOp::RemoveWhere(_) => f.write_str("RemoveWhere(..)"),
+            MemberOp::RemoveAll => f.write_str("RemoveAll"),
+            MemberOp::ReplaceAll(m) => f.debug_tuple("ReplaceAll").field(m).finish(),
+        }
+    }
+}
+
+/// The new state of a resource computed from its current state.
+#[derive(Debug, Default)]
+pub struct Update {
+    pub data: Map<String, Value>,
+    /// Canonical paths of the attributes that changed (for the change record).
+    pub changed: Vec<String>,
+    pub members: Vec<MemberOp>,
+}
+
+/// Computes an [`Update`] from the current resource; runs inside the write transaction, so
+/// nothing can change the resource between the read and the write.
+pub type UpdateFn = Box<dyn FnOnce(&StoredResource) -> Result<Update, scim_core::ScimError> + Send>;
+
+/// Which attributes of a resource type are indexed for fast lookup and uniqueness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedAttr {
+    /// Canonical path, e.g. `userName`, `emails.value`, `urn:…:User:employeeNumber`.
+    pub path: String,
+    /// Values are folded to lower case (the attribute is not caseExact).
+    pub fold_case: bool,
+    /// A second resource with the same (folded) value is rejected with 409 `uniqueness`.
+    pub unique: bool,
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub total_results: u64,
+    pub resources: Vec<StoredResource>,
+    /// Opaque cursor of the next page (RFC 9865), when cursor pagination was used.
+    pub next_cursor: Option<String>,
+}
+
+/// One entry of a tenant's change log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRecord {
+    /// Orders all changes of a tenant; strictly increasing in commit order.
+    pub seq: i64,
+    pub tenant_id: i64,
+    pub resource_type: String,
+    pub resource_id: String,
+    /// `create`, `replace`, `patch`, `delete`, `restore`.
+    pub operation: String,
+    pub changed: Vec<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub members_added: Vec<String>,
+    pub members_removed: Vec<String>,
+    pub actor: Actor,
+    pub at: String,
+}
+
+impl StoredResource {
+    /// The full canonical resource: `schemas`, `id`, the attributes, `members` (when loaded)
+    /// and `meta`. With `base_url` (the tenant's SCIM base URL), `meta.location` and each
+    /// member's `$ref` are filled in.
+    pub fn to_json(&self, endpoint: &str, base_url: Option<&str>) -> Map<String, Value> {
+        let mut out = Map::new();
+        if let Some(s) = self.data.get("schemas") {
+            out.insert("schemas".into(), s.clone());
+        }
+        out.insert("id".into(), Value::String(self.id.clone()));
+        for (k, v) in &self.data {
+            if k != "schemas" {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(members) = &self.members {
+            let list: Vec<Value> = members
+                .iter()
+                .map(|m| {
+                    let mut el = Map::new();
+                    el.insert("value".into(), Value::String(m.value.clone()));
+                    let endpoint = match m.kind.as_deref() {
+                        Some("User") => Some("Users"),
+                        Some("Group") => Some("Groups"),
+                        _ => None,
+                    };
+                    if let (Some(base), Some(ep)) = (base_url, endpoint) {
+                        el.insert(
+                            "$ref".into(),
+                            Value::String(format!("{base}/{ep}/{}", m.value)),
+                        );
+                    }
+                    if let Some(d) = &m.display {
+                        el.insert("display".into(), Value::String(d.clone()));
+                    }
+                    if let Some(kind) = &m.kind {
+                        el.insert("type".into(), Value::String(kind.clone()));
+                    }
+                    Value::Object(el)
+                })
+                .collect();
+            if !list.is_empty() {
+                out.insert("members".into(), Value::Array(list));
+            }
+        }
+        let mut meta = Map::new();
+        meta.insert(
+            "resourceType".into(),
+            Value::String(self.resource_type.clone()),
+        );
+        meta.insert("created".into(), Value::String(self.created.clone()));
+        meta.insert(
+            "lastModified".into(),
+            Value::String(self.last_modified.clone()),
+        );
+        if let Some(base) = base_url {
+            meta.insert(
+                "location".into(),
+                Value::String(format!(
+                    "{base}/{}/{}",
+                    endpoint.trim_start_matches('/'),
+                    self.id
+                )),
+            );
+        }
+        meta.insert("version".into(), Value::String(self.etag()));
+        out.insert("meta".into(), Value::Object(meta));
+        out
+    }
+}

@@ -1,0 +1,99 @@
+//! Running one unit of the store's work in one PostgreSQL transaction.
+
+use deadpool_postgres::Object;
+use tokio::runtime::Handle;
+
+use super::db::PgDb;
+use super::error::{self, Kind};
+use crate::StoreError;
+use crate::sql::db::Db;
+
+/// What a transaction is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// READ COMMITTED: every statement sees the latest committed rows, and the row locks
+    /// the store takes (`FOR UPDATE` on the resource, the tenant's change counter) order
+    /// concurrent writers. A write that waits for a lock re-reads the row once it has it.
+    Write,
+    /// REPEATABLE READ READ ONLY: every statement of a read sees one snapshot, so a page and
+    /// its totalResults, or a group and its members, always agree.
+    Read,
+}
+
+impl Mode {
+    fn begin(self) -> &'static str {
+        match self {
+            Mode::Write => "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE",
+            Mode::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        }
+    }
+}
+
+/// A pooled connection that goes back to the pool only if its last transaction ended
+/// cleanly; otherwise (a broken connection, a failed rollback, a panic in the work) it is
+/// closed, so that no one is ever handed a connection in an unknown state.
+struct Lease {
+    conn: Option<Object>,
+    clean: bool,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && !self.clean
+        {
+            drop(Object::take(conn));
+        }
+    }
+}
+
+/// Runs `f` in a transaction of the given mode on `conn`, on the current (blocking)
+/// thread. On `Ok` the transaction has committed; on `Err` nothing of it remains.
+pub(crate) fn run<T>(
+    handle: &Handle,
+    conn: Object,
+    mode: Mode,
+    f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut lease = Lease {
+        conn: Some(conn),
+        clean: false,
+    };
+    let Some(client) = lease.conn.as_deref() else {
+        return Err(StoreError::Database("no connection".into()));
+    };
+    handle
+        .block_on(client.batch_execute(mode.begin()))
+        .map_err(|e| error::to_store(&e))?;
+    let mut db = PgDb::new(client, handle);
+    let result = f(&mut db);
+    let failure = db.failure;
+    let outcome = match (result, failure) {
+        (Ok(value), None) => match handle.block_on(client.batch_execute("COMMIT")) {
+            Ok(()) => Ok(value),
+            // The outcome of a COMMIT whose answer was lost is unknown: never report success.
+            Err(e) => Err(error::to_store(&e)),
+        },
+        (Ok(_), Some(kind)) => {
+            rollback(handle, &mut lease, kind);
+            return Err(StoreError::Database(
+                "a statement failed inside the transaction; it was rolled back".into(),
+            ));
+        }
+        (Err(e), kind) => {
+            rollback(handle, &mut lease, kind.unwrap_or(Kind::Other));
+            return Err(e);
+        }
+    };
+    lease.clean = outcome.is_ok();
+    outcome
+}
+
+fn rollback(handle: &Handle, lease: &mut Lease, failure: Kind) {
+    if failure == Kind::Broken {
+        return;
+    }
+    if let Some(client) = lease.conn.as_deref() {
+        lease.clean = handle.block_on(client.batch_execute("ROLLBACK")).is_ok();
+    }
+}

@@ -1,0 +1,32 @@
+//! What a listing asks of the store.
+
+use scim_core::filter::ResolvedFilter;
+use scim_core::sort::SortSpec;
+
+/// A list (or search) request, already validated against the schema.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    pub resource_type: String,
+    pub filter: Option<ResolvedFilter>,
+    pub sort: Option<SortSpec>,
+    pub pagination: Pagination,
+    /// Load group members (skip it when `members` is not returned).
+    pub with_members: bool,
+}
+
+/// Index pagination (RFC 7644 §3.4.2.4) or cursor pagination (RFC 9865).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pagination {
+    /// `start_index` is 1-based; `count` may be 0 (only `totalResults` is wanted).
+    Index { start_index: u64, count: u64 },
+    /// `cursor` is the `nextCursor` of the previous page, or `None` for the first page.
+    Cursor { cursor: Option<String>, count: u64 },
+}
+
+impl Pagination {
+    pub fn count(&self) -> u64 {
+        match self {
+            Pagination::Index { count, .. } | Pagination::Cursor { count, .. } => *count,
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The small SQL interface the store's logic is written against, implemented by SQLite and
+//! PostgreSQL connections. Statements use `?` placeholders; a backend rewrites them to its
+//! own syntax. Only SQL that both databases accept is written against it.
+
+use crate::StoreError;
+
+/// A parameter or column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Int(v)
+    }
+}
+impl From<bool> for SqlValue {
+    fn from(v: bool) -> Self {
+        SqlValue::Bool(v)
+    }
+}
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_string())
+    }
+}
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+impl From<&String> for SqlValue {
+    fn from(v: &String) -> Self {
+        SqlValue::Text(v.clone())
+    }
+}
+impl From<Option<String>> for SqlValue {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(SqlValue::Null, SqlValue::Text)
+    }
+}
+impl From<Option<&str>> for SqlValue {
+    fn from(v: Option<&str>) -> Self {
+        v.map_or(SqlValue::Null, |s| SqlValue::Text(s.to_string()))
+    }
+}
+impl From<Vec<u8>> for SqlValue {
+    fn from(v: Vec<u8>) -> Self {
+        SqlValue::Blob(v)
+    }
+}
+
+/// Builds a parameter list: `params![a, b, c]`.
+macro_rules! params {
+    ($($v:expr),* $(,)?) => {
+        &[$($crate::sql::db::SqlValue::from($v)),*][..]
+    };
+}
+pub(crate) use params;
+
+/// One result row, read by column index.
+pub trait SqlRow {
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+}
+
+/// Which database a statement runs on, for the few places where SQL must differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection (inside a transaction, for writes).
+pub trait Db {
+    fn dialect(&self) -> Dialect;
+
+    /// Runs a statement; returns the number of rows it changed. A unique-constraint
+    /// violation is [`DbError::Unique`].
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError>;
+
+    /// Runs a query and hands each row to `f`.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        f: &mut dyn FnMut(&dyn SqlRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// A statement's failure, with unique violations told apart (they become 409s).
+#[derive(Debug)]
+pub enum DbError {
+    Unique,
+    Store(StoreError),
+}
+
+impl From<StoreError> for DbError {
+    fn from(e: StoreError) -> Self {
+        DbError::Store(e)
+    }
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unique => {
+                StoreError::Database("unexpected unique constraint violation".into())
+            }
+            DbError::Store(e) => e,
+        }
+    }
+}
+
+/// Query helpers on any [`Db`].
+pub trait DbExt: Db {
+    fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
+        Ok(self.execute(sql, params)?)
+    }
+
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        mut map: impl FnMut(&dyn SqlRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        self.query(sql, params, &mut |r| {
+            out.push(map(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn row<T>(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        map: impl FnMut(&dyn SqlRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.rows(sql, params, map)?.into_iter().next())
+    }
+
+    fn one<T>(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        map: impl FnMut(&dyn SqlRow) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.row(sql, params, map)?
+            .ok_or_else(|| StoreError::Database(format!("query returned no row: {sql}")))
+    }
+}
+
+impl<D: Db + ?Sized> DbExt for D {}
+
+/// Rewrites `?` placeholders to `$1`, `$2`, … (PostgreSQL). The store's SQL has no `?`
+/// inside string literals.
+pub fn numbered_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_placeholders() {
+        assert_eq!(
+            numbered_placeholders("SELECT a FROM t WHERE x = ? AND y IN (?, ?)"),
+            "SELECT a FROM t WHERE x = $1 AND y IN ($2, $3)"
+        );
+    }
+}

@@ -1,0 +1,504 @@
+//! Listing with filters, sorting and pagination.
+//!
+//! A filter is translated into an SQL condition where it can be ([`pushdown`]). If the
+//! translation is exact, the database filters, counts, sorts and pages. Otherwise the
+//! condition (always a superset of the answer) narrows the candidates and the core's
+//! evaluator decides on each one, so any valid filter gets the right answer.
+
+use base64::Engine;
+use scim_core::ScimError;
+use scim_core::filter::{CompValue, CompareOp, Comparison, ResolvedFilter, ResolvedPath};
+use scim_core::schema::AttributeType;
+use scim_core::sort::SortOrder;
+use serde_json::{Map, Value};
+
+use crate::StoreError;
+use crate::index::IndexPlan;
+use crate::model::{Page, StoredResource};
+use crate::query::{ListRequest, Pagination};
+
+use super::db::{Db, DbExt, SqlValue};
+use super::members;
+use super::resources::{RESOURCE_COLUMNS, resource_from_row};
+
+/// An SQL condition on `r` (the resources table) and its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cond {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+    /// The condition selects exactly the matching resources (not just a superset).
+    pub exact: bool,
+}
+
+/// Translates what it can of a filter into SQL.
+pub(crate) fn pushdown(
+    f: &ResolvedFilter,
+    plan: &IndexPlan,
+    tenant_id: i64,
+    rt: &str,
+) -> Option<Cond> {
+    match f {
+        ResolvedFilter::And(a, b) => {
+            match (
+                pushdown(a, plan, tenant_id, rt),
+                pushdown(b, plan, tenant_id, rt),
+            ) {
+                (Some(a), Some(b)) => Some(Cond {
+                    sql: format!("({}) AND ({})", a.sql, b.sql),
+                    exact: a.exact && b.exact,
+                    params: [a.params, b.params].concat(),
+                }),
+                (Some(c), None) | (None, Some(c)) => Some(Cond { exact: false, ..c }),
+                (None, None) => None,
+            }
+        }
+        ResolvedFilter::Or(a, b) => {
+            let (a, b) = (
+                pushdown(a, plan, tenant_id, rt)?,
+                pushdown(b, plan, tenant_id, rt)?,
+            );
+            Some(Cond {
+                sql: format!("({}) OR ({})", a.sql, b.sql),
+                exact: a.exact && b.exact,
+                params: [a.params, b.params].concat(),
+            })
+        }
+        ResolvedFilter::Not(a) => {
+            let a = pushdown(a, plan, tenant_id, rt)?;
+            a.exact.then(|| Cond {
+                sql: format!("NOT ({})", a.sql),
+                ..a
+            })
+        }
+        ResolvedFilter::Compare(c) => compare(c, plan, tenant_id, rt),
+        ResolvedFilter::Present(_) => None,
+        ResolvedFilter::ValuePath { filter, .. } => {
+            let inner = pushdown(filter, plan, tenant_id, rt)?;
+            // A lone comparison inside brackets means the same as without them.
+            let exact = inner.exact && matches!(filter.as_ref(), ResolvedFilter::Compare(_));
+            Some(Cond { exact, ..inner })
+        }
+    }
+}
+
+fn text_of(v: &CompValue) -> Option<String> {
+    match v {
+        CompValue::String(s) => Some(s.clone()),
+        CompValue::Number(n) => Some(n.to_string()),
+        CompValue::Bool(b) => Some(b.to_string()),
+        CompValue::Null => None,
+    }
+}
+
+fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option<Cond> {
+    let path = &c.path;
+    if path.common && path.attr == "id" && c.op == CompareOp::Eq {
+        return Some(Cond {
+            sql: "r.id = ?".into(),
+            params: vec![SqlValue::Text(text_of(&c.value)?)],
+            exact: true,
+        });
+    }
+    if path.common && path.attr == "meta" {
+        return meta_range(c, path);
+    }
+    if path.attr == "members" && path.sub_attr.as_deref() == Some("value") && !path.extension {
+        if c.op != CompareOp::Eq {
+            return None;
+        }
+        return Some(Cond {
+            sql: "r.id IN (SELECT group_id FROM members WHERE tenant_id = ? AND member_id = ?)"
+                .into(),
+            params: vec![SqlValue::Int(tenant_id), SqlValue::Text(text_of(&c.value)?)],
+            exact: true,
+        });
+    }
+    if path.attr == "groups"
+        && path.sub_attr.as_deref() == Some("value")
+        && !path.extension
+        && path.schema == scim_core::schema::USER_SCHEMA
+    {
+        // The computed `groups` of a user: direct and indirect memberships.
+        if c.op != CompareOp::Eq {
+            return None;
+        }
+        return Some(Cond {
+            sql: "r.id IN (WITH RECURSIVE down(id, depth) AS (
+                     SELECT member_id, 0 FROM members WHERE tenant_id = ? AND group_id = ?
+                     UNION
+                     SELECT m.member_id, down.depth + 1 FROM members m JOIN down ON m.group_id = down.id
+                     WHERE m.tenant_id = ? AND down.depth < 32
+                 ) SELECT id FROM down)"
+                .into(),
+            params: vec![
+                SqlValue::Int(tenant_id),
+                SqlValue::Text(text_of(&c.value)?),
+                SqlValue::Int(tenant_id),
+            ],
+            exact: true,
+        });
+    }
+    if c.op != CompareOp::Eq {
+        return None;
+    }
+    let indexed = plan.find(rt, &path.canonical())?;
+    let value = text_of(&c.value)?;
+    // The index folds only string-like values; typed values (numbers, booleans) are
+    // compared exactly by the index and by type in memory, which can differ: not exact.
+    let string_like = matches!(path.kind, AttributeType::String | AttributeType::Reference);
+    let value = if indexed.fold_case {
+        scim_core::value::fold_case(&value)
+    } else {
+        value
+    };
+    Some(Cond {
+        sql: "r.seq IN (SELECT resource_seq FROM attr_index
+                 WHERE tenant_id = ? AND resource_type = ? AND attr = ? AND value = ?)"
+            .into(),
+        params: vec![
+            SqlValue::Int(tenant_id),
+            SqlValue::Text(rt.to_string()),
+            SqlValue::Text(indexed.path.clone()),
+            SqlValue::Text(value),
+        ],
+        exact: string_like && indexed.fold_case != path.case_exact,
+    })
+}
+
+/// `meta.created` / `meta.lastModified` comparisons as ranges on the indexed columns.
+fn meta_range(c: &Comparison, path: &ResolvedPath) -> Option<Cond> {
+    let column = match path.sub_attr.as_deref()? {
+        "created" => "r.created",
+        "lastModified" => "r.last_modified",
+        _ => return None,
+    };
+    let CompValue::String(s) = &c.value else {
+        return None;
+    };
+    let instant = scim_core::value::parse_datetime(s)?.to_offset(time::UtcOffset::UTC);
+    // Stored times have millisecond precision; a bound with finer precision is widened to
+    // whole milliseconds and the evaluator settles the edge.
+    let floor = super::format_time(instant);
+    let sub_ms = instant.nanosecond() % 1_000_000 != 0;
+    let ceil = if sub_ms {
+        super::format_time(instant + time::Duration::milliseconds(1))
+    } else {
+        floor.clone()
+    };
+    let (sql, bound) = match c.op {
+        CompareOp::Gt if !sub_ms => (format!("{column} > ?"), floor),
+        CompareOp::Gt | CompareOp::Ge => (format!("{column} >= ?"), floor),
+        CompareOp::Lt if !sub_ms => (format!("{column} < ?"), floor),
+        CompareOp::Lt | CompareOp::Le => (format!("{column} <= ?"), ceil),
+        CompareOp::Eq if !sub_ms => (format!("{column} = ?"), floor),
+        _ => return None,
+    };
+    Some(Cond {
+        sql,
+        params: vec![SqlValue::Text(bound)],
+        exact: !sub_ms,
+    })
+}
+
+fn encode_cursor(seq: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("seq:{seq}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<i64, StoreError> {
+    let invalid = || {
+        StoreError::Scim(ScimError::new(
+            400,
+            Some(scim_core::ScimType::InvalidCursor),
+            format!(
+                "cursor '{cursor}' is not a cursor this server issued (use nextCursor from the previous page)"
+            ),
+        ))
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.trim())
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    text.strip_prefix("seq:")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(invalid)
+}
+
+/// The resource as the filter evaluator and sorter see it: attributes plus `id` and `meta`.
+fn view(r: &StoredResource) -> Map<String, Value> {
+    r.to_json(&r.resource_type, None)
+}
+
+/// Whether a filter reads the core attribute `name` (`members`, `groups`): those are kept
+/// outside the resource document and must be loaded before evaluating.
+fn filter_refers_to(f: &ResolvedFilter, name: &str) -> bool {
+    match f {
+        ResolvedFilter::And(a, b) | ResolvedFilter::Or(a, b) => {
+            filter_refers_to(a, name) || filter_refers_to(b, name)
+        }
+        ResolvedFilter::Not(a) => filter_refers_to(a, name),
+        ResolvedFilter::Compare(c) => c.path.attr == name && !c.path.extension,
+        ResolvedFilter::Present(p) => p.attr == name && !p.extension,
+        ResolvedFilter::ValuePath { attr, .. } => attr.attr == name && !attr.extension,
+    }
+}
+
+/// Adds the computed `groups` of users to their views (in chunks, one query each).
+fn add_groups(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    views: &mut [(i64, StoredResource, Map<String, Value>)],
+) -> Result<(), StoreError> {
+    for chunk in views.chunks_mut(500) {
+        let ids: Vec<String> = chunk.iter().map(|(_, r, _)| r.id.clone()).collect();
+        let mut groups = members::groups_of(db, tenant_id, &ids)?;
+        for (_, r, view) in chunk.iter_mut() {
+            if view.contains_key("groups") {
+                continue;
+            }
+            if let Some(list) = groups.remove(&r.id) {
+                let list = list
+                    .into_iter()
+                    .map(|g| {
+                        let mut el = Map::new();
+                        el.insert("value".into(), Value::String(g.group_id));
+                        if let Some(d) = g.display {
+                            el.insert("display".into(), Value::String(d));
+                        }
+                        let kind = if g.direct { "direct" } else { "indirect" };
+                        el.insert("type".into(), Value::String(kind.into()));
+                        Value::Object(el)
+                    })
+                    .collect();
+                view.insert("groups".into(), Value::Array(list));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The ORDER BY expression for a sort the database can do exactly.
+fn sql_sort(request: &ListRequest) -> Option<String> {
+    let Some(sort) = &request.sort else {
+        return Some("r.seq".into());
+    };
+    let a = &sort.attribute;
+    let column = match (
+        a.attr.as_str(),
+        a.sub_attr.as_deref(),
+        a.extension.is_none(),
+    ) {
+        ("meta", Some("created"), true) => "r.created",
+        ("meta", Some("lastModified"), true) => "r.last_modified",
+        ("id", None, true) => "r.id",
+        _ => return None,
+    };
+    let dir = match sort.order {
+        SortOrder::Ascending => "ASC",
+        SortOrder::Descending => "DESC",
+    };
+    Some(format!("{column} {dir}, r.seq"))
+}
+
+pub(crate) fn list(
+    db: &mut dyn Db,
+    plan: &IndexPlan,
+    tenant_id: i64,
+    request: &ListRequest,
+) -> Result<Page, StoreError> {
+    let rt = request.resource_type.as_str();
+    let cond = match &request.filter {
+        Some(f) => pushdown(f, plan, tenant_id, rt),
+        None => Some(Cond {
+            sql: "1 = 1".into(),
+            params: Vec::new(),
+            exact: true,
+        }),
+    };
+    let mut sql_where =
+        String::from("r.tenant_id = ? AND r.resource_type = ? AND r.deleted IS NULL");
+    let mut params = vec![SqlValue::Int(tenant_id), SqlValue::Text(rt.to_string())];
+    let exact = cond.as_ref().is_some_and(|c| c.exact);
+    if let Some(cond) = cond {
+        sql_where.push_str(&format!(" AND ({})", cond.sql));
+        params.extend(cond.params);
+    }
+    let after = match &request.pagination {
+        Pagination::Cursor {
+            cursor: Some(cur), ..
+        } => Some(decode_cursor(cur)?),
+        _ => None,
+    };
+    if request.sort.is_some() && matches!(request.pagination, Pagination::Cursor { .. }) {
+        return Err(ScimError::invalid_value(
+            "cursor pagination follows the server's stable order and cannot be combined with sortBy; use startIndex with sortBy",
+        )
+        .into());
+    }
+    let count = request.pagination.count();
+    let mut page = match (exact, sql_sort(request)) {
+        (true, Some(order)) => sql_page(
+            db,
+            &sql_where,
+            &params,
+            &order,
+            &request.pagination,
+            after,
+            count,
+        )?,
+        _ => memory_page(db, tenant_id, &sql_where, &params, request, after, count)?,
+    };
+    if request.with_members {
+        for r in &mut page.resources {
+            r.members = Some(members::load(db, tenant_id, &r.id)?);
+        }
+    }
+    Ok(page)
+}
+
+fn query_rows(
+    db: &mut dyn Db,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<Vec<(i64, StoredResource)>, StoreError> {
+    db.rows(sql, params, |r| {
+        resource_from_row(r).map(|row| (row.seq, row.resource))
+    })
+}
+
+fn sql_page(
+    db: &mut dyn Db,
+    sql_where: &str,
+    params: &[SqlValue],
+    order: &str,
+    pagination: &Pagination,
+    after: Option<i64>,
+    count: u64,
+) -> Result<Page, StoreError> {
+    let total = db.one(
+        &format!("SELECT COUNT(*) FROM resources r WHERE {sql_where}"),
+        params,
+        |r| r.int(0),
+    )?;
+    let total = u64::try_from(total).unwrap_or(0);
+    if count == 0 {
+        return Ok(Page {
+            total_results: total,
+            resources: Vec::new(),
+            next_cursor: None,
+        });
+    }
+    let limit = i64::try_from(count).unwrap_or(i64::MAX);
+    let mut params = params.to_vec();
+    let (sql, cursor_mode) = match pagination {
+        Pagination::Index { start_index, .. } => {
+            params.push(SqlValue::Int(limit));
+            params.push(SqlValue::Int(
+                i64::try_from(start_index.saturating_sub(1)).unwrap_or(i64::MAX),
+            ));
+            (
+                format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?"
+                ),
+                false,
+            )
+        }
+        Pagination::Cursor { .. } => {
+            params.push(SqlValue::Int(after.unwrap_or(0)));
+            params.push(SqlValue::Int(limit.saturating_add(1)));
+            (
+                format!(
+                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} AND r.seq > ? ORDER BY r.seq LIMIT ?"
+                ),
+                true,
+            )
+        }
+    };
+    let mut rows = query_rows(db, &sql, &params)?;
+    let mut next_cursor = None;
+    if cursor_mode && rows.len() as u64 > count {
+        rows.truncate(usize::try_from(count).unwrap_or(usize::MAX));
+        next_cursor = rows.last().map(|(seq, _)| encode_cursor(*seq));
+    }
+    Ok(Page {
+        total_results: total,
+        resources: rows.into_iter().map(|(_, r)| r).collect(),
+        next_cursor,
+    })
+}
+
+fn memory_page(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    sql_where: &str,
+    params: &[SqlValue],
+    request: &ListRequest,
+    after: Option<i64>,
+    count: u64,
+) -> Result<Page, StoreError> {
+    let sql =
+        format!("SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} ORDER BY r.seq");
+    let rows = query_rows(db, &sql, params)?;
+    let refers_to = |name| {
+        request
+            .filter
+            .as_ref()
+            .is_some_and(|f| filter_refers_to(f, name))
+    };
+    let (needs_members, needs_groups) = (refers_to("members"), refers_to("groups"));
+    let mut candidates = Vec::with_capacity(rows.len());
+    for (seq, mut r) in rows {
+        if needs_members {
+            r.members = Some(members::load(db, tenant_id, &r.id)?);
+        }
+        let v = view(&r);
+        r.members = None;
+        candidates.push((seq, r, v));
+    }
+    if needs_groups {
+        add_groups(db, tenant_id, &mut candidates)?;
+    }
+    let mut matched: Vec<(i64, StoredResource, Map<String, Value>)> = candidates
+        .into_iter()
+        .filter(|(_, _, v)| request.filter.as_ref().is_none_or(|f| f.matches(v)))
+        .collect();
+    if let Some(sort) = &request.sort {
+        // Stable: equal keys keep the store's order.
+        matched.sort_by(|a, b| sort.compare(&a.2, &b.2));
+    }
+    let total = matched.len() as u64;
+    let count_usize = usize::try_from(count).unwrap_or(usize::MAX);
+    let (resources, next_cursor) = match &request.pagination {
+        Pagination::Index { start_index, .. } => {
+            let skip = usize::try_from(start_index.saturating_sub(1)).unwrap_or(usize::MAX);
+            (
+                matched
+                    .into_iter()
+                    .skip(skip)
+                    .take(count_usize)
+                    .map(|(_, r, _)| r)
+                    .collect(),
+                None,
+            )
+        }
+        Pagination::Cursor { .. } => {
+            let after = after.unwrap_or(0);
+            let rest: Vec<_> = matched
+                .into_iter()
+                .filter(|(seq, _, _)| *seq > after)
+                .collect();
+            let more = rest.len() > count_usize;
+            let page: Vec<_> = rest.into_iter().take(count_usize).collect();
+            let next = if more {
+                page.last().map(|(seq, _, _)| encode_cursor(*seq))
+            } else {
+                None
+            };
+            (page.into_iter().map(|(_, r, _)| r).collect(), next)
+        }
+    };
+    Ok(Page {
+        total_results: total,
+        resources,
+        next_cursor,
+    })
+}

@@ -1,0 +1,291 @@
+//! Group membership: one row per direct member, changed row by row, so that adding or
+//! removing members costs time proportional to the members named, not to the group.
+
+use std::collections::{HashMap, HashSet};
+
+use scim_core::ScimError;
+use serde_json::{Map, Value, json};
+
+use super::db::{Db, DbExt, SqlValue, params};
+use super::resources::{ChangeArgs, record_change};
+use crate::model::{Actor, Member, MemberOp, MemberRef};
+use crate::{GroupMembership, StoreError};
+
+/// The net effect of member operations on one group.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct MemberEffect {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl MemberEffect {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
+    fn note_added(&mut self, id: &str) {
+        if let Some(i) = self.removed.iter().position(|r| r == id) {
+            self.removed.swap_remove(i);
+        } else {
+            self.added.push(id.to_string());
+        }
+    }
+
+    fn note_removed(&mut self, id: &str) {
+        if let Some(i) = self.added.iter().position(|r| r == id) {
+            self.added.swap_remove(i);
+        } else {
+            self.removed.push(id.to_string());
+        }
+    }
+}
+
+/// The members of a group with their type and display, ordered by id.
+pub(crate) fn load(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    group_id: &str,
+) -> Result<Vec<Member>, StoreError> {
+    db.rows(
+        "SELECT m.member_id, COALESCE(r.resource_type, m.member_type), COALESCE(m.display, r.display)
+         FROM members m
+         LEFT JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.member_id AND r.deleted IS NULL
+         WHERE m.tenant_id = ? AND m.group_id = ?
+         ORDER BY m.member_id",
+        params![tenant_id, group_id],
+        |r| {
+            Ok(Member {
+                value: r.text(0)?,
+                kind: r.opt_text(1)?,
+                display: r.opt_text(2)?,
+            })
+        },
+    )
+}
+
+/// Adds members (not the group itself). A member that is a resource of the tenant gets its
+/// real type; any other id is kept with the type the client gave.
+pub(crate) fn add(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    group_id: &str,
+    refs: &[MemberRef],
+    effect: &mut MemberEffect,
+) -> Result<(), StoreError> {
+    for r in refs {
+        if r.value == group_id {
+            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+        }
+        let kind = db.row(
+            "SELECT resource_type FROM resources WHERE tenant_id = ? AND id = ? AND deleted IS NULL",
+            params![tenant_id, r.value.as_str()],
+            |row| row.text(0),
+        )?;
+        let kind = kind.or_else(|| r.kind.clone());
+        let inserted = db.exec(
+            "INSERT INTO members (tenant_id, group_id, member_id, member_type, display)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            params![
+                tenant_id,
+                group_id,
+                r.value.as_str(),
+                kind,
+                r.display.clone()
+            ],
+        )?;
+        if inserted > 0 {
+            effect.note_added(&r.value);
+        }
+    }
+    Ok(())
+}
+
+fn remove_ids(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    group_id: &str,
+    ids: &[String],
+    effect: &mut MemberEffect,
+) -> Result<(), StoreError> {
+    for id in ids {
+        let n = db.exec(
+            "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?",
+            params![tenant_id, group_id, id.as_str()],
+        )?;
+        if n > 0 {
+            effect.note_removed(id);
+        }
+    }
+    Ok(())
+}
+
+fn member_ids(db: &mut dyn Db, tenant_id: i64, group_id: &str) -> Result<Vec<String>, StoreError> {
+    db.rows(
+        "SELECT member_id FROM members WHERE tenant_id = ? AND group_id = ?",
+        params![tenant_id, group_id],
+        |r| r.text(0),
+    )
+}
+
+/// Removes every member of a group.
+pub(crate) fn clear(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    group_id: &str,
+) -> Result<MemberEffect, StoreError> {
+    let mut effect = MemberEffect::default();
+    for id in member_ids(db, tenant_id, group_id)? {
+        effect.note_removed(&id);
+    }
+    db.exec(
+        "DELETE FROM members WHERE tenant_id = ? AND group_id = ?",
+        params![tenant_id, group_id],
+    )?;
+    Ok(effect)
+}
+
+/// Applies one member operation.
+pub(crate) fn apply(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    group_id: &str,
+    op: MemberOp,
+    effect: &mut MemberEffect,
+) -> Result<(), StoreError> {
+    match op {
+        MemberOp::Add(refs) => add(db, tenant_id, group_id, &refs, effect),
+        MemberOp::Remove(ids) => remove_ids(db, tenant_id, group_id, &ids, effect),
+        MemberOp::RemoveWhere(pred) => {
+            let matching: Vec<String> = load(db, tenant_id, group_id)?
+                .into_iter()
+                .filter(|m| {
+                    let mut el = Map::new();
+                    el.insert("value".into(), json!(m.value));
+                    if let Some(k) = &m.kind {
+                        el.insert("type".into(), json!(k));
+                    }
+                    if let Some(d) = &m.display {
+                        el.insert("display".into(), json!(d));
+                    }
+                    pred(&Value::Object(el))
+                })
+                .map(|m| m.value)
+                .collect();
+            remove_ids(db, tenant_id, group_id, &matching, effect)
+        }
+        MemberOp::RemoveAll => {
+            for id in clear(db, tenant_id, group_id)?.removed {
+                effect.note_removed(&id);
+            }
+            Ok(())
+        }
+        MemberOp::ReplaceAll(refs) => {
+            let wanted: HashSet<&str> = refs.iter().map(|r| r.value.as_str()).collect();
+            let gone: Vec<String> = member_ids(db, tenant_id, group_id)?
+                .into_iter()
+                .filter(|id| !wanted.contains(id.as_str()))
+                .collect();
+            remove_ids(db, tenant_id, group_id, &gone, effect)?;
+            add(db, tenant_id, group_id, &refs, effect)
+        }
+    }
+}
+
+/// Removes a resource from every group it is a direct member of, bumping each group's
+/// version and recording the change on each group.
+pub(crate) fn remove_everywhere(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    member_id: &str,
+    actor: &Actor,
+    at: &str,
+) -> Result<(), StoreError> {
+    let groups = db.rows(
+        "SELECT m.group_id, r.resource_type FROM members m
+         JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.group_id
+         WHERE m.tenant_id = ? AND m.member_id = ?
+         ORDER BY m.group_id",
+        params![tenant_id, member_id],
+        |r| Ok((r.text(0)?, r.text(1)?)),
+    )?;
+    // Every group row is changed (and so locked) before the first change record takes the
+    // tenant's counter: a writer holding the counter never waits for a group row that a
+    // writer waiting for the counter holds (a deadlock on PostgreSQL).
+    for (group_id, _) in &groups {
+        db.exec(
+            "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?",
+            params![tenant_id, group_id.as_str(), member_id],
+        )?;
+        db.exec(
+            "UPDATE resources SET version = version + 1, last_modified = ? WHERE tenant_id = ? AND id = ?",
+            params![at, tenant_id, group_id.as_str()],
+        )?;
+    }
+    for (group_id, group_type) in groups {
+        let effect = MemberEffect {
+            added: Vec::new(),
+            removed: vec![member_id.to_string()],
+        };
+        record_change(
+            db,
+            ChangeArgs {
+                tenant_id,
+                resource_type: &group_type,
+                resource_id: &group_id,
+                operation: "patch",
+                changed: &["members".to_string()],
+                before: None,
+                after: None,
+                members: &effect,
+                actor,
+                at,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The groups each of several resources belongs to, directly or through nested groups
+/// (cycles are cut), in one query. Resources in no group are absent from the map.
+pub(crate) fn groups_of(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    member_ids: &[String],
+) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
+    let mut out: HashMap<String, Vec<GroupMembership>> = HashMap::new();
+    if member_ids.is_empty() {
+        return Ok(out);
+    }
+    let placeholders = vec!["?"; member_ids.len()].join(", ");
+    let sql = format!(
+        "WITH RECURSIVE up(root, group_id, depth) AS (
+             SELECT member_id, group_id, CAST(0 AS BIGINT) FROM members
+             WHERE tenant_id = ? AND member_id IN ({placeholders})
+             UNION
+             SELECT up.root, m.group_id, up.depth + 1 FROM members m JOIN up ON m.member_id = up.group_id
+             WHERE m.tenant_id = ? AND up.depth < 32
+         )
+         SELECT up.root, up.group_id, MIN(up.depth), MIN(r.display) FROM up
+         JOIN resources r ON r.tenant_id = ? AND r.id = up.group_id AND r.deleted IS NULL
+         WHERE up.group_id <> up.root
+         GROUP BY up.root, up.group_id ORDER BY up.root, up.group_id"
+    );
+    let mut params = vec![SqlValue::Int(tenant_id)];
+    params.extend(member_ids.iter().map(|id| SqlValue::Text(id.clone())));
+    params.push(SqlValue::Int(tenant_id));
+    params.push(SqlValue::Int(tenant_id));
+    let rows = db.rows(&sql, &params, |r| {
+        Ok((
+            r.text(0)?,
+            GroupMembership {
+                group_id: r.text(1)?,
+                direct: r.int(2)? == 0,
+                display: r.opt_text(3)?,
+            },
+        ))
+    })?;
+    for (root, membership) in rows {
+        out.entry(root).or_default().push(membership);
+    }
+    Ok(out)
+}

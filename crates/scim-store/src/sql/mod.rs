@@ -1,0 +1,268 @@
+//! The store's logic, written once against the small [`db::Db`] interface and run by a
+//! backend [`Engine`] (SQLite or PostgreSQL) that provides connections and transactions.
+
+pub mod db;
+pub(crate) mod list;
+pub(crate) mod members;
+pub(crate) mod resources;
+pub(crate) mod tenants;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use db::Db;
+use serde_json::{Map, Value};
+
+use crate::index::IndexPlan;
+use crate::model::*;
+use crate::query::ListRequest;
+use crate::{GroupMembership, Store, StoreError};
+
+/// Stored times: UTC, always with exactly three fractional digits, so that their text
+/// order is their time order (the indexes on `created` and `last_modified` rely on it).
+const TIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+);
+
+/// Formats an instant as a stored time (truncated to the millisecond).
+pub(crate) fn format_time(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(TIME_FORMAT)
+        .unwrap_or_default()
+}
+
+/// The current time as a stored time.
+pub(crate) fn now() -> String {
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+/// How a backend runs work: each `write` in its own transaction that is durable when the
+/// call returns `Ok`; each `read` on a consistent snapshot.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    #[doc(hidden)]
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static;
+
+    #[doc(hidden)]
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static;
+
+    /// Where the data lives, for logs (a file path or a URL without password).
+    fn describe(&self) -> String;
+}
+
+/// A [`Store`] over any SQL [`Engine`].
+pub struct SqlStore<E> {
+    pub(crate) engine: Arc<E>,
+    pub(crate) plan: Arc<IndexPlan>,
+}
+
+impl<E> Clone for SqlStore<E> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            engine: self.engine.clone(),
+            plan: self.plan.clone(),
+        }
+    }
+}
+
+impl<E: Engine> SqlStore<E> {
+    /// Where the data lives, for logs.
+    pub fn describe(&self) -> String {
+        self.engine.describe()
+    }
+}
+
+#[async_trait]
+impl<E: Engine> Store for SqlStore<E> {
+    async fn create_tenant(
+        &self,
+        name: &str,
+        delete_mode: DeleteMode,
+        retention_days: i64,
+    ) -> Result<Tenant, StoreError> {
+        let name = name.to_string();
+        self.engine
+            .write(move |db| tenants::create_tenant(db, &name, delete_mode, retention_days))
+            .await
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
+        let name = name.to_string();
+        self.engine.read(move |db| tenants::tenant(db, &name)).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.engine.read(tenants::list_tenants).await
+    }
+
+    async fn delete_tenant(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.engine
+            .write(move |db| tenants::delete_tenant(db, &name))
+            .await
+    }
+
+    async fn create_token(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        expires: Option<String>,
+    ) -> Result<(TokenInfo, String), StoreError> {
+        let name = name.to_string();
+        self.engine
+            .write(move |db| tenants::create_token(db, tenant_id, &name, expires))
+            .await
+    }
+
+    async fn list_tokens(&self, tenant_id: i64) -> Result<Vec<TokenInfo>, StoreError> {
+        self.engine
+            .read(move |db| tenants::list_tokens(db, tenant_id))
+            .await
+    }
+
+    async fn revoke_token(&self, tenant_id: i64, token_id: &str) -> Result<bool, StoreError> {
+        let token_id = token_id.to_string();
+        self.engine
+            .write(move |db| tenants::revoke_token(db, tenant_id, &token_id))
+            .await
+    }
+
+    async fn authenticate(
+        &self,
+        token: &str,
+        now: &str,
+    ) -> Result<Option<(Tenant, TokenInfo)>, StoreError> {
+        let (token, now) = (token.to_string(), now.to_string());
+        self.engine
+            .read(move |db| tenants::authenticate(db, &token, &now))
+            .await
+    }
+
+    async fn create(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        data: Map<String, Value>,
+        members: Vec<MemberRef>,
+        actor: &Actor,
+    ) -> Result<StoredResource, StoreError> {
+        let (rt, actor, plan) = (resource_type.to_string(), actor.clone(), self.plan.clone());
+        self.engine
+            .write(move |db| resources::create(db, &plan, tenant_id, &rt, data, members, &actor))
+            .await
+    }
+
+    async fn get(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        id: &str,
+        with_members: bool,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let (rt, id) = (resource_type.to_string(), id.to_string());
+        self.engine
+            .read(move |db| resources::get(db, tenant_id, &rt, &id, with_members))
+            .await
+    }
+
+    async fn update(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        id: &str,
+        if_match: Option<String>,
+        operation: &str,
+        update: UpdateFn,
+        with_members: bool,
+        actor: &Actor,
+    ) -> Result<StoredResource, StoreError> {
+        let (rt, id, op, actor, plan) = (
+            resource_type.to_string(),
+            id.to_string(),
+            operation.to_string(),
+            actor.clone(),
+            self.plan.clone(),
+        );
+        self.engine
+            .write(move |db| {
+                resources::update(
+                    db,
+                    &plan,
+                    resources::UpdateArgs {
+                        tenant_id,
+                        resource_type: &rt,
+                        id: &id,
+                        if_match: if_match.as_deref(),
+                        operation: &op,
+                        with_members,
+                        actor: &actor,
+                    },
+                    update,
+                )
+            })
+            .await
+    }
+
+    async fn delete(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        id: &str,
+        if_match: Option<String>,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let (rt, id, actor) = (resource_type.to_string(), id.to_string(), actor.clone());
+        self.engine
+            .write(move |db| {
+                resources::delete(db, tenant_id, &rt, &id, if_match.as_deref(), &actor)
+            })
+            .await
+    }
+
+    async fn restore(
+        &self,
+        tenant_id: i64,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<StoredResource, StoreError> {
+        let (id, actor, plan) = (id.to_string(), actor.clone(), self.plan.clone());
+        self.engine
+            .write(move |db| resources::restore(db, &plan, tenant_id, &id, &actor))
+            .await
+    }
+
+    async fn list(&self, tenant_id: i64, request: ListRequest) -> Result<Page, StoreError> {
+        let plan = self.plan.clone();
+        self.engine
+            .read(move |db| list::list(db, &plan, tenant_id, &request))
+            .await
+    }
+
+    async fn groups_of(
+        &self,
+        tenant_id: i64,
+        member_ids: Vec<String>,
+    ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
+        self.engine
+            .read(move |db| members::groups_of(db, tenant_id, &member_ids))
+            .await
+    }
+
+    async fn changes(
+        &self,
+        tenant_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.engine
+            .read(move |db| resources::changes(db, tenant_id, after, limit))
+            .await
+    }
+}

@@ -1,0 +1,510 @@
+//! Resource writes and reads. The write functions run inside one transaction each (the
+//! backend provides it); nothing here commits.
+
+use scim_core::ScimError;
+use serde_json::{Map, Value};
+
+use super::db::{Db, DbError, DbExt, Dialect, SqlRow, params};
+use super::members::{self, MemberEffect};
+use super::now;
+use crate::StoreError;
+use crate::index::{IndexPlan, extract};
+use crate::model::{Actor, ChangeRecord, DeleteMode, MemberRef, StoredResource, Update, UpdateFn};
+
+/// A resource row with its internal sequence number.
+pub(crate) struct Row0 {
+    pub seq: i64,
+    pub resource: StoredResource,
+}
+
+pub(crate) const RESOURCE_COLUMNS: &str =
+    "seq, resource_type, id, version, created, last_modified, data";
+
+pub(crate) fn resource_from_row(r: &dyn SqlRow) -> Result<Row0, StoreError> {
+    let data = match serde_json::from_str::<Value>(&r.text(6)?)? {
+        Value::Object(m) => m,
+        _ => {
+            return Err(StoreError::Database(
+                "a stored resource is not a JSON object".into(),
+            ));
+        }
+    };
+    Ok(Row0 {
+        seq: r.int(0)?,
+        resource: StoredResource {
+            resource_type: r.text(1)?,
+            id: r.text(2)?,
+            version: r.int(3)?,
+            created: r.text(4)?,
+            last_modified: r.text(5)?,
+            data,
+            members: None,
+        },
+    })
+}
+
+fn not_found(resource_type: &str, id: &str) -> StoreError {
+    ScimError::not_found(format!("{resource_type} '{id}' not found")).into()
+}
+
+/// The display value a member or group reference shows: `displayName`, else `userName`.
+fn display_of(data: &Map<String, Value>) -> Option<String> {
+    data.get("displayName")
+        .or_else(|| data.get("userName"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Reads a live resource; with `lock`, the row stays locked until the transaction ends
+/// (PostgreSQL; SQLite has a single writer).
+fn load_row(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    resource_type: &str,
+    id: &str,
+    lock: bool,
+) -> Result<Option<Row0>, StoreError> {
+    let lock = if lock && db.dialect() == Dialect::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    db.row(
+        &format!(
+            "SELECT {RESOURCE_COLUMNS} FROM resources
+             WHERE tenant_id = ? AND id = ? AND resource_type = ? AND deleted IS NULL{lock}"
+        ),
+        params![tenant_id, id, resource_type],
+        resource_from_row,
+    )
+}
+
+pub(crate) fn get(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    resource_type: &str,
+    id: &str,
+    with_members: bool,
+) -> Result<Option<StoredResource>, StoreError> {
+    let Some(row) = load_row(db, tenant_id, resource_type, id, false)? else {
+        return Ok(None);
+    };
+    let mut resource = row.resource;
+    if with_members {
+        resource.members = Some(members::load(db, tenant_id, &resource.id)?);
+    }
+    Ok(Some(resource))
+}
+
+/// Checks an `If-Match` header value against the current version.
+pub(crate) fn check_if_match(
+    if_match: Option<&str>,
+    current: &StoredResource,
+) -> Result<(), StoreError> {
+    let Some(header) = if_match else {
+        return Ok(());
+    };
+    let current_tag = current.version.to_string();
+    let matches = header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current_tag);
+    if matches {
+        Ok(())
+    } else {
+        Err(ScimError::precondition_failed(format!(
+            "The resource has changed: If-Match {header} does not match the current version {}",
+            current.etag()
+        ))
+        .into())
+    }
+}
+
+fn write_index(
+    db: &mut dyn Db,
+    plan: &IndexPlan,
+    tenant_id: i64,
+    resource_type: &str,
+    seq: i64,
+    data: &Map<String, Value>,
+) -> Result<(), StoreError> {
+    for attr in plan.for_type(resource_type) {
+        for value in extract(data, attr) {
+            let result = db.execute(
+                "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                params![tenant_id, resource_type, attr.path.as_str(), value.as_str(), seq, attr.unique],
+            );
+            match result {
+                Ok(_) => {}
+                Err(DbError::Unique) => {
+                    return Err(ScimError::uniqueness(format!(
+                        "{} '{}' is already in use by another {resource_type}",
+                        attr.path, value
+                    ))
+                    .into());
+                }
+                Err(DbError::Store(e)) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn clear_index(db: &mut dyn Db, seq: i64) -> Result<(), StoreError> {
+    db.exec(
+        "DELETE FROM attr_index WHERE resource_seq = ?",
+        params![seq],
+    )?;
+    Ok(())
+}
+
+pub(crate) struct ChangeArgs<'a> {
+    pub tenant_id: i64,
+    pub resource_type: &'a str,
+    pub resource_id: &'a str,
+    pub operation: &'a str,
+    pub changed: &'a [String],
+    pub before: Option<&'a Map<String, Value>>,
+    pub after: Option<&'a Map<String, Value>>,
+    pub members: &'a MemberEffect,
+    pub actor: &'a Actor,
+    pub at: &'a str,
+}
+
+/// Appends a change record. Its `seq` comes from the tenant's counter, whose row stays
+/// locked until the transaction ends: a tenant's change records commit in `seq` order, so a
+/// reader following them with a cursor never skips one that commits late.
+pub(crate) fn record_change(db: &mut dyn Db, a: ChangeArgs<'_>) -> Result<(), StoreError> {
+    let json = |m: Option<&Map<String, Value>>| -> Result<Option<String>, StoreError> {
+        Ok(match m {
+            Some(m) => Some(serde_json::to_string(m)?),
+            None => None,
+        })
+    };
+    let seq = db.one(
+        "UPDATE tenants SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
+        params![a.tenant_id],
+        |r| r.int(0),
+    )?;
+    db.exec(
+        "INSERT INTO changes (tenant_id, seq, resource_type, resource_id, operation, changed, before,
+            after, members_added, members_removed, token_id, token_name, request_id, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            a.tenant_id,
+            seq,
+            a.resource_type,
+            a.resource_id,
+            a.operation,
+            serde_json::to_string(a.changed)?,
+            json(a.before)?,
+            json(a.after)?,
+            serde_json::to_string(&a.members.added)?,
+            serde_json::to_string(&a.members.removed)?,
+            a.actor.token_id.clone(),
+            a.actor.token_name.clone(),
+            a.actor.request_id.clone(),
+            a.at,
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn create(
+    db: &mut dyn Db,
+    plan: &IndexPlan,
+    tenant_id: i64,
+    resource_type: &str,
+    data: Map<String, Value>,
+    member_refs: Vec<MemberRef>,
+    actor: &Actor,
+) -> Result<StoredResource, StoreError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let at = now();
+    let seq = db.one(
+        "INSERT INTO resources (tenant_id, resource_type, id, version, created, last_modified, data, display)
+         VALUES (?, ?, ?, 1, ?, ?, ?, ?) RETURNING seq",
+        params![
+            tenant_id,
+            resource_type,
+            id.as_str(),
+            at.as_str(),
+            at.as_str(),
+            serde_json::to_string(&data)?,
+            display_of(&data)
+        ],
+        |r| r.int(0),
+    )?;
+    write_index(db, plan, tenant_id, resource_type, seq, &data)?;
+    let mut effect = MemberEffect::default();
+    members::add(db, tenant_id, &id, &member_refs, &mut effect)?;
+    let changed: Vec<String> = data.keys().cloned().collect();
+    record_change(
+        db,
+        ChangeArgs {
+            tenant_id,
+            resource_type,
+            resource_id: &id,
+            operation: "create",
+            changed: &changed,
+            before: None,
+            after: Some(&data),
+            members: &effect,
+            actor,
+            at: &at,
+        },
+    )?;
+    let members = if member_refs.is_empty() {
+        Some(Vec::new())
+    } else {
+        Some(members::load(db, tenant_id, &id)?)
+    };
+    Ok(StoredResource {
+        resource_type: resource_type.to_string(),
+        id,
+        version: 1,
+        created: at.clone(),
+        last_modified: at,
+        data,
+        members,
+    })
+}
+
+pub(crate) struct UpdateArgs<'a> {
+    pub tenant_id: i64,
+    pub resource_type: &'a str,
+    pub id: &'a str,
+    pub if_match: Option<&'a str>,
+    pub operation: &'a str,
+    pub with_members: bool,
+    pub actor: &'a Actor,
+}
+
+pub(crate) fn update(
+    db: &mut dyn Db,
+    plan: &IndexPlan,
+    a: UpdateArgs<'_>,
+    f: UpdateFn,
+) -> Result<StoredResource, StoreError> {
+    let row = load_row(db, a.tenant_id, a.resource_type, a.id, true)?
+        .ok_or_else(|| not_found(a.resource_type, a.id))?;
+    check_if_match(a.if_match, &row.resource)?;
+    let before = row.resource;
+    let Update {
+        data,
+        changed,
+        members: member_ops,
+    } = f(&before)?;
+    let mut effect = MemberEffect::default();
+    for op in member_ops {
+        members::apply(db, a.tenant_id, a.id, op, &mut effect)?;
+    }
+    let data_changed = data != before.data;
+    let mut result = if data_changed || !effect.is_empty() {
+        let at = now();
+        let version = before.version + 1;
+        db.exec(
+            "UPDATE resources SET version = ?, last_modified = ?, data = ?, display = ? WHERE seq = ?",
+            params![
+                version,
+                at.as_str(),
+                serde_json::to_string(&data)?,
+                display_of(&data),
+                row.seq
+            ],
+        )?;
+        if data_changed {
+            clear_index(db, row.seq)?;
+            write_index(db, plan, a.tenant_id, a.resource_type, row.seq, &data)?;
+        }
+        let mut changed = changed;
+        if !effect.is_empty() && !changed.iter().any(|p| p == "members") {
+            changed.push("members".into());
+        }
+        record_change(
+            db,
+            ChangeArgs {
+                tenant_id: a.tenant_id,
+                resource_type: a.resource_type,
+                resource_id: a.id,
+                operation: a.operation,
+                changed: &changed,
+                before: Some(&before.data),
+                after: Some(&data),
+                members: &effect,
+                actor: a.actor,
+                at: &at,
+            },
+        )?;
+        StoredResource {
+            version,
+            last_modified: at,
+            data,
+            ..before
+        }
+    } else {
+        before
+    };
+    if a.with_members {
+        result.members = Some(members::load(db, a.tenant_id, a.id)?);
+    }
+    Ok(result)
+}
+
+pub(crate) fn delete(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    resource_type: &str,
+    id: &str,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    let row = load_row(db, tenant_id, resource_type, id, true)?
+        .ok_or_else(|| not_found(resource_type, id))?;
+    check_if_match(if_match, &row.resource)?;
+    let mode = db.one(
+        "SELECT delete_mode FROM tenants WHERE id = ?",
+        params![tenant_id],
+        |r| r.text(0),
+    )?;
+    let at = now();
+    members::remove_everywhere(db, tenant_id, id, actor, &at)?;
+    // A deleted group's own member list goes with it.
+    let own = members::clear(db, tenant_id, id)?;
+    clear_index(db, row.seq)?;
+    if DeleteMode::parse(&mode) == Some(DeleteMode::Soft) {
+        db.exec(
+            "UPDATE resources SET deleted = ? WHERE seq = ?",
+            params![at.as_str(), row.seq],
+        )?;
+    } else {
+        db.exec("DELETE FROM resources WHERE seq = ?", params![row.seq])?;
+    }
+    record_change(
+        db,
+        ChangeArgs {
+            tenant_id,
+            resource_type,
+            resource_id: id,
+            operation: "delete",
+            changed: &[],
+            before: Some(&row.resource.data),
+            after: None,
+            members: &own,
+            actor,
+            at: &at,
+        },
+    )?;
+    Ok(())
+}
+
+pub(crate) fn restore(
+    db: &mut dyn Db,
+    plan: &IndexPlan,
+    tenant_id: i64,
+    id: &str,
+    actor: &Actor,
+) -> Result<StoredResource, StoreError> {
+    let found = db.row(
+        &format!(
+            "SELECT {RESOURCE_COLUMNS}, deleted FROM resources
+             WHERE tenant_id = ? AND id = ? AND deleted IS NOT NULL"
+        ),
+        params![tenant_id, id],
+        |r| Ok((resource_from_row(r)?, r.text(7)?)),
+    )?;
+    let Some((row, deleted)) = found else {
+        return Err(ScimError::not_found(format!("no deleted resource '{id}' to restore")).into());
+    };
+    let retention = db.one(
+        "SELECT retention_days FROM tenants WHERE id = ?",
+        params![tenant_id],
+        |r| r.int(0),
+    )?;
+    let deleted_at = scim_core::value::parse_datetime(&deleted);
+    let limit = deleted_at.map(|d| d + time::Duration::days(retention));
+    if limit.is_some_and(|l| l < time::OffsetDateTime::now_utc()) {
+        return Err(ScimError::not_found(format!(
+            "'{id}' was deleted on {deleted}, beyond the {retention}-day retention window"
+        ))
+        .into());
+    }
+    let resource = row.resource;
+    write_index(
+        db,
+        plan,
+        tenant_id,
+        &resource.resource_type,
+        row.seq,
+        &resource.data,
+    )?;
+    let at = now();
+    let version = resource.version + 1;
+    db.exec(
+        "UPDATE resources SET deleted = NULL, version = ?, last_modified = ? WHERE seq = ?",
+        params![version, at.as_str(), row.seq],
+    )?;
+    let changed: Vec<String> = resource.data.keys().cloned().collect();
+    record_change(
+        db,
+        ChangeArgs {
+            tenant_id,
+            resource_type: &resource.resource_type,
+            resource_id: id,
+            operation: "restore",
+            changed: &changed,
+            before: None,
+            after: Some(&resource.data),
+            members: &MemberEffect::default(),
+            actor,
+            at: &at,
+        },
+    )?;
+    Ok(StoredResource {
+        version,
+        last_modified: at,
+        members: None,
+        ..resource
+    })
+}
+
+pub(crate) fn changes(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<ChangeRecord>, StoreError> {
+    let parse = |s: Option<String>| -> Result<Option<Value>, StoreError> {
+        Ok(match s {
+            Some(s) => Some(serde_json::from_str(&s)?),
+            None => None,
+        })
+    };
+    db.rows(
+        "SELECT seq, tenant_id, resource_type, resource_id, operation, changed, before, after,
+                members_added, members_removed, token_id, token_name, request_id, at
+         FROM changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        params![tenant_id, after, i64::from(limit)],
+        |r| {
+            Ok(ChangeRecord {
+                seq: r.int(0)?,
+                tenant_id: r.int(1)?,
+                resource_type: r.text(2)?,
+                resource_id: r.text(3)?,
+                operation: r.text(4)?,
+                changed: serde_json::from_str(&r.text(5)?)?,
+                before: parse(r.opt_text(6)?)?,
+                after: parse(r.opt_text(7)?)?,
+                members_added: serde_json::from_str(&r.text(8)?)?,
+                members_removed: serde_json::from_str(&r.text(9)?)?,
+                actor: Actor {
+                    token_id: r.opt_text(10)?,
+                    token_name: r.opt_text(11)?,
+                    request_id: r.opt_text(12)?,
+                },
+                at: r.text(13)?,
+            })
+        },
+    )
+}

@@ -1,0 +1,239 @@
+//! Opening SQLite connections, migrations, the group-commit writer and the reader pool.
+//!
+//! Writes go to one writer thread. It takes every job waiting in its queue, runs each in a
+//! savepoint of one transaction, commits once (one fsync for the whole batch) and only then
+//! answers each job. Concurrent writers therefore share commits instead of queueing behind
+//! one fsync each, and a job's answer means its changes are on disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::error::StoreError;
+
+const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/sqlite/0001_initial.sql")];
+
+/// Most jobs committed together in one transaction.
+const MAX_BATCH: usize = 512;
+const READERS: usize = 8;
+
+pub(crate) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // WAL: readers never block the writer. synchronous=FULL: every commit is fsync'd, so an
+    // acknowledged write survives a power loss.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32000;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Applies the migrations this build knows and the database has not seen.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let current = usize::try_from(current).unwrap_or(0);
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Database(format!(
+            "the database is at schema version {current}, newer than this build ({}); upgrade scim",
+            MIGRATIONS.len()
+        )));
+    }
+    let mut applied = 0;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+/// A unit of work for the writer.
+trait Job: Send {
+    /// Runs inside the batch transaction; returns whether it succeeded and what to do once
+    /// the batch's commit has an outcome.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finisher);
+    /// Answers the job without running it (the transaction could not start).
+    fn abort(self: Box<Self>, error: StoreError);
+}
+
+type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+struct TypedJob<T, F> {
+    f: F,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finisher) {
+        let TypedJob { f, reply } = *self;
+        let result = f(conn);
+        let ok = result.is_ok();
+        let finish: Finisher = Box::new(move |commit| {
+            let outcome = match (result, commit) {
+                (Ok(v), Ok(())) => Ok(v),
+                (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+            };
+            let _ = reply.send(outcome);
+        });
+        (ok, finish)
+    }
+
+    fn abort(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+/// The handle to the writer thread.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    tx: std::sync::mpsc::SyncSender<Box<dyn Job>>,
+}
+
+impl Writer {
+    pub(crate) fn start(mut conn: Connection) -> Result<Writer, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Box<dyn Job>>(4096);
+        std::thread::Builder::new()
+            .name("scim-sqlite-writer".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&mut conn, batch);
+                }
+            })
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer { tx })
+    }
+
+    /// Runs `f` in the next batch transaction; answers once the batch is committed.
+    /// If `f` fails, its changes are rolled back and the others in the batch are unaffected.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Box<dyn Job> = Box::new(TypedJob { f, reply });
+        let stopped = || StoreError::Unavailable("the SQLite writer stopped".into());
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(job)) => {
+                // The queue is bounded: wait for room off the async threads.
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || tx.send(job))
+                    .await
+                    .map_err(|_| stopped())?
+                    .map_err(|_| stopped())?;
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
+        }
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = StoreError::from(e);
+        for job in batch {
+            job.abort(e.clone());
+        }
+        return;
+    }
+    let mut finishers = Vec::with_capacity(batch.len());
+    for job in batch {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            job.abort(e.into());
+            continue;
+        }
+        let (ok, finish) = job.run(conn);
+        let end = if ok {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        if let Err(e) = end {
+            tracing::error!(error = %e, "savepoint handling failed");
+        }
+        finishers.push(finish);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for finish in finishers {
+        finish(commit.clone());
+    }
+}
+
+/// A small pool of read-only connections used from blocking threads.
+#[derive(Clone)]
+pub(crate) struct Readers {
+    path: PathBuf,
+    idle: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Readers {
+    pub(crate) fn new(path: PathBuf) -> Readers {
+        Readers {
+            path,
+            idle: Arc::new(Mutex::new(Vec::new())),
+            permits: Arc::new(Semaphore::new(READERS)),
+        }
+    }
+
+    /// Runs `f` with a read connection on a blocking thread.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
+        let idle = self.idle.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = match idle.lock().ok().and_then(|mut v| v.pop()) {
+                Some(c) => c,
+                None => open(&path, true)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut v) = idle.lock() {
+                v.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+}

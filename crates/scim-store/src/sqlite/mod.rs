@@ -1,0 +1,146 @@
+//! The embedded backend: one SQLite file in WAL mode, a group-commit writer thread and a
+//! pool of read connections.
+
+mod conn;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, Value as RValue};
+use rusqlite::{Connection, ToSql, params_from_iter};
+use scim_core::schema::SchemaRegistry;
+
+use crate::StoreError;
+use crate::index::indexed_attributes;
+use crate::sql::db::{Db, DbError, Dialect, SqlRow, SqlValue};
+use crate::sql::{Engine, SqlStore};
+use conn::{Readers, Writer};
+
+/// The store on SQLite.
+pub type SqliteStore = SqlStore<SqliteEngine>;
+
+/// Runs the store's work on SQLite: writes on the group-commit writer, reads on the pool.
+pub struct SqliteEngine {
+    writer: Writer,
+    readers: Readers,
+    path: PathBuf,
+}
+
+impl SqlStore<SqliteEngine> {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path, registry: &SchemaRegistry) -> Result<SqliteStore, StoreError> {
+        let mut conn = conn::open(path, false)?;
+        conn::migrate(&mut conn)?;
+        let engine = SqliteEngine {
+            writer: Writer::start(conn)?,
+            readers: Readers::new(path.to_path_buf()),
+            path: path.to_path_buf(),
+        };
+        Ok(SqlStore {
+            engine: Arc::new(engine),
+            plan: Arc::new(indexed_attributes(registry)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.engine.path
+    }
+}
+
+#[async_trait]
+impl Engine for SqliteEngine {
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.write(move |c| f(&mut SqliteDb(c))).await
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.readers.read(move |c| f(&mut SqliteDb(c))).await
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+}
+
+impl ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            SqlValue::Null => ToSqlOutput::Owned(RValue::Null),
+            SqlValue::Int(i) => ToSqlOutput::Owned(RValue::Integer(*i)),
+            SqlValue::Bool(b) => ToSqlOutput::Owned(RValue::Integer(i64::from(*b))),
+            SqlValue::Text(s) => {
+                ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
+            }
+            SqlValue::Blob(b) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(b)),
+        })
+    }
+}
+
+/// A SQLite connection as a [`Db`].
+struct SqliteDb<'c>(&'c Connection);
+
+struct SqliteRow<'r, 's>(&'r rusqlite::Row<'s>);
+
+impl SqlRow for SqliteRow<'_, '_> {
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        Ok(self.0.get(i)?)
+    }
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(self.0.get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.0.get(i)?)
+    }
+    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        Ok(self.0.get(i)?)
+    }
+}
+
+impl Db for SqliteDb<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        let mut stmt = self.0.prepare_cached(sql).map_err(StoreError::from)?;
+        match stmt.execute(params_from_iter(params.iter())) {
+            Ok(n) => Ok(n as u64),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                match e {
+                    rusqlite::Error::SqliteFailure(f, _)
+                        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                    {
+                        Err(DbError::Unique)
+                    }
+                    other => Err(DbError::Store(other.into())),
+                }
+            }
+            Err(e) => Err(DbError::Store(e.into())),
+        }
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+        f: &mut dyn FnMut(&dyn SqlRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut rows = stmt.query(params_from_iter(params.iter()))?;
+        while let Some(row) = rows.next()? {
+            f(&SqliteRow(row))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! The storage behaviour suite: every test runs against SQLite and against PostgreSQL
+//! (a fresh database per test; skipped with a notice when no server is reachable, and a
+//! failure in CI). Both backends must behave identically.
+
+// A test binary: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[macro_use]
+mod support;
+
+mod changes;
+mod concurrency;
+mod copy;
+mod list;
+mod members;
+mod resources;
+mod tenants;

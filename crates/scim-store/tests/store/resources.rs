@@ -1,0 +1,360 @@
+//! Resources: create, read, update with preconditions, uniqueness, delete and restore.
+
+use scim_store::{StoreError, Update};
+use serde_json::json;
+
+use crate::support::{Fixture, USER_SCHEMA, actor, obj, set, status, user_data};
+
+store_tests!(
+    created_resources_read_back_exactly,
+    user_names_are_unique_per_tenant_ignoring_case,
+    very_long_values_are_indexed_and_unique,
+    unusual_characters_are_stored_exactly,
+    updates_check_if_match_and_bump_the_version,
+    an_update_that_changes_nothing_keeps_the_version,
+    hard_and_soft_deletes_and_restore
+);
+
+async fn created_resources_read_back_exactly(f: Fixture) {
+    let s = f.s();
+    let data = obj(json!({
+        "schemas": [USER_SCHEMA],
+        "userName": "bjensen",
+        "name": {"givenName": "Barbara", "familyName": "Jensen"},
+        "emails": [{"value": "bjensen@example.com", "primary": true}],
+        "active": true,
+        "x": "ünïcødé ✓",
+    }));
+    let created = s
+        .create(f.acme, "User", data.clone(), Vec::new(), &actor())
+        .await
+        .unwrap();
+    assert_eq!(created.version, 1);
+    assert_eq!(created.created, created.last_modified);
+    assert_eq!(created.created.len(), "2026-01-01T00:00:00.000Z".len());
+    let read = s
+        .get(f.acme, "User", &created.id, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read,
+        scim_store::StoredResource {
+            members: None,
+            ..created.clone()
+        }
+    );
+    // Attribute order is kept byte for byte.
+    assert_eq!(
+        serde_json::to_string(&read.data).unwrap(),
+        serde_json::to_string(&data).unwrap()
+    );
+    assert!(
+        s.get(f.globex, "User", &created.id, false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.get(f.acme, "Group", &created.id, false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.get(f.acme, "User", "nope", false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn user_names_are_unique_per_tenant_ignoring_case(f: Fixture) {
+    let s = f.s();
+    let alice = f.user(f.acme, "Alice").await;
+    let e = s
+        .create(f.acme, "User", user_data("ALICE"), Vec::new(), &actor())
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_scim().scim_type, Some(scim_core::ScimType::Uniqueness));
+    assert_eq!(status(&e), 409);
+    // Another tenant may have the same userName.
+    f.user(f.globex, "alice").await;
+    // Renaming another user onto it is refused too; the failed write changes nothing.
+    let bob = f.user(f.acme, "bob").await;
+    let e = s
+        .update(
+            f.acme,
+            "User",
+            &bob.id,
+            None,
+            "replace",
+            set("userName", json!("aLiCe")),
+            false,
+            &actor(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 409);
+    let bob_now = s
+        .get(f.acme, "User", &bob.id, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((bob_now.version, bob_now.data), (bob.version, bob.data));
+    // Once Alice is gone, the name is free.
+    s.delete(f.acme, "User", &alice.id, None, &actor())
+        .await
+        .unwrap();
+    f.user(f.acme, "alice").await;
+}
+
+async fn very_long_values_are_indexed_and_unique(f: Fixture) {
+    let s = f.s();
+    let long: String = (0..6000)
+        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+        .collect();
+    let u = f.user(f.acme, &long).await;
+    let e = s
+        .create(
+            f.acme,
+            "User",
+            user_data(&long.to_uppercase()),
+            Vec::new(),
+            &actor(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 409);
+    let filter = format!("userName eq \"{}\"", long.to_uppercase());
+    let page = f
+        .list(f.acme, "User", Some(&filter), None, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 1);
+    assert_eq!(page.resources[0].id, u.id);
+}
+
+async fn updates_check_if_match_and_bump_the_version(f: Fixture) {
+    let s = f.s();
+    let u = f.user(f.acme, "carol").await;
+    let e = s
+        .update(
+            f.acme,
+            "User",
+            &u.id,
+            Some("W/\"7\"".into()),
+            "patch",
+            set("title", json!("x")),
+            false,
+            &actor(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 412);
+    let v2 = s
+        .update(
+            f.acme,
+            "User",
+            &u.id,
+            Some("W/\"1\"".into()),
+            "patch",
+            set("title", json!("CEO")),
+            false,
+            &actor(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(v2.data["title"], "CEO");
+    assert!(v2.last_modified >= u.last_modified);
+    assert_eq!(v2.created, u.created);
+    let e = s
+        .update(
+            f.acme,
+            "User",
+            &u.id,
+            Some("W/\"1\"".into()),
+            "patch",
+            set("title", json!("x")),
+            false,
+            &actor(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 412);
+    // `*` and a list containing the current tag match.
+    let v3 = s
+        .update(
+            f.acme,
+            "User",
+            &u.id,
+            Some("W/\"1\", W/\"2\"".into()),
+            "patch",
+            set("title", json!("CTO")),
+            false,
+            &actor(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v3.version, 3);
+    let e = s
+        .update(
+            f.acme,
+            "User",
+            "missing",
+            None,
+            "patch",
+            set("title", json!("x")),
+            false,
+            &actor(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 404);
+    // A failing update function changes nothing.
+    let fail: scim_store::UpdateFn = Box::new(|_| Err(scim_core::ScimError::invalid_value("no")));
+    let e: StoreError = s
+        .update(f.acme, "User", &u.id, None, "patch", fail, false, &actor())
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 400);
+    assert_eq!(
+        s.get(f.acme, "User", &u.id, false).await.unwrap().unwrap(),
+        v3
+    );
+}
+
+async fn an_update_that_changes_nothing_keeps_the_version(f: Fixture) {
+    let s = f.s();
+    let u = f.user(f.acme, "dave").await;
+    let before = s.changes(f.acme, 0, 100).await.unwrap().len();
+    let same: scim_store::UpdateFn = Box::new(|r| {
+        Ok(Update {
+            data: r.data.clone(),
+            changed: Vec::new(),
+            members: Vec::new(),
+        })
+    });
+    let r = s
+        .update(
+            f.acme,
+            "User",
+            &u.id,
+            None,
+            "replace",
+            same,
+            false,
+            &actor(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.version, 1);
+    assert_eq!(s.changes(f.acme, 0, 100).await.unwrap().len(), before);
+}
+
+async fn hard_and_soft_deletes_and_restore(f: Fixture) {
+    let s = f.s();
+    // acme deletes for good.
+    let u = f.user(f.acme, "erin").await;
+    let e = s
+        .delete(f.acme, "User", &u.id, Some("W/\"9\"".into()), &actor())
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 412);
+    s.delete(f.acme, "User", &u.id, Some("W/\"1\"".into()), &actor())
+        .await
+        .unwrap();
+    assert!(s.get(f.acme, "User", &u.id, false).await.unwrap().is_none());
+    assert_eq!(
+        status(&s.restore(f.acme, &u.id, &actor()).await.unwrap_err()),
+        404
+    );
+    assert_eq!(
+        status(
+            &s.delete(f.acme, "User", &u.id, None, &actor())
+                .await
+                .unwrap_err()
+        ),
+        404
+    );
+    // globex keeps deleted resources restorable; their names are free meanwhile.
+    let g = f.user(f.globex, "frank").await;
+    s.delete(f.globex, "User", &g.id, None, &actor())
+        .await
+        .unwrap();
+    assert!(
+        s.get(f.globex, "User", &g.id, false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        f.list(f.globex, "User", Some("userName eq \"frank\""), None, 1, 10)
+            .await
+            .unwrap()
+            .total_results,
+        0
+    );
+    let restored = s.restore(f.globex, &g.id, &actor()).await.unwrap();
+    assert_eq!(restored.version, 2);
+    assert_eq!(restored.data, g.data);
+    assert_eq!(
+        f.list(f.globex, "User", Some("userName eq \"FRANK\""), None, 1, 10)
+            .await
+            .unwrap()
+            .total_results,
+        1
+    );
+    // A restore that would break uniqueness is refused.
+    s.delete(f.globex, "User", &g.id, None, &actor())
+        .await
+        .unwrap();
+    f.user(f.globex, "frank").await;
+    assert_eq!(
+        status(&s.restore(f.globex, &g.id, &actor()).await.unwrap_err()),
+        409
+    );
+}
+
+async fn unusual_characters_are_stored_exactly(f: Fixture) {
+    let s = f.s();
+    for name in [
+        "nul\u{0}inside",
+        "\u{1}0",
+        "\u{1}\u{0}",
+        "emoji-\u{1F600}-\u{10FFFF}",
+        "quote'\"\\",
+    ] {
+        let data = obj(json!({"schemas": [USER_SCHEMA], "userName": name, "displayName": name}));
+        let u = s
+            .create(f.acme, "User", data, Vec::new(), &actor())
+            .await
+            .unwrap();
+        let back = s.get(f.acme, "User", &u.id, false).await.unwrap().unwrap();
+        assert_eq!(back.data["userName"], name);
+        let filter = format!("userName eq {}", serde_json::Value::String(name.into()));
+        let page = f
+            .list(f.acme, "User", Some(&filter), None, 1, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            page.resources
+                .iter()
+                .map(|r| r.id.clone())
+                .collect::<Vec<_>>(),
+            vec![u.id.clone()],
+            "{name:?}"
+        );
+        // The group member display comes from the stored display column.
+        let g = f.group(f.acme, &format!("g-{name}"), &[&u.id]).await;
+        let m = s
+            .get(f.acme, "Group", &g.id, true)
+            .await
+            .unwrap()
+            .unwrap()
+            .members
+            .unwrap();
+        assert_eq!(m[0].display.as_deref(), Some(name));
+    }
+}

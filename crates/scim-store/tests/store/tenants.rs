@@ -1,0 +1,121 @@
+//! Tenants and tokens.
+
+use scim_store::DeleteMode;
+
+use crate::support::{Fixture, status};
+
+store_tests!(
+    tenants_are_unique_named_and_listed_by_name,
+    deleting_a_tenant_removes_everything_in_it,
+    tokens_authenticate_until_revoked_or_expired
+);
+
+async fn tenants_are_unique_named_and_listed_by_name(f: Fixture) {
+    let s = f.s();
+    let e = s
+        .create_tenant("acme", DeleteMode::Hard, 30)
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 409);
+    let e = s
+        .create_tenant("no spaces", DeleteMode::Hard, 30)
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 400);
+    s.create_tenant("Zeta", DeleteMode::Soft, 7).await.unwrap();
+    s.create_tenant("beta", DeleteMode::Hard, 30).await.unwrap();
+    let names: Vec<String> = s
+        .list_tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    // Byte order on both backends: upper case before lower case.
+    assert_eq!(names, ["Zeta", "acme", "beta", "globex"]);
+    let zeta = s.tenant("Zeta").await.unwrap().unwrap();
+    assert_eq!(
+        (zeta.delete_mode, zeta.retention_days),
+        (DeleteMode::Soft, 7)
+    );
+    assert!(s.tenant("zeta").await.unwrap().is_none());
+}
+
+async fn deleting_a_tenant_removes_everything_in_it(f: Fixture) {
+    let s = f.s();
+    let u = f.user(f.acme, "alice").await;
+    f.group(f.acme, "admins", &[&u.id]).await;
+    let (_, token) = s.create_token(f.acme, "okta", None).await.unwrap();
+    f.user(f.globex, "alice").await;
+    assert!(s.delete_tenant("acme").await.unwrap());
+    assert!(!s.delete_tenant("acme").await.unwrap());
+    assert!(
+        s.authenticate(&token, "2030-01-01T00:00:00Z")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.changes(f.acme, 0, 100).await.unwrap().is_empty());
+    // The other tenant is untouched, and the name can be used again.
+    assert_eq!(
+        f.list(f.globex, "User", None, None, 1, 10)
+            .await
+            .unwrap()
+            .total_results,
+        1
+    );
+    let again = s.create_tenant("acme", DeleteMode::Hard, 30).await.unwrap();
+    assert_eq!(
+        f.list(again.id, "User", None, None, 1, 10)
+            .await
+            .unwrap()
+            .total_results,
+        0
+    );
+    assert_eq!(
+        f.list(again.id, "Group", None, None, 1, 10)
+            .await
+            .unwrap()
+            .total_results,
+        0
+    );
+}
+
+async fn tokens_authenticate_until_revoked_or_expired(f: Fixture) {
+    let s = f.s();
+    let now = "2026-06-01T00:00:00Z";
+    let (info, token) = s.create_token(f.acme, "okta", None).await.unwrap();
+    let (tenant, who) = s.authenticate(&token, now).await.unwrap().unwrap();
+    assert_eq!(
+        (tenant.name.as_str(), who.id.as_str()),
+        ("acme", info.id.as_str())
+    );
+    // A wrong secret, a malformed token and another tenant's revocation do not work.
+    let wrong = format!("{}x", &token[..token.len() - 1]);
+    assert!(s.authenticate(&wrong, now).await.unwrap().is_none());
+    assert!(
+        s.authenticate("scim_nonsense", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!s.revoke_token(f.globex, &info.id).await.unwrap());
+    let (_, expiring) = s
+        .create_token(f.acme, "entra", Some("2026-05-01T00:00:00Z".into()))
+        .await
+        .unwrap();
+    assert!(s.authenticate(&expiring, now).await.unwrap().is_none());
+    assert!(
+        s.authenticate(&expiring, "2026-04-01T00:00:00Z")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(s.revoke_token(f.acme, &info.id).await.unwrap());
+    assert!(!s.revoke_token(f.acme, &info.id).await.unwrap());
+    assert!(s.authenticate(&token, now).await.unwrap().is_none());
+    let tokens = s.list_tokens(f.acme).await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens.iter().filter(|t| t.revoked.is_some()).count(), 1);
+    assert!(s.list_tokens(f.globex).await.unwrap().is_empty());
+}
