@@ -340,6 +340,16 @@ impl SchemaRegistry {
                 return Err(err(format!("unknown extension schema {}", ext.schema)));
             }
         }
+        // A document for an existing type (same id, name and endpoint) redefines it: this is
+        // how a deployment adds an extension to User or Group.
+        if let Some(existing) = self.resource_types.iter_mut().find(|o| {
+            o.id.eq_ignore_ascii_case(&rt.id)
+                && o.name.eq_ignore_ascii_case(&rt.name)
+                && o.endpoint.eq_ignore_ascii_case(&rt.endpoint)
+        }) {
+            *existing = rt;
+            return Ok(());
+        }
         for other in &self.resource_types {
             if other.name.eq_ignore_ascii_case(&rt.name)
                 || other.id.eq_ignore_ascii_case(&rt.id)

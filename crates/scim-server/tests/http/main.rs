@@ -19,6 +19,7 @@
 mod support;
 
 mod bulk;
+mod custom;
 mod discovery;
 mod entra;
 mod errors;

@@ -10,14 +10,18 @@ use scim_store::{DeleteMode, Store};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-/// Runs each listed test once per storage backend.
+/// Runs each listed test once per storage backend, on the built-in schemas or (with
+/// `registry = path::to::fn;` first) on the schemas that function returns.
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
+        backend_tests!(registry = $crate::support::builtin_registry; $($name),*);
+    };
+    (registry = $registry:path; $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::support::TestServer::sqlite().await).await
+                    super::$name($crate::support::TestServer::sqlite_with($registry()).await).await
                 }
             )*
         }
@@ -26,7 +30,9 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     // Skipped (with a SKIPPED line) without a PostgreSQL server; in CI it fails.
-                    let Some(server) = $crate::support::TestServer::postgres(stringify!($name)).await else {
+                    let Some(server) =
+                        $crate::support::TestServer::postgres_with(stringify!($name), $registry()).await
+                    else {
                         return;
                     };
                     super::$name(server).await
@@ -34,6 +40,11 @@ macro_rules! backend_tests {
             )*
         }
     };
+}
+
+/// The built-in schemas and resource types.
+pub fn builtin_registry() -> SchemaRegistry {
+    SchemaRegistry::builtin().expect("schemas")
 }
 
 /// A response: status, headers and the body parsed as JSON (`Null` when empty).
@@ -135,21 +146,22 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// A server on a fresh SQLite database file.
-    pub async fn sqlite() -> TestServer {
+    /// A server with these schemas on a fresh SQLite database file.
+    pub async fn sqlite_with(registry: SchemaRegistry) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let registry = Arc::new(SchemaRegistry::builtin().expect("schemas"));
+        let registry = Arc::new(registry);
         let store = SqliteStore::open(&dir.path().join("scim.db"), &registry).expect("open store");
         Self::start(Arc::new(store), registry, dir).await
     }
 
-    /// A server on a fresh PostgreSQL database (`None`, after printing SKIPPED, when no
-    /// server is reachable and that is allowed; see `scim_store::postgres::testing`).
-    pub async fn postgres(test: &str) -> Option<TestServer> {
+    /// A server with these schemas on a fresh PostgreSQL database (`None`, after printing
+    /// SKIPPED, when no server is reachable and that is allowed; see
+    /// `scim_store::postgres::testing`).
+    pub async fn postgres_with(test: &str, registry: SchemaRegistry) -> Option<TestServer> {
         let db = scim_store::postgres::testing::TestDatabase::create(test)
             .await
             .unwrap_or_else(|e| panic!("{e}"))?;
-        let registry = Arc::new(SchemaRegistry::builtin().expect("schemas"));
+        let registry = Arc::new(registry);
         let store = db.store(&registry).await.expect("open store");
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = Self::start(Arc::new(store), registry, dir).await;
