@@ -1,0 +1,19 @@
+//! Schema and resource type documents from arbitrary JSON: never panic; a rejected document
+//! leaves the registry usable and its error names the source.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use scim_core::schema::SchemaRegistry;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut reg) = SchemaRegistry::builtin() else {
+        return;
+    };
+    if let Err(e) = reg.add_json("fuzz.json", text) {
+        assert!(e.to_string().starts_with("fuzz.json"), "{e}");
+    }
+    assert!(reg.resource_type("User").is_some());
+});
