@@ -9,7 +9,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(mut reg) = SchemaRegistry::builtin() else {
+    static BUILTIN: std::sync::OnceLock<Option<SchemaRegistry>> = std::sync::OnceLock::new();
+    let Some(mut reg) = BUILTIN.get_or_init(|| SchemaRegistry::builtin().ok()).clone() else {
         return;
     };
     if let Err(e) = reg.add_json("fuzz.json", text) {

@@ -22,7 +22,8 @@ pub struct CopyArgs {
     /// The source: sqlite://PATH or postgres://user@host:port/database.
     #[arg(long)]
     pub from: String,
-    /// The target (created and migrated if needed): sqlite://PATH or postgres://….
+    /// The target: sqlite://PATH (created if missing) or postgres://… (an existing database;
+    /// its tables are created if needed).
     #[arg(long)]
     pub to: String,
 }

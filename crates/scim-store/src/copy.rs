@@ -240,7 +240,7 @@ async fn copy_between<A: Engine, B: Engine>(
         while let Some(batch) = rx.recv().await {
             to.engine.write(move |db| write_batch(db, &batch)).await?;
         }
-        to.engine.write(reset_sequences).await
+        to.engine.write(finish_target).await
     };
     // If the writer fails, its receiver is dropped and the reader stops at its next page.
     let (source, written) = tokio::join!(read, write);
@@ -489,9 +489,11 @@ fn write_batch(db: &mut dyn Db, batch: &Batch) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Moves PostgreSQL's identity sequences past the copied ids, so new tenants and resources
-/// do not collide with them. (SQLite derives the next id from the table itself.)
-fn reset_sequences(db: &mut dyn Db) -> Result<(), StoreError> {
+/// On PostgreSQL: moves the identity sequences past the copied ids, so new tenants and
+/// resources do not collide with them (SQLite derives the next id from the table itself),
+/// and gathers planner statistics, which a freshly filled database lacks until autovacuum
+/// gets to it (meanwhile filter lookups may be planned as scans).
+fn finish_target(db: &mut dyn Db) -> Result<(), StoreError> {
     if db.dialect() != Dialect::Postgres {
         return Ok(());
     }
@@ -504,6 +506,9 @@ fn reset_sequences(db: &mut dyn Db) -> Result<(), StoreError> {
             &[],
             |r| r.int(0),
         )?;
+    }
+    for table in TABLES {
+        db.exec(&format!("ANALYZE {}", table.name), &[])?;
     }
     Ok(())
 }

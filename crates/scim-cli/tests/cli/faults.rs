@@ -11,7 +11,9 @@ use crate::support::{Client, Proxy, Server, eventually, tenant_and_token, test_d
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_database_gives_503_and_the_server_recovers_by_itself() {
-    let Some(db) = test_database("a_cut_database_gives_503_and_the_server_recovers_by_itself").await else {
+    let Some(db) =
+        test_database("a_cut_database_gives_503_and_the_server_recovers_by_itself").await
+    else {
         return;
     };
     let Some(target) = db.tcp_address() else {
@@ -31,32 +33,55 @@ async fn a_cut_database_gives_503_and_the_server_recovers_by_itself() {
     ]);
     let (pid, url) = (server.pid(), server.url.clone());
     let client = Client::new(&token);
-    let id = client.create_user(&url, "before.cut").await.expect(201).id();
+    let id = client
+        .create_user(&url, "before.cut")
+        .await
+        .expect(201)
+        .id();
     let path = format!("/Users/{id}");
 
     // Down: reads, writes and authentication all answer 503 with Retry-After.
     proxy.cut().await;
     for i in 0..5 {
         client.get(&url, &path).await.expect_unavailable();
-        client.get(&url, "/Users?filter=userName%20eq%20%22before.cut%22").await.expect_unavailable();
-        client.create_user(&url, &format!("during.cut{i}")).await.expect_unavailable();
+        client
+            .get(&url, "/Users?filter=userName%20eq%20%22before.cut%22")
+            .await
+            .expect_unavailable();
+        client
+            .create_user(&url, &format!("during.cut{i}"))
+            .await
+            .expect_unavailable();
         let ops = json!([{"op": "replace", "path": "title", "value": format!("t{i}")}]);
-        client.patch(&url, &path, ops, None).await.expect_unavailable();
-        client.call(&url, Method::DELETE, &path, None, &[]).await.expect_unavailable();
+        client
+            .patch(&url, &path, ops, None)
+            .await
+            .expect_unavailable();
+        client
+            .call(&url, Method::DELETE, &path, None, &[])
+            .await
+            .expect_unavailable();
     }
 
     // Back: the same process answers again, and none of the refused writes happened.
     proxy.restore().await;
-    eventually("the server serves again", Duration::from_secs(20), || async {
-        client.get(&url, &path).await.status == 200
-    })
+    eventually(
+        "the server serves again",
+        Duration::from_secs(20),
+        || async { client.get(&url, &path).await.status == 200 },
+    )
     .await;
     assert!(server.alive());
     assert_eq!(server.pid(), pid);
     let user = client.get(&url, &path).await.expect(200);
     assert_eq!(user.body["meta"]["version"], "W/\"1\"");
     assert!(user.body.get("title").is_none());
-    assert_eq!(client.count(&url, "Users", "userName sw \"during.cut\"").await, 0);
+    assert_eq!(
+        client
+            .count(&url, "Users", "userName sw \"during.cut\"")
+            .await,
+        0
+    );
     client.create_user(&url, "after.cut").await.expect(201);
 
     // Cut in the middle of a burst of writes: every write answered 2xx committed; the
@@ -74,14 +99,18 @@ async fn a_cut_database_gives_503_and_the_server_recovers_by_itself() {
     };
     let (replies, ()) = tokio::join!(join_all(burst), cutter);
     proxy.restore().await;
-    eventually("the server serves again", Duration::from_secs(20), || async {
-        client.get(&url, &path).await.status == 200
-    })
+    eventually(
+        "the server serves again",
+        Duration::from_secs(20),
+        || async { client.get(&url, &path).await.status == 200 },
+    )
     .await;
     let mut acknowledged = 0;
     for (i, r) in &replies {
         let name = format!("burst{i:02}");
-        let stored = client.count(&url, "Users", &format!("userName eq \"{name}\"")).await;
+        let stored = client
+            .count(&url, "Users", &format!("userName eq \"{name}\""))
+            .await;
         match r.status.as_u16() {
             201 => {
                 acknowledged += 1;
@@ -92,8 +121,18 @@ async fn a_cut_database_gives_503_and_the_server_recovers_by_itself() {
             }
         }
     }
-    assert!(acknowledged > 0, "some writes should have happened before the cut");
-    assert!(acknowledged < 40, "some writes should have met the cut: {:?}", replies.iter().map(|(_, r)| r.status.as_u16()).collect::<Vec<_>>());
+    assert!(
+        acknowledged > 0,
+        "some writes should have happened before the cut"
+    );
+    assert!(
+        acknowledged < 40,
+        "some writes should have met the cut: {:?}",
+        replies
+            .iter()
+            .map(|(_, r)| r.status.as_u16())
+            .collect::<Vec<_>>()
+    );
     assert!(server.alive());
 }
 
@@ -120,15 +159,22 @@ async fn an_administrator_shutdown_of_sessions_is_survived() {
         // pool has reconnected, which it does by itself.
         let mut ok = 0;
         for i in 0..20 {
-            let r = client.create_user(&server.url, &format!("r{round}after{i}")).await;
+            let r = client
+                .create_user(&server.url, &format!("r{round}after{i}"))
+                .await;
             if r.status == 201 {
                 ok += 1;
             } else {
                 r.expect_unavailable();
             }
         }
-        assert!(ok >= 15, "round {round}: only {ok} of 20 writes succeeded after the sessions ended");
+        assert!(
+            ok >= 15,
+            "round {round}: only {ok} of 20 writes succeeded after the sessions ended"
+        );
     }
-    let total = client.count(&server.url, "Users", "userName sw \"r\"").await;
+    let total = client
+        .count(&server.url, "Users", "userName sw \"r\"")
+        .await;
     assert!(total >= 3 * (8 + 15));
 }

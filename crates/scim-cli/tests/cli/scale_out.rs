@@ -24,9 +24,18 @@ impl Cluster {
     async fn start(test: &str) -> Option<Cluster> {
         let db = test_database(test).await?;
         let token = tenant_and_token(&db.url);
-        let args = ["--database-url", db.url.as_str(), "--database-max-connections", "4"];
+        let args = [
+            "--database-url",
+            db.url.as_str(),
+            "--database-max-connections",
+            "4",
+        ];
         let servers = [Server::start(&args), Server::start(&args)];
-        Some(Cluster { servers, client: Client::new(&token), db })
+        Some(Cluster {
+            servers,
+            client: Client::new(&token),
+            db,
+        })
     }
 
     /// The URL of server `i % 2`.
@@ -37,7 +46,8 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_of_one_user_name_have_one_winner() {
-    let Some(c) = Cluster::start("concurrent_creates_of_one_user_name_have_one_winner").await else {
+    let Some(c) = Cluster::start("concurrent_creates_of_one_user_name_have_one_winner").await
+    else {
         return;
     };
     for round in 0..5 {
@@ -54,15 +64,28 @@ async fn concurrent_creates_of_one_user_name_have_one_winner() {
         });
         let replies = join_all(attempts).await;
         let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
-        assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "round {round}: {statuses:?}");
-        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "round {round}: {statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 409).count(),
+            7,
+            "round {round}: {statuses:?}"
+        );
         for r in replies.iter().filter(|r| r.status == 409) {
             assert_eq!(r.body["scimType"], "uniqueness", "{}", r.body);
         }
         let filter = format!("userName eq \"race.user{round}@example.com\"");
         assert_eq!(c.client.count(&c.url(round), "Users", &filter).await, 1);
     }
-    assert_eq!(c.client.count(&c.url(0), "Users", "userName sw \"race\"").await, 5);
+    assert_eq!(
+        c.client
+            .count(&c.url(0), "Users", "userName sw \"race\"")
+            .await,
+        5
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,26 +93,50 @@ async fn concurrent_writes_with_one_etag_have_one_winner() {
     let Some(c) = Cluster::start("concurrent_writes_with_one_etag_have_one_winner").await else {
         return;
     };
-    let id = c.client.create_user(&c.url(0), "etag.target").await.expect(201).id();
+    let id = c
+        .client
+        .create_user(&c.url(0), "etag.target")
+        .await
+        .expect(201)
+        .id();
     let path = format!("/Users/{id}");
     for round in 0..3 {
-        let etag = c.client.get(&c.url(round), &path).await.expect(200).header("etag").unwrap().to_string();
+        let etag = c
+            .client
+            .get(&c.url(round), &path)
+            .await
+            .expect(200)
+            .header("etag")
+            .unwrap()
+            .to_string();
         let attempts = (0..10).map(|i| {
             let (client, url, path, etag) = (c.client.clone(), c.url(i), path.clone(), etag.clone());
             async move {
                 if i % 3 == 0 {
                     // A full replace with the same precondition competes too.
-                    let body = json!({"schemas": [USER_SCHEMA], "userName": "etag.target", "title": format!("put{i}")});
+                    let body = json!({"schemas": [USER_SCHEMA], "userName": "etag.target", "title": format!("put{round}.{i}")});
                     client.call(&url, Method::PUT, &path, Some(body), &[("if-match", &etag)]).await
                 } else {
-                    let ops = json!([{"op": "replace", "path": "title", "value": format!("patch{i}")}]);
+                    let ops = json!([{"op": "replace", "path": "title", "value": format!("patch{round}.{i}")}]);
                     client.patch(&url, &path, ops, Some(&etag)).await
                 }
             }
         });
-        let statuses: Vec<u16> = join_all(attempts).await.iter().map(|r| r.status.as_u16()).collect();
-        assert_eq!(statuses.iter().filter(|s| (200..300).contains(*s)).count(), 1, "{statuses:?}");
-        assert_eq!(statuses.iter().filter(|s| **s == 412).count(), 9, "{statuses:?}");
+        let statuses: Vec<u16> = join_all(attempts)
+            .await
+            .iter()
+            .map(|r| r.status.as_u16())
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| (200..300).contains(*s)).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 412).count(),
+            9,
+            "{statuses:?}"
+        );
     }
     let now = c.client.get(&c.url(1), &path).await.expect(200);
     assert_eq!(now.body["meta"]["version"], "W/\"4\"");
@@ -97,25 +144,43 @@ async fn concurrent_writes_with_one_etag_have_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_member_patches_through_both_instances_lose_nothing() {
-    let Some(c) = Cluster::start("concurrent_member_patches_through_both_instances_lose_nothing").await else {
+    let Some(c) =
+        Cluster::start("concurrent_member_patches_through_both_instances_lose_nothing").await
+    else {
         return;
     };
     let mut users = Vec::new();
     for i in 0..40 {
-        users.push(c.client.create_user(&c.url(i), &format!("member{i:02}")).await.expect(201).id());
+        users.push(
+            c.client
+                .create_user(&c.url(i), &format!("member{i:02}"))
+                .await
+                .expect(201)
+                .id(),
+        );
     }
     let initial: Vec<_> = users[..15].iter().map(|id| json!({"value": id})).collect();
     let group = c
         .client
-        .call(&c.url(0), Method::POST, "/Groups", Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "busy", "members": initial})), &[])
+        .call(
+            &c.url(0),
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "busy", "members": initial})),
+            &[],
+        )
         .await
         .expect(201)
         .id();
     let path = format!("/Groups/{group}");
     // Remove members 0..10 and add members 15..40, each in its own PATCH, all at once,
     // alternating between the instances.
-    let removes = users[..10].iter().map(|id| json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]));
-    let adds = users[15..].iter().map(|id| json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
+    let removes = users[..10]
+        .iter()
+        .map(|id| json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]));
+    let adds = users[15..]
+        .iter()
+        .map(|id| json!([{"op": "add", "path": "members", "value": [{"value": id}]}]));
     let patches = removes.chain(adds).enumerate().map(|(i, ops)| {
         let (client, url, path) = (c.client.clone(), c.url(i), path.clone());
         async move { client.patch(&url, &path, ops, None).await }
@@ -141,7 +206,8 @@ async fn concurrent_member_patches_through_both_instances_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_change_log_is_gapless_for_a_concurrent_cursor_reader() {
-    let Some(c) = Cluster::start("the_change_log_is_gapless_for_a_concurrent_cursor_reader").await else {
+    let Some(c) = Cluster::start("the_change_log_is_gapless_for_a_concurrent_cursor_reader").await
+    else {
         return;
     };
     // The reader follows the log with a cursor through a store of its own (a third client
@@ -172,16 +238,28 @@ async fn the_change_log_is_gapless_for_a_concurrent_cursor_reader() {
     };
     let group = c
         .client
-        .call(&c.url(0), Method::POST, "/Groups", Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "log"})), &[])
+        .call(
+            &c.url(0),
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "log"})),
+            &[],
+        )
         .await
         .expect(201)
         .id();
     let writers = (0..60).map(|i| {
         let (client, url, other, group) = (c.client.clone(), c.url(i), c.url(i + 1), group.clone());
         async move {
-            let id = client.create_user(&url, &format!("writer{i:02}")).await.expect(201).id();
+            let id = client
+                .create_user(&url, &format!("writer{i:02}"))
+                .await
+                .expect(201)
+                .id();
             let ops = json!([{"op": "add", "path": "members", "value": [{"value": id}]}]);
-            let r = client.patch(&other, &format!("/Groups/{group}"), ops, None).await;
+            let r = client
+                .patch(&other, &format!("/Groups/{group}"), ops, None)
+                .await;
             assert!(r.status.is_success(), "{}", r.body);
         }
     });
@@ -190,5 +268,8 @@ async fn the_change_log_is_gapless_for_a_concurrent_cursor_reader() {
     let (seen, polls) = reader.await.unwrap();
     let n = 1 + 60 * 2;
     assert_eq!(seen, (1..=n).collect::<Vec<i64>>(), "after {polls} polls");
-    assert!(polls > 2, "the reader should have polled while the writers ran");
+    assert!(
+        polls > 2,
+        "the reader should have polled while the writers ran"
+    );
 }

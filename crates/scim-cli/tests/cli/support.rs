@@ -53,13 +53,24 @@ pub fn run(args: &[&str]) -> String {
 
 /// A PostgreSQL database for a test, `None` when skipped.
 pub async fn test_database(test: &str) -> Option<TestDatabase> {
-    TestDatabase::create(test).await.unwrap_or_else(|e| panic!("{e}"))
+    TestDatabase::create(test)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Creates tenant `acme` and a token for it with the CLI; returns the token.
 pub fn tenant_and_token(database_url: &str) -> String {
     run(&["tenant", "create", "acme", "--database-url", database_url]);
-    let out = run(&["token", "create", "--tenant", "acme", "--name", "idp", "--database-url", database_url]);
+    let out = run(&[
+        "token",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "idp",
+        "--database-url",
+        database_url,
+    ]);
     token_in(&out).expect("token printed")
 }
 
@@ -71,7 +82,8 @@ pub fn token_in(text: &str) -> Option<String> {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
             .collect();
         let id = token.get(5..21)?;
-        (id.bytes().all(|b| b.is_ascii_hexdigit()) && token.get(21..22) == Some("_")).then_some(token)
+        (id.bytes().all(|b| b.is_ascii_hexdigit()) && token.get(21..22) == Some("_"))
+            .then_some(token)
     })
 }
 
@@ -119,7 +131,11 @@ impl Server {
                 }
             });
         }
-        Starting { child, output, lines }
+        Starting {
+            child,
+            output,
+            lines,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -147,10 +163,16 @@ impl Starting {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+                    let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
                     if v["fields"]["message"] == "scim is serving" {
                         let listen = v["fields"]["listen"].as_str().expect("listen").to_string();
-                        return Server { child: self.child, url: format!("http://{listen}"), output: self.output };
+                        return Server {
+                            child: self.child,
+                            url: format!("http://{listen}"),
+                            output: self.output,
+                        };
                     }
                 }
                 Err(_) => {
@@ -189,17 +211,29 @@ impl Reply {
     }
 
     pub fn id(&self) -> String {
-        self.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", self.body)).to_string()
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.body))
+            .to_string()
     }
 
     /// Asserts a 503 SCIM error with Retry-After.
     #[track_caller]
     pub fn expect_unavailable(self) -> Reply {
         assert_eq!(self.status.as_u16(), 503, "body: {}", self.body);
-        assert!(self.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok()), "Retry-After: {:?}", self.headers);
+        assert!(
+            self.header("retry-after")
+                .is_some_and(|v| v.parse::<u64>().is_ok()),
+            "Retry-After: {:?}",
+            self.headers
+        );
         assert_eq!(self.body["schemas"][0], ERROR_SCHEMA, "{}", self.body);
         assert_eq!(self.body["status"], "503", "{}", self.body);
-        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", self.body);
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}",
+            self.body
+        );
         self
     }
 }
@@ -217,11 +251,21 @@ impl Client {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        Client { http, token: token.to_string() }
+        Client {
+            http,
+            token: token.to_string(),
+        }
     }
 
     /// A request to `{server}/scim/v2/acme{path}`.
-    pub async fn call(&self, server: &str, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn call(
+        &self,
+        server: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = self
             .http
             .request(method, format!("{server}/scim/v2/acme{path}"))
@@ -230,14 +274,20 @@ impl Client {
             req = req.header(*k, *v);
         }
         if let Some(b) = body {
-            req = req.header("content-type", "application/scim+json").body(b.to_string());
+            req = req
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
         }
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, server: &str, path: &str) -> Reply {
@@ -246,19 +296,30 @@ impl Client {
 
     pub async fn create_user(&self, server: &str, user_name: &str) -> Reply {
         let body = json!({"schemas": [USER_SCHEMA], "userName": user_name});
-        self.call(server, Method::POST, "/Users", Some(body), &[]).await
+        self.call(server, Method::POST, "/Users", Some(body), &[])
+            .await
     }
 
-    pub async fn patch(&self, server: &str, path: &str, ops: Value, if_match: Option<&str>) -> Reply {
+    pub async fn patch(
+        &self,
+        server: &str,
+        path: &str,
+        ops: Value,
+        if_match: Option<&str>,
+    ) -> Reply {
         let body = json!({"schemas": [PATCH_OP], "Operations": ops});
         let headers: Vec<(&str, &str)> = if_match.map(|m| ("if-match", m)).into_iter().collect();
-        self.call(server, Method::PATCH, path, Some(body), &headers).await
+        self.call(server, Method::PATCH, path, Some(body), &headers)
+            .await
     }
 
     /// The `totalResults` of a filtered list.
     pub async fn count(&self, server: &str, endpoint: &str, filter: &str) -> u64 {
         let f: String = form_urlencode(filter);
-        let r = self.get(server, &format!("/{endpoint}?filter={f}&count=0")).await.expect(200);
+        let r = self
+            .get(server, &format!("/{endpoint}?filter={f}&count=0"))
+            .await
+            .expect(200);
         r.body["totalResults"].as_u64().expect("totalResults")
     }
 }
@@ -266,7 +327,9 @@ impl Client {
 fn form_urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -285,7 +348,12 @@ impl Proxy {
     pub async fn start(target: (String, u16)) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("addr");
-        let proxy = Proxy { addr, target, running: Mutex::new(None), connections: Arc::new(Mutex::new(Vec::new())) };
+        let proxy = Proxy {
+            addr,
+            target,
+            running: Mutex::new(None),
+            connections: Arc::new(Mutex::new(Vec::new())),
+        };
         proxy.serve(listener);
         proxy
     }
@@ -296,7 +364,9 @@ impl Proxy {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let target = target.clone();
                 let forward = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect((target.0.as_str(), target.1)).await {
+                    if let Ok(mut outbound) =
+                        TcpStream::connect((target.0.as_str(), target.1)).await
+                    {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });

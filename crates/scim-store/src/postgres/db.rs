@@ -107,6 +107,10 @@ impl ToSql for SqlValue {
 pub(crate) struct PgDb<'c> {
     client: &'c ClientWrapper,
     handle: &'c Handle,
+    /// The `BEGIN …` not sent yet: it goes out together with the first statement (one
+    /// round trip for both; the connection runs them in order), and not at all when the
+    /// work runs no statement.
+    pub(crate) begin: Option<&'static str>,
     /// The first statement failure of the transaction. PostgreSQL aborts a transaction on
     /// any error, and `COMMIT` of an aborted transaction quietly rolls back; remembering
     /// the failure makes sure such a transaction is never reported as committed.
@@ -114,11 +118,32 @@ pub(crate) struct PgDb<'c> {
 }
 
 impl<'c> PgDb<'c> {
-    pub(crate) fn new(client: &'c ClientWrapper, handle: &'c Handle) -> Self {
+    pub(crate) fn new(client: &'c ClientWrapper, handle: &'c Handle, begin: &'static str) -> Self {
         PgDb {
             client,
             handle,
+            begin: Some(begin),
             failure: None,
+        }
+    }
+
+    /// Runs `run` (one statement), preceded by the pending `BEGIN` if there is one.
+    fn with_begin<T, Fut>(
+        &mut self,
+        run: impl FnOnce(&'c ClientWrapper) -> Fut,
+    ) -> Result<T, tokio_postgres::Error>
+    where
+        Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let client = self.client;
+        match self.begin.take() {
+            None => self.handle.block_on(run(client)),
+            Some(begin) => self.handle.block_on(async {
+                // Both requests are queued in this order before either answer is awaited.
+                let (began, result) = tokio::join!(client.batch_execute(begin), run(client));
+                began?;
+                result
+            }),
         }
     }
 
@@ -150,7 +175,7 @@ impl<'c> PgDb<'c> {
         let stmt = self.prepare(sql, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.handle.block_on(self.client.query(&stmt, &refs))
+        self.with_begin(|client| async move { client.query(&stmt, &refs).await })
     }
 
     fn run_execute(
@@ -161,7 +186,7 @@ impl<'c> PgDb<'c> {
         let stmt = self.prepare(sql, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.handle.block_on(self.client.execute(&stmt, &refs))
+        self.with_begin(|client| async move { client.execute(&stmt, &refs).await })
     }
 }
 

@@ -268,7 +268,10 @@ mod tests {
             name: String::new(),
             admin: String::new(),
         };
-        assert_eq!(db.url_via("127.0.0.1:9"), "postgres://u:p@127.0.0.1:9/t?sslmode=disable");
+        assert_eq!(
+            db.url_via("127.0.0.1:9"),
+            "postgres://u:p@127.0.0.1:9/t?sslmode=disable"
+        );
         assert_eq!(db.tcp_address(), Some(("db".into(), 5432)));
         // Dropping it must not touch any server: forget it.
         std::mem::forget(db);

@@ -62,12 +62,14 @@ pub(crate) fn run<T>(
     let Some(client) = lease.conn.as_deref() else {
         return Err(StoreError::Database("no connection".into()));
     };
-    handle
-        .block_on(client.batch_execute(mode.begin()))
-        .map_err(|e| error::to_store(&e))?;
-    let mut db = PgDb::new(client, handle);
+    let mut db = PgDb::new(client, handle, mode.begin());
     let result = f(&mut db);
-    let failure = db.failure;
+    let (began, failure) = (db.begin.is_none(), db.failure);
+    if !began {
+        // The work ran no statement: there is no transaction to end.
+        lease.clean = true;
+        return result;
+    }
     let outcome = match (result, failure) {
         (Ok(value), None) => match handle.block_on(client.batch_execute("COMMIT")) {
             Ok(()) => Ok(value),
