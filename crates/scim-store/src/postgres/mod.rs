@@ -141,6 +141,7 @@ impl SqlStore<PgEngine> {
         Ok(SqlStore {
             engine: Arc::new(engine),
             plan: Arc::new(indexed_attributes(registry)),
+            auth_cache: Default::default(),
         })
     }
 }

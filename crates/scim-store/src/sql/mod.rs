@@ -1,6 +1,7 @@
 //! The store's logic, written once against the small [`db::Db`] interface and run by a
 //! backend [`Engine`] (SQLite or PostgreSQL) that provides connections and transactions.
 
+pub(crate) mod auth_cache;
 pub mod db;
 pub(crate) mod list;
 pub(crate) mod members;
@@ -61,6 +62,7 @@ pub trait Engine: Send + Sync + 'static {
 pub struct SqlStore<E> {
     pub(crate) engine: Arc<E>,
     pub(crate) plan: Arc<IndexPlan>,
+    pub(crate) auth_cache: Arc<auth_cache::AuthCache>,
 }
 
 impl<E> Clone for SqlStore<E> {
@@ -68,6 +70,7 @@ impl<E> Clone for SqlStore<E> {
         SqlStore {
             engine: self.engine.clone(),
             plan: self.plan.clone(),
+            auth_cache: self.auth_cache.clone(),
         }
     }
 }
@@ -104,9 +107,12 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn delete_tenant(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_string();
-        self.engine
+        let deleted = self
+            .engine
             .write(move |db| tenants::delete_tenant(db, &name))
-            .await
+            .await;
+        self.auth_cache.clear();
+        deleted
     }
 
     async fn create_token(
@@ -129,9 +135,12 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn revoke_token(&self, tenant_id: i64, token_id: &str) -> Result<bool, StoreError> {
         let token_id = token_id.to_string();
-        self.engine
+        let revoked = self
+            .engine
             .write(move |db| tenants::revoke_token(db, tenant_id, &token_id))
-            .await
+            .await;
+        self.auth_cache.clear();
+        revoked
     }
 
     async fn authenticate(
@@ -139,10 +148,19 @@ impl<E: Engine> Store for SqlStore<E> {
         token: &str,
         now: &str,
     ) -> Result<Option<(Tenant, TokenInfo)>, StoreError> {
-        let (token, now) = (token.to_string(), now.to_string());
-        self.engine
+        if let Some(hit) = self.auth_cache.get(token, now) {
+            return Ok(Some(hit));
+        }
+        let (key, now) = (token.to_string(), now.to_string());
+        let token = key.clone();
+        let found = self
+            .engine
             .read(move |db| tenants::authenticate(db, &token, &now))
-            .await
+            .await?;
+        if let Some((tenant, info)) = &found {
+            self.auth_cache.put(&key, tenant, info);
+        }
+        Ok(found)
     }
 
     async fn create(

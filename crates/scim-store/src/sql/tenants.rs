@@ -172,7 +172,7 @@ pub(crate) fn authenticate(
     Ok(tenant.map(|t| (t, info)))
 }
 
-fn expired(expires: &str, now: &str) -> bool {
+pub(crate) fn expired(expires: &str, now: &str) -> bool {
     match (
         scim_core::value::parse_datetime(expires),
         scim_core::value::parse_datetime(now),

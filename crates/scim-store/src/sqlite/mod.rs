@@ -40,6 +40,7 @@ impl SqlStore<SqliteEngine> {
         Ok(SqlStore {
             engine: Arc::new(engine),
             plan: Arc::new(indexed_attributes(registry)),
+            auth_cache: Default::default(),
         })
     }
 
