@@ -14,6 +14,9 @@ pub struct ServerConfig {
     pub bulk_max_operations: usize,
     /// Largest request body accepted, in bytes (Bulk included).
     pub max_payload_bytes: usize,
+    /// Most resources a filter or sort that no index serves may examine (400 `tooMany`
+    /// beyond it).
+    pub max_scan: u64,
 }
 
 impl Default for ServerConfig {
@@ -24,6 +27,7 @@ impl Default for ServerConfig {
             max_page_size: 1000,
             bulk_max_operations: 1000,
             max_payload_bytes: 4 * 1024 * 1024,
+            max_scan: scim_store::DEFAULT_MAX_SCAN,
         }
     }
 }

@@ -89,13 +89,7 @@ pub fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str>
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Whether an `If-None-Match` header matches the given ETag.
-pub fn none_match(headers: &HeaderMap, etag: &str) -> bool {
-    let Some(h) = header_str(headers, header::IF_NONE_MATCH) else {
-        return false;
-    };
-    let bare = etag.trim_start_matches("W/");
-    h.split(',')
-        .map(str::trim)
-        .any(|t| t == "*" || t.trim_start_matches("W/") == bare)
+/// Whether an `If-None-Match` header names the resource's current version.
+pub fn none_match(headers: &HeaderMap, resource: &scim_store::StoredResource) -> bool {
+    header_str(headers, header::IF_NONE_MATCH).is_some_and(|h| resource.matches_etag(h))
 }

@@ -273,19 +273,25 @@ pub async fn render_resource(
     stored: &StoredResource,
     projection: &Projection,
 ) -> ApiResult<Value> {
-    let mut rendered = render_resources(
-        state,
-        auth,
-        target,
-        std::slice::from_ref(stored),
-        projection,
-    )
-    .await?;
+    let page = std::slice::from_ref(stored);
+    let mut rendered = render_page(state, auth, target, page, projection, true).await?;
     Ok(rendered.pop().unwrap_or(Value::Null))
 }
 
-/// The response bodies for a page of resources; the `groups` of all users on the page come
-/// from one query.
+/// The response body for a resource just created: it cannot be in any group yet, so no
+/// read follows the commit (a failed read must not turn a committed create into an error).
+pub async fn render_created(
+    state: &AppState,
+    auth: &Auth,
+    target: &Target,
+    stored: &StoredResource,
+    projection: &Projection,
+) -> ApiResult<Value> {
+    let page = std::slice::from_ref(stored);
+    let mut rendered = render_page(state, auth, target, page, projection, false).await?;
+    Ok(rendered.pop().unwrap_or(Value::Null))
+}
+
 pub async fn render_resources(
     state: &AppState,
     auth: &Auth,
@@ -293,8 +299,22 @@ pub async fn render_resources(
     page: &[StoredResource],
     projection: &Projection,
 ) -> ApiResult<Vec<Value>> {
+    render_page(state, auth, target, page, projection, true).await
+}
+
+async fn render_page(
+    state: &AppState,
+    auth: &Auth,
+    target: &Target,
+    page: &[StoredResource],
+    projection: &Projection,
+    look_up_groups: bool,
+) -> ApiResult<Vec<Value>> {
     let base = state.config.base_url(&auth.tenant.name);
-    let mut groups = if has_groups(&target.registry, &target.rt) && projection.includes("groups") {
+    let mut groups = if look_up_groups
+        && has_groups(&target.registry, &target.rt)
+        && projection.includes("groups")
+    {
         let ids = page.iter().map(|r| r.id.clone()).collect();
         state.store.groups_of(auth.tenant.id, ids).await?
     } else {

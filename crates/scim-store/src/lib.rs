@@ -30,7 +30,7 @@ pub use model::{
     Actor, ChangeRecord, DeleteMode, IndexedAttr, Member, MemberOp, MemberPredicate, MemberRef,
     Page, StoredResource, Tenant, TokenInfo, Update, UpdateFn,
 };
-pub use query::{ListRequest, Pagination};
+pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
 
 /// A group that a resource belongs to, directly or through nested groups.
 #[derive(Debug, Clone, PartialEq, Eq)]

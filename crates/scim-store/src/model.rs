@@ -78,6 +78,16 @@ impl StoredResource {
     pub fn etag(&self) -> String {
         format!("W/\"{}\"", self.version)
     }
+
+    /// Whether an `If-Match` / `If-None-Match` header value names this version: `*`, or a
+    /// comma-separated list of tags compared weakly (`W/"3"`, `"3"` and `3` are the same).
+    pub fn matches_etag(&self, header: &str) -> bool {
+        let current = self.version.to_string();
+        header
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current)
+    }
 }
 
 /// One member of a group, as read back.

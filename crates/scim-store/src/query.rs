@@ -12,7 +12,13 @@ pub struct ListRequest {
     pub pagination: Pagination,
     /// Load group members (skip it when `members` is not returned).
     pub with_members: bool,
+    /// The most resources a filter or sort that no index serves may examine in memory;
+    /// beyond it the request fails with 400 `tooMany` rather than loading a whole tenant.
+    pub max_scan: u64,
 }
+
+/// The default of [`ListRequest::max_scan`].
+pub const DEFAULT_MAX_SCAN: u64 = 50_000;
 
 /// Index pagination (RFC 7644 §3.4.2.4) or cursor pagination (RFC 9865).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -127,12 +127,11 @@ impl BulkRequest {
             }
         };
         let mut operations: Vec<BulkOperation> = Vec::with_capacity(items.len());
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (i, item) in items.into_iter().enumerate() {
             let op = parse_operation(item).map_err(|e| e.context(format!("Operations[{i}]")))?;
             if let Some(id) = &op.bulk_id
-                && let Some(j) = operations
-                    .iter()
-                    .position(|o| o.bulk_id.as_deref() == Some(id))
+                && let Some(j) = seen.insert(id.clone(), i)
             {
                 return Err(ScimError::invalid_value(format!(
                     "Operations[{i}]: bulkId '{id}' is already used by Operations[{j}]"

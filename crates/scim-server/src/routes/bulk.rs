@@ -1,9 +1,9 @@
 //! `POST /Bulk` (RFC 7644 §3.7): many operations in one request, with `bulkId` references.
 //!
-//! Operations run in dependency order: one that refers to `bulkId:x` waits until the
-//! operation that defines `x` has run, even if it comes later in the request. Independent
-//! operations are submitted together, so the store commits them in shared transactions
-//! (one fsync for many). A reference to an undefined `bulkId` fails with 400; references
+//! Operations run in request order, except that one that refers to `bulkId:x` waits until
+//! the operation that defines `x` has run, even if it comes later in the request.
+//! Consecutive creates are submitted together, so the store commits them in shared
+//! transactions (one fsync for many). A reference to an undefined `bulkId` fails with 400; references
 //! that wait on each other in a cycle fail with 409. With `failOnErrors`, operations run one
 //! at a time and processing stops after that many errors.
 
@@ -23,6 +23,8 @@ use crate::service::{self, Modification, Target};
 use crate::state::AppState;
 
 const BULK_ID_PREFIX: &str = "bulkId:";
+/// Most operations submitted together (bounds one request's share of the store).
+const WAVE: usize = 64;
 
 /// Every `bulkId:x` reference in a string or JSON value.
 fn references(v: &Value, out: &mut HashSet<String>) {
@@ -110,11 +112,11 @@ async fn execute(
     match result {
         Ok((status, stored)) => {
             let (created_id, location, version) = match stored {
-                Some((id, location, version)) => (
-                    (op.method == BulkMethod::Post).then_some(id),
-                    Some(location),
-                    version,
-                ),
+                // Any successful operation with a bulkId defines it (a POST's new id, or the
+                // id of the resource a PUT or PATCH changed).
+                Some((id, location, version)) => {
+                    (op.bulk_id.is_some().then_some(id), Some(location), version)
+                }
                 None => (None, None, None),
             };
             Done {
@@ -264,22 +266,15 @@ pub async fn bulk(
             }
             k += 1;
         }
-        // The next wave: ready operations, each resource path at most once.
-        let mut wave = Vec::new();
-        let mut paths = HashSet::new();
-        let mut rest = Vec::new();
-        for item in pending.drain(..) {
-            let ready = item.2.iter().all(|r| ids.contains_key(r));
-            let fresh = item.1.method == BulkMethod::Post
-                || paths.insert(substitute_path(&item.1.path, &ids));
-            if ready && fresh && (!one_at_a_time || wave.is_empty()) {
-                wave.push(item);
-            } else {
-                rest.push(item);
-            }
-        }
-        pending = rest;
-        if wave.is_empty() {
+        // The next wave, keeping the outcome of processing in request order (RFC 7644 §3.7):
+        // the first operation that is ready (its bulkId references resolved) and, if it is a
+        // POST, the ready POSTs right after it. Creates of different resources do not depend
+        // on each other, so they are submitted together and share commits; any other
+        // operation runs alone.
+        let Some(first) = pending
+            .iter()
+            .position(|(_, _, refs)| refs.iter().all(|r| ids.contains_key(r)))
+        else {
             // Everything left waits on something else that is left: a cycle.
             for (i, op, _) in pending.drain(..) {
                 let e = ScimError::new(
@@ -290,7 +285,18 @@ pub async fn bulk(
                 results[i] = Some(failure(&op, e).response);
             }
             break;
+        };
+        let mut end = first + 1;
+        if !one_at_a_time && pending[first].1.method == BulkMethod::Post {
+            while end < pending.len()
+                && end - first < WAVE
+                && pending[end].1.method == BulkMethod::Post
+                && pending[end].2.iter().all(|r| ids.contains_key(r))
+            {
+                end += 1;
+            }
         }
+        let wave: Vec<_> = pending.drain(first..end).collect();
         let snapshot = ids.clone();
         let runs = wave.into_iter().map(|(i, op, _)| {
             let (state, auth, snapshot) = (&state, &auth, &snapshot);

@@ -88,6 +88,7 @@ pub async fn run_list(
                 sort,
                 pagination,
                 with_members: wants_members(target, &projection),
+                max_scan: state.config.max_scan,
             },
         )
         .await?;
@@ -154,11 +155,11 @@ pub async fn search_root(
         )
         .into());
     }
-    let config = &state.config;
     let (start_index, count) = page_of(&state, &p);
+    // The concatenation of every type's results, in `/ResourceTypes` order; each type is
+    // asked only for the part of the requested window that falls in its results.
     let mut total = 0u64;
     let mut resources = Vec::new();
-    let mut skip = start_index - 1;
     for rt in state.registry.resource_types() {
         let target = Target::new(&state, rt);
         // A filter that does not apply to a type (unknown attribute) excludes that type.
@@ -169,10 +170,12 @@ pub async fn search_root(
         if !filter_ok {
             continue;
         }
+        let skip = (start_index - 1).saturating_sub(total);
+        let wanted = count - resources.len() as u64;
         let sub = ListQuery {
             filter: p.filter.clone(),
-            start_index: Some(1),
-            count: Some(i64::try_from(config.max_page_size).unwrap_or(i64::MAX)),
+            start_index: Some(i64::try_from(skip + 1).unwrap_or(i64::MAX)),
+            count: Some(i64::try_from(wanted).unwrap_or(i64::MAX)),
             attributes: p.attributes.clone(),
             excluded_attributes: p.excluded_attributes.clone(),
             ..ListQuery::default()
@@ -180,13 +183,7 @@ pub async fn search_root(
         let page = run_list(&state, &auth, &target, sub).await?;
         total += page["totalResults"].as_u64().unwrap_or(0);
         if let Some(items) = page["Resources"].as_array() {
-            for item in items {
-                if skip > 0 {
-                    skip -= 1;
-                } else if (resources.len() as u64) < count {
-                    resources.push(item.clone());
-                }
-            }
+            resources.extend(items.iter().cloned());
         }
     }
     Ok(ScimJson::ok(json!({
@@ -231,7 +228,7 @@ pub async fn create(
     let target = target(&state, &endpoint)?;
     let projection = projection_of(&target, query.as_deref())?;
     let stored = service::create(&state, &auth, &target, body).await?;
-    let body = service::render_resource(&state, &auth, &target, &stored, &projection).await?;
+    let body = service::render_created(&state, &auth, &target, &stored, &projection).await?;
     let location = body["meta"]["location"]
         .as_str()
         .map(str::to_string)
@@ -271,7 +268,7 @@ pub async fn get(
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} '{id}' not found", target.rt.name)))?;
     let etag = stored.etag();
-    if none_match(&headers, &etag) {
+    if none_match(&headers, &stored) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
         if let Ok(v) = etag.parse() {
             r.headers_mut().insert(header::ETAG, v);
@@ -279,10 +276,7 @@ pub async fn get(
         return Ok(r);
     }
     if let Some(m) = if_match(&headers)
-        && !m
-            .split(',')
-            .map(str::trim)
-            .any(|t| t == "*" || t.trim_start_matches("W/") == etag.trim_start_matches("W/"))
+        && !stored.matches_etag(&m)
     {
         return Err(ScimError::precondition_failed(format!(
             "If-Match {m} does not match the current version {etag}"
@@ -314,7 +308,7 @@ async fn check_none_match(
         .store
         .get(auth.tenant.id, &target.rt.name, id, false)
         .await?
-        && none_match(headers, &current.etag())
+        && none_match(headers, &current)
     {
         return Err(ScimError::precondition_failed(format!(
             "If-None-Match matches the current version {}",
@@ -338,16 +332,26 @@ async fn modify(
     let target = target(&state, endpoint)?;
     let projection = projection_of(&target, query)?;
     check_none_match(&state, &auth, &target, id, headers).await?;
-    let stored = service::modify(
+    // Members are read after the commit, not inside the write: a one-member PATCH of a
+    // 100,000-member group must not hold the writer while the whole list is read.
+    let mut stored = service::modify(
         &state,
         &auth,
         &target,
         id,
         if_match(headers),
         modification,
-        wants_members(&target, &projection),
+        false,
     )
     .await?;
+    if wants_members(&target, &projection)
+        && let Some(fresh) = state
+            .store
+            .get(auth.tenant.id, &target.rt.name, id, true)
+            .await?
+    {
+        stored = fresh;
+    }
     let body = service::render_resource(&state, &auth, &target, &stored, &projection).await?;
     Ok(ScimJson {
         status: StatusCode::OK,

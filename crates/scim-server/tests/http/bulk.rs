@@ -9,6 +9,7 @@ use crate::support::{
 };
 
 backend_tests!(
+    bulk_outcome_equals_processing_in_request_order,
     bulk_creates_users_and_a_group_with_forward_bulk_id_references,
     bulk_circular_references_are_409,
     bulk_undefined_bulk_id_is_400,
@@ -307,4 +308,43 @@ async fn bulk_errors_are_reported_per_operation(s: TestServer) {
     }
     assert_done(&s, by_bulk_id(&ops, "good"), "201", "Users").await;
     assert_eq!(s.get(&format!("/Users/{a}")).await.body["title"], "v2");
+}
+
+/// Bulk processes operations as if in request order (RFC 7644 §3.7): renaming a user and
+/// then creating a user with the old name succeeds, and a bulkId on a PATCH names the
+/// patched resource for later operations.
+async fn bulk_outcome_equals_processing_in_request_order(s: TestServer) {
+    let id = s.create_user("first-name").await;
+    let r = s
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "PATCH", "path": format!("/Users/{id}"), "bulkId": "renamed",
+                     "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                              "Operations": [{"op": "replace", "path": "userName", "value": "second-name"}]}},
+                    {"method": "POST", "path": "/Users", "bulkId": "again",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "first-name"}},
+                    {"method": "POST", "path": "/Groups", "bulkId": "g",
+                     "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G",
+                              "members": [{"value": "bulkId:renamed"}]}}
+                ]
+            }),
+        )
+        .await
+        .expect(200);
+    let statuses: Vec<&str> = r.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["200", "201", "201"], "{}", r.body);
+    let group = r.body["Operations"][2]["location"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = s.get(&group).await.expect(200);
+    assert_eq!(g.body["members"][0]["value"], json!(id));
 }

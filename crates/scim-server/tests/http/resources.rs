@@ -14,6 +14,8 @@ use crate::support::{
 };
 
 backend_tests!(
+    resources_root_search_pages_across_resource_types,
+    resources_if_match_accepts_every_spelling_of_the_tag,
     resources_etag_header_equals_meta_version_and_changes_on_every_write,
     resources_if_none_match_current_is_304,
     resources_if_match_current_succeeds_and_stale_fails,
@@ -1810,4 +1812,68 @@ async fn resources_datetime_filters_compare_instants(s: TestServer) {
             "{f}"
         );
     }
+}
+
+/// `POST /.search` at the root pages over Users then Groups: a window that starts inside
+/// the users and ends inside the groups returns exactly that slice.
+async fn resources_root_search_pages_across_resource_types(s: TestServer) {
+    let users = s.seed_users("root", 3).await;
+    let group = s.create_group("root-group").await;
+    let page = |start: u64, count: u64| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+               "startIndex": start, "count": count})
+    };
+    let r = s.post("/.search", page(3, 2)).await.expect(200);
+    assert_eq!(r.body["totalResults"], 4);
+    let ids: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [users[2].as_str(), group.as_str()]);
+    let r = s.post("/.search", page(4, 10)).await.expect(200);
+    assert_eq!(r.body["Resources"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["Resources"][0]["id"], json!(group));
+}
+
+/// `If-Match` compares weakly and accepts `W/"n"`, `"n"` and `n` alike, on reads and writes.
+async fn resources_if_match_accepts_every_spelling_of_the_tag(s: TestServer) {
+    let id = s.create_user("spelling").await;
+    let path = format!("/Users/{id}");
+    for tag in ["W/\"1\"", "\"1\"", "1"] {
+        s.call_as(
+            &s.token,
+            "acme",
+            Method::GET,
+            &path,
+            None,
+            &[("If-Match", tag)],
+        )
+        .await
+        .expect(200);
+    }
+    s.call_as(
+        &s.token,
+        "acme",
+        Method::GET,
+        &path,
+        None,
+        &[("If-Match", "2")],
+    )
+    .await
+    .expect_error(412, None);
+    s.call_as(
+        &s.token,
+        "acme",
+        Method::PATCH,
+        &path,
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "title", "value": "x"}]}),
+        ),
+        &[("If-Match", "1")],
+    )
+    .await
+    .expect(200);
 }

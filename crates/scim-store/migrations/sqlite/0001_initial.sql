@@ -1,6 +1,6 @@
 -- Tenants: one customer connection each.
 CREATE TABLE tenants (
-    id             INTEGER PRIMARY KEY,
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
     name           TEXT NOT NULL UNIQUE,
     created        TEXT NOT NULL,
     delete_mode    TEXT NOT NULL DEFAULT 'hard',

@@ -73,11 +73,26 @@ pub(crate) fn pushdown(
         ResolvedFilter::Compare(c) => compare(c, plan, tenant_id, rt),
         ResolvedFilter::Present(_) => None,
         ResolvedFilter::ValuePath { filter, .. } => {
+            // Inside brackets a filter holds per element; a `not` there cannot become a
+            // per-resource SQL condition (it would drop resources with another element that
+            // matches), so such filters are left to the evaluator.
+            if contains_not(filter) {
+                return None;
+            }
             let inner = pushdown(filter, plan, tenant_id, rt)?;
             // A lone comparison inside brackets means the same as without them.
             let exact = inner.exact && matches!(filter.as_ref(), ResolvedFilter::Compare(_));
             Some(Cond { exact, ..inner })
         }
+    }
+}
+
+fn contains_not(f: &ResolvedFilter) -> bool {
+    match f {
+        ResolvedFilter::Not(_) => true,
+        ResolvedFilter::And(a, b) | ResolvedFilter::Or(a, b) => contains_not(a) || contains_not(b),
+        ResolvedFilter::ValuePath { filter, .. } => contains_not(filter),
+        ResolvedFilter::Compare(_) | ResolvedFilter::Present(_) => false,
     }
 }
 
@@ -142,10 +157,12 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
         return None;
     }
     let indexed = plan.find(rt, &path.canonical())?;
+    // Only text compares as text: an integer, decimal, boolean or dateTime has many spellings
+    // (42 and 42.0, +01:00 and Z), so a text condition would not even be a superset.
+    if !matches!(path.kind, AttributeType::String | AttributeType::Reference) {
+        return None;
+    }
     let value = text_of(&c.value)?;
-    // The index folds only string-like values; typed values (numbers, booleans) are
-    // compared exactly by the index and by type in memory, which can differ: not exact.
-    let string_like = matches!(path.kind, AttributeType::String | AttributeType::Reference);
     let value = if indexed.fold_case {
         scim_core::value::fold_case(&value)
     } else {
@@ -161,7 +178,7 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
             SqlValue::Text(indexed.path.clone()),
             SqlValue::Text(value),
         ],
-        exact: string_like && indexed.fold_case != path.case_exact,
+        exact: indexed.fold_case != path.case_exact,
     })
 }
 
@@ -175,13 +192,13 @@ fn meta_range(c: &Comparison, path: &ResolvedPath) -> Option<Cond> {
     let CompValue::String(s) = &c.value else {
         return None;
     };
-    let instant = scim_core::value::parse_datetime(s)?.to_offset(time::UtcOffset::UTC);
+    let instant = scim_core::value::parse_datetime(s)?.checked_to_offset(time::UtcOffset::UTC)?;
     // Stored times have millisecond precision; a bound with finer precision is widened to
     // whole milliseconds and the evaluator settles the edge.
     let floor = super::format_time(instant);
     let sub_ms = instant.nanosecond() % 1_000_000 != 0;
     let ceil = if sub_ms {
-        super::format_time(instant + time::Duration::milliseconds(1))
+        super::format_time(instant.checked_add(time::Duration::milliseconds(1))?)
     } else {
         floor.clone()
     };
@@ -276,27 +293,49 @@ fn add_groups(
     Ok(())
 }
 
-/// The ORDER BY expression for a sort the database can do exactly.
-fn sql_sort(request: &ListRequest) -> Option<String> {
+/// The ORDER BY expression (and its parameters) for a sort the database does exactly like
+/// [`scim_core::sort::SortSpec::compare`]: the store's order when there is no sort;
+/// `meta.created`, `meta.lastModified`, `id`; and single-valued indexed text attributes
+/// (`userName`, `externalId`, `displayName`), whose index holds the value folded exactly as
+/// the comparison folds it. Absent values come last ascending and first descending; ties keep
+/// the store's order.
+fn sql_sort(request: &ListRequest, plan: &IndexPlan) -> Option<(String, Vec<SqlValue>)> {
     let Some(sort) = &request.sort else {
-        return Some("r.seq".into());
+        return Some(("r.seq".into(), Vec::new()));
     };
     let a = &sort.attribute;
-    let column = match (
+    let (expr, params) = match (
         a.attr.as_str(),
         a.sub_attr.as_deref(),
         a.extension.is_none(),
     ) {
-        ("meta", Some("created"), true) => "r.created",
-        ("meta", Some("lastModified"), true) => "r.last_modified",
-        ("id", None, true) => "r.id",
-        _ => return None,
+        ("meta", Some("created"), true) => ("r.created".to_string(), Vec::new()),
+        ("meta", Some("lastModified"), true) => ("r.last_modified".to_string(), Vec::new()),
+        ("id", None, true) => ("r.id".to_string(), Vec::new()),
+        _ => {
+            let indexed = plan.find(&request.resource_type, &a.canonical_path())?;
+            let text = matches!(a.kind, AttributeType::String | AttributeType::Reference);
+            if a.multi_valued || !text || indexed.fold_case == a.case_exact {
+                return None;
+            }
+            (
+                "(SELECT ai.value FROM attr_index ai WHERE ai.resource_seq = r.seq AND ai.attr = ?)"
+                    .to_string(),
+                vec![SqlValue::Text(indexed.path.clone())],
+            )
+        }
     };
-    let dir = match sort.order {
-        SortOrder::Ascending => "ASC",
-        SortOrder::Descending => "DESC",
+    let order = match sort.order {
+        SortOrder::Ascending => {
+            format!("CASE WHEN {expr} IS NULL THEN 1 ELSE 0 END, {expr} ASC, r.seq")
+        }
+        SortOrder::Descending => {
+            format!("CASE WHEN {expr} IS NULL THEN 0 ELSE 1 END, {expr} DESC, r.seq")
+        }
     };
-    Some(format!("{column} {dir}, r.seq"))
+    // The expression appears twice.
+    let params = [params.clone(), params].concat();
+    Some((order, params))
 }
 
 pub(crate) fn list(
@@ -335,7 +374,7 @@ pub(crate) fn list(
         .into());
     }
     let count = request.pagination.count();
-    let mut page = match (exact, sql_sort(request)) {
+    let mut page = match (exact, sql_sort(request, plan)) {
         (true, Some(order)) => sql_page(
             db,
             &sql_where,
@@ -369,7 +408,7 @@ fn sql_page(
     db: &mut dyn Db,
     sql_where: &str,
     params: &[SqlValue],
-    order: &str,
+    order: &(String, Vec<SqlValue>),
     pagination: &Pagination,
     after: Option<i64>,
     count: u64,
@@ -391,13 +430,15 @@ fn sql_page(
     let mut params = params.to_vec();
     let (sql, cursor_mode) = match pagination {
         Pagination::Index { start_index, .. } => {
+            params.extend_from_slice(&order.1);
             params.push(SqlValue::Int(limit));
             params.push(SqlValue::Int(
                 i64::try_from(start_index.saturating_sub(1)).unwrap_or(i64::MAX),
             ));
             (
                 format!(
-                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?"
+                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} ORDER BY {} LIMIT ? OFFSET ?",
+                    order.0
                 ),
                 false,
             )
@@ -435,6 +476,21 @@ fn memory_page(
     after: Option<i64>,
     count: u64,
 ) -> Result<Page, StoreError> {
+    let candidates = db.one(
+        &format!("SELECT COUNT(*) FROM resources r WHERE {sql_where}"),
+        params,
+        |r| r.int(0),
+    )?;
+    let limit = i64::try_from(request.max_scan).unwrap_or(i64::MAX);
+    if candidates > limit {
+        return Err(ScimError::too_many(format!(
+            "this filter or sortBy cannot use an index and would examine {candidates} resources \
+             (the limit is {limit}); add an indexed condition with `and` (userName, externalId, \
+             displayName, emails.value, id, meta.lastModified, meta.created), or sort by one of \
+             userName, externalId, displayName, id, meta.created, meta.lastModified"
+        ))
+        .into());
+    }
     let sql =
         format!("SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} ORDER BY r.seq");
     let rows = query_rows(db, &sql, params)?;

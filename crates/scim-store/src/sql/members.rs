@@ -1,7 +1,7 @@
 //! Group membership: one row per direct member, changed row by row, so that adding or
 //! removing members costs time proportional to the members named, not to the group.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use scim_core::ScimError;
 use serde_json::{Map, Value, json};
@@ -14,8 +14,10 @@ use crate::{GroupMembership, StoreError};
 /// The net effect of member operations on one group.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct MemberEffect {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
+    /// Sorted sets: noting a member costs O(log n), so replacing a huge member list stays
+    /// proportional to its size.
+    pub added: BTreeSet<String>,
+    pub removed: BTreeSet<String>,
 }
 
 impl MemberEffect {
@@ -24,18 +26,14 @@ impl MemberEffect {
     }
 
     fn note_added(&mut self, id: &str) {
-        if let Some(i) = self.removed.iter().position(|r| r == id) {
-            self.removed.swap_remove(i);
-        } else {
-            self.added.push(id.to_string());
+        if !self.removed.remove(id) {
+            self.added.insert(id.to_string());
         }
     }
 
     fn note_removed(&mut self, id: &str) {
-        if let Some(i) = self.added.iter().position(|r| r == id) {
-            self.added.swap_remove(i);
-        } else {
-            self.removed.push(id.to_string());
+        if !self.added.remove(id) {
+            self.removed.insert(id.to_string());
         }
     }
 }
@@ -191,15 +189,17 @@ pub(crate) fn apply(
     }
 }
 
-/// Removes a resource from every group it is a direct member of, bumping each group's
-/// version and recording the change on each group.
-pub(crate) fn remove_everywhere(
+/// Removes a resource from every group it is a direct member of and bumps each group's
+/// version. Returns the groups (id, resource type) for [`record_detached`], which the caller
+/// runs after its other row changes: each group row is locked (by the update) before its
+/// membership row, the order every other writer uses, and the tenant's change counter is
+/// taken last. Either order reversed can deadlock on PostgreSQL.
+pub(crate) fn detach_everywhere(
     db: &mut dyn Db,
     tenant_id: i64,
     member_id: &str,
-    actor: &Actor,
     at: &str,
-) -> Result<(), StoreError> {
+) -> Result<Vec<(String, String)>, StoreError> {
     let groups = db.rows(
         "SELECT m.group_id, r.resource_type FROM members m
          JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.group_id
@@ -208,23 +208,32 @@ pub(crate) fn remove_everywhere(
         params![tenant_id, member_id],
         |r| Ok((r.text(0)?, r.text(1)?)),
     )?;
-    // Every group row is changed (and so locked) before the first change record takes the
-    // tenant's counter: a writer holding the counter never waits for a group row that a
-    // writer waiting for the counter holds (a deadlock on PostgreSQL).
     for (group_id, _) in &groups {
-        db.exec(
-            "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?",
-            params![tenant_id, group_id.as_str(), member_id],
-        )?;
         db.exec(
             "UPDATE resources SET version = version + 1, last_modified = ? WHERE tenant_id = ? AND id = ?",
             params![at, tenant_id, group_id.as_str()],
         )?;
+        db.exec(
+            "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?",
+            params![tenant_id, group_id.as_str(), member_id],
+        )?;
     }
+    Ok(groups)
+}
+
+/// Records, on each group, the removal of a member done by [`detach_everywhere`].
+pub(crate) fn record_detached(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    member_id: &str,
+    groups: Vec<(String, String)>,
+    actor: &Actor,
+    at: &str,
+) -> Result<(), StoreError> {
     for (group_id, group_type) in groups {
         let effect = MemberEffect {
-            added: Vec::new(),
-            removed: vec![member_id.to_string()],
+            added: BTreeSet::new(),
+            removed: BTreeSet::from([member_id.to_string()]),
         };
         record_change(
             db,

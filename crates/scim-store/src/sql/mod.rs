@@ -28,8 +28,8 @@ const TIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = ti
 
 /// Formats an instant as a stored time (truncated to the millisecond).
 pub(crate) fn format_time(t: time::OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(TIME_FORMAT)
+    t.checked_to_offset(time::UtcOffset::UTC)
+        .and_then(|t| t.format(TIME_FORMAT).ok())
         .unwrap_or_default()
 }
 

@@ -104,11 +104,7 @@ pub(crate) fn check_if_match(
     let Some(header) = if_match else {
         return Ok(());
     };
-    let current_tag = current.version.to_string();
-    let matches = header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == current_tag);
+    let matches = current.matches_etag(header);
     if matches {
         Ok(())
     } else {
@@ -369,7 +365,7 @@ pub(crate) fn delete(
         |r| r.text(0),
     )?;
     let at = now();
-    members::remove_everywhere(db, tenant_id, id, actor, &at)?;
+    let detached = members::detach_everywhere(db, tenant_id, id, &at)?;
     // A deleted group's own member list goes with it.
     let own = members::clear(db, tenant_id, id)?;
     clear_index(db, row.seq)?;
@@ -381,6 +377,7 @@ pub(crate) fn delete(
     } else {
         db.exec("DELETE FROM resources WHERE seq = ?", params![row.seq])?;
     }
+    members::record_detached(db, tenant_id, id, detached, actor, &at)?;
     record_change(
         db,
         ChangeArgs {

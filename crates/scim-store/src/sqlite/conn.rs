@@ -152,7 +152,10 @@ impl Writer {
             }
             Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
         }
-        answer.await.map_err(|_| stopped())?
+        // The job's answer is dropped without a reply only if the job panicked.
+        answer
+            .await
+            .map_err(|_| StoreError::Database("the write failed unexpectedly".into()))?
     }
 }
 
@@ -170,7 +173,16 @@ fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>) {
             job.abort(e.into());
             continue;
         }
-        let (ok, finish) = job.run(conn);
+        // A panic in one job (a bug) must not stop the writer for every tenant: its changes
+        // are rolled back, its caller gets an error, and the batch goes on.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
+        let (ok, finish) = match run {
+            Ok(done) => done,
+            Err(_) => {
+                tracing::error!("a write job panicked; its changes were rolled back");
+                (false, Box::new(|_| {}) as Finisher)
+            }
+        };
         let end = if ok {
             conn.execute_batch("RELEASE job")
         } else {
@@ -227,8 +239,14 @@ impl Readers {
                 Some(c) => c,
                 None => open(&path, true)?,
             };
+            // One read transaction: every query of `f` sees the same snapshot (a page and its
+            // total, a group and its members).
+            conn.execute_batch("BEGIN")?;
             let result = f(&conn);
-            if let Ok(mut v) = idle.lock() {
+            let ended = conn.execute_batch("COMMIT");
+            if ended.is_ok()
+                && let Ok(mut v) = idle.lock()
+            {
                 v.push(conn);
             }
             result

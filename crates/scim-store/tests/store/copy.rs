@@ -98,6 +98,7 @@ async fn snapshot(s: &dyn Store) -> String {
                     count: 10_000,
                 },
                 with_members: true,
+                max_scan: u64::MAX,
             };
             for r in s.list(t.id, request).await.unwrap().resources {
                 out.push_str(&format!("{r:?}\n"));

@@ -6,6 +6,9 @@ use serde_json::json;
 use crate::support::{Fixture, USER_SCHEMA, actor, obj, status};
 
 store_tests!(
+    unindexed_work_beyond_the_scan_limit_is_too_many,
+    value_path_with_not_keeps_resources_with_another_matching_element,
+    sorting_in_sql_and_in_memory_agree,
     filters_select_exactly_the_matching_resources,
     sorting_and_index_pagination,
     cursor_pagination_visits_every_resource_once,
@@ -246,4 +249,121 @@ async fn member_filters_find_groups(f: Fixture) {
         .await
         .unwrap();
     assert_eq!(page.total_results, 2);
+}
+
+/// A filter or sort that no index serves examines at most `max_scan` resources; beyond that
+/// the answer is 400 `tooMany`, while indexed filters on the same tenant still work.
+async fn unindexed_work_beyond_the_scan_limit_is_too_many(f: Fixture) {
+    seed(&f).await;
+    let mut request = f.request(
+        "User",
+        Some("title co \"eng\""),
+        None,
+        Pagination::Index {
+            start_index: 1,
+            count: 10,
+        },
+    );
+    request.max_scan = 4;
+    let e = f.s().list(f.acme, request).await.unwrap_err().to_scim();
+    assert_eq!(e.status, 400);
+    assert_eq!(e.scim_type, Some(scim_core::ScimType::TooMany));
+    let mut request = f.request(
+        "User",
+        Some("userName eq \"alice\""),
+        None,
+        Pagination::Index {
+            start_index: 1,
+            count: 10,
+        },
+    );
+    request.max_scan = 4;
+    assert_eq!(f.s().list(f.acme, request).await.unwrap().total_results, 1);
+    let mut request = f.request(
+        "User",
+        Some("title co \"eng\""),
+        None,
+        Pagination::Index {
+            start_index: 1,
+            count: 10,
+        },
+    );
+    request.max_scan = 5;
+    assert_eq!(f.s().list(f.acme, request).await.unwrap().total_results, 3);
+}
+
+/// Inside brackets a filter holds per element: `emails[not (value eq "a")]` matches a user
+/// who also has another email.
+async fn value_path_with_not_keeps_resources_with_another_matching_element(f: Fixture) {
+    let s = f.s();
+    let data = obj(json!({
+        "schemas": [USER_SCHEMA],
+        "userName": "two-mails",
+        "emails": [{"value": "a@x.com"}, {"value": "b@x.com"}],
+    }));
+    let id = s
+        .create(f.acme, "User", data, Vec::new(), &actor())
+        .await
+        .unwrap()
+        .id;
+    let page = f
+        .list(
+            f.acme,
+            "User",
+            Some("emails[not (value eq \"a@x.com\")]"),
+            None,
+            1,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.resources
+            .iter()
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>(),
+        vec![id]
+    );
+}
+
+/// Sorting by an indexed attribute (done by the database) gives exactly the order of the
+/// core's comparison (done in memory when the filter is not indexed), both directions.
+async fn sorting_in_sql_and_in_memory_agree(f: Fixture) {
+    seed(&f).await;
+    for order in ["ascending", "descending"] {
+        let by_sql = f
+            .list(f.acme, "User", None, Some(("userName", order)), 1, 10)
+            .await
+            .unwrap();
+        // `title pr or not (title pr)` matches everyone but no index serves it.
+        let in_memory = f
+            .list(
+                f.acme,
+                "User",
+                Some("title pr or not (title pr)"),
+                Some(("userName", order)),
+                1,
+                10,
+            )
+            .await
+            .unwrap();
+        let names = |p: &scim_store::Page| {
+            p.resources
+                .iter()
+                .map(|r| r.data["userName"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&by_sql), names(&in_memory), "{order}");
+        assert_eq!(by_sql.total_results, 5);
+    }
+    let asc = f
+        .list(f.acme, "User", None, Some(("userName", "ascending")), 1, 10)
+        .await
+        .unwrap();
+    let first: Vec<_> = asc
+        .resources
+        .iter()
+        .map(|r| r.data["userName"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(first, ["Alice", "bob", "Carol", "dave", "Eve"]);
 }

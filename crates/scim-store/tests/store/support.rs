@@ -168,6 +168,7 @@ impl Fixture {
             }),
             pagination,
             with_members: false,
+            max_scan: scim_store::DEFAULT_MAX_SCAN,
         }
     }
 }

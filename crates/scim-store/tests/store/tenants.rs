@@ -5,6 +5,7 @@ use scim_store::DeleteMode;
 use crate::support::{Fixture, status};
 
 store_tests!(
+    tenant_ids_are_never_reused,
     tenants_are_unique_named_and_listed_by_name,
     deleting_a_tenant_removes_everything_in_it,
     tokens_authenticate_until_revoked_or_expired
@@ -118,4 +119,20 @@ async fn tokens_authenticate_until_revoked_or_expired(f: Fixture) {
     assert_eq!(tokens.len(), 2);
     assert_eq!(tokens.iter().filter(|t| t.revoked.is_some()).count(), 1);
     assert!(s.list_tokens(f.globex).await.unwrap().is_empty());
+}
+
+/// A deleted tenant's id is never given to a new tenant, so nothing keyed by the old id (a
+/// cached token check, a change record) can ever point at the new tenant's data.
+async fn tenant_ids_are_never_reused(f: Fixture) {
+    let s = f.s();
+    let doomed = s
+        .create_tenant("doomed", scim_store::DeleteMode::Hard, 30)
+        .await
+        .unwrap();
+    assert!(s.delete_tenant("doomed").await.unwrap());
+    let next = s
+        .create_tenant("next", scim_store::DeleteMode::Hard, 30)
+        .await
+        .unwrap();
+    assert!(next.id > doomed.id, "{} reused {}", next.id, doomed.id);
 }

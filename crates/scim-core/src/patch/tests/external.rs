@@ -20,9 +20,13 @@ fn external_members_are_returned_not_applied() {
     assert_eq!(out.resource["displayName"], "Renamed");
     assert_eq!(out.changed, ["displayName", "members"]);
     assert_eq!(out.members.len(), 6);
+    // Ids compare exactly: "u3" and "U3" are two members.
     assert_eq!(
         out.members[0],
-        MemberChange::Add(vec![obj(json!({"value": "u3", "type": "User"}))])
+        MemberChange::Add(vec![
+            obj(json!({"value": "u3", "type": "User"})),
+            obj(json!({"value": "U3"}))
+        ])
     );
     assert_eq!(
         out.members[1],
