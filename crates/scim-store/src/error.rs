@@ -8,8 +8,9 @@ pub enum StoreError {
     /// The request is wrong in SCIM terms (not found, uniqueness, precondition, invalid value).
     #[error(transparent)]
     Scim(#[from] ScimError),
-    /// The database is unreachable or overloaded; the operation did not happen and may be
-    /// retried.
+    /// The database is unreachable or overloaded; the client should retry. The operation
+    /// did not happen, except when only the acknowledgement of a commit was lost (a retried
+    /// create may then meet its own first attempt, as 409 for a unique userName).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// The database failed in a way the caller cannot fix.
