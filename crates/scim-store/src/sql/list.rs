@@ -141,8 +141,8 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
             sql: "r.id IN (WITH RECURSIVE down(id, depth) AS (
                      SELECT member_id, 0 FROM members WHERE tenant_id = ? AND group_id = ?
                      UNION
-                     SELECT m.member_id, down.depth + 1 FROM members m JOIN down ON m.group_id = down.id
-                     WHERE m.tenant_id = ? AND down.depth < 32
+                     SELECT m.member_id, down.depth + 1 FROM down CROSS JOIN members m
+                     WHERE m.tenant_id = ? AND m.group_id = down.id AND down.depth < 32
                  ) SELECT id FROM down)"
                 .into(),
             params: vec![

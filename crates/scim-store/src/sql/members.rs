@@ -265,20 +265,7 @@ pub(crate) fn groups_of(
     if member_ids.is_empty() {
         return Ok(out);
     }
-    let placeholders = vec!["?"; member_ids.len()].join(", ");
-    let sql = format!(
-        "WITH RECURSIVE up(root, group_id, depth) AS (
-             SELECT member_id, group_id, CAST(0 AS BIGINT) FROM members
-             WHERE tenant_id = ? AND member_id IN ({placeholders})
-             UNION
-             SELECT up.root, m.group_id, up.depth + 1 FROM members m JOIN up ON m.member_id = up.group_id
-             WHERE m.tenant_id = ? AND up.depth < 32
-         )
-         SELECT up.root, up.group_id, MIN(up.depth), MIN(r.display) FROM up
-         JOIN resources r ON r.tenant_id = ? AND r.id = up.group_id AND r.deleted IS NULL
-         WHERE up.group_id <> up.root
-         GROUP BY up.root, up.group_id ORDER BY up.root, up.group_id"
-    );
+    let sql = groups_of_sql(member_ids.len());
     let mut params = vec![SqlValue::Int(tenant_id)];
     params.extend(member_ids.iter().map(|id| SqlValue::Text(id.clone())));
     params.push(SqlValue::Int(tenant_id));
@@ -297,4 +284,26 @@ pub(crate) fn groups_of(
         out.entry(root).or_default().push(membership);
     }
     Ok(out)
+}
+
+/// The query of [`groups_of`] for `n` member ids.
+pub(crate) fn groups_of_sql(n: usize) -> String {
+    let placeholders = vec!["?"; n].join(", ");
+    format!(
+        // CROSS JOIN fixes the join order (SQLite never reorders it; PostgreSQL treats it
+        // as an inner join): from the groups found so far to their membership rows and
+        // resources by index, never a scan of the tenant's memberships or resources.
+        "WITH RECURSIVE up(root, group_id, depth) AS (
+             SELECT member_id, group_id, CAST(0 AS BIGINT) FROM members
+             WHERE tenant_id = ? AND member_id IN ({placeholders})
+             UNION
+             SELECT up.root, m.group_id, up.depth + 1 FROM up CROSS JOIN members m
+             WHERE m.tenant_id = ? AND m.member_id = up.group_id AND up.depth < 32
+         )
+         SELECT up.root, up.group_id, MIN(up.depth), MIN(r.display) FROM up
+         CROSS JOIN resources r
+         WHERE r.tenant_id = ? AND r.id = up.group_id AND r.deleted IS NULL
+           AND up.group_id <> up.root
+         GROUP BY up.root, up.group_id ORDER BY up.root, up.group_id"
+    )
 }
