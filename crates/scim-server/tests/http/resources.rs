@@ -1817,8 +1817,16 @@ async fn resources_datetime_filters_compare_instants(s: TestServer) {
 /// `POST /.search` at the root pages over Users then Groups: a window that starts inside
 /// the users and ends inside the groups returns exactly that slice.
 async fn resources_root_search_pages_across_resource_types(s: TestServer) {
-    let users = s.seed_users("root", 3).await;
+    s.seed_users("root", 3).await;
     let group = s.create_group("root-group").await;
+    // The users in the server's own order (seeding may create them concurrently).
+    let listed = s.get("/Users").await.expect(200);
+    let users: Vec<String> = listed.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
     let page = |start: u64, count: u64| {
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
                "startIndex": start, "count": count})
