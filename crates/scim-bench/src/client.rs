@@ -100,31 +100,61 @@ impl Client {
     }
 
     /// Sends a request whose JSON answer is needed (seeding); any failure is an error with
-    /// the server's message.
+    /// the server's message. A 503 or 429 (the server asks to come back later) is retried up
+    /// to `RETRIES` times, after its Retry-After (at most 5 s) or 0.5 s per attempt.
     pub async fn json(&self, req: &Req) -> Result<Value> {
-        let mut b = self.http.request(req.method.clone(), &req.url);
-        if let Some(body) = &req.body {
-            b = b.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
+        let mut attempt = 0u32;
+        loop {
+            let mut b = self.http.request(req.method.clone(), &req.url);
+            if let Some(body) = &req.body {
+                b = b.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
+            }
+            let resp = b
+                .send()
+                .await
+                .with_context(|| format!("{} {}", req.method, req.url))?;
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let bytes = resp
+                .bytes()
+                .await
+                .with_context(|| format!("{} {}: reading the body", req.method, req.url))?;
+            if is_transient(status.as_u16()) && attempt < RETRIES {
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt, retry_after)).await;
+                continue;
+            }
+            if !status.is_success() {
+                let text = String::from_utf8_lossy(&bytes);
+                let text: String = text.chars().take(500).collect();
+                bail!("{} {}: HTTP {status}: {text}", req.method, req.url);
+            }
+            if bytes.is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} {}: the answer is not JSON", req.method, req.url));
         }
-        let resp = b
-            .send()
-            .await
-            .with_context(|| format!("{} {}", req.method, req.url))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .with_context(|| format!("{} {}: reading the body", req.method, req.url))?;
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&bytes);
-            let text: String = text.chars().take(500).collect();
-            bail!("{} {}: HTTP {status}: {text}", req.method, req.url);
-        }
-        if bytes.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} {}: the answer is not JSON", req.method, req.url))
+    }
+}
+
+/// Attempts after the first for a request the server asked to retry.
+pub const RETRIES: u32 = 5;
+
+/// Statuses that mean "try again later".
+pub fn is_transient(status: u16) -> bool {
+    status == 503 || status == 429
+}
+
+/// How long to wait before retry number `attempt` (1, 2, …).
+pub fn backoff(attempt: u32, retry_after_secs: Option<u64>) -> Duration {
+    match retry_after_secs {
+        Some(s) => Duration::from_secs(s.min(5)),
+        None => Duration::from_millis(500 * u64::from(attempt.min(10))),
     }
 }
 
@@ -171,6 +201,13 @@ pub fn bulk_failure(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_back_off() {
+        assert!(is_transient(503) && is_transient(429) && !is_transient(500));
+        assert_eq!(backoff(2, None), Duration::from_millis(1000));
+        assert_eq!(backoff(1, Some(30)), Duration::from_secs(5));
+    }
 
     #[test]
     fn bulk_failures_are_found() {

@@ -184,7 +184,10 @@ async fn run(args: RunArgs) -> Result<()> {
     for &w in &selected {
         let mut title = w.title().to_string();
         if w.uses_group() && w != Workload::GetGroup && !args.group_patch_query.is_empty() {
-            title = format!("{title} ?{}", args.group_patch_query.trim_start_matches('?'));
+            title = format!(
+                "{title} ?{}",
+                args.group_patch_query.trim_start_matches('?')
+            );
         }
         let mut bulk_size = to_usize(args.bulk_size);
         if w == Workload::Bulk {

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::client::{Client, Req};
+use crate::client::{Client, RETRIES, Req, backoff, is_transient};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -80,16 +80,15 @@ pub fn user_doc(user_name: &str, i: usize) -> Value {
     })
 }
 
-/// A Bulk request creating the users named by `names`, with bulkIds `u0`, `u1`, …
+/// A Bulk request creating the users named by `names`, user `i` with bulkId `u{i}`.
 pub fn bulk_create_body(names: &[(usize, String)]) -> String {
     let ops: Vec<Value> = names
         .iter()
-        .enumerate()
-        .map(|(k, (i, name))| {
+        .map(|(i, name)| {
             json!({
                 "method": "POST",
                 "path": "/Users",
-                "bulkId": format!("u{k}"),
+                "bulkId": format!("u{i}"),
                 "data": user_doc(name, *i),
             })
         })
@@ -97,27 +96,35 @@ pub fn bulk_create_body(names: &[(usize, String)]) -> String {
     json!({"schemas": [BULK_SCHEMA], "Operations": ops}).to_string()
 }
 
-/// The ids created by a Bulk response, in bulkId order `u0`, `u1`, …; an error names the first
-/// failed operation.
-pub fn bulk_created_ids(resp: &Value, n: usize) -> Result<Vec<String>> {
+/// The outcome of one Bulk operation: the created id, or the status and answer of its failure.
+pub type OpResult = Result<String, (String, String)>;
+
+/// The outcome of each operation of a Bulk response, by user index (bulkId `u{i}`).
+pub fn bulk_results(resp: &Value) -> Result<HashMap<usize, OpResult>> {
     let ops = resp
         .get("Operations")
         .and_then(Value::as_array)
         .ok_or_else(|| anyhow!("the Bulk response has no Operations"))?;
-    let mut by_bulk_id: HashMap<&str, String> = HashMap::new();
+    let mut out = HashMap::new();
     for op in ops {
         let status = match op.get("status") {
             Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
             None => String::new(),
         };
+        let Some(i) = op
+            .get("bulkId")
+            .and_then(Value::as_str)
+            .and_then(|b| b.strip_prefix('u'))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
         if !status.starts_with('2') {
-            bail!(
-                "a Bulk create failed with status {status}: {}",
-                op.get("response").map(Value::to_string).unwrap_or_default()
-            );
+            let detail = op.get("response").map(Value::to_string).unwrap_or_default();
+            out.insert(i, Err((status, detail)));
+            continue;
         }
-        let bulk_id = op.get("bulkId").and_then(Value::as_str).unwrap_or("");
         let id = op
             .get("location")
             .and_then(Value::as_str)
@@ -128,15 +135,9 @@ pub fn bulk_created_ids(resp: &Value, n: usize) -> Result<Vec<String>> {
                     .and_then(Value::as_str)
             })
             .ok_or_else(|| anyhow!("a Bulk operation answer has neither location nor id"))?;
-        by_bulk_id.insert(bulk_id, id.to_string());
+        out.insert(i, Ok(id.to_string()));
     }
-    (0..n)
-        .map(|k| {
-            by_bulk_id
-                .remove(format!("u{k}").as_str())
-                .ok_or_else(|| anyhow!("the Bulk response lacks bulkId u{k}"))
-        })
-        .collect()
+    Ok(out)
 }
 
 /// A PATCH adding members to a group.
@@ -366,18 +367,7 @@ async fn seed_users_bulk(
                     return Ok::<(), anyhow::Error>(());
                 }
                 let range = b * batch..((b + 1) * batch).min(total);
-                let names: Vec<(usize, String)> =
-                    range.clone().map(|i| (i, user_name(&run, i))).collect();
-                let req = Req::with_body(
-                    Method::POST,
-                    format!("{base}/Bulk"),
-                    bulk_create_body(&names),
-                );
-                let resp = client
-                    .json(&req)
-                    .await
-                    .with_context(|| format!("seeding users {}..{}", range.start, range.end))?;
-                let ids = bulk_created_ids(&resp, names.len())?;
+                let ids = bulk_create_users(&client, &base, &run, range).await?;
                 done.fetch_add(ids.len() as u64, Ordering::Relaxed);
                 if let Some(slot) = results.lock().await.get_mut(b) {
                     *slot = ids;
@@ -390,6 +380,57 @@ async fn seed_users_bulk(
     }
     let results = std::mem::take(&mut *results.lock().await);
     Ok(results.into_iter().flatten().collect())
+}
+
+/// Creates users `range` with one Bulk request; operations that fail with 503 or 429 are sent
+/// again (in a smaller Bulk), up to `RETRIES` times. Returns their ids in order.
+async fn bulk_create_users(
+    client: &Client,
+    base: &str,
+    run: &str,
+    range: std::ops::Range<usize>,
+) -> Result<Vec<String>> {
+    let mut ids: HashMap<usize, String> = HashMap::new();
+    let mut pending: Vec<usize> = range.clone().collect();
+    let mut attempt = 0u32;
+    while !pending.is_empty() {
+        let names: Vec<(usize, String)> = pending.iter().map(|&i| (i, user_name(run, i))).collect();
+        let req = Req::with_body(
+            Method::POST,
+            format!("{base}/Bulk"),
+            bulk_create_body(&names),
+        );
+        let resp = client
+            .json(&req)
+            .await
+            .with_context(|| format!("seeding users {}..{}", range.start, range.end))?;
+        let mut results = bulk_results(&resp)?;
+        let mut again = Vec::new();
+        for &i in &pending {
+            match results.remove(&i) {
+                Some(Ok(id)) => {
+                    ids.insert(i, id);
+                }
+                Some(Err((status, _)))
+                    if status.parse().is_ok_and(is_transient) && attempt < RETRIES =>
+                {
+                    again.push(i);
+                }
+                Some(Err((status, detail))) => {
+                    bail!("a Bulk create failed with status {status}: {detail}")
+                }
+                None => bail!("the Bulk response lacks bulkId u{i}"),
+            }
+        }
+        if !again.is_empty() {
+            attempt += 1;
+            tokio::time::sleep(backoff(attempt, None)).await;
+        }
+        pending = again;
+    }
+    range
+        .map(|i| ids.remove(&i).ok_or_else(|| anyhow!("no id for user {i}")))
+        .collect()
 }
 
 async fn seed_users_post(
@@ -444,9 +485,11 @@ async fn add_members_seed(client: &Client, base: &str, group: &str, ids: &[Strin
     let done = Arc::new(AtomicU64::new(0));
     let _progress = Progress::start("group members", done.clone(), ids.len() as u64);
     for chunk in ids.chunks(MEMBERS_PER_PATCH) {
+        // The answer is not needed: ask for it without the members (servers that honour
+        // `excludedAttributes` on PATCH, RFC 7644 §3.5.2, then need not render them all).
         let req = Req::with_body(
             Method::PATCH,
-            format!("{base}/Groups/{group}"),
+            format!("{base}/Groups/{group}?excludedAttributes=members"),
             add_members_body(chunk),
         );
         client
@@ -477,15 +520,20 @@ mod tests {
     }
 
     #[test]
-    fn bulk_ids_come_back_in_bulk_id_order() {
+    fn bulk_results_by_user_index() {
         let resp = json!({"Operations": [
-            {"bulkId": "u1", "status": "201", "location": "http://x/Users/b"},
-            {"bulkId": "u0", "status": "201", "location": "http://x/Users/a"},
+            {"bulkId": "u11", "status": "201", "location": "http://x/Users/b"},
+            {"bulkId": "u10", "status": "201", "location": "http://x/Users/a"},
+            {"bulkId": "u12", "status": "503", "response": {"status": "503"}},
         ]});
-        let ids = bulk_created_ids(&resp, 2).unwrap_or_default();
-        assert_eq!(ids, vec!["a", "b"]);
-        let failed = json!({"Operations": [{"bulkId": "u0", "status": "409"}]});
-        assert!(bulk_created_ids(&failed, 1).is_err());
+        let r = bulk_results(&resp).unwrap_or_default();
+        assert_eq!(r.get(&10), Some(&Ok("a".to_string())));
+        assert_eq!(r.get(&11), Some(&Ok("b".to_string())));
+        assert!(matches!(r.get(&12), Some(Err((s, _))) if s == "503"));
+        assert!(bulk_results(&json!({})).is_err());
+        let body: Value =
+            serde_json::from_str(&bulk_create_body(&[(7, "n".into())])).unwrap_or_default();
+        assert_eq!(body["Operations"][0]["bulkId"], "u7");
     }
 
     #[test]

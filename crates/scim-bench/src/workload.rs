@@ -381,7 +381,11 @@ mod tests {
             .with_group_patch_query("excludedAttributes=members");
         let mut rng = Rng::new(1);
         let reqs: Vec<Req> = (0..6).filter_map(|s| g.next(0, s, &mut rng)).collect();
-        assert!(reqs[0].url.ends_with("/Groups/g?excludedAttributes=members"));
+        assert!(
+            reqs[0]
+                .url
+                .ends_with("/Groups/g?excludedAttributes=members")
+        );
         let bodies: Vec<String> = reqs.into_iter().filter_map(|r| r.body).collect();
         assert_eq!(bodies.len(), 6);
         assert!(bodies[0].contains("id4") && bodies[1].contains("id5"));

@@ -28,9 +28,13 @@ const DEFAULT_TENANT: &str = "default";
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to standard error; colours only when it is a terminal.
+    let stderr_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(stderr_is_terminal);
     if format == "json" {
         builder.json().init();
     } else {
