@@ -273,9 +273,7 @@ pub async fn render_resource(
     stored: &StoredResource,
     projection: &Projection,
 ) -> ApiResult<Value> {
-    let page = std::slice::from_ref(stored);
-    let mut rendered = render_page(state, auth, target, page, projection, true).await?;
-    Ok(rendered.pop().unwrap_or(Value::Null))
+    render_one(state, auth, target, stored, projection, true).await
 }
 
 /// The response body for a resource just created: it cannot be in any group yet, so no
@@ -287,8 +285,19 @@ pub async fn render_created(
     stored: &StoredResource,
     projection: &Projection,
 ) -> ApiResult<Value> {
+    render_one(state, auth, target, stored, projection, false).await
+}
+
+async fn render_one(
+    state: &AppState,
+    auth: &Auth,
+    target: &Target,
+    stored: &StoredResource,
+    projection: &Projection,
+    look_up_groups: bool,
+) -> ApiResult<Value> {
     let page = std::slice::from_ref(stored);
-    let mut rendered = render_page(state, auth, target, page, projection, false).await?;
+    let mut rendered = render_page(state, auth, target, page, projection, look_up_groups).await?;
     Ok(rendered.pop().unwrap_or(Value::Null))
 }
 
