@@ -130,6 +130,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         database = %database,
         "scim is serving"
     );
+    // On standard output too, after the first-start block: one line that says the server is
+    // ready and where (logs go to standard error).
+    println!(
+        "scim is serving {}/scim/v2/{{tenant}} (listening on {local})",
+        config.public_url
+    );
     let state = AppState::new(store, registry, config);
     scim_server::serve(listener, state, shutdown_signal()).await?;
     Ok(())

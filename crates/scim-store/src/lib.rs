@@ -75,7 +75,8 @@ pub trait Store: Send + Sync {
 
     // Resources.
     /// Stores a new resource with a fresh id; `data` is the canonical resource without
-    /// `id`/`meta`. Enforces uniqueness; members must exist in the tenant.
+    /// `id`/`meta`. Enforces uniqueness. Members that are resources of the tenant get their
+    /// type; other ids are kept as sent (see [`MemberRef`]).
     async fn create(
         &self,
         tenant_id: i64,

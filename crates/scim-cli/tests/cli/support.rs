@@ -156,23 +156,32 @@ pub struct Starting {
 }
 
 impl Starting {
-    /// Waits until the server logs that it serves.
+    /// Waits until the server logs that it serves (standard error, with its address) and says
+    /// so on standard output, after any first-start block: once both are seen, everything
+    /// the server printed at start is in `output`.
     pub fn ready(mut self) -> Server {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut listen, mut announced) = (None::<String>, false);
         loop {
+            if let (Some(listen), true) = (&listen, announced) {
+                return Server {
+                    child: self.child,
+                    url: format!("http://{listen}"),
+                    output: self.output,
+                };
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
+                    if line.starts_with("scim is serving ") {
+                        announced = true;
+                        continue;
+                    }
                     let Ok(v) = serde_json::from_str::<Value>(&line) else {
                         continue;
                     };
                     if v["fields"]["message"] == "scim is serving" {
-                        let listen = v["fields"]["listen"].as_str().expect("listen").to_string();
-                        return Server {
-                            child: self.child,
-                            url: format!("http://{listen}"),
-                            output: self.output,
-                        };
+                        listen = v["fields"]["listen"].as_str().map(str::to_string);
                     }
                 }
                 Err(_) => {

@@ -26,7 +26,6 @@ pub async fn service_provider_config(State(state): State<AppState>, auth: Auth) 
     let base = c.base_url(&auth.tenant.name);
     ScimJson::ok(json!({
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
-        "documentationUri": format!("{}/docs", c.public_url.trim_end_matches('/')),
         "patch": {"supported": true},
         "bulk": {
             "supported": true,
