@@ -9,7 +9,7 @@ use scim_core::patch::{MemberChange, PatchOptions, PatchRequest, apply_patch};
 use scim_core::projection::Projection;
 use scim_core::resource::{prepare_create, prepare_replace, render};
 use scim_core::schema::{AttributeType, Mutability, ResourceType, SchemaRegistry};
-use scim_store::{MemberOp, MemberRef, StoredResource, Update, UpdateFn};
+use scim_store::{Include, MemberOp, MemberRef, StoredResource, Update, UpdateFn};
 use serde_json::{Map, Value, json};
 
 use crate::auth::Auth;
@@ -273,34 +273,13 @@ pub async fn render_resource(
     stored: &StoredResource,
     projection: &Projection,
 ) -> ApiResult<Value> {
-    render_one(state, auth, target, stored, projection, true).await
-}
-
-/// The response body for a resource just created: it cannot be in any group yet, so no
-/// read follows the commit (a failed read must not turn a committed create into an error).
-pub async fn render_created(
-    state: &AppState,
-    auth: &Auth,
-    target: &Target,
-    stored: &StoredResource,
-    projection: &Projection,
-) -> ApiResult<Value> {
-    render_one(state, auth, target, stored, projection, false).await
-}
-
-async fn render_one(
-    state: &AppState,
-    auth: &Auth,
-    target: &Target,
-    stored: &StoredResource,
-    projection: &Projection,
-    look_up_groups: bool,
-) -> ApiResult<Value> {
     let page = std::slice::from_ref(stored);
-    let mut rendered = render_page(state, auth, target, page, projection, look_up_groups).await?;
+    let mut rendered = render_resources(state, auth, target, page, projection).await?;
     Ok(rendered.pop().unwrap_or(Value::Null))
 }
 
+/// The response bodies of resources under a projection. A user's `groups` come with the
+/// resource when it was read with them (see [`include`]) and are looked up otherwise.
 pub async fn render_resources(
     state: &AppState,
     auth: &Auth,
@@ -308,31 +287,26 @@ pub async fn render_resources(
     page: &[StoredResource],
     projection: &Projection,
 ) -> ApiResult<Vec<Value>> {
-    render_page(state, auth, target, page, projection, true).await
-}
-
-async fn render_page(
-    state: &AppState,
-    auth: &Auth,
-    target: &Target,
-    page: &[StoredResource],
-    projection: &Projection,
-    look_up_groups: bool,
-) -> ApiResult<Vec<Value>> {
     let base = state.config.base_url(&auth.tenant.name);
-    let mut groups = if look_up_groups
-        && has_groups(&target.registry, &target.rt)
-        && projection.includes("groups")
-    {
-        let ids = page.iter().map(|r| r.id.clone()).collect();
-        state.store.groups_of(auth.tenant.id, ids).await?
-    } else {
+    let wants_groups = has_groups(&target.registry, &target.rt) && projection.includes("groups");
+    let missing: Vec<String> = page
+        .iter()
+        .filter(|r| wants_groups && r.groups.is_none())
+        .map(|r| r.id.clone())
+        .collect();
+    let mut looked_up = if missing.is_empty() {
         HashMap::new()
+    } else {
+        state.store.groups_of(auth.tenant.id, missing).await?
     };
     let mut out = Vec::with_capacity(page.len());
     for stored in page {
         let mut json = stored.to_json(&target.rt.endpoint, Some(&base));
-        if let Some(memberships) = groups.remove(&stored.id) {
+        let memberships = match &stored.groups {
+            Some(known) if wants_groups => Some(known.clone()),
+            _ => looked_up.remove(&stored.id),
+        };
+        if let Some(memberships) = memberships.filter(|m| !m.is_empty()) {
             let list: Vec<Value> = memberships
                 .into_iter()
                 .map(|g| {
@@ -364,9 +338,13 @@ async fn render_page(
     Ok(out)
 }
 
-/// Whether a read under this projection needs the members loaded.
-pub fn wants_members(target: &Target, projection: &Projection) -> bool {
-    target.external_members && projection.includes(MEMBERS)
+/// What a read under this projection needs loaded besides the resources: the members of
+/// groups (proportional to the group: only when returned) and the groups of users.
+pub fn include(target: &Target, projection: &Projection) -> Include {
+    Include {
+        members: target.external_members && projection.includes(MEMBERS),
+        groups: has_groups(&target.registry, &target.rt) && projection.includes("groups"),
+    }
 }
 
 impl From<ApiError> for ScimError {

@@ -27,18 +27,10 @@ pub use backend::{AnyStore, DatabaseUrl};
 pub use error::StoreError;
 pub use index::{IndexPlan, indexed_attributes};
 pub use model::{
-    Actor, ChangeRecord, DeleteMode, IndexedAttr, Member, MemberOp, MemberPredicate, MemberRef,
-    Page, StoredResource, Tenant, TokenInfo, Update, UpdateFn,
+    Actor, ChangeRecord, DeleteMode, GroupMembership, Include, IndexedAttr, Member, MemberOp,
+    MemberPredicate, MemberRef, Page, StoredResource, Tenant, TokenInfo, Update, UpdateFn,
 };
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
-
-/// A group that a resource belongs to, directly or through nested groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupMembership {
-    pub group_id: String,
-    pub display: Option<String>,
-    pub direct: bool,
-}
 
 /// Storage for every tenant's directory.
 #[async_trait]
@@ -86,12 +78,13 @@ pub trait Store: Send + Sync {
         actor: &Actor,
     ) -> Result<StoredResource, StoreError>;
 
+    /// A resource, with what `include` asks for read in the same snapshot.
     async fn get(
         &self,
         tenant_id: i64,
         resource_type: &str,
         id: &str,
-        with_members: bool,
+        include: Include,
     ) -> Result<Option<StoredResource>, StoreError>;
 
     /// Reads the resource, computes its new state with `update` and writes it, atomically:

@@ -71,6 +71,40 @@ pub struct StoredResource {
     pub data: Map<String, Value>,
     /// The members of a group, when they were asked for.
     pub members: Option<Vec<Member>>,
+    /// The groups the resource belongs to (directly or through nested groups), when they
+    /// were asked for.
+    pub groups: Option<Vec<GroupMembership>>,
+}
+
+/// A group that a resource belongs to, directly or through nested groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMembership {
+    pub group_id: String,
+    pub display: Option<String>,
+    pub direct: bool,
+}
+
+/// What a read loads besides the resource itself, in the same snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Include {
+    /// The members of a group (skip them when `members` is not returned: they are
+    /// proportional to the group).
+    pub members: bool,
+    /// The groups a resource belongs to (a user's `groups`).
+    pub groups: bool,
+}
+
+impl Include {
+    /// The resource alone.
+    pub const NOTHING: Include = Include {
+        members: false,
+        groups: false,
+    };
+    /// The resource and its members.
+    pub const MEMBERS: Include = Include {
+        members: true,
+        groups: false,
+    };
 }
 
 impl StoredResource {

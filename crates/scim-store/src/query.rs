@@ -3,6 +3,8 @@
 use scim_core::filter::ResolvedFilter;
 use scim_core::sort::SortSpec;
 
+use crate::model::Include;
+
 /// A list (or search) request, already validated against the schema.
 #[derive(Debug, Clone)]
 pub struct ListRequest {
@@ -10,8 +12,8 @@ pub struct ListRequest {
     pub filter: Option<ResolvedFilter>,
     pub sort: Option<SortSpec>,
     pub pagination: Pagination,
-    /// Load group members (skip it when `members` is not returned).
-    pub with_members: bool,
+    /// What to load with each resource of the page (members of groups, groups of users).
+    pub include: Include,
     /// The most resources a filter or sort that no index serves may examine in memory;
     /// beyond it the request fails with 400 `tooMany` rather than loading a whole tenant.
     pub max_scan: u64,

@@ -9,13 +9,13 @@ use scim_core::filter::{parse_filter, resolve};
 use scim_core::messages::{LIST_RESPONSE, ListQuery, SearchRequest};
 use scim_core::projection::Projection;
 use scim_core::sort::SortSpec;
-use scim_store::{ListRequest, Pagination};
+use scim_store::{Include, ListRequest, Pagination};
 use serde_json::{Value, json};
 
 use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::http::{JsonBody, ScimJson, header_str, none_match};
-use crate::service::{self, Modification, Target, wants_members};
+use crate::service::{self, Modification, Target};
 use crate::state::AppState;
 
 /// The resource type served at an endpoint, or a 404 that names the endpoint.
@@ -87,7 +87,7 @@ pub async fn run_list(
                 filter,
                 sort,
                 pagination,
-                with_members: wants_members(target, &projection),
+                include: service::include(target, &projection),
                 max_scan: state.config.max_scan,
             },
         )
@@ -228,7 +228,7 @@ pub async fn create(
     let target = target(&state, &endpoint)?;
     let projection = projection_of(&target, query.as_deref())?;
     let stored = service::create(&state, &auth, &target, body).await?;
-    let body = service::render_created(&state, &auth, &target, &stored, &projection).await?;
+    let body = service::render_resource(&state, &auth, &target, &stored, &projection).await?;
     let location = body["meta"]["location"]
         .as_str()
         .map(str::to_string)
@@ -263,7 +263,7 @@ pub async fn get(
             auth.tenant.id,
             &target.rt.name,
             &id,
-            wants_members(&target, &projection),
+            service::include(&target, &projection),
         )
         .await?
         .ok_or_else(|| ScimError::not_found(format!("{} '{id}' not found", target.rt.name)))?;
@@ -306,7 +306,7 @@ async fn check_none_match(
     }
     if let Some(current) = state
         .store
-        .get(auth.tenant.id, &target.rt.name, id, false)
+        .get(auth.tenant.id, &target.rt.name, id, Include::NOTHING)
         .await?
         && none_match(headers, &current)
     {
@@ -344,10 +344,11 @@ async fn modify(
         false,
     )
     .await?;
-    if wants_members(&target, &projection)
+    let include = service::include(&target, &projection);
+    if include.members
         && let Some(fresh) = state
             .store
-            .get(auth.tenant.id, &target.rt.name, id, true)
+            .get(auth.tenant.id, &target.rt.name, id, include)
             .await?
     {
         stored = fresh;

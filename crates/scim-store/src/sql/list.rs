@@ -386,12 +386,48 @@ pub(crate) fn list(
         )?,
         _ => memory_page(db, tenant_id, &sql_where, &params, request, after, count)?,
     };
-    if request.with_members {
+    if request.include.members {
         for r in &mut page.resources {
             r.members = Some(members::load(db, tenant_id, &r.id)?);
         }
     }
+    if request.include.groups && !page.resources.is_empty() {
+        let ids: Vec<String> = page.resources.iter().map(|r| r.id.clone()).collect();
+        let mut groups = members::groups_of(db, tenant_id, &ids)?;
+        for r in &mut page.resources {
+            r.groups = Some(groups.remove(&r.id).unwrap_or_default());
+        }
+    }
     Ok(page)
+}
+
+/// Whether a list request reads few rows whatever the size of the tenant: its filter
+/// requires equality on `id` or on an indexed attribute, so the database reaches the
+/// candidates through an index (an identity provider's matching query, `userName eq "…"`).
+pub(crate) fn is_index_lookup(request: &ListRequest, plan: &IndexPlan) -> bool {
+    fn required_eq(f: &ResolvedFilter, plan: &IndexPlan, rt: &str) -> bool {
+        match f {
+            ResolvedFilter::And(a, b) => required_eq(a, plan, rt) || required_eq(b, plan, rt),
+            // `pushdown` leaves a `not` inside brackets to the evaluator.
+            ResolvedFilter::ValuePath { filter, .. } => {
+                !contains_not(filter) && required_eq(filter, plan, rt)
+            }
+            ResolvedFilter::Compare(c) if c.op == CompareOp::Eq => {
+                let p = &c.path;
+                (p.common && p.attr == "id")
+                    || (matches!(p.kind, AttributeType::String | AttributeType::Reference)
+                        && !matches!(c.value, CompValue::Null)
+                        && plan.find(rt, &p.canonical()).is_some())
+            }
+            _ => false,
+        }
+    }
+    // Members of a page of groups are proportional to the groups: never "few rows".
+    !request.include.members
+        && request
+            .filter
+            .as_ref()
+            .is_some_and(|f| required_eq(f, plan, &request.resource_type))
 }
 
 fn query_rows(

@@ -54,6 +54,18 @@ pub trait Engine: Send + Sync + 'static {
         T: Send + 'static,
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static;
 
+    /// A read that touches few rows whatever the size of the tenant (a lookup by key or
+    /// by an indexed value): an engine may run it on the calling thread instead of handing
+    /// it to another one, which costs more than the read itself.
+    #[doc(hidden)]
+    async fn read_short<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read(f).await
+    }
+
     /// Where the data lives, for logs (a file path or a URL without password).
     fn describe(&self) -> String;
 }
@@ -98,7 +110,9 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
         let name = name.to_string();
-        self.engine.read(move |db| tenants::tenant(db, &name)).await
+        self.engine
+            .read_short(move |db| tenants::tenant(db, &name))
+            .await
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
@@ -155,7 +169,7 @@ impl<E: Engine> Store for SqlStore<E> {
         let token = key.clone();
         let found = self
             .engine
-            .read(move |db| tenants::authenticate(db, &token, &now))
+            .read_short(move |db| tenants::authenticate(db, &token, &now))
             .await?;
         if let Some((tenant, info)) = &found {
             self.auth_cache.put(&key, tenant, info);
@@ -182,12 +196,15 @@ impl<E: Engine> Store for SqlStore<E> {
         tenant_id: i64,
         resource_type: &str,
         id: &str,
-        with_members: bool,
+        include: Include,
     ) -> Result<Option<StoredResource>, StoreError> {
         let (rt, id) = (resource_type.to_string(), id.to_string());
-        self.engine
-            .read(move |db| resources::get(db, tenant_id, &rt, &id, with_members))
-            .await
+        let read = move |db: &mut dyn Db| resources::get(db, tenant_id, &rt, &id, include);
+        if include.members {
+            self.engine.read(read).await
+        } else {
+            self.engine.read_short(read).await
+        }
     }
 
     async fn update(
@@ -258,9 +275,13 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn list(&self, tenant_id: i64, request: ListRequest) -> Result<Page, StoreError> {
         let plan = self.plan.clone();
-        self.engine
-            .read(move |db| list::list(db, &plan, tenant_id, &request))
-            .await
+        let short = list::is_index_lookup(&request, &plan);
+        let read = move |db: &mut dyn Db| list::list(db, &plan, tenant_id, &request);
+        if short {
+            self.engine.read_short(read).await
+        } else {
+            self.engine.read(read).await
+        }
     }
 
     async fn groups_of(
@@ -268,9 +289,13 @@ impl<E: Engine> Store for SqlStore<E> {
         tenant_id: i64,
         member_ids: Vec<String>,
     ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
-        self.engine
-            .read(move |db| members::groups_of(db, tenant_id, &member_ids))
-            .await
+        let few = member_ids.len() <= 100;
+        let read = move |db: &mut dyn Db| members::groups_of(db, tenant_id, &member_ids);
+        if few {
+            self.engine.read_short(read).await
+        } else {
+            self.engine.read(read).await
+        }
     }
 
     async fn changes(

@@ -9,7 +9,9 @@ use super::members::{self, MemberEffect};
 use super::now;
 use crate::StoreError;
 use crate::index::{IndexPlan, extract};
-use crate::model::{Actor, ChangeRecord, DeleteMode, MemberRef, StoredResource, Update, UpdateFn};
+use crate::model::{
+    Actor, ChangeRecord, DeleteMode, Include, MemberRef, StoredResource, Update, UpdateFn,
+};
 
 /// A resource row with its internal sequence number.
 pub(crate) struct Row0 {
@@ -39,6 +41,7 @@ pub(crate) fn resource_from_row(r: &dyn SqlRow) -> Result<Row0, StoreError> {
             last_modified: r.text(5)?,
             data,
             members: None,
+            groups: None,
         },
     })
 }
@@ -84,14 +87,18 @@ pub(crate) fn get(
     tenant_id: i64,
     resource_type: &str,
     id: &str,
-    with_members: bool,
+    include: Include,
 ) -> Result<Option<StoredResource>, StoreError> {
     let Some(row) = load_row(db, tenant_id, resource_type, id, false)? else {
         return Ok(None);
     };
     let mut resource = row.resource;
-    if with_members {
+    if include.members {
         resource.members = Some(members::load(db, tenant_id, &resource.id)?);
+    }
+    if include.groups {
+        let mut groups = members::groups_of(db, tenant_id, std::slice::from_ref(&resource.id))?;
+        resource.groups = Some(groups.remove(&resource.id).unwrap_or_default());
     }
     Ok(Some(resource))
 }
@@ -264,6 +271,8 @@ pub(crate) fn create(
         last_modified: at,
         data,
         members,
+        // A resource with a fresh id cannot be in any group yet.
+        groups: Some(Vec::new()),
     })
 }
 
@@ -462,6 +471,7 @@ pub(crate) fn restore(
         version,
         last_modified: at,
         members: None,
+        groups: None,
         ..resource
     })
 }

@@ -239,19 +239,52 @@ impl Readers {
                 Some(c) => c,
                 None => open(&path, true)?,
             };
-            // One read transaction: every query of `f` sees the same snapshot (a page and its
-            // total, a group and its members).
-            conn.execute_batch("BEGIN")?;
-            let result = f(&conn);
-            let ended = conn.execute_batch("COMMIT");
-            if ended.is_ok()
-                && let Ok(mut v) = idle.lock()
-            {
-                v.push(conn);
-            }
-            result
+            in_snapshot(&idle, conn, f)
         })
         .await
         .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
     }
+
+    /// Runs a short read (a few indexed rows, tens of microseconds) on the calling thread
+    /// when a connection is idle: handing it to a blocking thread and back costs more than
+    /// the read (two context switches and the wake-ups of the thread pool). Otherwise it
+    /// waits for a connection like [`Readers::read`].
+    pub(crate) async fn read_here<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            return self.read(f).await;
+        };
+        let Some(conn) = self.idle.lock().ok().and_then(|mut v| v.pop()) else {
+            // Opening a connection reads the schema from disk: not on this thread.
+            drop(permit);
+            return self.read(f).await;
+        };
+        let _permit = permit;
+        // A panic (a bug) fails this request, like one on a blocking thread would.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            in_snapshot(&self.idle, conn, f)
+        }))
+        .map_err(|_| StoreError::Database("the read failed unexpectedly".into()))?
+    }
+}
+
+/// Runs `f` in one read transaction, so that every query of `f` sees the same snapshot (a
+/// page and its total, a group and its members), and returns the connection to the pool.
+fn in_snapshot<T>(
+    idle: &Mutex<Vec<Connection>>,
+    conn: Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("BEGIN")?;
+    let result = f(&conn);
+    let ended = conn.execute_batch("COMMIT");
+    if ended.is_ok()
+        && let Ok(mut v) = idle.lock()
+    {
+        v.push(conn);
+    }
+    result
 }

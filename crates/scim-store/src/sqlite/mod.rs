@@ -68,6 +68,14 @@ impl Engine for SqliteEngine {
         self.readers.read(move |c| f(&mut SqliteDb(c))).await
     }
 
+    async fn read_short<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.readers.read_here(move |c| f(&mut SqliteDb(c))).await
+    }
+
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }

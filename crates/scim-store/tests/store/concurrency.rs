@@ -84,7 +84,7 @@ async fn concurrent_writes_with_one_etag_have_one_winner(f: Fixture) {
     }
     let now = f
         .s()
-        .get(f.acme, "User", &u.id, false)
+        .get(f.acme, "User", &u.id, scim_store::Include::NOTHING)
         .await
         .unwrap()
         .unwrap();
@@ -129,7 +129,7 @@ async fn concurrent_member_changes_are_all_kept(f: Fixture) {
     assert_eq!(member_ids(&f.s(), f.acme, &g.id).await, expected);
     let group = f
         .s()
-        .get(f.acme, "Group", &g.id, false)
+        .get(f.acme, "Group", &g.id, scim_store::Include::NOTHING)
         .await
         .unwrap()
         .unwrap();

@@ -97,7 +97,7 @@ async fn snapshot(s: &dyn Store) -> String {
                     start_index: 1,
                     count: 10_000,
                 },
-                with_members: true,
+                include: scim_store::Include::MEMBERS,
                 max_scan: u64::MAX,
             };
             for r in s.list(t.id, request).await.unwrap().resources {

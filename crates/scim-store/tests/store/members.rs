@@ -1,6 +1,6 @@
 //! Group memberships.
 
-use scim_store::{MemberOp, MemberRef};
+use scim_store::{Include, MemberOp, MemberRef, Pagination};
 
 use crate::support::{Fixture, actor, groups, member, member_ids, members_op, status};
 
@@ -8,7 +8,8 @@ store_tests!(
     members_are_kept_with_their_type_and_display,
     member_operations_apply_in_order,
     deleting_a_member_removes_it_from_every_group,
-    nested_groups_are_found_and_cycles_cut
+    nested_groups_are_found_and_cycles_cut,
+    groups_read_with_the_resource_match_groups_of
 );
 
 async fn members_are_kept_with_their_type_and_display(f: Fixture) {
@@ -48,7 +49,7 @@ async fn members_are_kept_with_their_type_and_display(f: Fixture) {
     assert_eq!(ids, sorted);
     // Without asking for members, none are loaded.
     assert!(
-        s.get(f.acme, "Group", &g.id, false)
+        s.get(f.acme, "Group", &g.id, scim_store::Include::NOTHING)
             .await
             .unwrap()
             .unwrap()
@@ -153,7 +154,7 @@ async fn deleting_a_member_removes_it_from_every_group(f: Fixture) {
     assert!(member_ids(&s, f.acme, &g2.id).await.is_empty());
     for g in [&g1, &g2] {
         assert_eq!(
-            s.get(f.acme, "Group", &g.id, false)
+            s.get(f.acme, "Group", &g.id, scim_store::Include::NOTHING)
                 .await
                 .unwrap()
                 .unwrap()
@@ -207,4 +208,60 @@ async fn nested_groups_are_found_and_cycles_cut(f: Fixture) {
     let of_inner = groups(&s, f.acme, &inner.id).await;
     assert_eq!(of_inner.len(), 1);
     assert_eq!(of_inner[0].group_id, outer.id);
+}
+
+/// `Include { groups }` on a get or a list reads the same memberships as `groups_of`, in
+/// the same snapshot as the resource; a resource in no group gets an empty list, and
+/// nothing is read when groups are not asked for.
+async fn groups_read_with_the_resource_match_groups_of(f: Fixture) {
+    let s = f.s();
+    let alice = f.user(f.acme, "alice").await;
+    let bob = f.user(f.acme, "bob").await;
+    let inner = f.group(f.acme, "inner", &[&alice.id]).await;
+    f.group(f.acme, "outer", &[&inner.id]).await;
+    let with_groups = Include {
+        members: false,
+        groups: true,
+    };
+    let sorted = |mut g: Vec<scim_store::GroupMembership>| {
+        g.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        g
+    };
+
+    let read = s
+        .get(f.acme, "User", &alice.id, with_groups)
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = sorted(groups(&s, f.acme, &alice.id).await);
+    assert_eq!(expected.len(), 2);
+    assert_eq!(read.groups.map(sorted), Some(expected.clone()));
+    let plain = s
+        .get(f.acme, "User", &alice.id, Include::NOTHING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(plain.groups, None);
+
+    let mut request = f.request(
+        "User",
+        Some("userName eq \"alice\" or userName eq \"bob\""),
+        None,
+        Pagination::Index {
+            start_index: 1,
+            count: 10,
+        },
+    );
+    request.include = with_groups;
+    let page = s.list(f.acme, request).await.unwrap();
+    assert_eq!(page.resources.len(), 2);
+    for r in page.resources {
+        let groups = r.groups.map(sorted);
+        if r.id == alice.id {
+            assert_eq!(groups, Some(expected.clone()));
+        } else {
+            assert_eq!(r.id, bob.id);
+            assert_eq!(groups, Some(Vec::new()));
+        }
+    }
 }

@@ -33,7 +33,7 @@ async fn created_resources_read_back_exactly(f: Fixture) {
     assert_eq!(created.created, created.last_modified);
     assert_eq!(created.created.len(), "2026-01-01T00:00:00.000Z".len());
     let read = s
-        .get(f.acme, "User", &created.id, false)
+        .get(f.acme, "User", &created.id, scim_store::Include::NOTHING)
         .await
         .unwrap()
         .unwrap();
@@ -41,6 +41,7 @@ async fn created_resources_read_back_exactly(f: Fixture) {
         read,
         scim_store::StoredResource {
             members: None,
+            groups: None,
             ..created.clone()
         }
     );
@@ -50,19 +51,19 @@ async fn created_resources_read_back_exactly(f: Fixture) {
         serde_json::to_string(&data).unwrap()
     );
     assert!(
-        s.get(f.globex, "User", &created.id, false)
+        s.get(f.globex, "User", &created.id, scim_store::Include::NOTHING)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        s.get(f.acme, "Group", &created.id, false)
+        s.get(f.acme, "Group", &created.id, scim_store::Include::NOTHING)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        s.get(f.acme, "User", "nope", false)
+        s.get(f.acme, "User", "nope", scim_store::Include::NOTHING)
             .await
             .unwrap()
             .is_none()
@@ -97,7 +98,7 @@ async fn user_names_are_unique_per_tenant_ignoring_case(f: Fixture) {
         .unwrap_err();
     assert_eq!(status(&e), 409);
     let bob_now = s
-        .get(f.acme, "User", &bob.id, false)
+        .get(f.acme, "User", &bob.id, scim_store::Include::NOTHING)
         .await
         .unwrap()
         .unwrap();
@@ -220,7 +221,10 @@ async fn updates_check_if_match_and_bump_the_version(f: Fixture) {
         .unwrap_err();
     assert_eq!(status(&e), 400);
     assert_eq!(
-        s.get(f.acme, "User", &u.id, false).await.unwrap().unwrap(),
+        s.get(f.acme, "User", &u.id, scim_store::Include::NOTHING)
+            .await
+            .unwrap()
+            .unwrap(),
         v3
     );
 }
@@ -265,7 +269,12 @@ async fn hard_and_soft_deletes_and_restore(f: Fixture) {
     s.delete(f.acme, "User", &u.id, Some("W/\"1\"".into()), &actor())
         .await
         .unwrap();
-    assert!(s.get(f.acme, "User", &u.id, false).await.unwrap().is_none());
+    assert!(
+        s.get(f.acme, "User", &u.id, scim_store::Include::NOTHING)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         status(&s.restore(f.acme, &u.id, &actor()).await.unwrap_err()),
         404
@@ -284,7 +293,7 @@ async fn hard_and_soft_deletes_and_restore(f: Fixture) {
         .await
         .unwrap();
     assert!(
-        s.get(f.globex, "User", &g.id, false)
+        s.get(f.globex, "User", &g.id, scim_store::Include::NOTHING)
             .await
             .unwrap()
             .is_none()
@@ -331,7 +340,11 @@ async fn unusual_characters_are_stored_exactly(f: Fixture) {
             .create(f.acme, "User", data, Vec::new(), &actor())
             .await
             .unwrap();
-        let back = s.get(f.acme, "User", &u.id, false).await.unwrap().unwrap();
+        let back = s
+            .get(f.acme, "User", &u.id, scim_store::Include::NOTHING)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(back.data["userName"], name);
         let filter = format!("userName eq {}", serde_json::Value::String(name.into()));
         let page = f
@@ -349,7 +362,7 @@ async fn unusual_characters_are_stored_exactly(f: Fixture) {
         // The group member display comes from the stored display column.
         let g = f.group(f.acme, &format!("g-{name}"), &[&u.id]).await;
         let m = s
-            .get(f.acme, "Group", &g.id, true)
+            .get(f.acme, "Group", &g.id, scim_store::Include::MEMBERS)
             .await
             .unwrap()
             .unwrap()

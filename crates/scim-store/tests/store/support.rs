@@ -167,7 +167,7 @@ impl Fixture {
                 SortSpec::parse(&self.registry, rtype, by, Some(order)).expect("sort")
             }),
             pagination,
-            with_members: false,
+            include: scim_store::Include::NOTHING,
             max_scan: scim_store::DEFAULT_MAX_SCAN,
         }
     }
@@ -231,7 +231,7 @@ pub fn members_op(op: scim_store::MemberOp) -> scim_store::UpdateFn {
 /// The sorted member ids of a group.
 pub async fn member_ids(s: &Arc<dyn Store>, tenant: i64, group: &str) -> Vec<String> {
     let g = s
-        .get(tenant, "Group", group, true)
+        .get(tenant, "Group", group, scim_store::Include::MEMBERS)
         .await
         .expect("get")
         .expect("group exists");
