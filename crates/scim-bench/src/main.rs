@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod cpu;
 mod report;
 mod rss;
 mod seed;
@@ -147,8 +148,11 @@ async fn run(args: RunArgs) -> Result<()> {
             let Some(url) = url else {
                 return Ok::<Option<Row>, anyhow::Error>(None);
             };
+            let cpu_before = pid.and_then(cpu::cpu_time);
             let o = closed_loop(clients, duration, Arc::new(Fixed(url.clone()))).await?;
-            let row = Row::from_outcome("ceiling", label, args.connections, &o);
+            let cpu_after = pid.and_then(cpu::cpu_time);
+            let mut row = Row::from_outcome("ceiling", label, args.connections, &o);
+            row.server_cpu_us = cpu::per_request_us(cpu_before, cpu_after, o.requests);
             if row.errors > 0 {
                 eprintln!(
                     "warning: the ceiling URL {url} answered errors ({:?}); pass --ceiling-url \
@@ -206,11 +210,14 @@ async fn run(args: RunArgs) -> Result<()> {
             Generator::new(w, &base, seeded.clone(), bulk_size, added_from_pool)
                 .with_group_patch_query(&args.group_patch_query),
         );
+        let cpu_before = pid.and_then(cpu::cpu_time);
         let o = closed_loop(slice(conns(w)), duration, generator.clone()).await?;
+        let cpu_after = pid.and_then(cpu::cpu_time);
         if w == Workload::AddMembers {
             added_from_pool = generator.used().min(seeded.pool_ids().len());
         }
-        let row = Row::from_outcome(w.name(), &title, conns(w), &o);
+        let mut row = Row::from_outcome(w.name(), &title, conns(w), &o);
+        row.server_cpu_us = cpu::per_request_us(cpu_before, cpu_after, o.requests);
         eprintln!(
             "  {w}: {} requests, {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors{}",
             row.requests,

@@ -26,6 +26,8 @@ pub struct Row {
     pub errors_by_kind: BTreeMap<String, u64>,
     /// req/s as a percentage of the ceiling's req/s.
     pub pct_of_ceiling: Option<f64>,
+    /// CPU time the server used per request (all its threads), in µs, when it is local.
+    pub server_cpu_us: Option<f64>,
     pub note: Option<String>,
 }
 
@@ -59,6 +61,7 @@ impl Row {
             errors: o.error_count(),
             errors_by_kind: o.errors.clone(),
             pct_of_ceiling: None,
+            server_cpu_us: None,
             note: o.exhausted.then(|| "ran out of distinct items".to_string()),
         }
     }
@@ -156,8 +159,9 @@ pub fn table(rows: &[Row]) -> String {
         "p99 ms",
         "errors",
         "% of ceiling",
+        "server CPU µs/req",
     ];
-    let cells: Vec<[String; 8]> = rows
+    let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             let mut title = r.title.clone();
@@ -174,6 +178,8 @@ pub fn table(rows: &[Row]) -> String {
                 errors(r),
                 r.pct_of_ceiling
                     .map_or_else(|| "-".to_string(), |p| format!("{p:.1}%")),
+                r.server_cpu_us
+                    .map_or_else(|| "-".to_string(), |us| thousands(us, 0)),
             ]
         })
         .collect();
@@ -237,6 +243,7 @@ mod tests {
             errors,
             errors_by_kind: by,
             pct_of_ceiling: None,
+            server_cpu_us: Some(42.4),
             note: None,
         }
     }

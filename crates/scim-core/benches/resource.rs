@@ -70,13 +70,13 @@ fn bench(c: &mut Criterion) {
     );
     let projection = Projection::default();
     c.bench_function("render/default_projection", |b| {
-        b.iter(|| render(&reg, &rt, black_box(&stored), &projection))
+        b.iter(|| render(&reg, &rt, black_box(stored.clone()), &projection))
     });
     let Ok(excluding) = Projection::parse(&reg, &rt, Some("userName,emails.value"), None) else {
         return;
     };
     c.bench_function("render/attributes_userName_emails.value", |b| {
-        b.iter(|| render(&reg, &rt, black_box(&stored), &excluding))
+        b.iter(|| render(&reg, &rt, black_box(stored.clone()), &excluding))
     });
 }
 

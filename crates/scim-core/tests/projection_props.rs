@@ -174,7 +174,7 @@ proptest! {
         });
         let projection =
             Projection::parse(&reg, &rt, attributes.as_deref(), excluded.as_deref()).unwrap();
-        let out = render(&reg, &rt, &stored, &projection);
+        let out = render(&reg, &rt, stored.clone(), &projection);
 
         prop_assert_eq!(out.get("id"), Some(&json!("id-1")));
         let schemas = out.get("schemas").and_then(Value::as_array).unwrap();

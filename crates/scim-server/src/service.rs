@@ -270,11 +270,10 @@ pub async fn render_resource(
     state: &AppState,
     auth: &Auth,
     target: &Target,
-    stored: &StoredResource,
+    stored: StoredResource,
     projection: &Projection,
 ) -> ApiResult<Value> {
-    let page = std::slice::from_ref(stored);
-    let mut rendered = render_resources(state, auth, target, page, projection).await?;
+    let mut rendered = render_resources(state, auth, target, vec![stored], projection).await?;
     Ok(rendered.pop().unwrap_or(Value::Null))
 }
 
@@ -284,7 +283,7 @@ pub async fn render_resources(
     state: &AppState,
     auth: &Auth,
     target: &Target,
-    page: &[StoredResource],
+    page: Vec<StoredResource>,
     projection: &Projection,
 ) -> ApiResult<Vec<Value>> {
     let base = state.config.base_url(&auth.tenant.name);
@@ -300,12 +299,12 @@ pub async fn render_resources(
         state.store.groups_of(auth.tenant.id, missing).await?
     };
     let mut out = Vec::with_capacity(page.len());
-    for stored in page {
-        let mut json = stored.to_json(&target.rt.endpoint, Some(&base));
-        let memberships = match &stored.groups {
-            Some(known) if wants_groups => Some(known.clone()),
+    for mut stored in page {
+        let memberships = match stored.groups.take() {
+            Some(known) if wants_groups => Some(known),
             _ => looked_up.remove(&stored.id),
         };
+        let mut json = stored.into_json(&target.rt.endpoint, Some(&base));
         if let Some(memberships) = memberships.filter(|m| !m.is_empty()) {
             let list: Vec<Value> = memberships
                 .into_iter()
@@ -321,17 +320,12 @@ pub async fn render_resources(
                     el
                 })
                 .collect();
-            // `groups` goes before `meta`.
-            let meta = json.shift_remove("meta");
             json.insert("groups".into(), Value::Array(list));
-            if let Some(meta) = meta {
-                json.insert("meta".into(), meta);
-            }
         }
         out.push(Value::Object(render(
             &target.registry,
             &target.rt,
-            &json,
+            json,
             projection,
         )));
     }

@@ -228,16 +228,19 @@ impl StoredResource {
     /// and `meta`. With `base_url` (the tenant's SCIM base URL), `meta.location` and each
     /// member's `$ref` are filled in.
     pub fn to_json(&self, endpoint: &str, base_url: Option<&str>) -> Map<String, Value> {
+        self.clone().into_json(endpoint, base_url)
+    }
+
+    /// [`StoredResource::to_json`], moving the attributes instead of copying them.
+    pub fn into_json(self, endpoint: &str, base_url: Option<&str>) -> Map<String, Value> {
+        let etag = self.etag();
         let mut out = Map::new();
-        if let Some(s) = self.data.get("schemas") {
-            out.insert("schemas".into(), s.clone());
+        let mut data = self.data;
+        if let Some(s) = data.shift_remove("schemas") {
+            out.insert("schemas".into(), s);
         }
         out.insert("id".into(), Value::String(self.id.clone()));
-        for (k, v) in &self.data {
-            if k != "schemas" {
-                out.insert(k.clone(), v.clone());
-            }
-        }
+        out.extend(data);
         if let Some(members) = &self.members {
             let list: Vec<Value> = members
                 .iter()
@@ -288,7 +291,7 @@ impl StoredResource {
                 )),
             );
         }
-        meta.insert("version".into(), Value::String(self.etag()));
+        meta.insert("version".into(), Value::String(etag));
         out.insert("meta".into(), Value::Object(meta));
         out
     }

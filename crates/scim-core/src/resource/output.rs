@@ -15,10 +15,12 @@ use crate::schema::{Attribute, Mutability, ResourceType, Returned, SchemaRegistr
 /// - `schemas` lists the core URN and only the extensions present in the output.
 /// - Output order: `schemas`, `id`, `externalId`, core attributes in schema order,
 ///   extensions in resource-type order, `meta`. Keys no schema defines are not emitted.
+///
+/// It takes the stored representation by value and moves what it keeps into the output.
 pub fn render(
     reg: &SchemaRegistry,
     rt: &ResourceType,
-    stored: &Map<String, Value>,
+    mut stored: Map<String, Value>,
     projection: &Projection,
 ) -> Map<String, Value> {
     let mut out = Map::new();
@@ -33,7 +35,7 @@ pub fn render(
         .filter(|a| a.name != "schemas" && a.name != "meta")
         .chain(core_attrs);
     for attr in before_meta {
-        if let Some(v) = project_attr(projection, core_id, attr, stored.get(&attr.name)) {
+        if let Some(v) = project_attr(projection, core_id, attr, stored.swap_remove(&attr.name)) {
             out.insert(attr.name.clone(), v);
         }
     }
@@ -41,12 +43,13 @@ pub fn render(
         if !extension {
             continue;
         }
-        let Some(Value::Object(ext)) = stored.get(&schema.id) else {
+        let Some(Value::Object(mut ext)) = stored.swap_remove(&schema.id) else {
             continue;
         };
         let mut rendered = Map::new();
         for attr in &schema.attributes {
-            if let Some(v) = project_attr(projection, &schema.id, attr, ext.get(&attr.name)) {
+            if let Some(v) = project_attr(projection, &schema.id, attr, ext.swap_remove(&attr.name))
+            {
                 rendered.insert(attr.name.clone(), v);
             }
         }
@@ -56,7 +59,7 @@ pub fn render(
         }
     }
     for attr in common.iter().filter(|a| a.name == "meta") {
-        if let Some(v) = project_attr(projection, core_id, attr, stored.get(&attr.name)) {
+        if let Some(v) = project_attr(projection, core_id, attr, stored.swap_remove(&attr.name)) {
             out.insert(attr.name.clone(), v);
         }
     }
@@ -69,7 +72,7 @@ fn project_attr(
     projection: &Projection,
     schema: &str,
     attr: &Attribute,
-    value: Option<&Value>,
+    value: Option<Value>,
 ) -> Option<Value> {
     let value = value?;
     if attr.returned == Returned::Never || attr.mutability == Mutability::WriteOnly {
@@ -85,12 +88,12 @@ fn project_attr(
         choice
     };
     if !attr.is_complex() {
-        return Some(value.clone());
+        return Some(value);
     }
     match value {
         Value::Array(items) => {
             let items: Vec<Value> = items
-                .iter()
+                .into_iter()
                 .filter_map(|item| project_element(attr, item, choice))
                 .collect();
             (!items.is_empty()).then_some(Value::Array(items))
@@ -100,14 +103,13 @@ fn project_attr(
 }
 
 /// One complex value with only the sub-attributes the choice keeps.
-fn project_element(attr: &Attribute, value: &Value, choice: Choice<'_>) -> Option<Value> {
+fn project_element(attr: &Attribute, value: Value, choice: Choice<'_>) -> Option<Value> {
     let Value::Object(obj) = value else {
         return None;
     };
     let kept: Map<String, Value> = obj
-        .iter()
+        .into_iter()
         .filter(|(k, _)| attr.sub_attribute(k).is_some_and(|s| choice.keeps_sub(s)))
-        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     (!kept.is_empty()).then_some(Value::Object(kept))
 }

@@ -92,18 +92,19 @@ pub async fn run_list(
             },
         )
         .await?;
+    let (total_results, next_cursor) = (page.total_results, page.next_cursor);
     let resources =
-        service::render_resources(state, auth, target, &page.resources, &projection).await?;
+        service::render_resources(state, auth, target, page.resources, &projection).await?;
     let mut body = json!({
         "schemas": [LIST_RESPONSE],
-        "totalResults": page.total_results,
+        "totalResults": total_results,
         "itemsPerPage": resources.len(),
     });
     if let Some(obj) = body.as_object_mut() {
         if !cursor_mode {
             obj.insert("startIndex".into(), json!(start_index));
         }
-        if let Some(next) = page.next_cursor {
+        if let Some(next) = next_cursor {
             obj.insert("nextCursor".into(), json!(next));
         }
         obj.insert("Resources".into(), Value::Array(resources));
@@ -228,21 +229,23 @@ pub async fn create(
     let target = target(&state, &endpoint)?;
     let projection = projection_of(&target, query.as_deref())?;
     let stored = service::create(&state, &auth, &target, body).await?;
-    let body = service::render_resource(&state, &auth, &target, &stored, &projection).await?;
+    let (etag, fallback_location) = (
+        stored.etag(),
+        format!(
+            "{}/{}/{}",
+            state.config.base_url(&auth.tenant.name),
+            target.rt.endpoint_name(),
+            stored.id
+        ),
+    );
+    let body = service::render_resource(&state, &auth, &target, stored, &projection).await?;
     let location = body["meta"]["location"]
         .as_str()
         .map(str::to_string)
-        .or_else(|| {
-            Some(format!(
-                "{}/{}/{}",
-                state.config.base_url(&auth.tenant.name),
-                target.rt.endpoint_name(),
-                stored.id
-            ))
-        });
+        .or(Some(fallback_location));
     Ok(ScimJson {
         status: StatusCode::CREATED,
-        etag: Some(stored.etag()),
+        etag: Some(etag),
         location,
         body,
     })
@@ -283,7 +286,7 @@ pub async fn get(
         ))
         .into());
     }
-    let body = service::render_resource(&state, &auth, &target, &stored, &projection).await?;
+    let body = service::render_resource(&state, &auth, &target, stored, &projection).await?;
     Ok(ScimJson {
         status: StatusCode::OK,
         body,
@@ -353,10 +356,11 @@ async fn modify(
     {
         stored = fresh;
     }
-    let body = service::render_resource(&state, &auth, &target, &stored, &projection).await?;
+    let etag = stored.etag();
+    let body = service::render_resource(&state, &auth, &target, stored, &projection).await?;
     Ok(ScimJson {
         status: StatusCode::OK,
-        etag: Some(stored.etag()),
+        etag: Some(etag),
         location: body["meta"]["location"].as_str().map(str::to_string),
         body,
     })

@@ -78,6 +78,19 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    /// A `LIMIT` bound to a parameter. SQLite's planner reads a plain `LIMIT ?`, so it
+    /// expires the statement whenever the parameter is bound again and re-parses it on every
+    /// execution (a fifth of the CPU of a filtered list); a scalar subquery is evaluated at
+    /// run time instead and the cached statement is reused.
+    pub fn limit_param(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "(SELECT ?)",
+            Dialect::Postgres => "?",
+        }
+    }
+}
+
 /// A connection (inside a transaction, for writes).
 pub trait Db {
     fn dialect(&self) -> Dialect;

@@ -464,6 +464,7 @@ fn sql_page(
     }
     let limit = i64::try_from(count).unwrap_or(i64::MAX);
     let mut params = params.to_vec();
+    let bound_limit = db.dialect().limit_param();
     let (sql, cursor_mode) = match pagination {
         Pagination::Index { start_index, .. } => {
             params.extend_from_slice(&order.1);
@@ -473,7 +474,7 @@ fn sql_page(
             ));
             (
                 format!(
-                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} ORDER BY {} LIMIT ? OFFSET ?",
+                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} ORDER BY {} LIMIT {bound_limit} OFFSET ?",
                     order.0
                 ),
                 false,
@@ -484,7 +485,7 @@ fn sql_page(
             params.push(SqlValue::Int(limit.saturating_add(1)));
             (
                 format!(
-                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} AND r.seq > ? ORDER BY r.seq LIMIT ?"
+                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} AND r.seq > ? ORDER BY r.seq LIMIT {bound_limit}"
                 ),
                 true,
             )

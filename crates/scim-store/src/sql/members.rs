@@ -254,56 +254,195 @@ pub(crate) fn record_detached(
     Ok(())
 }
 
+/// How deep nested groups are followed.
+const MAX_NESTING: usize = 32;
+
 /// The groups each of several resources belongs to, directly or through nested groups
-/// (cycles are cut), in one query. Resources in no group are absent from the map.
+/// (cycles are cut), with each group's display name. Resources in no group are absent.
+///
+/// It walks up level by level with plain index lookups (the memberships of the resources,
+/// then of the groups found, then the groups' names), sharing the walk between resources
+/// that are in the same groups. A recursive query did the same in one statement but built
+/// temporary tables on every call, which made it most of the cost of reading one user.
 pub(crate) fn groups_of(
     db: &mut dyn Db,
     tenant_id: i64,
     member_ids: &[String],
 ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
     let mut out: HashMap<String, Vec<GroupMembership>> = HashMap::new();
-    if member_ids.is_empty() {
+    let direct = memberships(db, tenant_id, member_ids)?;
+    if direct.is_empty() {
         return Ok(out);
     }
-    let sql = groups_of_sql(member_ids.len());
-    let mut params = vec![SqlValue::Int(tenant_id)];
-    params.extend(member_ids.iter().map(|id| SqlValue::Text(id.clone())));
-    params.push(SqlValue::Int(tenant_id));
-    params.push(SqlValue::Int(tenant_id));
-    let rows = db.rows(&sql, &params, |r| {
-        Ok((
-            r.text(0)?,
-            GroupMembership {
-                group_id: r.text(1)?,
-                direct: r.int(2)? == 0,
-                display: r.opt_text(3)?,
-            },
-        ))
-    })?;
-    for (root, membership) in rows {
-        out.entry(root).or_default().push(membership);
+    // The groups above every group found, level by level.
+    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+    let mut frontier: Vec<String> = direct
+        .values()
+        .flatten()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for _ in 0..MAX_NESTING {
+        if frontier.is_empty() {
+            break;
+        }
+        for group in &frontier {
+            parents.entry(group.clone()).or_default();
+        }
+        let found = memberships(db, tenant_id, &frontier)?;
+        let mut next = BTreeSet::new();
+        for (group, above) in found {
+            for parent in &above {
+                if !parents.contains_key(parent) {
+                    next.insert(parent.clone());
+                }
+            }
+            parents.insert(group, above);
+        }
+        frontier = next.into_iter().collect();
+    }
+    let all: Vec<String> = parents.keys().cloned().collect();
+    let names = live_names(db, tenant_id, &all)?;
+    for (member, groups) in direct {
+        // Breadth first, so each group is reached first at its smallest depth.
+        let mut depth_of: HashMap<&str, usize> = HashMap::new();
+        let mut level: Vec<&str> = groups.iter().map(String::as_str).collect();
+        for depth in 0..=MAX_NESTING {
+            let mut next = Vec::new();
+            for g in level {
+                if depth_of.contains_key(g) {
+                    continue;
+                }
+                depth_of.insert(g, depth);
+                if depth < MAX_NESTING {
+                    next.extend(parents.get(g).into_iter().flatten().map(String::as_str));
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        let mut list: Vec<GroupMembership> = depth_of
+            .into_iter()
+            .filter(|(g, _)| *g != member.as_str())
+            .filter_map(|(g, depth)| {
+                let display = names.get(g)?;
+                Some(GroupMembership {
+                    group_id: g.to_string(),
+                    display: display.clone(),
+                    direct: depth == 0,
+                })
+            })
+            .collect();
+        if !list.is_empty() {
+            list.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+            out.insert(member, list);
+        }
     }
     Ok(out)
 }
 
-/// The query of [`groups_of`] for `n` member ids.
-pub(crate) fn groups_of_sql(n: usize) -> String {
-    let placeholders = vec!["?"; n].join(", ");
-    format!(
-        // CROSS JOIN fixes the join order (SQLite never reorders it; PostgreSQL treats it
-        // as an inner join): from the groups found so far to their membership rows and
-        // resources by index, never a scan of the tenant's memberships or resources.
-        "WITH RECURSIVE up(root, group_id, depth) AS (
-             SELECT member_id, group_id, CAST(0 AS BIGINT) FROM members
-             WHERE tenant_id = ? AND member_id IN ({placeholders})
-             UNION
-             SELECT up.root, m.group_id, up.depth + 1 FROM up CROSS JOIN members m
-             WHERE m.tenant_id = ? AND m.member_id = up.group_id AND up.depth < 32
-         )
-         SELECT up.root, up.group_id, MIN(up.depth), MIN(r.display) FROM up
-         CROSS JOIN resources r
-         WHERE r.tenant_id = ? AND r.id = up.group_id AND r.deleted IS NULL
-           AND up.group_id <> up.root
-         GROUP BY up.root, up.group_id ORDER BY up.root, up.group_id"
-    )
+/// Sizes of the `IN (…)` lists of [`memberships`] and [`live_names`]: a list is padded to
+/// the next size (repeating its last id), so a handful of statements serve every call
+/// from the statement cache.
+const IN_SIZES: [usize; 4] = [1, 8, 32, 128];
+
+/// `ids` in chunks of the sizes in [`IN_SIZES`], each padded to its size.
+fn padded_chunks(ids: &[String]) -> Vec<Vec<&str>> {
+    let largest = IN_SIZES[IN_SIZES.len() - 1];
+    ids.chunks(largest)
+        .map(|chunk| {
+            let size = IN_SIZES
+                .iter()
+                .copied()
+                .find(|s| *s >= chunk.len())
+                .unwrap_or(largest);
+            let mut v: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            while let Some(last) = v.last().copied().filter(|_| v.len() < size) {
+                v.push(last);
+            }
+            v
+        })
+        .collect()
+}
+
+fn in_list(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// The groups each of `ids` is a direct member of.
+fn memberships(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    ids: &[String],
+) -> Result<HashMap<String, Vec<String>>, StoreError> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in padded_chunks(ids) {
+        let sql = format!(
+            "SELECT DISTINCT member_id, group_id FROM members WHERE tenant_id = ? AND member_id IN ({})",
+            in_list(chunk.len())
+        );
+        let mut params = vec![SqlValue::Int(tenant_id)];
+        params.extend(chunk.iter().map(|id| SqlValue::Text((*id).to_string())));
+        for (member, group) in db.rows(&sql, &params, |r| Ok((r.text(0)?, r.text(1)?)))? {
+            out.entry(member).or_default().push(group);
+        }
+    }
+    Ok(out)
+}
+
+/// The display names of those of `ids` that are live resources of the tenant.
+fn live_names(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    ids: &[String],
+) -> Result<HashMap<String, Option<String>>, StoreError> {
+    let mut out = HashMap::new();
+    for chunk in padded_chunks(ids) {
+        let sql = format!(
+            "SELECT DISTINCT id, display FROM resources WHERE tenant_id = ? AND id IN ({}) AND deleted IS NULL",
+            in_list(chunk.len())
+        );
+        let mut params = vec![SqlValue::Int(tenant_id)];
+        params.extend(chunk.iter().map(|id| SqlValue::Text((*id).to_string())));
+        for (id, display) in db.rows(&sql, &params, |r| Ok((r.text(0)?, r.opt_text(1)?)))? {
+            out.insert(id, display);
+        }
+    }
+    Ok(out)
+}
+
+/// The statements [`groups_of`] runs, for a plan test.
+#[cfg(test)]
+pub(crate) fn groups_of_statements() -> Vec<String> {
+    vec![
+        format!(
+            "SELECT DISTINCT member_id, group_id FROM members WHERE tenant_id = ? AND member_id IN ({})",
+            in_list(8)
+        ),
+        format!(
+            "SELECT DISTINCT id, display FROM resources WHERE tenant_id = ? AND id IN ({}) AND deleted IS NULL",
+            in_list(8)
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_lists_are_padded_to_a_few_sizes() {
+        let ids: Vec<String> = (0..140).map(|i| i.to_string()).collect();
+        let sizes: Vec<usize> = padded_chunks(&ids).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![128, 32]);
+        let last = padded_chunks(&ids).pop().unwrap_or_default();
+        assert_eq!(last[11], "139");
+        assert_eq!(last[31], "139");
+        assert_eq!(padded_chunks(&ids[..1])[0], vec!["0"]);
+        assert_eq!(padded_chunks(&ids[..2])[0].len(), 8);
+        assert!(padded_chunks(&[]).is_empty());
+    }
 }

@@ -278,9 +278,12 @@ fn in_snapshot<T>(
     conn: Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("BEGIN")?;
+    // Cached statements: `execute_batch` would parse both on every read.
+    conn.prepare_cached("BEGIN")?.execute([])?;
     let result = f(&conn);
-    let ended = conn.execute_batch("COMMIT");
+    let ended = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut end| end.execute([]));
     if ended.is_ok()
         && let Ok(mut v) = idle.lock()
     {

@@ -92,7 +92,7 @@ pub(super) fn render_with(
     let reg = registry();
     let rt = rt(&reg, rt_name);
     let projection = Projection::parse(&reg, &rt, attributes, excluded).unwrap();
-    Value::Object(render(&reg, &rt, stored, &projection))
+    Value::Object(render(&reg, &rt, stored.clone(), &projection))
 }
 
 pub(super) fn obj(v: Value) -> Map<String, Value> {
