@@ -61,8 +61,19 @@ pub(crate) fn load(
     )
 }
 
+/// Members per multi-row statement of [`add`] and [`remove_ids`]: 100 members are at most
+/// 500 parameters, far below the limits of SQLite (32,766) and PostgreSQL (65,535). Full
+/// chunks share one prepared statement; a last, shorter chunk uses one of its own size.
+const CHUNK: usize = 100;
+
+/// `?, ?, …`: `n` placeholders.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 /// Adds members (not the group itself). A member that is a resource of the tenant gets its
-/// real type; any other id is kept with the type the client gave.
+/// real type; any other id is kept with the type the client gave. Only members not yet in
+/// the group count as added; of an id named twice, the first mention counts.
 pub(crate) fn add(
     db: &mut dyn Db,
     tenant_id: i64,
@@ -70,29 +81,59 @@ pub(crate) fn add(
     refs: &[MemberRef],
     effect: &mut MemberEffect,
 ) -> Result<(), StoreError> {
-    for r in refs {
-        if r.value == group_id {
-            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+    if refs.iter().any(|r| r.value == group_id) {
+        return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+    }
+    let mut seen = HashSet::with_capacity(refs.len());
+    let refs: Vec<&MemberRef> = refs
+        .iter()
+        .filter(|r| seen.insert(r.value.as_str()))
+        .collect();
+    for chunk in refs.chunks(CHUNK) {
+        let mut params = Vec::with_capacity(chunk.len() + 1);
+        params.push(SqlValue::Int(tenant_id));
+        params.extend(chunk.iter().map(|r| SqlValue::from(r.value.as_str())));
+        let kinds: HashMap<String, String> = db
+            .rows(
+                &format!(
+                    "SELECT id, resource_type FROM resources
+                     WHERE tenant_id = ? AND id IN ({}) AND deleted IS NULL",
+                    placeholders(chunk.len())
+                ),
+                &params,
+                |row| Ok((row.text(0)?, row.text(1)?)),
+            )?
+            .into_iter()
+            .collect();
+
+        let mut params = Vec::with_capacity(chunk.len() * 5);
+        for r in chunk {
+            let kind = kinds.get(&r.value).cloned().or_else(|| r.kind.clone());
+            params.extend([
+                SqlValue::Int(tenant_id),
+                SqlValue::from(group_id),
+                SqlValue::from(r.value.as_str()),
+                SqlValue::from(kind),
+                SqlValue::from(r.display.clone()),
+            ]);
         }
-        let kind = db.row(
-            "SELECT resource_type FROM resources WHERE tenant_id = ? AND id = ? AND deleted IS NULL",
-            params![tenant_id, r.value.as_str()],
-            |row| row.text(0),
-        )?;
-        let kind = kind.or_else(|| r.kind.clone());
-        let inserted = db.exec(
-            "INSERT INTO members (tenant_id, group_id, member_id, member_type, display)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            params![
-                tenant_id,
-                group_id,
-                r.value.as_str(),
-                kind,
-                r.display.clone()
-            ],
-        )?;
-        if inserted > 0 {
-            effect.note_added(&r.value);
+        let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        // RETURNING names the rows inserted, not those already there.
+        let inserted: HashSet<String> = db
+            .rows(
+                &format!(
+                    "INSERT INTO members (tenant_id, group_id, member_id, member_type, display)
+                     VALUES {rows} ON CONFLICT DO NOTHING RETURNING member_id"
+                ),
+                &params,
+                |row| row.text(0),
+            )?
+            .into_iter()
+            .collect();
+        for r in chunk {
+            if inserted.contains(&r.value) {
+                effect.note_added(&r.value);
+            }
         }
     }
     Ok(())
@@ -105,13 +146,33 @@ fn remove_ids(
     ids: &[String],
     effect: &mut MemberEffect,
 ) -> Result<(), StoreError> {
-    for id in ids {
-        let n = db.exec(
-            "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?",
-            params![tenant_id, group_id, id.as_str()],
-        )?;
-        if n > 0 {
-            effect.note_removed(id);
+    let mut seen = HashSet::with_capacity(ids.len());
+    let ids: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| seen.insert(*id))
+        .collect();
+    for chunk in ids.chunks(CHUNK) {
+        let mut params = Vec::with_capacity(chunk.len() + 2);
+        params.push(SqlValue::Int(tenant_id));
+        params.push(SqlValue::from(group_id));
+        params.extend(chunk.iter().map(|id| SqlValue::from(*id)));
+        let removed: HashSet<String> = db
+            .rows(
+                &format!(
+                    "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id IN ({})
+                     RETURNING member_id",
+                    placeholders(chunk.len())
+                ),
+                &params,
+                |row| row.text(0),
+            )?
+            .into_iter()
+            .collect();
+        for id in chunk {
+            if removed.contains(*id) {
+                effect.note_removed(id);
+            }
         }
     }
     Ok(())
@@ -368,10 +429,6 @@ fn padded_chunks(ids: &[String]) -> Vec<Vec<&str>> {
         .collect()
 }
 
-fn in_list(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
 /// The groups each of `ids` is a direct member of.
 fn memberships(
     db: &mut dyn Db,
@@ -382,7 +439,7 @@ fn memberships(
     for chunk in padded_chunks(ids) {
         let sql = format!(
             "SELECT DISTINCT member_id, group_id FROM members WHERE tenant_id = ? AND member_id IN ({})",
-            in_list(chunk.len())
+            placeholders(chunk.len())
         );
         let mut params = vec![SqlValue::Int(tenant_id)];
         params.extend(chunk.iter().map(|id| SqlValue::Text((*id).to_string())));
@@ -403,7 +460,7 @@ fn live_names(
     for chunk in padded_chunks(ids) {
         let sql = format!(
             "SELECT DISTINCT id, display FROM resources WHERE tenant_id = ? AND id IN ({}) AND deleted IS NULL",
-            in_list(chunk.len())
+            placeholders(chunk.len())
         );
         let mut params = vec![SqlValue::Int(tenant_id)];
         params.extend(chunk.iter().map(|id| SqlValue::Text((*id).to_string())));
@@ -420,11 +477,11 @@ pub(crate) fn groups_of_statements() -> Vec<String> {
     vec![
         format!(
             "SELECT DISTINCT member_id, group_id FROM members WHERE tenant_id = ? AND member_id IN ({})",
-            in_list(8)
+            placeholders(8)
         ),
         format!(
             "SELECT DISTINCT id, display FROM resources WHERE tenant_id = ? AND id IN ({}) AND deleted IS NULL",
-            in_list(8)
+            placeholders(8)
         ),
     ]
 }

@@ -223,7 +223,9 @@ pub(crate) fn create(
     member_refs: Vec<MemberRef>,
     actor: &Actor,
 ) -> Result<StoredResource, StoreError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    // Time-ordered (UUIDv7): a new id lands at the end of the id indexes, on pages already
+    // in cache, instead of on a random page of each.
+    let id = uuid::Uuid::now_v7().to_string();
     let at = now();
     let seq = db.one(
         "INSERT INTO resources (tenant_id, resource_type, id, version, created, last_modified, data, display)

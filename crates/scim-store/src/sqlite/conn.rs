@@ -3,7 +3,8 @@
 //! Writes go to one writer thread. It takes every job waiting in its queue, runs each in a
 //! savepoint of one transaction, commits once (one fsync for the whole batch) and only then
 //! answers each job. Concurrent writers therefore share commits instead of queueing behind
-//! one fsync each, and a job's answer means its changes are on disk.
+//! one fsync each, and a job's answer means its changes are on disk. WAL checkpoints run on
+//! a thread of their own (`checkpoint.rs`), not inside the writer's commits.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, oneshot};
 
+use super::checkpoint::{self, Checkpoints, Limits};
 use crate::error::StoreError;
 
 const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/sqlite/0001_initial.sql")];
@@ -107,15 +109,33 @@ where
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: std::sync::mpsc::SyncSender<Box<dyn Job>>,
+    #[cfg(test)]
+    pub(crate) checkpoints: super::checkpoint::Probe,
 }
 
 impl Writer {
-    pub(crate) fn start(mut conn: Connection) -> Result<Writer, StoreError> {
+    /// Starts the writer thread on `conn` (a read-write connection to `path`) and its
+    /// checkpointer. Both threads end once every `Writer` handle is dropped.
+    pub(crate) fn start(conn: Connection, path: &Path) -> Result<Writer, StoreError> {
+        Writer::start_with(conn, path, Limits::default())
+    }
+
+    pub(crate) fn start_with(
+        mut conn: Connection,
+        path: &Path,
+        limits: Limits,
+    ) -> Result<Writer, StoreError> {
+        checkpoint::configure_writer(&conn, limits)?;
+        conn.set_prepared_statement_cache_capacity(256);
+        let checkpoints = checkpoint::start(path, limits)?;
+        #[cfg(test)]
+        let probe = checkpoints.probe();
         let (tx, rx) = std::sync::mpsc::sync_channel::<Box<dyn Job>>(4096);
         std::thread::Builder::new()
             .name("scim-sqlite-writer".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
+                    checkpoints.begin_batch();
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
                         match rx.try_recv() {
@@ -123,11 +143,16 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    run_batch(&mut conn, batch);
+                    run_batch(&mut conn, batch, &checkpoints);
                 }
+                // `checkpoints` is dropped here: the checkpointer ends too.
             })
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { tx })
+        Ok(Writer {
+            tx,
+            #[cfg(test)]
+            checkpoints: probe,
+        })
     }
 
     /// Runs `f` in the next batch transaction; answers once the batch is committed.
@@ -159,8 +184,15 @@ impl Writer {
     }
 }
 
-fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+/// Runs a statement without parameters from the connection's statement cache
+/// (`execute_batch` parses its text on every call: several times per request here).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>, checkpoints: &Checkpoints) {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        checkpoints.end_batch();
         let e = StoreError::from(e);
         for job in batch {
             job.abort(e.clone());
@@ -169,7 +201,7 @@ fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>) {
     }
     let mut finishers = Vec::with_capacity(batch.len());
     for job in batch {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = exec(conn, "SAVEPOINT job") {
             job.abort(e.into());
             continue;
         }
@@ -184,19 +216,20 @@ fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>) {
             }
         };
         let end = if ok {
-            conn.execute_batch("RELEASE job")
+            exec(conn, "RELEASE job")
         } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
         };
         if let Err(e) = end {
             tracing::error!(error = %e, "savepoint handling failed");
         }
         finishers.push(finish);
     }
-    let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+    let commit = exec(conn, "COMMIT").map_err(StoreError::from);
     if commit.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
+    checkpoints.end_batch();
     for finish in finishers {
         finish(commit.clone());
     }
@@ -278,12 +311,9 @@ fn in_snapshot<T>(
     conn: Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    // Cached statements: `execute_batch` would parse both on every read.
-    conn.prepare_cached("BEGIN")?.execute([])?;
+    exec(&conn, "BEGIN")?;
     let result = f(&conn);
-    let ended = conn
-        .prepare_cached("COMMIT")
-        .and_then(|mut end| end.execute([]));
+    let ended = exec(&conn, "COMMIT");
     if ended.is_ok()
         && let Ok(mut v) = idle.lock()
     {

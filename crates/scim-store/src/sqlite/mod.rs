@@ -1,6 +1,7 @@
 //! The embedded backend: one SQLite file in WAL mode, a group-commit writer thread and a
 //! pool of read connections.
 
+mod checkpoint;
 mod conn;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +34,7 @@ impl SqlStore<SqliteEngine> {
         let mut conn = conn::open(path, false)?;
         conn::migrate(&mut conn)?;
         let engine = SqliteEngine {
-            writer: Writer::start(conn)?,
+            writer: Writer::start(conn, path)?,
             readers: Readers::new(path.to_path_buf()),
             path: path.to_path_buf(),
         };

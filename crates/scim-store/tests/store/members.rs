@@ -9,7 +9,8 @@ store_tests!(
     member_operations_apply_in_order,
     deleting_a_member_removes_it_from_every_group,
     nested_groups_are_found_and_cycles_cut,
-    groups_read_with_the_resource_match_groups_of
+    groups_read_with_the_resource_match_groups_of,
+    long_member_lists_count_exactly_what_changed
 );
 
 async fn members_are_kept_with_their_type_and_display(f: Fixture) {
@@ -264,4 +265,90 @@ async fn groups_read_with_the_resource_match_groups_of(f: Fixture) {
             assert_eq!(groups, Some(Vec::new()));
         }
     }
+}
+
+/// Members are added and removed 100 to a statement: lists longer than that behave as if
+/// each member were handled in turn.
+async fn long_member_lists_count_exactly_what_changed(f: Fixture) {
+    let s = f.s();
+    let mut users = Vec::new();
+    for i in 0..130 {
+        users.push(f.user(f.acme, &format!("m{i}")).await.id);
+    }
+    let sub = f.group(f.acme, "sub", &[]).await;
+    let g = f.group(f.acme, "big", &[&users[0], &users[1]]).await;
+    let patch = |op| {
+        let s = s.clone();
+        let id = g.id.clone();
+        let tenant = f.acme;
+        async move {
+            s.update(
+                tenant,
+                "Group",
+                &id,
+                None,
+                "patch",
+                members_op(op),
+                true,
+                &actor(),
+            )
+            .await
+        }
+    };
+    let ghosts: Vec<String> = (0..100).map(|i| format!("ghost-{i:03}")).collect();
+    let mut refs: Vec<MemberRef> = users.iter().map(|u| member(u)).collect();
+    refs.push(member(&sub.id));
+    refs.extend(ghosts.iter().map(|id| MemberRef {
+        value: id.clone(),
+        kind: Some("User".into()),
+        display: Some(format!("first {id}")),
+    }));
+    // Named twice: the first mention counts.
+    refs.push(MemberRef {
+        value: ghosts[0].clone(),
+        kind: Some("Group".into()),
+        display: Some("second".into()),
+    });
+    refs.push(member(&users[5]));
+    let r = patch(MemberOp::Add(refs)).await.unwrap();
+    let members = r.members.unwrap();
+    assert_eq!(members.len(), 130 + 1 + 100);
+    let by_id = |id: &str| members.iter().find(|m| m.value == id).unwrap().clone();
+    assert_eq!(by_id(&users[129]).kind.as_deref(), Some("User"));
+    assert_eq!(by_id(&users[129]).display.as_deref(), Some("m129"));
+    assert_eq!(by_id(&sub.id).kind.as_deref(), Some("Group"));
+    assert_eq!(by_id(&ghosts[0]).kind.as_deref(), Some("User"));
+    assert_eq!(
+        by_id(&ghosts[0]).display.as_deref(),
+        Some("first ghost-000")
+    );
+    assert_eq!(
+        by_id(&ghosts[99]).display.as_deref(),
+        Some("first ghost-099")
+    );
+    let mut added: Vec<String> = users[2..].to_vec();
+    added.push(sub.id.clone());
+    added.extend(ghosts.iter().cloned());
+    added.sort();
+    let last = s.changes(f.acme, 0, 1000).await.unwrap().pop().unwrap();
+    assert_eq!(last.members_added, added);
+    assert!(last.members_removed.is_empty());
+
+    // The group itself, anywhere in a long list, is refused and nothing is added.
+    let mut refs: Vec<MemberRef> = (0..150).map(|i| member(&format!("x{i}"))).collect();
+    refs.insert(120, member(&g.id));
+    let e = patch(MemberOp::Add(refs)).await.unwrap_err();
+    assert_eq!(status(&e), 400);
+    assert_eq!(member_ids(&s, f.acme, &g.id).await.len(), 231);
+
+    let mut gone: Vec<String> = users[..120].to_vec();
+    gone.push("unknown".into());
+    gone.push(users[0].clone());
+    let r = patch(MemberOp::Remove(gone)).await.unwrap();
+    assert_eq!(r.members.unwrap().len(), 231 - 120);
+    let mut removed = users[..120].to_vec();
+    removed.sort();
+    let last = s.changes(f.acme, 0, 1000).await.unwrap().pop().unwrap();
+    assert_eq!(last.members_removed, removed);
+    assert!(last.members_added.is_empty());
 }

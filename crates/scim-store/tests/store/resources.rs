@@ -12,7 +12,8 @@ store_tests!(
     unusual_characters_are_stored_exactly,
     updates_check_if_match_and_bump_the_version,
     an_update_that_changes_nothing_keeps_the_version,
-    hard_and_soft_deletes_and_restore
+    hard_and_soft_deletes_and_restore,
+    ids_are_time_ordered
 );
 
 async fn created_resources_read_back_exactly(f: Fixture) {
@@ -370,4 +371,20 @@ async fn unusual_characters_are_stored_exactly(f: Fixture) {
             .unwrap();
         assert_eq!(m[0].display.as_deref(), Some(name));
     }
+}
+
+/// Ids are UUIDv7: each new one sorts after the previous ones, so inserts append to the id
+/// indexes instead of landing on random pages.
+async fn ids_are_time_ordered(f: Fixture) {
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(f.user(f.acme, &format!("t{i}")).await.id);
+    }
+    for id in &ids {
+        let uuid = uuid::Uuid::parse_str(id).unwrap();
+        assert_eq!(uuid.get_version_num(), 7, "{id}");
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
 }
