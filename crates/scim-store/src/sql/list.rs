@@ -449,15 +449,17 @@ fn sql_page(
     after: Option<i64>,
     count: u64,
 ) -> Result<Page, StoreError> {
-    let total = db.one(
-        &format!("SELECT COUNT(*) FROM resources r WHERE {sql_where}"),
-        params,
-        |r| r.int(0),
-    )?;
-    let total = u64::try_from(total).unwrap_or(0);
+    let count_all = |db: &mut dyn Db| -> Result<u64, StoreError> {
+        let total = db.one(
+            &format!("SELECT COUNT(*) FROM resources r WHERE {sql_where}"),
+            params,
+            |r| r.int(0),
+        )?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    };
     if count == 0 {
         return Ok(Page {
-            total_results: total,
+            total_results: count_all(db)?,
             resources: Vec::new(),
             next_cursor: None,
         });
@@ -492,8 +494,29 @@ fn sql_page(
         }
     };
     let mut rows = query_rows(db, &sql, &params)?;
+    // A page that is not full is the end of the results: when nothing before it was
+    // skipped blindly, its rows give the total without counting (an identity provider's
+    // `userName eq` check reads one row instead of two queries).
+    let found = rows.len() as u64;
+    let skipped = match pagination {
+        Pagination::Index { start_index, .. } if found > 0 || *start_index <= 1 => {
+            Some(start_index.saturating_sub(1))
+        }
+        Pagination::Cursor { .. } if after.is_none() => Some(0),
+        _ => None,
+    };
+    // Cursor pages read one row more than they show.
+    let complete = if cursor_mode {
+        found <= count
+    } else {
+        found < count
+    };
+    let total = match skipped {
+        Some(skipped) if complete => skipped + found,
+        _ => count_all(db)?,
+    };
     let mut next_cursor = None;
-    if cursor_mode && rows.len() as u64 > count {
+    if cursor_mode && found > count {
         rows.truncate(usize::try_from(count).unwrap_or(usize::MAX));
         next_cursor = rows.last().map(|(seq, _)| encode_cursor(*seq));
     }

@@ -12,7 +12,8 @@ store_tests!(
     filters_select_exactly_the_matching_resources,
     sorting_and_index_pagination,
     cursor_pagination_visits_every_resource_once,
-    member_filters_find_groups
+    member_filters_find_groups,
+    total_results_is_exact_at_every_window
 );
 
 async fn seed(f: &Fixture) -> Vec<String> {
@@ -366,4 +367,49 @@ async fn sorting_in_sql_and_in_memory_agree(f: Fixture) {
         .map(|r| r.data["userName"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(first, ["Alice", "bob", "Carol", "dave", "Eve"]);
+}
+
+/// `totalResults` is the number of matches whatever the window: whether it is counted or
+/// read off a page that is not full, at every start, count and filter, in both pagings.
+async fn total_results_is_exact_at_every_window(f: Fixture) {
+    seed(&f).await;
+    for (filter, matches) in [
+        (None, 5u64),
+        (Some("title eq \"Engineer\""), 3),
+        (Some("userName eq \"carol\""), 1),
+        (Some("userName eq \"nobody\""), 0),
+    ] {
+        for count in [0u64, 1, 2, 3, 5, 10] {
+            for start_index in 1..=7u64 {
+                let page = f
+                    .list(f.acme, "User", filter, None, start_index, count)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    page.total_results, matches,
+                    "{filter:?} startIndex={start_index} count={count}"
+                );
+                let shown = matches.saturating_sub(start_index - 1).min(count);
+                assert_eq!(page.resources.len() as u64, shown);
+            }
+            let mut cursor = None;
+            loop {
+                let request = f.request(
+                    "User",
+                    filter,
+                    None,
+                    Pagination::Cursor {
+                        cursor: cursor.clone(),
+                        count: count.max(1),
+                    },
+                );
+                let page = f.s().list(f.acme, request).await.unwrap();
+                assert_eq!(page.total_results, matches, "{filter:?} cursor={cursor:?}");
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+    }
 }
