@@ -126,6 +126,7 @@ impl Writer {
         limits: Limits,
     ) -> Result<Writer, StoreError> {
         checkpoint::configure_writer(&conn, limits)?;
+        // Room for the statements of every write, several sizes of multi-row ones included.
         conn.set_prepared_statement_cache_capacity(256);
         let checkpoints = checkpoint::start(path, limits)?;
         #[cfg(test)]
