@@ -93,17 +93,25 @@ pub(crate) fn add(
         let mut params = Vec::with_capacity(chunk.len() + 1);
         params.push(SqlValue::Int(tenant_id));
         params.extend(chunk.iter().map(|r| SqlValue::from(r.value.as_str())));
+        // Deleted rows are left out here, not with `deleted IS NULL` in SQL: that condition
+        // lets PostgreSQL pick the partial index of live resources, and on a table that has
+        // just grown (an identity provider's first import, before autovacuum has analysed
+        // it) the planner believes the tenant has a handful of rows and scans all of them
+        // for every lookup instead of using `resources_by_id` (80 ms per 100 ids at 200,000
+        // users: adding members became 100 times slower).
         let kinds: HashMap<String, String> = db
             .rows(
                 &format!(
-                    "SELECT id, resource_type FROM resources
-                     WHERE tenant_id = ? AND id IN ({}) AND deleted IS NULL",
+                    "SELECT id, resource_type, deleted FROM resources
+                     WHERE tenant_id = ? AND id IN ({})",
                     placeholders(chunk.len())
                 ),
                 &params,
-                |row| Ok((row.text(0)?, row.text(1)?)),
+                |row| Ok((row.text(0)?, row.text(1)?, row.opt_text(2)?)),
             )?
             .into_iter()
+            .filter(|(_, _, deleted)| deleted.is_none())
+            .map(|(id, kind, _)| (id, kind))
             .collect();
 
         let mut params = Vec::with_capacity(chunk.len() * 5);
@@ -458,14 +466,20 @@ fn live_names(
 ) -> Result<HashMap<String, Option<String>>, StoreError> {
     let mut out = HashMap::new();
     for chunk in padded_chunks(ids) {
+        // Deleted rows are left out in Rust, not in SQL: see `add`.
         let sql = format!(
-            "SELECT DISTINCT id, display FROM resources WHERE tenant_id = ? AND id IN ({}) AND deleted IS NULL",
+            "SELECT DISTINCT id, display, deleted FROM resources WHERE tenant_id = ? AND id IN ({})",
             placeholders(chunk.len())
         );
         let mut params = vec![SqlValue::Int(tenant_id)];
         params.extend(chunk.iter().map(|id| SqlValue::Text((*id).to_string())));
-        for (id, display) in db.rows(&sql, &params, |r| Ok((r.text(0)?, r.opt_text(1)?)))? {
-            out.insert(id, display);
+        let rows = db.rows(&sql, &params, |r| {
+            Ok((r.text(0)?, r.opt_text(1)?, r.opt_text(2)?))
+        })?;
+        for (id, display, deleted) in rows {
+            if deleted.is_none() {
+                out.insert(id, display);
+            }
         }
     }
     Ok(out)
@@ -480,7 +494,7 @@ pub(crate) fn groups_of_statements() -> Vec<String> {
             placeholders(8)
         ),
         format!(
-            "SELECT DISTINCT id, display FROM resources WHERE tenant_id = ? AND id IN ({}) AND deleted IS NULL",
+            "SELECT DISTINCT id, display, deleted FROM resources WHERE tenant_id = ? AND id IN ({})",
             placeholders(8)
         ),
     ]
