@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use scim_core::ScimError;
 use serde_json::{Map, Value, json};
 
-use super::db::{Db, DbExt, SqlValue, params};
+use super::db::{Db, DbExt, SqlRow, SqlValue, params};
 use super::resources::{ChangeArgs, record_change};
 use crate::model::{Actor, Member, MemberOp, MemberRef};
 use crate::{GroupMembership, StoreError};
@@ -437,6 +437,31 @@ fn padded_chunks(ids: &[String]) -> Vec<Vec<&str>> {
         .collect()
 }
 
+/// Runs `select` (a query whose only parameters are the tenant and the ids of its
+/// `IN ({})`) over `ids` in padded chunks, collecting every row.
+fn rows_for_ids<T>(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    ids: &[String],
+    select: &str,
+    row: &mut dyn FnMut(&dyn SqlRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in padded_chunks(ids) {
+        let sql = select.replace("{}", &placeholders(chunk.len()));
+        let mut params = vec![SqlValue::Int(tenant_id)];
+        params.extend(chunk.iter().map(|id| SqlValue::Text((*id).to_string())));
+        out.extend(db.rows(&sql, &params, |r| row(r))?);
+    }
+    Ok(out)
+}
+
+const MEMBERSHIPS_OF: &str =
+    "SELECT DISTINCT member_id, group_id FROM members WHERE tenant_id = ? AND member_id IN ({})";
+// Deleted rows are left out in Rust, not in SQL: see `add`.
+const NAMES_OF: &str =
+    "SELECT DISTINCT id, display, deleted FROM resources WHERE tenant_id = ? AND id IN ({})";
+
 /// The groups each of `ids` is a direct member of.
 fn memberships(
     db: &mut dyn Db,
@@ -444,16 +469,11 @@ fn memberships(
     ids: &[String],
 ) -> Result<HashMap<String, Vec<String>>, StoreError> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in padded_chunks(ids) {
-        let sql = format!(
-            "SELECT DISTINCT member_id, group_id FROM members WHERE tenant_id = ? AND member_id IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut params = vec![SqlValue::Int(tenant_id)];
-        params.extend(chunk.iter().map(|id| SqlValue::Text((*id).to_string())));
-        for (member, group) in db.rows(&sql, &params, |r| Ok((r.text(0)?, r.text(1)?)))? {
-            out.entry(member).or_default().push(group);
-        }
+    let rows = rows_for_ids(db, tenant_id, ids, MEMBERSHIPS_OF, &mut |r| {
+        Ok((r.text(0)?, r.text(1)?))
+    })?;
+    for (member, group) in rows {
+        out.entry(member).or_default().push(group);
     }
     Ok(out)
 }
@@ -464,40 +484,23 @@ fn live_names(
     tenant_id: i64,
     ids: &[String],
 ) -> Result<HashMap<String, Option<String>>, StoreError> {
-    let mut out = HashMap::new();
-    for chunk in padded_chunks(ids) {
-        // Deleted rows are left out in Rust, not in SQL: see `add`.
-        let sql = format!(
-            "SELECT DISTINCT id, display, deleted FROM resources WHERE tenant_id = ? AND id IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut params = vec![SqlValue::Int(tenant_id)];
-        params.extend(chunk.iter().map(|id| SqlValue::Text((*id).to_string())));
-        let rows = db.rows(&sql, &params, |r| {
-            Ok((r.text(0)?, r.opt_text(1)?, r.opt_text(2)?))
-        })?;
-        for (id, display, deleted) in rows {
-            if deleted.is_none() {
-                out.insert(id, display);
-            }
-        }
-    }
-    Ok(out)
+    let rows = rows_for_ids(db, tenant_id, ids, NAMES_OF, &mut |r| {
+        Ok((r.text(0)?, r.opt_text(1)?, r.opt_text(2)?))
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, deleted)| deleted.is_none())
+        .map(|(id, display, _)| (id, display))
+        .collect())
 }
 
 /// The statements [`groups_of`] runs, for a plan test.
 #[cfg(test)]
 pub(crate) fn groups_of_statements() -> Vec<String> {
-    vec![
-        format!(
-            "SELECT DISTINCT member_id, group_id FROM members WHERE tenant_id = ? AND member_id IN ({})",
-            placeholders(8)
-        ),
-        format!(
-            "SELECT DISTINCT id, display, deleted FROM resources WHERE tenant_id = ? AND id IN ({})",
-            placeholders(8)
-        ),
-    ]
+    [MEMBERSHIPS_OF, NAMES_OF]
+        .iter()
+        .map(|sql| sql.replace("{}", &placeholders(8)))
+        .collect()
 }
 
 #[cfg(test)]
