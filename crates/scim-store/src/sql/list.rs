@@ -28,6 +28,9 @@ pub(crate) struct Cond {
     pub params: Vec<SqlValue>,
     /// The condition selects exactly the matching resources (not just a superset).
     pub exact: bool,
+    /// The condition requires an equality that an index answers (`id`, an indexed
+    /// attribute, `members.value`), so it reaches few rows whatever the tenant's size.
+    pub indexed_eq: bool,
 }
 
 /// Translates what it can of a filter into SQL.
@@ -46,6 +49,7 @@ pub(crate) fn pushdown(
                 (Some(a), Some(b)) => Some(Cond {
                     sql: format!("({}) AND ({})", a.sql, b.sql),
                     exact: a.exact && b.exact,
+                    indexed_eq: a.indexed_eq || b.indexed_eq,
                     params: [a.params, b.params].concat(),
                 }),
                 (Some(c), None) | (None, Some(c)) => Some(Cond { exact: false, ..c }),
@@ -60,6 +64,7 @@ pub(crate) fn pushdown(
             Some(Cond {
                 sql: format!("({}) OR ({})", a.sql, b.sql),
                 exact: a.exact && b.exact,
+                indexed_eq: a.indexed_eq && b.indexed_eq,
                 params: [a.params, b.params].concat(),
             })
         }
@@ -67,6 +72,7 @@ pub(crate) fn pushdown(
             let a = pushdown(a, plan, tenant_id, rt)?;
             a.exact.then(|| Cond {
                 sql: format!("NOT ({})", a.sql),
+                indexed_eq: false,
                 ..a
             })
         }
@@ -112,6 +118,7 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
             sql: "r.id = ?".into(),
             params: vec![SqlValue::Text(text_of(&c.value)?)],
             exact: true,
+            indexed_eq: true,
         });
     }
     if path.common && path.attr == "meta" {
@@ -126,6 +133,7 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
                 .into(),
             params: vec![SqlValue::Int(tenant_id), SqlValue::Text(text_of(&c.value)?)],
             exact: true,
+            indexed_eq: true,
         });
     }
     if path.attr == "groups"
@@ -151,6 +159,8 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
                 SqlValue::Int(tenant_id),
             ],
             exact: true,
+            // Every member of the group, through nested groups: as many as the group has.
+            indexed_eq: false,
         });
     }
     if c.op != CompareOp::Eq {
@@ -179,6 +189,7 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
             SqlValue::Text(value),
         ],
         exact: indexed.fold_case != path.case_exact,
+        indexed_eq: true,
     })
 }
 
@@ -214,6 +225,7 @@ fn meta_range(c: &Comparison, path: &ResolvedPath) -> Option<Cond> {
         sql,
         params: vec![SqlValue::Text(bound)],
         exact: !sub_ms,
+        indexed_eq: false,
     })
 }
 
@@ -351,6 +363,7 @@ pub(crate) fn list(
             sql: "1 = 1".into(),
             params: Vec::new(),
             exact: true,
+            indexed_eq: false,
         }),
     };
     let mut sql_where =
@@ -402,32 +415,16 @@ pub(crate) fn list(
 }
 
 /// Whether a list request reads few rows whatever the size of the tenant: its filter
-/// requires equality on `id` or on an indexed attribute, so the database reaches the
-/// candidates through an index (an identity provider's matching query, `userName eq "…"`).
-pub(crate) fn is_index_lookup(request: &ListRequest, plan: &IndexPlan) -> bool {
-    fn required_eq(f: &ResolvedFilter, plan: &IndexPlan, rt: &str) -> bool {
-        match f {
-            ResolvedFilter::And(a, b) => required_eq(a, plan, rt) || required_eq(b, plan, rt),
-            // `pushdown` leaves a `not` inside brackets to the evaluator.
-            ResolvedFilter::ValuePath { filter, .. } => {
-                !contains_not(filter) && required_eq(filter, plan, rt)
-            }
-            ResolvedFilter::Compare(c) if c.op == CompareOp::Eq => {
-                let p = &c.path;
-                (p.common && p.attr == "id")
-                    || (matches!(p.kind, AttributeType::String | AttributeType::Reference)
-                        && !matches!(c.value, CompValue::Null)
-                        && plan.find(rt, &p.canonical()).is_some())
-            }
-            _ => false,
-        }
-    }
+/// requires an equality an index answers (an identity provider's matching query,
+/// `userName eq "…"`), as [`pushdown`] translates it.
+pub(crate) fn is_index_lookup(request: &ListRequest, plan: &IndexPlan, tenant_id: i64) -> bool {
     // Members of a page of groups are proportional to the groups: never "few rows".
     !request.include.members
         && request
             .filter
             .as_ref()
-            .is_some_and(|f| required_eq(f, plan, &request.resource_type))
+            .and_then(|f| pushdown(f, plan, tenant_id, &request.resource_type))
+            .is_some_and(|c| c.indexed_eq)
 }
 
 fn query_rows(
@@ -617,4 +614,49 @@ fn memory_page(
         resources,
         next_cursor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Include;
+    use scim_core::filter::{parse_filter, resolve};
+    use scim_core::schema::SchemaRegistry;
+
+    fn index_lookup(filter: &str) -> bool {
+        let reg = SchemaRegistry::builtin().unwrap();
+        let rt = reg.resource_type("User").unwrap();
+        let request = ListRequest {
+            resource_type: "User".into(),
+            filter: Some(resolve(&parse_filter(filter).unwrap(), &reg, rt).unwrap()),
+            sort: None,
+            pagination: Pagination::Index {
+                start_index: 1,
+                count: 100,
+            },
+            include: Include::NOTHING,
+            max_scan: crate::DEFAULT_MAX_SCAN,
+        };
+        is_index_lookup(&request, &crate::indexed_attributes(&reg), 1)
+    }
+
+    /// Only filters that require an index equality run as short reads.
+    #[test]
+    fn index_lookups_are_filters_that_require_an_indexed_equality() {
+        assert!(index_lookup("userName eq \"a\""));
+        assert!(index_lookup("userName eq \"a\" and title eq \"b\""));
+        assert!(index_lookup("userName eq \"a\" or externalId eq \"b\""));
+        assert!(index_lookup(
+            "emails[type eq \"work\" and value eq \"a@b\"]"
+        ));
+        assert!(index_lookup("id eq \"x\""));
+        assert!(!index_lookup("title eq \"b\""));
+        assert!(!index_lookup("userName eq \"a\" or title eq \"b\""));
+        assert!(!index_lookup("not (userName eq \"a\")"));
+        assert!(!index_lookup("userName sw \"a\""));
+        assert!(!index_lookup("groups.value eq \"g\""));
+        assert!(!index_lookup(
+            "meta.lastModified gt \"2026-01-01T00:00:00Z\""
+        ));
+    }
 }

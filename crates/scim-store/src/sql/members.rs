@@ -89,34 +89,15 @@ pub(crate) fn add(
         .iter()
         .filter(|r| seen.insert(r.value.as_str()))
         .collect();
+    let ids: Vec<String> = refs.iter().map(|r| r.value.clone()).collect();
+    let live = live_resources(db, tenant_id, &ids)?;
     for chunk in refs.chunks(CHUNK) {
-        let mut params = Vec::with_capacity(chunk.len() + 1);
-        params.push(SqlValue::Int(tenant_id));
-        params.extend(chunk.iter().map(|r| SqlValue::from(r.value.as_str())));
-        // Deleted rows are left out here, not with `deleted IS NULL` in SQL: that condition
-        // lets PostgreSQL pick the partial index of live resources, and on a table that has
-        // just grown (an identity provider's first import, before autovacuum has analysed
-        // it) the planner believes the tenant has a handful of rows and scans all of them
-        // for every lookup instead of using `resources_by_id` (80 ms per 100 ids at 200,000
-        // users: adding members became 100 times slower).
-        let kinds: HashMap<String, String> = db
-            .rows(
-                &format!(
-                    "SELECT id, resource_type, deleted FROM resources
-                     WHERE tenant_id = ? AND id IN ({})",
-                    placeholders(chunk.len())
-                ),
-                &params,
-                |row| Ok((row.text(0)?, row.text(1)?, row.opt_text(2)?)),
-            )?
-            .into_iter()
-            .filter(|(_, _, deleted)| deleted.is_none())
-            .map(|(id, kind, _)| (id, kind))
-            .collect();
-
         let mut params = Vec::with_capacity(chunk.len() * 5);
         for r in chunk {
-            let kind = kinds.get(&r.value).cloned().or_else(|| r.kind.clone());
+            let kind = live
+                .get(&r.value)
+                .map(|l| l.kind.clone())
+                .or_else(|| r.kind.clone());
             params.extend([
                 SqlValue::Int(tenant_id),
                 SqlValue::from(group_id),
@@ -372,7 +353,7 @@ pub(crate) fn groups_of(
         frontier = next.into_iter().collect();
     }
     let all: Vec<String> = parents.keys().cloned().collect();
-    let names = live_names(db, tenant_id, &all)?;
+    let names = live_resources(db, tenant_id, &all)?;
     for (member, groups) in direct {
         // Breadth first, so each group is reached first at its smallest depth.
         let mut depth_of: HashMap<&str, usize> = HashMap::new();
@@ -397,10 +378,10 @@ pub(crate) fn groups_of(
             .into_iter()
             .filter(|(g, _)| *g != member.as_str())
             .filter_map(|(g, depth)| {
-                let display = names.get(g)?;
+                let group = names.get(g)?;
                 Some(GroupMembership {
                     group_id: g.to_string(),
-                    display: display.clone(),
+                    display: group.display.clone(),
                     direct: depth == 0,
                 })
             })
@@ -413,7 +394,7 @@ pub(crate) fn groups_of(
     Ok(out)
 }
 
-/// Sizes of the `IN (…)` lists of [`memberships`] and [`live_names`]: a list is padded to
+/// Sizes of the `IN (…)` lists of [`memberships`] and [`live_resources`]: a list is padded to
 /// the next size (repeating its last id), so a handful of statements serve every call
 /// from the statement cache.
 const IN_SIZES: [usize; 4] = [1, 8, 32, 128];
@@ -458,9 +439,14 @@ fn rows_for_ids<T>(
 
 const MEMBERSHIPS_OF: &str =
     "SELECT DISTINCT member_id, group_id FROM members WHERE tenant_id = ? AND member_id IN ({})";
-// Deleted rows are left out in Rust, not in SQL: see `add`.
-const NAMES_OF: &str =
-    "SELECT DISTINCT id, display, deleted FROM resources WHERE tenant_id = ? AND id IN ({})";
+// Deleted rows are left out in Rust, not with `deleted IS NULL` in SQL: that condition lets
+// PostgreSQL pick the partial index of live resources, and on a table that has just grown (an
+// identity provider's first import, before autovacuum has analysed it) the planner believes
+// the tenant has a handful of rows and scans all of them for every lookup instead of using
+// `resources_by_id` (80 ms per 100 ids at 200,000 users: adding members became 100 times
+// slower).
+const RESOURCES_OF: &str = "SELECT DISTINCT id, resource_type, display, deleted FROM resources \
+     WHERE tenant_id = ? AND id IN ({})";
 
 /// The groups each of `ids` is a direct member of.
 fn memberships(
@@ -478,26 +464,32 @@ fn memberships(
     Ok(out)
 }
 
-/// The display names of those of `ids` that are live resources of the tenant.
-fn live_names(
+/// What the lookups by id need of a live resource.
+struct LiveResource {
+    kind: String,
+    display: Option<String>,
+}
+
+/// Those of `ids` that are live resources of the tenant.
+fn live_resources(
     db: &mut dyn Db,
     tenant_id: i64,
     ids: &[String],
-) -> Result<HashMap<String, Option<String>>, StoreError> {
-    let rows = rows_for_ids(db, tenant_id, ids, NAMES_OF, &mut |r| {
-        Ok((r.text(0)?, r.opt_text(1)?, r.opt_text(2)?))
+) -> Result<HashMap<String, LiveResource>, StoreError> {
+    let rows = rows_for_ids(db, tenant_id, ids, RESOURCES_OF, &mut |r| {
+        Ok((r.text(0)?, r.text(1)?, r.opt_text(2)?, r.opt_text(3)?))
     })?;
     Ok(rows
         .into_iter()
-        .filter(|(_, _, deleted)| deleted.is_none())
-        .map(|(id, display, _)| (id, display))
+        .filter(|(_, _, _, deleted)| deleted.is_none())
+        .map(|(id, kind, display, _)| (id, LiveResource { kind, display }))
         .collect())
 }
 
 /// The statements [`groups_of`] runs, for a plan test.
 #[cfg(test)]
 pub(crate) fn groups_of_statements() -> Vec<String> {
-    [MEMBERSHIPS_OF, NAMES_OF]
+    [MEMBERSHIPS_OF, RESOURCES_OF]
         .iter()
         .map(|sql| sql.replace("{}", &placeholders(8)))
         .collect()

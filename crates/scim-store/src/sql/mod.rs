@@ -92,6 +92,19 @@ impl<E: Engine> SqlStore<E> {
     pub fn describe(&self) -> String {
         self.engine.describe()
     }
+
+    /// A read, as [`Engine::read_short`] when it touches few rows whatever the tenant's size.
+    async fn read_sized<T, F>(&self, short: bool, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        if short {
+            self.engine.read_short(f).await
+        } else {
+            self.engine.read(f).await
+        }
+    }
 }
 
 #[async_trait]
@@ -199,12 +212,11 @@ impl<E: Engine> Store for SqlStore<E> {
         include: Include,
     ) -> Result<Option<StoredResource>, StoreError> {
         let (rt, id) = (resource_type.to_string(), id.to_string());
-        let read = move |db: &mut dyn Db| resources::get(db, tenant_id, &rt, &id, include);
-        if include.members {
-            self.engine.read(read).await
-        } else {
-            self.engine.read_short(read).await
-        }
+        // Members are proportional to the group.
+        self.read_sized(!include.members, move |db| {
+            resources::get(db, tenant_id, &rt, &id, include)
+        })
+        .await
     }
 
     async fn update(
@@ -275,13 +287,9 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn list(&self, tenant_id: i64, request: ListRequest) -> Result<Page, StoreError> {
         let plan = self.plan.clone();
-        let short = list::is_index_lookup(&request, &plan);
-        let read = move |db: &mut dyn Db| list::list(db, &plan, tenant_id, &request);
-        if short {
-            self.engine.read_short(read).await
-        } else {
-            self.engine.read(read).await
-        }
+        let short = list::is_index_lookup(&request, &plan, tenant_id);
+        self.read_sized(short, move |db| list::list(db, &plan, tenant_id, &request))
+            .await
     }
 
     async fn groups_of(
@@ -290,12 +298,10 @@ impl<E: Engine> Store for SqlStore<E> {
         member_ids: Vec<String>,
     ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError> {
         let few = member_ids.len() <= 100;
-        let read = move |db: &mut dyn Db| members::groups_of(db, tenant_id, &member_ids);
-        if few {
-            self.engine.read_short(read).await
-        } else {
-            self.engine.read(read).await
-        }
+        self.read_sized(few, move |db| {
+            members::groups_of(db, tenant_id, &member_ids)
+        })
+        .await
     }
 
     async fn changes(
