@@ -1,7 +1,7 @@
 //! Copying a whole store to another, in any direction between the backends (`scim store
-//! copy`): tenants (with their change counters), tokens (hashes only), resources (ids,
-//! versions, times, data, soft-deleted rows), the attribute index, memberships and the
-//! change history, keeping every id and sequence number.
+//! copy`): administration tokens, tenants (with their change counters and uids), tokens
+//! (hashes only), resources (ids, versions, times, data, soft-deleted rows), the attribute
+//! index, memberships and the change history, keeping every id and sequence number.
 //!
 //! The source is read from one consistent snapshot, page by page; each page is written to
 //! the target in a transaction of its own, as an upsert keyed by the row's primary key, so
@@ -26,6 +26,7 @@ const PAGE: i64 = 500;
 #[derive(Debug, Clone, Copy)]
 enum Col {
     Int,
+    OptInt,
     Text,
     OptText,
     Blob,
@@ -55,11 +56,13 @@ const TENANTS: Table = Table {
         ("delete_mode", Col::Text),
         ("retention_days", Col::Int),
         ("change_seq", Col::Int),
+        ("uid", Col::Text),
     ],
     key: &[0],
     // The change counter never goes backwards: a target that has moved on keeps its count.
-    upsert: "INSERT INTO tenants (id, name, created, delete_mode, retention_days, change_seq)
-             VALUES (?, ?, ?, ?, ?, ?)
+    // The uid is kept, so that event ids stay the same after a move between databases.
+    upsert: "INSERT INTO tenants (id, name, created, delete_mode, retention_days, change_seq, uid)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET delete_mode = excluded.delete_mode,
                  retention_days = excluded.retention_days,
                  change_seq = CASE WHEN excluded.change_seq > tenants.change_seq
@@ -164,18 +167,40 @@ const CHANGES: Table = Table {
         ("token_name", Col::OptText),
         ("request_id", Col::OptText),
         ("at", Col::Text),
+        ("version", Col::OptInt),
+        ("created", Col::OptText),
     ],
     key: &[0, 1],
     upsert: "INSERT INTO changes (tenant_id, seq, resource_type, resource_id, operation, changed,
                  before, after, members_added, members_removed, token_id, token_name,
-                 request_id, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 request_id, at, version, created)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (tenant_id, seq) DO NOTHING",
     tenant_column: "tenant_id",
 };
 
+/// Administration tokens belong to the deployment, not to a tenant: they are counted
+/// under tenant 0.
+const ADMIN_TOKENS: Table = Table {
+    name: "admin_tokens",
+    columns: &[
+        ("id", Col::Text),
+        ("name", Col::Text),
+        ("secret_hash", Col::Blob),
+        ("created", Col::Text),
+        ("expires", Col::OptText),
+        ("revoked", Col::OptText),
+    ],
+    key: &[0],
+    upsert: "INSERT INTO admin_tokens (id, name, secret_hash, created, expires, revoked)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET revoked = excluded.revoked",
+    tenant_column: "length(id) * 0",
+};
+
 /// Every table, in the order they are copied (parents before children).
-const TABLES: [&Table; 6] = [
+const TABLES: [&Table; 7] = [
+    &ADMIN_TOKENS,
     &TENANTS,
     &TOKENS,
     &RESOURCES,
@@ -303,6 +328,7 @@ fn read_row(table: &Table, r: &dyn SqlRow) -> Result<Row, StoreError> {
         .map(|(i, (_, col))| {
             Ok(match col {
                 Col::Int => SqlValue::Int(r.int(i)?),
+                Col::OptInt => r.opt_int(i)?.map_or(SqlValue::Null, SqlValue::Int),
                 Col::Text => SqlValue::Text(r.text(i)?),
                 Col::OptText => r.opt_text(i)?.into(),
                 Col::Blob => SqlValue::Blob(r.blob(i)?),
@@ -356,7 +382,14 @@ fn read_all(db: &mut dyn Db, tx: &mpsc::Sender<Batch>) -> Result<Counts, StoreEr
         tx.blocking_send(batch)
             .map_err(|_| StoreError::Database("the copy's writer stopped".into()))
     };
-    for table in [&TENANTS, &TOKENS, &RESOURCES, &MEMBERS, &CHANGES] {
+    for table in [
+        &ADMIN_TOKENS,
+        &TENANTS,
+        &TOKENS,
+        &RESOURCES,
+        &MEMBERS,
+        &CHANGES,
+    ] {
         let mut last: Option<Row> = None;
         loop {
             let rows = read_page(db, table, last.as_ref(), None)?;

@@ -7,13 +7,16 @@
 //! without losing concurrent changes. Every write appends a [`ChangeRecord`] in its own
 //! transaction.
 
+mod admin;
 mod backend;
 pub mod copy;
 mod error;
+mod events;
 mod index;
 mod model;
 pub mod postgres;
 mod query;
+mod signal;
 pub mod sql;
 pub mod sqlite;
 pub mod token;
@@ -23,18 +26,24 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+pub use admin::{AdminTokenInfo, AdminTokens};
 pub use backend::{AnyStore, DatabaseUrl};
 pub use error::StoreError;
+pub use events::EventLog;
 pub use index::{IndexPlan, indexed_attributes};
 pub use model::{
-    Actor, ChangeRecord, DeleteMode, GroupMembership, Include, IndexedAttr, Member, MemberOp,
-    MemberPredicate, MemberRef, Page, StoredResource, Tenant, TokenInfo, Update, UpdateFn,
+    Actor, ChangeRecord, DeleteMode, GroupMembership, Include, IndexedAttr, MEMBERS_PER_RECORD,
+    Member, MemberOp, MemberPredicate, MemberRef, Page, RecordedMember, StoredResource, Tenant,
+    TokenInfo, Update, UpdateFn,
 };
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
+pub use signal::CommitSignal;
 
-/// Storage for every tenant's directory.
+/// Storage for every tenant's directory. Its other faces are separate traits, which every
+/// store implements: the change log as an event source ([`EventLog`]) and administration
+/// tokens ([`AdminTokens`]).
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: EventLog + AdminTokens + Send + Sync {
     // Tenants.
     async fn create_tenant(
         &self,
@@ -132,7 +141,7 @@ pub trait Store: Send + Sync {
         member_ids: Vec<String>,
     ) -> Result<HashMap<String, Vec<GroupMembership>>, StoreError>;
 
-    /// Change records of a tenant with `seq > after`, oldest first.
+    /// Change records of a tenant with `seq > after`, oldest first (see [`ChangeRecord`]).
     async fn changes(
         &self,
         tenant_id: i64,

@@ -8,6 +8,9 @@ pub struct Tenant {
     pub id: i64,
     /// The URL-safe name used in the tenant's base URL (`/scim/v2/{name}`).
     pub name: String,
+    /// Random and fixed at creation: tells this tenant apart from an earlier or later
+    /// tenant of the same name (event ids include it, so they never repeat).
+    pub uid: String,
     pub created: String,
     pub delete_mode: DeleteMode,
     /// How long soft-deleted resources stay restorable, in days.
@@ -205,6 +208,12 @@ pub struct Page {
 }
 
 /// One entry of a tenant's change log.
+///
+/// A write appends one or more records in its own transaction, with consecutive `seq`s:
+/// one for the change of the resource's attributes (when they changed), and changes of a
+/// group's members in records of their own, at most [`MEMBERS_PER_RECORD`] members each,
+/// added and removed apart. A members record has `changed == ["members"]`, no `before`,
+/// and the group's attributes as `after` when the write knew them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeRecord {
     /// Orders all changes of a tenant; strictly increasing in commit order.
@@ -212,15 +221,63 @@ pub struct ChangeRecord {
     pub tenant_id: i64,
     pub resource_type: String,
     pub resource_id: String,
-    /// `create`, `replace`, `patch`, `delete`, `restore`.
+    /// What the client did: `create`, `replace`, `patch`, `delete`, `restore`.
     pub operation: String,
     pub changed: Vec<String>,
     pub before: Option<Value>,
     pub after: Option<Value>,
-    pub members_added: Vec<String>,
-    pub members_removed: Vec<String>,
+    pub members_added: Vec<RecordedMember>,
+    pub members_removed: Vec<RecordedMember>,
+    /// The resource's version after the change (`None` in records written before it was
+    /// kept, and for members removed from a group by the deletion of the member).
+    pub version: Option<i64>,
+    /// When the resource was created (`None` where `version` is).
+    pub created: Option<String>,
     pub actor: Actor,
     pub at: String,
+}
+
+/// Most members one change record names; larger member changes take several records.
+pub const MEMBERS_PER_RECORD: usize = 1000;
+
+impl ChangeRecord {
+    /// Whether this record is a change of a group's members (and of nothing else).
+    pub fn is_members_change(&self) -> bool {
+        self.changed.len() == 1
+            && self.changed[0] == "members"
+            && self.before.is_none()
+            && (!self.members_added.is_empty() || !self.members_removed.is_empty())
+    }
+}
+
+/// A member added to or removed from a group, as the change log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedMember {
+    pub value: String,
+    /// The member's resource type (`User`, `Group`), when it is a resource of the tenant.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+impl RecordedMember {
+    /// Reads a stored list: objects `{"value", "type"}`, or plain ids (records written
+    /// before member types were kept).
+    pub(crate) fn parse_list(text: &str) -> Result<Vec<RecordedMember>, serde_json::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Id(String),
+            Member(RecordedMember),
+        }
+        let items: Vec<Stored> = serde_json::from_str(text)?;
+        Ok(items
+            .into_iter()
+            .map(|s| match s {
+                Stored::Id(value) => RecordedMember { value, kind: None },
+                Stored::Member(m) => m,
+            })
+            .collect())
+    }
 }
 
 impl StoredResource {

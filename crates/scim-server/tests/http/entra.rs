@@ -564,7 +564,8 @@ async fn entra_membership_replays_are_idempotent(s: TestServer) {
     assert_eq!(s.member_ids(&g).await, vec![u1.clone()]);
 }
 
-/// One PATCH with many membership operations applies them in order, as one change.
+/// One PATCH with many membership operations applies them in order, as one change: one new
+/// version, recorded as the attribute change, the members added and the members removed.
 async fn entra_many_membership_operations_in_one_patch(s: TestServer) {
     let mut u = Vec::new();
     for i in 0..5 {
@@ -572,6 +573,8 @@ async fn entra_many_membership_operations_in_one_patch(s: TestServer) {
     }
     let g = s.create_group_with("Big", &[&u[0]]).await;
     let changes = s.change_count().await;
+    let version = s.get(&group_path(&g)).await.body["meta"]["version"].clone();
+    assert_eq!(version, "W/\"1\"");
     s.patch_ops(
         &group_path(&g),
         json!([
@@ -586,11 +589,32 @@ async fn entra_many_membership_operations_in_one_patch(s: TestServer) {
     .await
     .expect(200);
     assert_eq!(s.member_ids(&g).await, sorted(&[&u[2], &u[3], &u[4]]));
-    assert_eq!(s.get(&group_path(&g)).await.body["displayName"], "Bigger");
+    let after = s.get(&group_path(&g)).await.body;
+    assert_eq!(after["displayName"], "Bigger");
     assert_eq!(
-        s.change_count().await,
-        changes + 1,
-        "one PATCH is one change"
+        after["meta"]["version"], "W/\"2\"",
+        "one PATCH is one version"
+    );
+    let tenant = s.tenant_id("acme").await;
+    let records = s.store.changes(tenant, changes as i64, 100).await.unwrap();
+    let shape: Vec<(Vec<String>, usize, usize, Option<i64>)> = records
+        .iter()
+        .map(|c| {
+            (
+                c.changed.clone(),
+                c.members_added.len(),
+                c.members_removed.len(),
+                c.version,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (vec!["displayName".to_string()], 0, 0, Some(2)),
+            (vec!["members".to_string()], 3, 0, Some(2)),
+            (vec!["members".to_string()], 0, 1, Some(2)),
+        ]
     );
 }
 

@@ -251,6 +251,13 @@ impl SqlRow for PgRow<'_> {
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         self.get::<Option<String>>(i).map(|t| t.map(unescape))
     }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        let ty = self.0.columns().get(i).map(|c| c.type_().clone());
+        match ty {
+            Some(Type::INT4) => Ok(self.get::<Option<i32>>(i)?.map(i64::from)),
+            _ => self.get::<Option<i64>>(i),
+        }
+    }
     fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         self.get(i)
     }

@@ -9,11 +9,18 @@ use super::error;
 use crate::StoreError;
 
 /// Every migration this build knows, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "events_admin",
+        include_str!("../../migrations/postgres/0002_events_admin.sql"),
+    ),
+];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).
 const LOCK_KEY: i64 = 0x7363_696d_6d69_6772;

@@ -22,7 +22,6 @@ mod migrate;
 pub mod testing;
 mod tx;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -138,11 +137,7 @@ impl SqlStore<PgEngine> {
             .map_err(|e| StoreError::Database(format!("cannot build the connection pool: {e}")))?;
         let engine = PgEngine { pool, describe };
         engine.migrate().await?;
-        Ok(SqlStore {
-            engine: Arc::new(engine),
-            plan: Arc::new(indexed_attributes(registry)),
-            auth_cache: Default::default(),
-        })
+        Ok(SqlStore::from_engine(engine, indexed_attributes(registry)))
     }
 }
 

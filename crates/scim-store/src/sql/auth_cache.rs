@@ -67,6 +67,7 @@ mod tests {
             Tenant {
                 id: 1,
                 name: "acme".into(),
+                uid: "00112233aabbccdd".into(),
                 created: "2026-01-01T00:00:00.000Z".into(),
                 delete_mode: DeleteMode::Hard,
                 retention_days: 30,

@@ -68,6 +68,7 @@ pub trait SqlRow {
     fn int(&self, i: usize) -> Result<i64, StoreError>;
     fn text(&self, i: usize) -> Result<String, StoreError>;
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
     fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError>;
 }
 

@@ -1,23 +1,23 @@
 //! Group membership: one row per direct member, changed row by row, so that adding or
 //! removing members costs time proportional to the members named, not to the group.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use scim_core::ScimError;
 use serde_json::{Map, Value, json};
 
 use super::db::{Db, DbExt, SqlRow, SqlValue, params};
-use super::resources::{ChangeArgs, record_change};
-use crate::model::{Actor, Member, MemberOp, MemberRef};
+use super::resources::{RecordBase, record_members};
+use crate::model::{Actor, Member, MemberOp, MemberRef, RecordedMember};
 use crate::{GroupMembership, StoreError};
 
-/// The net effect of member operations on one group.
+/// The net effect of member operations on one group: member id → its type (when known).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct MemberEffect {
-    /// Sorted sets: noting a member costs O(log n), so replacing a huge member list stays
+    /// Sorted maps: noting a member costs O(log n), so replacing a huge member list stays
     /// proportional to its size.
-    pub added: BTreeSet<String>,
-    pub removed: BTreeSet<String>,
+    pub added: BTreeMap<String, Option<String>>,
+    pub removed: BTreeMap<String, Option<String>>,
 }
 
 impl MemberEffect {
@@ -25,16 +25,29 @@ impl MemberEffect {
         self.added.is_empty() && self.removed.is_empty()
     }
 
-    fn note_added(&mut self, id: &str) {
-        if !self.removed.remove(id) {
-            self.added.insert(id.to_string());
+    fn note_added(&mut self, id: &str, kind: Option<String>) {
+        if self.removed.remove(id).is_none() {
+            self.added.insert(id.to_string(), kind);
         }
     }
 
-    fn note_removed(&mut self, id: &str) {
-        if !self.added.remove(id) {
-            self.removed.insert(id.to_string());
+    fn note_removed(&mut self, id: &str, kind: Option<String>) {
+        if self.added.remove(id).is_none() {
+            self.removed.insert(id.to_string(), kind);
         }
+    }
+
+    /// The added and the removed members, as the change log keeps them.
+    pub fn recorded(&self) -> (Vec<RecordedMember>, Vec<RecordedMember>) {
+        let list = |m: &BTreeMap<String, Option<String>>| {
+            m.iter()
+                .map(|(value, kind)| RecordedMember {
+                    value: value.clone(),
+                    kind: kind.clone(),
+                })
+                .collect()
+        };
+        (list(&self.added), list(&self.removed))
     }
 }
 
@@ -93,11 +106,13 @@ pub(crate) fn add(
     let live = live_resources(db, tenant_id, &ids)?;
     for chunk in refs.chunks(CHUNK) {
         let mut params = Vec::with_capacity(chunk.len() * 5);
-        for r in chunk {
-            let kind = live
-                .get(&r.value)
+        let kind_of = |r: &MemberRef| {
+            live.get(&r.value)
                 .map(|l| l.kind.clone())
-                .or_else(|| r.kind.clone());
+                .or_else(|| r.kind.clone())
+        };
+        for r in chunk {
+            let kind = kind_of(r);
             params.extend([
                 SqlValue::Int(tenant_id),
                 SqlValue::from(group_id),
@@ -121,7 +136,7 @@ pub(crate) fn add(
             .collect();
         for r in chunk {
             if inserted.contains(&r.value) {
-                effect.note_added(&r.value);
+                effect.note_added(&r.value, kind_of(r));
             }
         }
     }
@@ -146,32 +161,37 @@ fn remove_ids(
         params.push(SqlValue::Int(tenant_id));
         params.push(SqlValue::from(group_id));
         params.extend(chunk.iter().map(|id| SqlValue::from(*id)));
-        let removed: HashSet<String> = db
+        let mut removed: HashMap<String, Option<String>> = db
             .rows(
                 &format!(
                     "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id IN ({})
-                     RETURNING member_id",
+                     RETURNING member_id, member_type",
                     placeholders(chunk.len())
                 ),
                 &params,
-                |row| row.text(0),
+                |row| Ok((row.text(0)?, row.opt_text(1)?)),
             )?
             .into_iter()
             .collect();
         for id in chunk {
-            if removed.contains(*id) {
-                effect.note_removed(id);
+            if let Some(kind) = removed.remove(*id) {
+                effect.note_removed(id, kind);
             }
         }
     }
     Ok(())
 }
 
-fn member_ids(db: &mut dyn Db, tenant_id: i64, group_id: &str) -> Result<Vec<String>, StoreError> {
+/// The ids and types of a group's members.
+fn member_ids(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    group_id: &str,
+) -> Result<Vec<(String, Option<String>)>, StoreError> {
     db.rows(
-        "SELECT member_id FROM members WHERE tenant_id = ? AND group_id = ?",
+        "SELECT member_id, member_type FROM members WHERE tenant_id = ? AND group_id = ?",
         params![tenant_id, group_id],
-        |r| r.text(0),
+        |r| Ok((r.text(0)?, r.opt_text(1)?)),
     )
 }
 
@@ -182,8 +202,8 @@ pub(crate) fn clear(
     group_id: &str,
 ) -> Result<MemberEffect, StoreError> {
     let mut effect = MemberEffect::default();
-    for id in member_ids(db, tenant_id, group_id)? {
-        effect.note_removed(&id);
+    for (id, kind) in member_ids(db, tenant_id, group_id)? {
+        effect.note_removed(&id, kind);
     }
     db.exec(
         "DELETE FROM members WHERE tenant_id = ? AND group_id = ?",
@@ -222,8 +242,8 @@ pub(crate) fn apply(
             remove_ids(db, tenant_id, group_id, &matching, effect)
         }
         MemberOp::RemoveAll => {
-            for id in clear(db, tenant_id, group_id)?.removed {
-                effect.note_removed(&id);
+            for (id, kind) in clear(db, tenant_id, group_id)?.removed {
+                effect.note_removed(&id, kind);
             }
             Ok(())
         }
@@ -231,6 +251,7 @@ pub(crate) fn apply(
             let wanted: HashSet<&str> = refs.iter().map(|r| r.value.as_str()).collect();
             let gone: Vec<String> = member_ids(db, tenant_id, group_id)?
                 .into_iter()
+                .map(|(id, _)| id)
                 .filter(|id| !wanted.contains(id.as_str()))
                 .collect();
             remove_ids(db, tenant_id, group_id, &gone, effect)?;
@@ -239,36 +260,63 @@ pub(crate) fn apply(
     }
 }
 
+/// A group a deleted resource was removed from, as it is after the removal.
+pub(crate) struct DetachedFrom {
+    group_id: String,
+    resource_type: String,
+    version: i64,
+    created: String,
+    data: Map<String, Value>,
+}
+
 /// Removes a resource from every group it is a direct member of and bumps each group's
-/// version. Returns the groups (id, resource type) for [`record_detached`], which the caller
-/// runs after its other row changes: each group row is locked (by the update) before its
-/// membership row, the order every other writer uses, and the tenant's change counter is
-/// taken last. Either order reversed can deadlock on PostgreSQL.
+/// version. Returns the groups for [`record_detached`], which the caller runs after its
+/// other row changes: each group row is locked (by the update) before its membership row,
+/// the order every other writer uses, and the tenant's change counter is taken last. Either
+/// order reversed can deadlock on PostgreSQL.
 pub(crate) fn detach_everywhere(
     db: &mut dyn Db,
     tenant_id: i64,
     member_id: &str,
     at: &str,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<DetachedFrom>, StoreError> {
     let groups = db.rows(
-        "SELECT m.group_id, r.resource_type FROM members m
-         JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.group_id
+        "SELECT m.group_id FROM members m
          WHERE m.tenant_id = ? AND m.member_id = ?
          ORDER BY m.group_id",
         params![tenant_id, member_id],
-        |r| Ok((r.text(0)?, r.text(1)?)),
+        |r| r.text(0),
     )?;
-    for (group_id, _) in &groups {
-        db.exec(
-            "UPDATE resources SET version = version + 1, last_modified = ? WHERE tenant_id = ? AND id = ?",
+    let mut out = Vec::with_capacity(groups.len());
+    for group_id in groups {
+        let group = db.row(
+            "UPDATE resources SET version = version + 1, last_modified = ?
+             WHERE tenant_id = ? AND id = ?
+             RETURNING resource_type, version, created, data",
             params![at, tenant_id, group_id.as_str()],
+            |r| {
+                let data = match serde_json::from_str::<Value>(&r.text(3)?)? {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
+                Ok((r.text(0)?, r.int(1)?, r.text(2)?, data))
+            },
         )?;
         db.exec(
             "DELETE FROM members WHERE tenant_id = ? AND group_id = ? AND member_id = ?",
             params![tenant_id, group_id.as_str(), member_id],
         )?;
+        if let Some((resource_type, version, created, data)) = group {
+            out.push(DetachedFrom {
+                group_id,
+                resource_type,
+                version,
+                created,
+                data,
+            });
+        }
     }
-    Ok(groups)
+    Ok(out)
 }
 
 /// Records, on each group, the removal of a member done by [`detach_everywhere`].
@@ -276,30 +324,25 @@ pub(crate) fn record_detached(
     db: &mut dyn Db,
     tenant_id: i64,
     member_id: &str,
-    groups: Vec<(String, String)>,
+    member_type: &str,
+    groups: Vec<DetachedFrom>,
     actor: &Actor,
     at: &str,
 ) -> Result<(), StoreError> {
-    for (group_id, group_type) in groups {
-        let effect = MemberEffect {
-            added: BTreeSet::new(),
-            removed: BTreeSet::from([member_id.to_string()]),
+    for g in groups {
+        let mut effect = MemberEffect::default();
+        effect.note_removed(member_id, Some(member_type.to_string()));
+        let base = RecordBase {
+            tenant_id,
+            resource_type: &g.resource_type,
+            resource_id: &g.group_id,
+            operation: "patch",
+            version: Some(g.version),
+            created: Some(&g.created),
+            actor,
+            at,
         };
-        record_change(
-            db,
-            ChangeArgs {
-                tenant_id,
-                resource_type: &group_type,
-                resource_id: &group_id,
-                operation: "patch",
-                changed: &["members".to_string()],
-                before: None,
-                after: None,
-                members: &effect,
-                actor,
-                at,
-            },
-        )?;
+        record_members(db, &base, Some(&g.data), &effect)?;
     }
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The store's logic, written once against the small [`db::Db`] interface and run by a
 //! backend [`Engine`] (SQLite or PostgreSQL) that provides connections and transactions.
 
+pub(crate) mod admin_tokens;
 pub(crate) mod auth_cache;
 pub mod db;
+pub(crate) mod events;
 pub(crate) mod list;
 pub(crate) mod members;
 pub(crate) mod resources;
@@ -15,9 +17,12 @@ use async_trait::async_trait;
 use db::Db;
 use serde_json::{Map, Value};
 
+use crate::admin::{AdminTokenInfo, AdminTokens};
+use crate::events::EventLog;
 use crate::index::IndexPlan;
 use crate::model::*;
 use crate::query::ListRequest;
+use crate::signal::CommitSignal;
 use crate::{GroupMembership, Store, StoreError};
 
 /// Stored times: UTC, always with exactly three fractional digits, so that their text
@@ -75,6 +80,7 @@ pub struct SqlStore<E> {
     pub(crate) engine: Arc<E>,
     pub(crate) plan: Arc<IndexPlan>,
     pub(crate) auth_cache: Arc<auth_cache::AuthCache>,
+    pub(crate) signal: Arc<CommitSignal>,
 }
 
 impl<E> Clone for SqlStore<E> {
@@ -83,7 +89,28 @@ impl<E> Clone for SqlStore<E> {
             engine: self.engine.clone(),
             plan: self.plan.clone(),
             auth_cache: self.auth_cache.clone(),
+            signal: self.signal.clone(),
         }
+    }
+}
+
+impl<E> SqlStore<E> {
+    /// A store over `engine` for resources indexed as `plan`.
+    pub(crate) fn from_engine(engine: E, plan: IndexPlan) -> Self {
+        SqlStore {
+            engine: Arc::new(engine),
+            plan: Arc::new(plan),
+            auth_cache: Default::default(),
+            signal: Default::default(),
+        }
+    }
+
+    /// Passes a write's outcome through, signalling the tenant's readers if it committed.
+    fn signalled<T>(&self, tenant_id: i64, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if result.is_ok() {
+            self.signal.notify(tenant_id);
+        }
+        result
     }
 }
 
@@ -199,9 +226,11 @@ impl<E: Engine> Store for SqlStore<E> {
         actor: &Actor,
     ) -> Result<StoredResource, StoreError> {
         let (rt, actor, plan) = (resource_type.to_string(), actor.clone(), self.plan.clone());
-        self.engine
+        let created = self
+            .engine
             .write(move |db| resources::create(db, &plan, tenant_id, &rt, data, members, &actor))
-            .await
+            .await;
+        self.signalled(tenant_id, created)
     }
 
     async fn get(
@@ -237,7 +266,8 @@ impl<E: Engine> Store for SqlStore<E> {
             actor.clone(),
             self.plan.clone(),
         );
-        self.engine
+        let updated = self
+            .engine
             .write(move |db| {
                 resources::update(
                     db,
@@ -254,7 +284,8 @@ impl<E: Engine> Store for SqlStore<E> {
                     update,
                 )
             })
-            .await
+            .await;
+        self.signalled(tenant_id, updated)
     }
 
     async fn delete(
@@ -266,11 +297,13 @@ impl<E: Engine> Store for SqlStore<E> {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let (rt, id, actor) = (resource_type.to_string(), id.to_string(), actor.clone());
-        self.engine
+        let deleted = self
+            .engine
             .write(move |db| {
                 resources::delete(db, tenant_id, &rt, &id, if_match.as_deref(), &actor)
             })
-            .await
+            .await;
+        self.signalled(tenant_id, deleted)
     }
 
     async fn restore(
@@ -280,9 +313,11 @@ impl<E: Engine> Store for SqlStore<E> {
         actor: &Actor,
     ) -> Result<StoredResource, StoreError> {
         let (id, actor, plan) = (id.to_string(), actor.clone(), self.plan.clone());
-        self.engine
+        let restored = self
+            .engine
             .write(move |db| resources::restore(db, &plan, tenant_id, &id, &actor))
-            .await
+            .await;
+        self.signalled(tenant_id, restored)
     }
 
     async fn list(&self, tenant_id: i64, request: ListRequest) -> Result<Page, StoreError> {
@@ -312,6 +347,73 @@ impl<E: Engine> Store for SqlStore<E> {
     ) -> Result<Vec<ChangeRecord>, StoreError> {
         self.engine
             .read(move |db| resources::changes(db, tenant_id, after, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> EventLog for SqlStore<E> {
+    async fn tenant_by_id(&self, tenant_id: i64) -> Result<Option<Tenant>, StoreError> {
+        self.engine
+            .read_short(move |db| events::tenant_by_id(db, tenant_id))
+            .await
+    }
+
+    async fn change_heads(&self, tenant_ids: Vec<i64>) -> Result<Vec<(i64, i64)>, StoreError> {
+        let few = tenant_ids.len() <= 100;
+        self.read_sized(few, move |db| events::change_heads(db, &tenant_ids))
+            .await
+    }
+
+    async fn oldest_change(&self, tenant_id: i64) -> Result<Option<i64>, StoreError> {
+        self.engine
+            .read_short(move |db| events::oldest_change(db, tenant_id))
+            .await
+    }
+
+    async fn prune_changes(&self, tenant_id: i64, through: i64) -> Result<u64, StoreError> {
+        self.engine
+            .write(move |db| events::prune_changes(db, tenant_id, through))
+            .await
+    }
+
+    fn commit_signal(&self) -> &CommitSignal {
+        &self.signal
+    }
+}
+
+#[async_trait]
+impl<E: Engine> AdminTokens for SqlStore<E> {
+    async fn create_admin_token(
+        &self,
+        name: &str,
+        expires: Option<String>,
+    ) -> Result<(AdminTokenInfo, String), StoreError> {
+        let name = name.to_string();
+        self.engine
+            .write(move |db| admin_tokens::create(db, &name, expires))
+            .await
+    }
+
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminTokenInfo>, StoreError> {
+        self.engine.read(admin_tokens::list).await
+    }
+
+    async fn revoke_admin_token(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.engine
+            .write(move |db| admin_tokens::revoke(db, &id))
+            .await
+    }
+
+    async fn authenticate_admin(
+        &self,
+        token: &str,
+        now: &str,
+    ) -> Result<Option<AdminTokenInfo>, StoreError> {
+        let (token, now) = (token.to_string(), now.to_string());
+        self.engine
+            .read_short(move |db| admin_tokens::authenticate(db, &token, &now))
             .await
     }
 }

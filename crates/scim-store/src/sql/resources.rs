@@ -4,13 +4,14 @@
 use scim_core::ScimError;
 use serde_json::{Map, Value};
 
-use super::db::{Db, DbError, DbExt, Dialect, SqlRow, params};
+use super::db::{Db, DbError, DbExt, Dialect, SqlRow, SqlValue, params};
 use super::members::{self, MemberEffect};
 use super::now;
 use crate::StoreError;
 use crate::index::{IndexPlan, extract};
 use crate::model::{
-    Actor, ChangeRecord, DeleteMode, Include, MemberRef, StoredResource, Update, UpdateFn,
+    Actor, ChangeRecord, DeleteMode, Include, MEMBERS_PER_RECORD, MemberRef, RecordedMember,
+    StoredResource, Update, UpdateFn,
 };
 
 /// A resource row with its internal sequence number.
@@ -162,23 +163,32 @@ fn clear_index(db: &mut dyn Db, seq: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(crate) struct ChangeArgs<'a> {
+/// What every change record of one write shares.
+pub(crate) struct RecordBase<'a> {
     pub tenant_id: i64,
     pub resource_type: &'a str,
     pub resource_id: &'a str,
     pub operation: &'a str,
-    pub changed: &'a [String],
-    pub before: Option<&'a Map<String, Value>>,
-    pub after: Option<&'a Map<String, Value>>,
-    pub members: &'a MemberEffect,
+    /// The resource's version and creation time after the write.
+    pub version: Option<i64>,
+    pub created: Option<&'a str>,
     pub actor: &'a Actor,
     pub at: &'a str,
+}
+
+/// One change record's own content.
+struct RecordBody<'a> {
+    changed: &'a [String],
+    before: Option<&'a Map<String, Value>>,
+    after: Option<&'a Map<String, Value>>,
+    added: &'a [RecordedMember],
+    removed: &'a [RecordedMember],
 }
 
 /// Appends a change record. Its `seq` comes from the tenant's counter, whose row stays
 /// locked until the transaction ends: a tenant's change records commit in `seq` order, so a
 /// reader following them with a cursor never skips one that commits late.
-pub(crate) fn record_change(db: &mut dyn Db, a: ChangeArgs<'_>) -> Result<(), StoreError> {
+fn record_change(db: &mut dyn Db, a: &RecordBase<'_>, b: RecordBody<'_>) -> Result<(), StoreError> {
     let json = |m: Option<&Map<String, Value>>| -> Result<Option<String>, StoreError> {
         Ok(match m {
             Some(m) => Some(serde_json::to_string(m)?),
@@ -192,25 +202,83 @@ pub(crate) fn record_change(db: &mut dyn Db, a: ChangeArgs<'_>) -> Result<(), St
     )?;
     db.exec(
         "INSERT INTO changes (tenant_id, seq, resource_type, resource_id, operation, changed, before,
-            after, members_added, members_removed, token_id, token_name, request_id, at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        params![
-            a.tenant_id,
-            seq,
-            a.resource_type,
-            a.resource_id,
-            a.operation,
-            serde_json::to_string(a.changed)?,
-            json(a.before)?,
-            json(a.after)?,
-            serde_json::to_string(&a.members.added)?,
-            serde_json::to_string(&a.members.removed)?,
-            a.actor.token_id.clone(),
-            a.actor.token_name.clone(),
-            a.actor.request_id.clone(),
-            a.at,
+            after, members_added, members_removed, token_id, token_name, request_id, at, version,
+            created)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        &[
+            SqlValue::Int(a.tenant_id),
+            SqlValue::Int(seq),
+            a.resource_type.into(),
+            a.resource_id.into(),
+            a.operation.into(),
+            serde_json::to_string(b.changed)?.into(),
+            json(b.before)?.into(),
+            json(b.after)?.into(),
+            serde_json::to_string(b.added)?.into(),
+            serde_json::to_string(b.removed)?.into(),
+            a.actor.token_id.clone().into(),
+            a.actor.token_name.clone().into(),
+            a.actor.request_id.clone().into(),
+            a.at.into(),
+            a.version.map_or(SqlValue::Null, SqlValue::Int),
+            a.created.into(),
         ],
     )?;
+    Ok(())
+}
+
+/// Appends the record of a change of a resource's attributes.
+pub(crate) fn record_attributes(
+    db: &mut dyn Db,
+    base: &RecordBase<'_>,
+    changed: &[String],
+    before: Option<&Map<String, Value>>,
+    after: Option<&Map<String, Value>>,
+) -> Result<(), StoreError> {
+    record_change(
+        db,
+        base,
+        RecordBody {
+            changed,
+            before,
+            after,
+            added: &[],
+            removed: &[],
+        },
+    )
+}
+
+/// Appends the records of a change of a group's members: the added members, then the
+/// removed ones, [`MEMBERS_PER_RECORD`] to a record. `group` is the group's attributes
+/// after the write, when known.
+pub(crate) fn record_members(
+    db: &mut dyn Db,
+    base: &RecordBase<'_>,
+    group: Option<&Map<String, Value>>,
+    effect: &MemberEffect,
+) -> Result<(), StoreError> {
+    let changed = ["members".to_string()];
+    let (added, removed) = effect.recorded();
+    for chunk in added.chunks(MEMBERS_PER_RECORD) {
+        let body = RecordBody {
+            changed: &changed,
+            before: None,
+            after: group,
+            added: chunk,
+            removed: &[],
+        };
+        record_change(db, base, body)?;
+    }
+    for chunk in removed.chunks(MEMBERS_PER_RECORD) {
+        let body = RecordBody {
+            changed: &changed,
+            before: None,
+            after: group,
+            added: &[],
+            removed: chunk,
+        };
+        record_change(db, base, body)?;
+    }
     Ok(())
 }
 
@@ -245,21 +313,18 @@ pub(crate) fn create(
     let mut effect = MemberEffect::default();
     members::add(db, tenant_id, &id, &member_refs, &mut effect)?;
     let changed: Vec<String> = data.keys().cloned().collect();
-    record_change(
-        db,
-        ChangeArgs {
-            tenant_id,
-            resource_type,
-            resource_id: &id,
-            operation: "create",
-            changed: &changed,
-            before: None,
-            after: Some(&data),
-            members: &effect,
-            actor,
-            at: &at,
-        },
-    )?;
+    let base = RecordBase {
+        tenant_id,
+        resource_type,
+        resource_id: &id,
+        operation: "create",
+        version: Some(1),
+        created: Some(&at),
+        actor,
+        at: &at,
+    };
+    record_attributes(db, &base, &changed, None, Some(&data))?;
+    record_members(db, &base, Some(&data), &effect)?;
     let members = if member_refs.is_empty() {
         Some(Vec::new())
     } else {
@@ -325,25 +390,26 @@ pub(crate) fn update(
             clear_index(db, row.seq)?;
             write_index(db, plan, a.tenant_id, a.resource_type, row.seq, &data)?;
         }
-        let mut changed = changed;
-        if !effect.is_empty() && !changed.iter().any(|p| p == "members") {
-            changed.push("members".into());
+        let base = RecordBase {
+            tenant_id: a.tenant_id,
+            resource_type: a.resource_type,
+            resource_id: a.id,
+            operation: a.operation,
+            version: Some(version),
+            created: Some(&before.created),
+            actor: a.actor,
+            at: &at,
+        };
+        if data_changed {
+            // Members kept outside the document are recorded apart, below.
+            let changed: Vec<String> = if effect.is_empty() {
+                changed
+            } else {
+                changed.into_iter().filter(|p| p != "members").collect()
+            };
+            record_attributes(db, &base, &changed, Some(&before.data), Some(&data))?;
         }
-        record_change(
-            db,
-            ChangeArgs {
-                tenant_id: a.tenant_id,
-                resource_type: a.resource_type,
-                resource_id: a.id,
-                operation: a.operation,
-                changed: &changed,
-                before: Some(&before.data),
-                after: Some(&data),
-                members: &effect,
-                actor: a.actor,
-                at: &at,
-            },
-        )?;
+        record_members(db, &base, Some(&data), &effect)?;
         StoredResource {
             version,
             last_modified: at,
@@ -377,8 +443,9 @@ pub(crate) fn delete(
     )?;
     let at = now();
     let detached = members::detach_everywhere(db, tenant_id, id, &at)?;
-    // A deleted group's own member list goes with it.
-    let own = members::clear(db, tenant_id, id)?;
+    // A deleted group's own member list goes with it (its memberships end with it; its
+    // last members stay readable in the records that added them).
+    members::clear(db, tenant_id, id)?;
     clear_index(db, row.seq)?;
     if DeleteMode::parse(&mode) == Some(DeleteMode::Soft) {
         db.exec(
@@ -388,22 +455,18 @@ pub(crate) fn delete(
     } else {
         db.exec("DELETE FROM resources WHERE seq = ?", params![row.seq])?;
     }
-    members::record_detached(db, tenant_id, id, detached, actor, &at)?;
-    record_change(
-        db,
-        ChangeArgs {
-            tenant_id,
-            resource_type,
-            resource_id: id,
-            operation: "delete",
-            changed: &[],
-            before: Some(&row.resource.data),
-            after: None,
-            members: &own,
-            actor,
-            at: &at,
-        },
-    )?;
+    members::record_detached(db, tenant_id, id, resource_type, detached, actor, &at)?;
+    let base = RecordBase {
+        tenant_id,
+        resource_type,
+        resource_id: id,
+        operation: "delete",
+        version: Some(row.resource.version),
+        created: Some(&row.resource.created),
+        actor,
+        at: &at,
+    };
+    record_attributes(db, &base, &[], Some(&row.resource.data), None)?;
     Ok(())
 }
 
@@ -454,21 +517,17 @@ pub(crate) fn restore(
         params![version, at.as_str(), row.seq],
     )?;
     let changed: Vec<String> = resource.data.keys().cloned().collect();
-    record_change(
-        db,
-        ChangeArgs {
-            tenant_id,
-            resource_type: &resource.resource_type,
-            resource_id: id,
-            operation: "restore",
-            changed: &changed,
-            before: None,
-            after: Some(&resource.data),
-            members: &MemberEffect::default(),
-            actor,
-            at: &at,
-        },
-    )?;
+    let base = RecordBase {
+        tenant_id,
+        resource_type: &resource.resource_type,
+        resource_id: id,
+        operation: "restore",
+        version: Some(version),
+        created: Some(&resource.created),
+        actor,
+        at: &at,
+    };
+    record_attributes(db, &base, &changed, None, Some(&resource.data))?;
     Ok(StoredResource {
         version,
         last_modified: at,
@@ -492,7 +551,8 @@ pub(crate) fn changes(
     };
     db.rows(
         "SELECT seq, tenant_id, resource_type, resource_id, operation, changed, before, after,
-                members_added, members_removed, token_id, token_name, request_id, at
+                members_added, members_removed, token_id, token_name, request_id, at, version,
+                created
          FROM changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         params![tenant_id, after, i64::from(limit)],
         |r| {
@@ -505,8 +565,10 @@ pub(crate) fn changes(
                 changed: serde_json::from_str(&r.text(5)?)?,
                 before: parse(r.opt_text(6)?)?,
                 after: parse(r.opt_text(7)?)?,
-                members_added: serde_json::from_str(&r.text(8)?)?,
-                members_removed: serde_json::from_str(&r.text(9)?)?,
+                members_added: RecordedMember::parse_list(&r.text(8)?)?,
+                members_removed: RecordedMember::parse_list(&r.text(9)?)?,
+                version: r.opt_int(14)?,
+                created: r.opt_text(15)?,
                 actor: Actor {
                     token_id: r.opt_text(10)?,
                     token_name: r.opt_text(11)?,

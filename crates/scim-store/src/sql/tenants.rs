@@ -7,16 +7,24 @@ use super::now;
 use crate::model::{DeleteMode, Tenant, TokenInfo};
 use crate::{StoreError, token};
 
-const TENANT_COLUMNS: &str = "id, name, created, delete_mode, retention_days";
+pub(crate) const TENANT_COLUMNS: &str = "id, name, created, delete_mode, retention_days, uid";
 
-fn tenant_from_row(r: &dyn SqlRow) -> Result<Tenant, StoreError> {
+pub(crate) fn tenant_from_row(r: &dyn SqlRow) -> Result<Tenant, StoreError> {
     Ok(Tenant {
         id: r.int(0)?,
         name: r.text(1)?,
         created: r.text(2)?,
         delete_mode: DeleteMode::parse(&r.text(3)?).unwrap_or(DeleteMode::Hard),
         retention_days: r.int(4)?,
+        uid: r.text(5)?,
     })
+}
+
+/// A new tenant uid: 8 random bytes, hex.
+fn new_uid() -> String {
+    let mut bytes = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
 }
 
 /// Whether a tenant name is usable in a URL path segment.
@@ -45,10 +53,10 @@ pub(crate) fn create_tenant(
     }
     db.one(
         &format!(
-            "INSERT INTO tenants (name, created, delete_mode, retention_days, change_seq)
-             VALUES (?, ?, ?, ?, 0) RETURNING {TENANT_COLUMNS}"
+            "INSERT INTO tenants (name, created, delete_mode, retention_days, change_seq, uid)
+             VALUES (?, ?, ?, ?, 0, ?) RETURNING {TENANT_COLUMNS}"
         ),
-        params![name, now(), delete_mode.as_str(), retention_days],
+        params![name, now(), delete_mode.as_str(), retention_days, new_uid()],
         tenant_from_row,
     )
 }

@@ -15,7 +15,10 @@ use tokio::sync::{Semaphore, oneshot};
 use super::checkpoint::{self, Checkpoints, Limits};
 use crate::error::StoreError;
 
-const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_events_admin.sql"),
+];
 
 /// Most jobs committed together in one transaction.
 const MAX_BATCH: usize = 512;

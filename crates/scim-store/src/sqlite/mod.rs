@@ -5,7 +5,6 @@ mod checkpoint;
 mod conn;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, Value as RValue};
@@ -38,11 +37,7 @@ impl SqlStore<SqliteEngine> {
             readers: Readers::new(path.to_path_buf()),
             path: path.to_path_buf(),
         };
-        Ok(SqlStore {
-            engine: Arc::new(engine),
-            plan: Arc::new(indexed_attributes(registry)),
-            auth_cache: Default::default(),
-        })
+        Ok(SqlStore::from_engine(engine, indexed_attributes(registry)))
     }
 
     /// The database file.
@@ -109,6 +104,9 @@ impl SqlRow for SqliteRow<'_, '_> {
         Ok(self.0.get(i)?)
     }
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.0.get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
         Ok(self.0.get(i)?)
     }
     fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {

@@ -1,6 +1,6 @@
 //! The change log.
 
-use scim_store::MemberOp;
+use scim_store::{MemberOp, RecordedMember};
 use serde_json::json;
 
 use crate::support::{Fixture, actor, member, members_op, set};
@@ -43,33 +43,53 @@ async fn every_write_appends_one_record_in_order(f: Fixture) {
 
     let log = s.changes(f.acme, 0, 100).await.unwrap();
     let seqs: Vec<i64> = log.iter().map(|c| c.seq).collect();
-    assert_eq!(seqs, (1..=7).collect::<Vec<_>>());
-    let ops: Vec<(&str, &str)> = log
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+    let ops: Vec<(&str, &str, bool)> = log
         .iter()
-        .map(|c| (c.operation.as_str(), c.resource_type.as_str()))
+        .map(|c| {
+            (
+                c.operation.as_str(),
+                c.resource_type.as_str(),
+                c.is_members_change(),
+            )
+        })
         .collect();
     assert_eq!(
         ops,
         [
-            ("create", "User"),
-            ("create", "Group"),
-            ("patch", "User"),
-            ("create", "User"),
-            ("patch", "Group"),
+            ("create", "User", false),
+            // A group created with members: its attributes, then its members.
+            ("create", "Group", false),
+            ("create", "Group", true),
+            ("patch", "User", false),
+            ("create", "User", false),
+            ("patch", "Group", true),
             // Deleting alice removes her from the group first.
-            ("patch", "Group"),
-            ("delete", "User"),
+            ("patch", "Group", true),
+            ("delete", "User", false),
         ]
     );
-    assert_eq!(log[1].members_added, vec![alice.id.clone()]);
-    assert_eq!(log[2].changed, vec!["title".to_string()]);
-    assert_eq!(log[2].before.as_ref().unwrap()["title"], json!(null));
-    assert_eq!(log[2].after.as_ref().unwrap()["title"], "CEO");
-    assert_eq!(log[4].members_added, vec![bob.id.clone()]);
-    assert_eq!(log[5].members_removed, vec![alice.id.clone()]);
-    assert_eq!(log[6].before.as_ref().unwrap()["userName"], "alice");
-    assert!(log[6].after.is_none());
+    let user = |id: &str| RecordedMember {
+        value: id.to_string(),
+        kind: Some("User".into()),
+    };
+    assert!(log[1].members_added.is_empty());
+    assert_eq!(log[2].members_added, vec![user(&alice.id)]);
+    assert_eq!(log[2].after.as_ref().unwrap()["displayName"], "g");
+    assert_eq!(log[3].changed, vec!["title".to_string()]);
+    assert_eq!(log[3].before.as_ref().unwrap()["title"], json!(null));
+    assert_eq!(log[3].after.as_ref().unwrap()["title"], "CEO");
+    assert_eq!(log[3].version, Some(2));
+    assert_eq!(log[3].created.as_deref(), Some(alice.created.as_str()));
+    assert_eq!(log[5].members_added, vec![user(&bob.id)]);
+    assert_eq!(log[5].version, Some(2));
+    assert_eq!(log[6].members_removed, vec![user(&alice.id)]);
+    assert_eq!(log[6].version, Some(3));
+    assert_eq!(log[6].after.as_ref().unwrap()["displayName"], "g");
+    assert_eq!(log[7].before.as_ref().unwrap()["userName"], "alice");
+    assert!(log[7].after.is_none());
     assert_eq!(log[0].actor, actor());
+    assert_eq!(log[0].version, Some(1));
     assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
     // Paging through the log.
     let page = s.changes(f.acme, 3, 2).await.unwrap();

@@ -20,6 +20,7 @@ async fn fill(s: &dyn Store) {
         .await
         .unwrap();
     s.revoke_token(other.id, &revoked.id).await.unwrap();
+    s.create_admin_token("ops", None).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..620 {
         let u = s
@@ -79,6 +80,9 @@ async fn fill(s: &dyn Store) {
 /// Everything observable through the store, as text.
 async fn snapshot(s: &dyn Store) -> String {
     let mut out = String::new();
+    for a in s.list_admin_tokens().await.unwrap() {
+        out.push_str(&format!("{a:?}\n"));
+    }
     for t in s.list_tenants().await.unwrap() {
         out.push_str(&format!("{t:?}\n"));
         for tok in s.list_tokens(t.id).await.unwrap() {
@@ -123,12 +127,13 @@ async fn sqlite_to_sqlite_copies_everything_and_is_idempotent() {
     assert_eq!(
         counts,
         [
+            ("admin_tokens", 1),
             ("tenants", 2),
             ("tokens", 2),
             ("resources", 622),
             ("attr_index", 621),
             ("members", 298),
-            ("changes", 626)
+            ("changes", 627)
         ]
     );
     assert_eq!(
@@ -176,7 +181,7 @@ async fn sqlite_to_postgres_and_back() {
         .last()
         .unwrap()
         .seq;
-    assert_eq!(last, 625 + 1);
+    assert_eq!(last, 626 + 1);
     let t = s
         .create_tenant("third", DeleteMode::Hard, 30)
         .await

@@ -11,6 +11,7 @@ mod support;
 mod changes;
 mod concurrency;
 mod copy;
+mod events;
 mod list;
 mod members;
 mod resources;

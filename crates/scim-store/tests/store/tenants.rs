@@ -8,7 +8,8 @@ store_tests!(
     tenant_ids_are_never_reused,
     tenants_are_unique_named_and_listed_by_name,
     deleting_a_tenant_removes_everything_in_it,
-    tokens_authenticate_until_revoked_or_expired
+    tokens_authenticate_until_revoked_or_expired,
+    admin_tokens_authenticate_only_the_management_api
 );
 
 async fn tenants_are_unique_named_and_listed_by_name(f: Fixture) {
@@ -135,4 +136,58 @@ async fn tenant_ids_are_never_reused(f: Fixture) {
         .await
         .unwrap();
     assert!(next.id > doomed.id, "{} reused {}", next.id, doomed.id);
+}
+
+async fn admin_tokens_authenticate_only_the_management_api(f: Fixture) {
+    let s = f.s();
+    let now = "2026-06-01T00:00:00Z";
+    let (info, secret) = s.create_admin_token("ops", None).await.unwrap();
+    assert!(secret.starts_with("scimadm_"));
+    assert_eq!(info.name, "ops");
+    let found = s.authenticate_admin(&secret, now).await.unwrap().unwrap();
+    assert_eq!(found.id, info.id);
+    // Neither kind passes for the other.
+    assert!(s.authenticate(&secret, now).await.unwrap().is_none());
+    let (_, tenant_token) = s.create_token(f.acme, "okta", None).await.unwrap();
+    assert!(
+        s.authenticate_admin(&tenant_token, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A wrong secret with a real id, and a made-up id.
+    let forged = format!("{}x", &secret[..secret.len() - 1]);
+    assert!(s.authenticate_admin(&forged, now).await.unwrap().is_none());
+    let unknown = secret.replacen(&info.id, "0123456789abcdef", 1);
+    assert!(s.authenticate_admin(&unknown, now).await.unwrap().is_none());
+    // Expiry: refused in the past, honoured in the future.
+    let e = s
+        .create_admin_token("old", Some("2000-01-01T00:00:00Z".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 400);
+    let (_, later) = s
+        .create_admin_token("ci", Some("2999-01-01T00:00:00Z".into()))
+        .await
+        .unwrap();
+    assert!(s.authenticate_admin(&later, now).await.unwrap().is_some());
+    assert!(
+        s.authenticate_admin(&later, "3000-01-01T00:00:00Z")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.create_admin_token("  ", None).await.is_err());
+    // Revocation is immediate and happens once.
+    assert!(s.revoke_admin_token(&info.id).await.unwrap());
+    assert!(!s.revoke_admin_token(&info.id).await.unwrap());
+    assert!(s.authenticate_admin(&secret, now).await.unwrap().is_none());
+    let names: Vec<String> = s
+        .list_admin_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["ops", "ci"]);
 }

@@ -1,0 +1,41 @@
+//! Administration tokens: the credentials of the management API.
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+
+/// An administration token's metadata (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTokenInfo {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub expires: Option<String>,
+    pub revoked: Option<String>,
+}
+
+/// Administration tokens authenticate the management API (`/admin/v1`) and nothing else:
+/// a tenant's SCIM token is never accepted there, and an admin token never on a SCIM URL.
+#[async_trait]
+pub trait AdminTokens: Send + Sync {
+    /// Creates a token; the returned text (`scimadm_…`) is the only time the secret is
+    /// visible. `expires` (RFC 3339), when given, must be in the future.
+    async fn create_admin_token(
+        &self,
+        name: &str,
+        expires: Option<String>,
+    ) -> Result<(AdminTokenInfo, String), StoreError>;
+
+    /// Every admin token, oldest first.
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminTokenInfo>, StoreError>;
+
+    /// Revokes a token at once. `false` if there is no such token or it was revoked before.
+    async fn revoke_admin_token(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// The token a presented admin bearer token is, if it is valid at `now` (RFC 3339).
+    async fn authenticate_admin(
+        &self,
+        token: &str,
+        now: &str,
+    ) -> Result<Option<AdminTokenInfo>, StoreError>;
+}

@@ -1,0 +1,38 @@
+//! Reading the change log for delivery: positions, heads, pruning, commit signals.
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+use crate::model::Tenant;
+use crate::signal::CommitSignal;
+
+/// The change log as a source of events (see `scim-delivery`), beyond
+/// [`crate::Store::changes`].
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// A tenant by its id (tenant ids are never reused).
+    async fn tenant_by_id(&self, tenant_id: i64) -> Result<Option<Tenant>, StoreError>;
+
+    /// The position of a tenant's latest change record (0 when it has none).
+    async fn change_head(&self, tenant_id: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .change_heads(vec![tenant_id])
+            .await?
+            .first()
+            .map_or(0, |h| h.1))
+    }
+
+    /// The latest positions of several tenants, one query for all; tenants that do not
+    /// exist are left out.
+    async fn change_heads(&self, tenant_ids: Vec<i64>) -> Result<Vec<(i64, i64)>, StoreError>;
+
+    /// The position of the oldest change record still kept (`None` when the log is empty).
+    async fn oldest_change(&self, tenant_id: i64) -> Result<Option<i64>, StoreError>;
+
+    /// Deletes a tenant's change records at or before `through` (retention); returns how
+    /// many were deleted. Readers asking for an older position are then told it is gone.
+    async fn prune_changes(&self, tenant_id: i64, through: i64) -> Result<u64, StoreError>;
+
+    /// Wake-ups after this store's own writes (see [`CommitSignal`]).
+    fn commit_signal(&self) -> &CommitSignal;
+}

@@ -1,0 +1,82 @@
+//! Commit signals: a way to wait, without polling the database, until a tenant's change log
+//! may have grown.
+//!
+//! Every write through a store signals its tenant once it is durable. Writes made by
+//! another process (another instance on the same PostgreSQL database, an admin command) are
+//! not seen here; a waiter that must see those too combines the signal with a slow poll of
+//! [`crate::EventLog::change_heads`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::Notify;
+
+/// Per-tenant wake-ups for readers of the change log.
+#[derive(Debug, Default)]
+pub struct CommitSignal {
+    tenants: Mutex<HashMap<i64, Weak<Notify>>>,
+}
+
+impl CommitSignal {
+    /// The signal of a tenant. To wait without missing a commit, create and `enable` a
+    /// [`Notify::notified`] future *before* reading the log, then await it if the read found
+    /// nothing new.
+    pub fn watch(&self, tenant_id: i64) -> Arc<Notify> {
+        let Ok(mut tenants) = self.tenants.lock() else {
+            // A poisoned map only loses wake-ups; pollers still see every commit.
+            return Arc::new(Notify::new());
+        };
+        if let Some(n) = tenants.get(&tenant_id).and_then(Weak::upgrade) {
+            return n;
+        }
+        // Forget tenants nobody watches any more before the map grows.
+        if tenants.len() >= 64 && tenants.len().is_power_of_two() {
+            tenants.retain(|_, w| w.strong_count() > 0);
+        }
+        let n = Arc::new(Notify::new());
+        tenants.insert(tenant_id, Arc::downgrade(&n));
+        n
+    }
+
+    /// Wakes every current waiter of a tenant (after one of its writes committed).
+    pub fn notify(&self, tenant_id: i64) {
+        let watcher = self
+            .tenants
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&tenant_id).and_then(Weak::upgrade));
+        if let Some(n) = watcher {
+            n.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_waiter_enabled_before_the_commit_is_woken() {
+        let signal = CommitSignal::default();
+        let n = signal.watch(7);
+        let waiting = n.notified();
+        tokio::pin!(waiting);
+        waiting.as_mut().enable();
+        signal.notify(8); // another tenant: no wake-up
+        signal.notify(7);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn unwatched_tenants_are_forgotten() {
+        let signal = CommitSignal::default();
+        for t in 0..1000 {
+            drop(signal.watch(t));
+        }
+        assert!(signal.tenants.lock().unwrap().len() < 200);
+        let kept = signal.watch(1);
+        assert!(Arc::ptr_eq(&kept, &signal.watch(1)));
+    }
+}

@@ -1,0 +1,51 @@
+//! The change log's positions, for readers that follow it.
+
+use super::db::{Db, DbExt, SqlValue, params};
+use super::tenants::{TENANT_COLUMNS, tenant_from_row};
+use crate::StoreError;
+use crate::model::Tenant;
+
+pub(crate) fn tenant_by_id(db: &mut dyn Db, tenant_id: i64) -> Result<Option<Tenant>, StoreError> {
+    db.row(
+        &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?"),
+        params![tenant_id],
+        tenant_from_row,
+    )
+}
+
+pub(crate) fn change_heads(
+    db: &mut dyn Db,
+    tenant_ids: &[i64],
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let mut out = Vec::with_capacity(tenant_ids.len());
+    for chunk in tenant_ids.chunks(100) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let ids: Vec<SqlValue> = chunk.iter().map(|&id| SqlValue::Int(id)).collect();
+        out.extend(db.rows(
+            &format!("SELECT id, change_seq FROM tenants WHERE id IN ({marks})"),
+            &ids,
+            |r| Ok((r.int(0)?, r.int(1)?)),
+        )?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn oldest_change(db: &mut dyn Db, tenant_id: i64) -> Result<Option<i64>, StoreError> {
+    // The primary key (tenant_id, seq) answers this with one index probe.
+    db.row(
+        "SELECT seq FROM changes WHERE tenant_id = ? ORDER BY seq LIMIT 1",
+        params![tenant_id],
+        |r| r.int(0),
+    )
+}
+
+pub(crate) fn prune_changes(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    through: i64,
+) -> Result<u64, StoreError> {
+    db.exec(
+        "DELETE FROM changes WHERE tenant_id = ? AND seq <= ?",
+        params![tenant_id, through],
+    )
+}
