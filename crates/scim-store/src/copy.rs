@@ -169,12 +169,13 @@ const CHANGES: Table = Table {
         ("at", Col::Text),
         ("version", Col::OptInt),
         ("created", Col::OptText),
+        ("detail", Col::OptText),
     ],
     key: &[0, 1],
     upsert: "INSERT INTO changes (tenant_id, seq, resource_type, resource_id, operation, changed,
                  before, after, members_added, members_removed, token_id, token_name,
-                 request_id, at, version, created)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 request_id, at, version, created, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (tenant_id, seq) DO NOTHING",
     tenant_column: "tenant_id",
 };

@@ -233,6 +233,9 @@ pub struct ChangeRecord {
     pub version: Option<i64>,
     /// When the resource was created (`None` where `version` is).
     pub created: Option<String>,
+    /// What else a reader must know of the change: `{"deleteMode": "soft"|"hard"}` on a
+    /// delete. Empty when there is nothing.
+    pub detail: Map<String, Value>,
     pub actor: Actor,
     pub at: String,
 }

@@ -8,6 +8,8 @@ UPDATE tenants SET uid = substr(md5(random()::text || id::text || clock_timestam
 -- The resource's version and creation time after the change (NULL in older records).
 ALTER TABLE changes ADD COLUMN version BIGINT;
 ALTER TABLE changes ADD COLUMN created TEXT COLLATE "C";
+-- What else a reader must know of the change, as a JSON object (e.g. {"deleteMode":"soft"}).
+ALTER TABLE changes ADD COLUMN detail TEXT;
 
 -- Administration tokens for the management API: only a SHA-256 of the secret is kept.
 CREATE TABLE admin_tokens (

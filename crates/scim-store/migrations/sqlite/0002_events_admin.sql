@@ -10,6 +10,8 @@ UPDATE tenants SET uid = lower(hex(randomblob(8))) WHERE uid = '';
 -- the resource's `meta` without reading the resource (NULL in records written before).
 ALTER TABLE changes ADD COLUMN version INTEGER;
 ALTER TABLE changes ADD COLUMN created TEXT;
+-- What else a reader must know of the change, as a JSON object (e.g. {"deleteMode":"soft"}).
+ALTER TABLE changes ADD COLUMN detail TEXT;
 
 -- Administration tokens: they authenticate the management API (/admin/v1), never a SCIM
 -- URL. Only a SHA-256 of the secret is kept.

@@ -178,6 +178,7 @@ pub(crate) struct RecordBase<'a> {
 
 /// One change record's own content.
 struct RecordBody<'a> {
+    detail: Option<&'a Map<String, Value>>,
     changed: &'a [String],
     before: Option<&'a Map<String, Value>>,
     after: Option<&'a Map<String, Value>>,
@@ -203,8 +204,8 @@ fn record_change(db: &mut dyn Db, a: &RecordBase<'_>, b: RecordBody<'_>) -> Resu
     db.exec(
         "INSERT INTO changes (tenant_id, seq, resource_type, resource_id, operation, changed, before,
             after, members_added, members_removed, token_id, token_name, request_id, at, version,
-            created)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            created, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             SqlValue::Int(a.tenant_id),
             SqlValue::Int(seq),
@@ -222,6 +223,7 @@ fn record_change(db: &mut dyn Db, a: &RecordBase<'_>, b: RecordBody<'_>) -> Resu
             a.at.into(),
             a.version.map_or(SqlValue::Null, SqlValue::Int),
             a.created.into(),
+            json(b.detail)?.into(),
         ],
     )?;
     Ok(())
@@ -239,6 +241,7 @@ pub(crate) fn record_attributes(
         db,
         base,
         RecordBody {
+            detail: None,
             changed,
             before,
             after,
@@ -261,6 +264,7 @@ pub(crate) fn record_members(
     let (added, removed) = effect.recorded();
     for chunk in added.chunks(MEMBERS_PER_RECORD) {
         let body = RecordBody {
+            detail: None,
             changed: &changed,
             before: None,
             after: group,
@@ -271,6 +275,7 @@ pub(crate) fn record_members(
     }
     for chunk in removed.chunks(MEMBERS_PER_RECORD) {
         let body = RecordBody {
+            detail: None,
             changed: &changed,
             before: None,
             after: group,
@@ -447,7 +452,8 @@ pub(crate) fn delete(
     // last members stay readable in the records that added them).
     members::clear(db, tenant_id, id)?;
     clear_index(db, row.seq)?;
-    if DeleteMode::parse(&mode) == Some(DeleteMode::Soft) {
+    let soft = DeleteMode::parse(&mode) == Some(DeleteMode::Soft);
+    if soft {
         db.exec(
             "UPDATE resources SET deleted = ? WHERE seq = ?",
             params![at.as_str(), row.seq],
@@ -466,7 +472,25 @@ pub(crate) fn delete(
         actor,
         at: &at,
     };
-    record_attributes(db, &base, &[], Some(&row.resource.data), None)?;
+    let mut detail = Map::new();
+    let mode = if soft {
+        DeleteMode::Soft
+    } else {
+        DeleteMode::Hard
+    };
+    detail.insert("deleteMode".into(), Value::String(mode.as_str().into()));
+    record_change(
+        db,
+        &base,
+        RecordBody {
+            detail: Some(&detail),
+            changed: &[],
+            before: Some(&row.resource.data),
+            after: None,
+            added: &[],
+            removed: &[],
+        },
+    )?;
     Ok(())
 }
 
@@ -552,7 +576,7 @@ pub(crate) fn changes(
     db.rows(
         "SELECT seq, tenant_id, resource_type, resource_id, operation, changed, before, after,
                 members_added, members_removed, token_id, token_name, request_id, at, version,
-                created
+                created, detail
          FROM changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         params![tenant_id, after, i64::from(limit)],
         |r| {
@@ -569,6 +593,10 @@ pub(crate) fn changes(
                 members_removed: RecordedMember::parse_list(&r.text(9)?)?,
                 version: r.opt_int(14)?,
                 created: r.opt_text(15)?,
+                detail: match parse(r.opt_text(16)?)? {
+                    Some(Value::Object(m)) => m,
+                    _ => Map::new(),
+                },
                 actor: Actor {
                     token_id: r.opt_text(10)?,
                     token_name: r.opt_text(11)?,

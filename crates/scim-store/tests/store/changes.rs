@@ -88,6 +88,8 @@ async fn every_write_appends_one_record_in_order(f: Fixture) {
     assert_eq!(log[6].after.as_ref().unwrap()["displayName"], "g");
     assert_eq!(log[7].before.as_ref().unwrap()["userName"], "alice");
     assert!(log[7].after.is_none());
+    assert_eq!(log[7].detail["deleteMode"], "hard");
+    assert!(log[3].detail.is_empty());
     assert_eq!(log[0].actor, actor());
     assert_eq!(log[0].version, Some(1));
     assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
