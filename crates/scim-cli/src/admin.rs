@@ -87,7 +87,7 @@ async fn open_any(store: &StoreOptions) -> Result<AnyStore> {
     Ok(store.open(&file).await?.1)
 }
 
-async fn open(store: &StoreOptions) -> Result<Arc<dyn Store>> {
+pub(crate) async fn open(store: &StoreOptions) -> Result<Arc<dyn Store>> {
     Ok(open_any(store).await?.shared())
 }
 

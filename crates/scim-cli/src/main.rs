@@ -1,6 +1,7 @@
 //! `scim`: run the SCIM server and administer its tenants and tokens.
 
 mod admin;
+mod admin_token;
 mod config;
 mod serve;
 mod store_cmd;
@@ -29,6 +30,9 @@ enum Command {
     /// Create, list and revoke bearer tokens.
     #[command(subcommand)]
     Token(admin::TokenCommand),
+    /// Create, list and revoke administration tokens (for the management API, /admin/v1).
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(admin_token::AdminTokenCommand),
     /// Restore a soft-deleted user or group within its tenant's retention window.
     Restore(admin::RestoreArgs),
     /// Apply pending database migrations and exit.
@@ -51,6 +55,7 @@ fn main() -> Result<()> {
             Command::Serve(args) => serve::run(args).await,
             Command::Tenant(cmd) => admin::tenant(cmd).await,
             Command::Token(cmd) => admin::token(cmd).await,
+            Command::AdminToken(cmd) => admin_token::run(cmd).await,
             Command::Restore(args) => admin::restore(args).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Store(cmd) => store_cmd::run(cmd).await,

@@ -2,8 +2,12 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
+use std::time::Duration;
+
+use scim_admin::AdminState;
+use scim_delivery::Feed;
 use scim_server::{AppState, ServerConfig};
-use scim_store::{DeleteMode, Store};
+use scim_store::{AnyStore, DeleteMode, Store};
 
 use crate::config::{FileConfig, StoreOptions};
 
@@ -128,6 +132,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| format!("http://{local}"));
     let (registry, store) = args.store.open(&file).await?;
     let database = store.describe();
+    // How soon a waiting event reader sees a commit made by another process: another
+    // instance on the same PostgreSQL database, or an admin command on the SQLite file.
+    // (This process's own commits wake readers at once.)
+    let head_poll = match store {
+        AnyStore::Postgres(_) => Duration::from_millis(100),
+        AnyStore::Sqlite(_) => Duration::from_secs(1),
+    };
     let store = store.shared();
     let config = ServerConfig {
         public_url: public_url.trim_end_matches('/').to_string(),
@@ -146,7 +157,18 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         "scim is serving {}/scim/v2/{{tenant}} (listening on {local})",
         config.public_url
     );
-    let state = AppState::new(store, registry, config);
-    scim_server::serve(listener, state, shutdown_signal()).await?;
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let feed =
+        Feed::new(store.clone(), registry.clone(), &config.public_url).with_shutdown(closing_rx);
+    let admin = scim_admin::router(AdminState::new(store.clone(), feed));
+    let poller = scim_delivery::watch::spawn_head_poller(store.clone(), head_poll);
+    let app = scim_server::router_with(AppState::new(store, registry, config), admin);
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Long polls answer with what they have instead of holding up the shutdown.
+        let _ = closing.send(true);
+    };
+    scim_server::serve_app(listener, app, shutdown).await?;
+    poller.abort();
     Ok(())
 }

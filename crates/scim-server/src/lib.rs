@@ -39,8 +39,15 @@ fn with_405(r: MethodRouter<AppState>) -> MethodRouter<AppState> {
     r.fallback(method_not_allowed)
 }
 
-/// The complete HTTP API.
+/// The complete SCIM HTTP API.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The SCIM HTTP API with other routes beside it (the management API, an application's own
+/// routes), which share its request log and its answer to unknown paths. `other` must not
+/// use `/health` or `/scim/v2`.
+pub fn router_with(state: AppState, other: Router) -> Router {
     use routes::{bulk, discovery, resources};
     let tenant = Router::new()
         .route(
@@ -76,8 +83,21 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .nest("/scim/v2/{tenant}", tenant)
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(logging::log_request))
         .with_state(state)
+        .merge(other)
+        .layer(axum::middleware::from_fn(logging::log_request))
+}
+
+/// Serves `app` (from [`router`] or [`router_with`]) on `listener` until `shutdown`
+/// completes, then finishes in-flight requests.
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
@@ -86,7 +106,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_app(listener, router(state), shutdown).await
 }

@@ -38,6 +38,19 @@ impl CommitSignal {
         n
     }
 
+    /// The tenants somebody is watching now (for a poller of other processes' commits).
+    pub fn watched(&self) -> Vec<i64> {
+        self.tenants
+            .lock()
+            .map(|t| {
+                t.iter()
+                    .filter(|(_, w)| w.strong_count() > 0)
+                    .map(|(id, _)| *id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Wakes every current waiter of a tenant (after one of its writes committed).
     pub fn notify(&self, tenant_id: i64) {
         let watcher = self

@@ -11,5 +11,6 @@
 mod support;
 
 mod admin;
+mod events;
 mod faults;
 mod scale_out;

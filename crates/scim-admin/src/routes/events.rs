@@ -1,0 +1,63 @@
+//! `GET /admin/v1/tenants/{tenant}/events`: the event feed.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use scim_delivery::feed::{FeedRequest, MAX_LIMIT, MAX_WAIT};
+use scim_delivery::{Event, EventFilter};
+use serde::Serialize;
+
+use crate::auth::AdminAuth;
+use crate::query::Params;
+use crate::{AdminError, AdminState};
+
+/// The feed's answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct EventsPage {
+    events: Vec<Event>,
+    /// The cursor for the next request (`after=`).
+    next: i64,
+    /// The tenant's latest position.
+    head: i64,
+}
+
+/// Events after `after` (default 0), at most `limit` (default 100, at most 1,000), waiting
+/// up to `wait` seconds (default 0, at most 60) for a first one; `types` filters by type.
+pub(crate) async fn list(
+    _auth: AdminAuth,
+    State(state): State<AdminState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<EventsPage>, AdminError> {
+    let mut params = Params::parse(query.as_deref())?;
+    let after = params.int("after", 0, i64::MAX)?.unwrap_or(0);
+    let limit = params.int("limit", 1, i64::from(MAX_LIMIT))?.unwrap_or(100);
+    let wait = params
+        .int("wait", 0, MAX_WAIT.as_secs() as i64)?
+        .unwrap_or(0);
+    let filter = match params.text("types") {
+        Some(t) => {
+            EventFilter::parse(&t).map_err(|e| AdminError::invalid("types", e.to_string()))?
+        }
+        None => EventFilter::all(),
+    };
+    params.finish()?;
+    let tenant = state
+        .store
+        .tenant(&tenant)
+        .await?
+        .ok_or_else(|| AdminError::tenant_not_found(&tenant))?;
+    let request = FeedRequest {
+        after,
+        limit: u32::try_from(limit).unwrap_or(MAX_LIMIT),
+        wait: Duration::from_secs(u64::try_from(wait).unwrap_or(0)),
+        filter,
+    };
+    let page = state.feed.read(&tenant, &request).await?;
+    Ok(Json(EventsPage {
+        events: page.events,
+        next: page.next,
+        head: page.head,
+    }))
+}

@@ -1,0 +1,445 @@
+//! Events: the change log in an application's terms.
+//!
+//! One change record becomes one event. The envelope and every type are documented, with
+//! examples, in `docs/events.md`; [`VERSION`] changes only when a consumer would have to
+//! change its code.
+
+use std::fmt;
+
+use scim_core::schema::SchemaRegistry;
+use scim_store::{ChangeRecord, RecordedMember, StoredResource, Tenant};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::DeliveryError;
+
+/// The version of the event envelope and vocabulary.
+pub const VERSION: u32 = 1;
+
+/// What happened, in the words an application switches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    UserCreated,
+    /// Attributes of a user changed (other than a change of `active`).
+    UserUpdated,
+    /// `active` went from true (or unset) to false.
+    UserDeactivated,
+    /// `active` went from false to true (or unset).
+    UserReactivated,
+    /// Deleted, hard or soft (`data.deleteMode`).
+    UserDeleted,
+    /// A soft-deleted user was restored.
+    UserRestored,
+    GroupCreated,
+    GroupUpdated,
+    GroupDeleted,
+    GroupRestored,
+    GroupMembersAdded,
+    GroupMembersRemoved,
+    /// A resource of a custom resource type (`data.resourceType` says which).
+    ResourceCreated,
+    ResourceUpdated,
+    ResourceDeleted,
+    ResourceRestored,
+    ResourceMembersAdded,
+    ResourceMembersRemoved,
+}
+
+impl EventType {
+    /// Every type, in documentation order.
+    pub const ALL: [EventType; 18] = [
+        EventType::UserCreated,
+        EventType::UserUpdated,
+        EventType::UserDeactivated,
+        EventType::UserReactivated,
+        EventType::UserDeleted,
+        EventType::UserRestored,
+        EventType::GroupCreated,
+        EventType::GroupUpdated,
+        EventType::GroupDeleted,
+        EventType::GroupRestored,
+        EventType::GroupMembersAdded,
+        EventType::GroupMembersRemoved,
+        EventType::ResourceCreated,
+        EventType::ResourceUpdated,
+        EventType::ResourceDeleted,
+        EventType::ResourceRestored,
+        EventType::ResourceMembersAdded,
+        EventType::ResourceMembersRemoved,
+    ];
+
+    /// The type's name, e.g. `user.deactivated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::UserCreated => "user.created",
+            EventType::UserUpdated => "user.updated",
+            EventType::UserDeactivated => "user.deactivated",
+            EventType::UserReactivated => "user.reactivated",
+            EventType::UserDeleted => "user.deleted",
+            EventType::UserRestored => "user.restored",
+            EventType::GroupCreated => "group.created",
+            EventType::GroupUpdated => "group.updated",
+            EventType::GroupDeleted => "group.deleted",
+            EventType::GroupRestored => "group.restored",
+            EventType::GroupMembersAdded => "group.members_added",
+            EventType::GroupMembersRemoved => "group.members_removed",
+            EventType::ResourceCreated => "resource.created",
+            EventType::ResourceUpdated => "resource.updated",
+            EventType::ResourceDeleted => "resource.deleted",
+            EventType::ResourceRestored => "resource.restored",
+            EventType::ResourceMembersAdded => "resource.members_added",
+            EventType::ResourceMembersRemoved => "resource.members_removed",
+        }
+    }
+
+    /// The type with this name.
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        EventType::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event type '{name}'")))
+    }
+}
+
+/// One event, as every consumer receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Stable and unique: the same on every delivery and every read (de-duplicate by it).
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// The envelope's version ([`VERSION`]).
+    pub version: u32,
+    /// The tenant's name.
+    pub tenant: String,
+    /// The position in the tenant's order: strictly increasing, a cursor for the feed.
+    pub position: i64,
+    /// When the change was committed (RFC 3339, UTC, milliseconds).
+    pub timestamp: String,
+    pub actor: EventActor,
+    pub data: EventData,
+}
+
+/// Who made the change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventActor {
+    /// The name of the bearer token the identity provider used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The request's `X-Request-Id`, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// What the event is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventData {
+    /// `User`, `Group`, or a custom resource type's name.
+    pub resource_type: String,
+    /// The resource's id.
+    pub id: String,
+    /// The resource as it is after the change, in its SCIM representation (for a group,
+    /// without `members`; for a user, without the computed `groups`). Absent after a
+    /// delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Value>,
+    /// The attributes that changed, with their old and new values (`*.updated`,
+    /// `user.deactivated`, `user.reactivated`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<AttributeChange>,
+    /// The members added or removed (`*.members_added`, `*.members_removed`): at most
+    /// 1,000 per event; a larger change comes as several events in a row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<RecordedMember>,
+    /// `hard` or `soft` (`*.deleted`): a soft-deleted resource can be restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_mode: Option<String>,
+}
+
+/// One changed attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    /// Its canonical path: `active`, `name.givenName`, `emails`,
+    /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`.
+    pub attribute: String,
+    /// The value before (`null`: it had none).
+    pub old: Value,
+    /// The value after (`null`: it has none now).
+    pub new: Value,
+}
+
+/// What [`derive`] needs besides the record: where the tenant's resources live.
+#[derive(Debug, Clone)]
+pub struct RenderContext<'a> {
+    /// The tenant's SCIM base URL (`{public_url}/scim/v2/{tenant}`), for `meta.location`.
+    pub base_url: &'a str,
+    pub registry: &'a SchemaRegistry,
+}
+
+/// The id of the event of a tenant's record: unique across tenants and across a tenant
+/// deleted and created again (its uid differs).
+pub fn event_id(tenant: &Tenant, position: i64) -> String {
+    format!("evt_{}_{position}", tenant.uid)
+}
+
+/// The event a change record stands for.
+pub fn derive(record: &ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -> Event {
+    let kind = Kind::of(&record.resource_type);
+    let mut data = EventData {
+        resource_type: record.resource_type.clone(),
+        id: record.resource_id.clone(),
+        resource: record
+            .after
+            .as_ref()
+            .and_then(|after| render(record, after, ctx)),
+        changes: Vec::new(),
+        members: Vec::new(),
+        delete_mode: None,
+    };
+    let event_type = if record.is_members_change() {
+        if record.members_added.is_empty() {
+            data.members = record.members_removed.clone();
+            kind.members_removed()
+        } else {
+            data.members = record.members_added.clone();
+            kind.members_added()
+        }
+    } else {
+        match record.operation.as_str() {
+            "create" => kind.created(),
+            "restore" => kind.restored(),
+            "delete" => {
+                data.resource = None;
+                data.delete_mode = record
+                    .detail
+                    .get("deleteMode")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                kind.deleted()
+            }
+            _ => {
+                let (before, after) = (record.before.as_ref(), record.after.as_ref());
+                data.changes = record
+                    .changed
+                    .iter()
+                    .map(|path| AttributeChange {
+                        attribute: path.clone(),
+                        old: before
+                            .and_then(|d| lookup(d, path))
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                        new: after
+                            .and_then(|d| lookup(d, path))
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                    })
+                    .collect();
+                match (kind, is_inactive(before), is_inactive(after)) {
+                    (Kind::User, false, true) => EventType::UserDeactivated,
+                    (Kind::User, true, false) => EventType::UserReactivated,
+                    _ => kind.updated(),
+                }
+            }
+        }
+    };
+    Event {
+        id: event_id(tenant, record.seq),
+        event_type,
+        version: VERSION,
+        tenant: tenant.name.clone(),
+        position: record.seq,
+        timestamp: record.at.clone(),
+        actor: EventActor {
+            token: record.actor.token_name.clone(),
+            request_id: record.actor.request_id.clone(),
+        },
+        data,
+    }
+}
+
+/// A user is inactive when `active` is `false`; unset means active.
+fn is_inactive(doc: Option<&Value>) -> bool {
+    doc.and_then(|d| d.get("active")) == Some(&Value::Bool(false))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    User,
+    Group,
+    Other,
+}
+
+impl Kind {
+    fn of(resource_type: &str) -> Kind {
+        match resource_type {
+            "User" => Kind::User,
+            "Group" => Kind::Group,
+            _ => Kind::Other,
+        }
+    }
+    fn pick(self, user: EventType, group: EventType, other: EventType) -> EventType {
+        match self {
+            Kind::User => user,
+            Kind::Group => group,
+            Kind::Other => other,
+        }
+    }
+    fn created(self) -> EventType {
+        self.pick(
+            EventType::UserCreated,
+            EventType::GroupCreated,
+            EventType::ResourceCreated,
+        )
+    }
+    fn updated(self) -> EventType {
+        self.pick(
+            EventType::UserUpdated,
+            EventType::GroupUpdated,
+            EventType::ResourceUpdated,
+        )
+    }
+    fn deleted(self) -> EventType {
+        self.pick(
+            EventType::UserDeleted,
+            EventType::GroupDeleted,
+            EventType::ResourceDeleted,
+        )
+    }
+    fn restored(self) -> EventType {
+        self.pick(
+            EventType::UserRestored,
+            EventType::GroupRestored,
+            EventType::ResourceRestored,
+        )
+    }
+    fn members_added(self) -> EventType {
+        match self {
+            Kind::Other => EventType::ResourceMembersAdded,
+            _ => EventType::GroupMembersAdded,
+        }
+    }
+    fn members_removed(self) -> EventType {
+        match self {
+            Kind::Other => EventType::ResourceMembersRemoved,
+            _ => EventType::GroupMembersRemoved,
+        }
+    }
+}
+
+/// The resource's SCIM representation from a record's `after` document.
+fn render(record: &ChangeRecord, after: &Value, ctx: &RenderContext<'_>) -> Option<Value> {
+    let data = after.as_object()?.clone();
+    let endpoint = ctx
+        .registry
+        .resource_type(&record.resource_type)
+        .map_or_else(
+            || record.resource_type.clone(),
+            |rt| rt.endpoint_name().to_string(),
+        );
+    let resource = StoredResource {
+        resource_type: record.resource_type.clone(),
+        id: record.resource_id.clone(),
+        version: record.version.unwrap_or_default(),
+        created: record.created.clone().unwrap_or_default(),
+        last_modified: record.at.clone(),
+        data,
+        members: None,
+        groups: None,
+    };
+    let mut json = resource.into_json(&endpoint, Some(ctx.base_url));
+    // Records written before versions were kept: leave out what is not known.
+    if let Some(Value::Object(meta)) = json.get_mut("meta") {
+        if record.version.is_none() {
+            meta.shift_remove("version");
+        }
+        if record.created.is_none() {
+            meta.shift_remove("created");
+        }
+    }
+    Some(Value::Object(json))
+}
+
+/// The value at a canonical attribute path in a stored document: `name.givenName`, or
+/// `urn:…:User:department` (an extension's attributes are kept under its URN).
+fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+    let (container, rest): (&Map<String, Value>, &str) = match path.rfind(':') {
+        Some(i) if path.starts_with("urn:") => (doc.get(&path[..i])?.as_object()?, &path[i + 1..]),
+        _ => (doc.as_object()?, path),
+    };
+    let mut parts = rest.split('.');
+    let mut value = container.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    Some(value)
+}
+
+/// Which event types a consumer wants: a comma-separated list of names and patterns
+/// ending in `*` (`user.*,group.members_*`). Empty means all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    patterns: Vec<String>,
+}
+
+impl EventFilter {
+    /// Every event.
+    pub fn all() -> EventFilter {
+        EventFilter::default()
+    }
+
+    /// Parses a list of patterns; a pattern that matches no event type is an error (a typo
+    /// would otherwise silently deliver nothing).
+    pub fn parse(text: &str) -> Result<EventFilter, DeliveryError> {
+        let mut patterns = Vec::new();
+        for p in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if !EventType::ALL.iter().any(|t| matches(p, t.as_str())) {
+                return Err(DeliveryError::Invalid(format!(
+                    "'{p}' matches no event type; types are {}",
+                    EventType::ALL.map(EventType::as_str).join(", ")
+                )));
+            }
+            patterns.push(p.to_string());
+        }
+        Ok(EventFilter { patterns })
+    }
+
+    /// Whether an event of this type is wanted.
+    pub fn accepts(&self, t: EventType) -> bool {
+        self.patterns.is_empty() || self.patterns.iter().any(|p| matches(p, t.as_str()))
+    }
+
+    /// The filter as it was given (normalised), empty for all.
+    pub fn as_text(&self) -> String {
+        self.patterns.join(",")
+    }
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! The event feed: a tenant's events after a cursor, with long polling.
+//!
+//! A cursor is a position: the feed answers the events strictly after it, in the tenant's
+//! order, and the position to ask from next. Because the change log commits a tenant's
+//! records in position order (ARCHITECTURE.md, "Change log"), a reader that always asks
+//! from the last position it was given never skips an event, on any instance.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scim_core::schema::SchemaRegistry;
+use scim_store::{Store, Tenant};
+use tokio::time::Instant;
+
+use crate::DeliveryError;
+use crate::event::{self, Event, EventFilter, RenderContext};
+
+/// Most events one read returns.
+pub const MAX_LIMIT: u32 = 1000;
+/// Longest a read may wait for a first event.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Most change records one read examines when a filter leaves most of them out; the
+/// reader is then given a cursor past them and asks again.
+const SCAN_LIMIT: usize = 10_000;
+
+/// What a reader asks for.
+#[derive(Debug, Clone)]
+pub struct FeedRequest {
+    /// The cursor: events strictly after this position (0: from the beginning).
+    pub after: i64,
+    /// Most events to return (1..=[`MAX_LIMIT`]).
+    pub limit: u32,
+    /// How long to wait for a first event when there is none yet (0: answer at once).
+    pub wait: Duration,
+    pub filter: EventFilter,
+}
+
+/// One read's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedPage {
+    pub events: Vec<Event>,
+    /// The cursor to ask from next: the position of the last event, or further when
+    /// events the filter left out came after it.
+    pub next: i64,
+    /// The tenant's latest position when the read ended (`head - next` is the reader's lag).
+    pub head: i64,
+}
+
+/// Reads tenants' events from the change log.
+#[derive(Clone)]
+pub struct Feed {
+    store: Arc<dyn Store>,
+    registry: Arc<SchemaRegistry>,
+    public_url: Arc<str>,
+    /// Ends every wait when it turns true (the server is shutting down).
+    shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl Feed {
+    /// A feed over `store`; `public_url` is the server's public URL, for the
+    /// `meta.location` of the resources in events.
+    pub fn new(store: Arc<dyn Store>, registry: Arc<SchemaRegistry>, public_url: &str) -> Feed {
+        Feed {
+            store,
+            registry,
+            public_url: public_url.trim_end_matches('/').into(),
+            shutdown: None,
+        }
+    }
+
+    /// The same feed, whose waits end (with what they have) once `shutdown` is true, so
+    /// that long polls do not hold up a graceful shutdown.
+    pub fn with_shutdown(mut self, shutdown: tokio::sync::watch::Receiver<bool>) -> Feed {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// Resolves once the server is shutting down (never, without a shutdown signal).
+    async fn closing(&self) {
+        match self.shutdown.clone() {
+            Some(mut rx) => {
+                // A dropped sender is not a shutdown.
+                if rx.wait_for(|closing| *closing).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The store the feed reads.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Fails with [`DeliveryError::CursorExpired`] when events after `after` are no longer
+    /// all kept.
+    pub async fn check_cursor(&self, tenant: &Tenant, after: i64) -> Result<(), DeliveryError> {
+        if after < 0 {
+            return Err(DeliveryError::Invalid(format!(
+                "the cursor must be a position (0 or more), not {after}"
+            )));
+        }
+        let first_kept = match self.store.oldest_change(tenant.id).await? {
+            Some(oldest) => oldest,
+            None => self.store.change_head(tenant.id).await? + 1,
+        };
+        if after < first_kept - 1 {
+            return Err(DeliveryError::CursorExpired {
+                after,
+                oldest: first_kept - 1,
+            });
+        }
+        Ok(())
+    }
+
+    /// The events after `request.after`, waiting up to `request.wait` for a first one.
+    pub async fn read(
+        &self,
+        tenant: &Tenant,
+        request: &FeedRequest,
+    ) -> Result<FeedPage, DeliveryError> {
+        self.check_cursor(tenant, request.after).await?;
+        let limit = request.limit.clamp(1, MAX_LIMIT);
+        let deadline = Instant::now() + request.wait.min(MAX_WAIT);
+        let signal = self.store.commit_signal().watch(tenant.id);
+        let base_url = format!("{}/scim/v2/{}", self.public_url, tenant.name);
+        let ctx = RenderContext {
+            base_url: &base_url,
+            registry: &self.registry,
+        };
+        let mut cursor = request.after;
+        let mut scanned = 0usize;
+        loop {
+            // Armed before the read, so that a commit between the read and the wait is not
+            // missed.
+            let committed = signal.notified();
+            tokio::pin!(committed);
+            committed.as_mut().enable();
+            let records = self.store.changes(tenant.id, cursor, limit).await?;
+            let full = records.len() == limit as usize;
+            let mut events = Vec::new();
+            for record in &records {
+                cursor = record.seq;
+                let e = event::derive(record, tenant, &ctx);
+                if request.filter.accepts(e.event_type) {
+                    events.push(e);
+                }
+            }
+            scanned += records.len();
+            if !events.is_empty() || (full && scanned >= SCAN_LIMIT) {
+                return self.page(tenant, events, cursor).await;
+            }
+            if full {
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return self.page(tenant, events, cursor).await;
+            }
+            tokio::select! {
+                () = &mut committed => {}
+                () = tokio::time::sleep_until(deadline) => {}
+                () = self.closing() => return self.page(tenant, events, cursor).await,
+            }
+        }
+    }
+
+    async fn page(
+        &self,
+        tenant: &Tenant,
+        events: Vec<Event>,
+        next: i64,
+    ) -> Result<FeedPage, DeliveryError> {
+        let head = self.store.change_head(tenant.id).await?.max(next);
+        Ok(FeedPage { events, next, head })
+    }
+}
