@@ -146,12 +146,7 @@ pub async fn open_url(
     registry: &SchemaRegistry,
     pg: &PgOptions,
 ) -> Result<AnyStore> {
-    if let DatabaseUrl::Sqlite(path) = url
-        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    }
+    // The SQLite store creates its directory itself, owner-only.
     let store = AnyStore::open(url, registry, pg)
         .await
         .with_context(|| match url {

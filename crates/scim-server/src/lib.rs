@@ -8,10 +8,13 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jwt;
+pub mod listener;
 mod logging;
 mod routes;
 pub mod service;
 pub mod state;
+pub mod throttle;
 
 use std::future::Future;
 
@@ -80,13 +83,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight
+/// requests. Connections are kept within the state's [`listener::ConnectionLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.config.connections.clone();
+    listener::serve_connections(listener, router(state), limits, shutdown).await
 }

@@ -15,7 +15,11 @@ use tokio::sync::{Semaphore, oneshot};
 use super::checkpoint::{self, Checkpoints, Limits};
 use crate::error::StoreError;
 
-const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    // Provisional number: it follows 0002 once that lands (renumbered on merge).
+    include_str!("../../migrations/sqlite/0003_tenant_settings_tokens.sql"),
+];
 
 /// Most jobs committed together in one transaction.
 const MAX_BATCH: usize = 512;
