@@ -2,6 +2,7 @@
 
 mod admin;
 mod config;
+mod limits;
 mod serve;
 mod store_cmd;
 
@@ -23,10 +24,10 @@ struct Cli {
 enum Command {
     /// Start the SCIM server (creates a default tenant and token on first start).
     Serve(serve::ServeArgs),
-    /// Create, list and delete tenants.
+    /// Create, update, list and delete tenants.
     #[command(subcommand)]
     Tenant(admin::TenantCommand),
-    /// Create, list and revoke bearer tokens.
+    /// Create, list, rotate and revoke bearer tokens.
     #[command(subcommand)]
     Token(admin::TokenCommand),
     /// Restore a soft-deleted user or group within its tenant's retention window.

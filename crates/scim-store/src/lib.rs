@@ -33,6 +33,7 @@ pub use model::{
 };
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
 pub use settings::{JwtSettings, Rotation, TenantSettings, TenantUpdate, TokenScope, TokenSpec};
+pub use sql::fairness::Fairness;
 
 /// Storage for every tenant's directory.
 #[async_trait]

@@ -12,4 +12,5 @@ mod support;
 
 mod admin;
 mod faults;
+mod safety;
 mod scale_out;

@@ -163,6 +163,7 @@ impl SqlStore<PgEngine> {
             auth_cache: Default::default(),
             update_locks: Default::default(),
             last_used: Default::default(),
+            gates: Default::default(),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod auth_cache;
 pub mod db;
+pub mod fairness;
 pub(crate) mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod members;
@@ -95,6 +96,7 @@ pub struct SqlStore<E> {
     pub(crate) auth_cache: Arc<auth_cache::AuthCache>,
     pub(crate) update_locks: Arc<update_lock::UpdateLocks>,
     pub(crate) last_used: Arc<lifecycle::LastUsed>,
+    pub(crate) gates: Arc<fairness::WriteGates>,
 }
 
 impl<E> Clone for SqlStore<E> {
@@ -105,6 +107,7 @@ impl<E> Clone for SqlStore<E> {
             auth_cache: self.auth_cache.clone(),
             update_locks: self.update_locks.clone(),
             last_used: self.last_used.clone(),
+            gates: self.gates.clone(),
         }
     }
 }
@@ -113,6 +116,37 @@ impl<E: Engine> SqlStore<E> {
     /// Where the data lives, for logs.
     pub fn describe(&self) -> String {
         self.engine.describe()
+    }
+
+    /// Sets the per-tenant write limits (see [`fairness`]).
+    pub fn set_fairness(&self, f: fairness::Fairness) {
+        self.gates.configure(f);
+    }
+
+    /// A write of a tenant's data: it waits for the tenant's turn at the writer, and its
+    /// time inside the writer is charged to the tenant.
+    async fn write_for<T, F>(&self, tenant_id: i64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let turn = self.gates.enter(tenant_id).await?;
+        let spent = Arc::new(std::sync::Mutex::new(std::time::Duration::ZERO));
+        let clock = spent.clone();
+        let result = self
+            .engine
+            .write(move |db| {
+                let started = std::time::Instant::now();
+                let r = f(db);
+                if let Ok(mut s) = clock.lock() {
+                    *s = started.elapsed();
+                }
+                r
+            })
+            .await;
+        let spent = spent.lock().map(|s| *s).unwrap_or_default();
+        turn.done(spent);
+        result
     }
 
     /// Records a token's use, at most once a minute per token, off the request's path.
@@ -257,8 +291,9 @@ impl<E: Engine> Store for SqlStore<E> {
     ) -> Result<StoredResource, StoreError> {
         let (rt, actor, plan) = (resource_type.to_string(), actor.clone(), self.plan.clone());
         let created = self
-            .engine
-            .write(move |db| resources::create(db, &plan, tenant_id, &rt, data, members, &actor))
+            .write_for(tenant_id, move |db| {
+                resources::create(db, &plan, tenant_id, &rt, data, members, &actor)
+            })
             .await;
         self.forget_if_gone(tenant_id, created)
     }
@@ -312,8 +347,7 @@ impl<E: Engine> Store for SqlStore<E> {
                 if_match.clone(),
             );
             let written = self
-                .engine
-                .write(move |db| {
+                .write_for(tenant_id, move |db| {
                     resources::apply_update(
                         db,
                         &plan,
@@ -358,11 +392,10 @@ impl<E: Engine> Store for SqlStore<E> {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let (rt, id, actor) = (resource_type.to_string(), id.to_string(), actor.clone());
-        self.engine
-            .write(move |db| {
-                resources::delete(db, tenant_id, &rt, &id, if_match.as_deref(), &actor)
-            })
-            .await
+        self.write_for(tenant_id, move |db| {
+            resources::delete(db, tenant_id, &rt, &id, if_match.as_deref(), &actor)
+        })
+        .await
     }
 
     async fn restore(
@@ -372,9 +405,10 @@ impl<E: Engine> Store for SqlStore<E> {
         actor: &Actor,
     ) -> Result<StoredResource, StoreError> {
         let (id, actor, plan) = (id.to_string(), actor.clone(), self.plan.clone());
-        self.engine
-            .write(move |db| resources::restore(db, &plan, tenant_id, &id, &actor))
-            .await
+        self.write_for(tenant_id, move |db| {
+            resources::restore(db, &plan, tenant_id, &id, &actor)
+        })
+        .await
     }
 
     async fn list(&self, tenant_id: i64, request: ListRequest) -> Result<Page, StoreError> {

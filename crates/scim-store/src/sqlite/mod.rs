@@ -48,6 +48,7 @@ impl SqlStore<SqliteEngine> {
             auth_cache: Default::default(),
             update_locks: Default::default(),
             last_used: Default::default(),
+            gates: Default::default(),
         })
     }
 

@@ -13,6 +13,7 @@ use crate::support::*;
 store_tests!(
     a_blocked_update_computation_holds_up_no_other_write,
     concurrent_document_updates_are_never_lost,
+    a_tenant_over_its_writer_share_waits_alone,
 );
 
 /// A store whose PostgreSQL pool has one connection (the same store for SQLite, whose
@@ -339,4 +340,36 @@ async fn a_statement_stuck_behind_a_lock_gives_503() {
     s.create(t.id, "User", user_data("after"), Vec::new(), &actor())
         .await
         .expect("works again");
+}
+
+/// Fairness mechanics: a tenant that has used more than its share of the writer is made to
+/// wait (429 with Retry-After past the longest wait) while another tenant's writes go
+/// straight through; once the debt is repaid it writes again.
+async fn a_tenant_over_its_writer_share_waits_alone(f: Fixture) {
+    f.store.set_fairness(scim_store::Fairness {
+        max_writes: 4,
+        writer_share: 0.000_1,
+        writer_burst: Duration::ZERO,
+        max_wait: Duration::from_millis(50),
+    });
+    let s = f.s();
+    s.create(f.acme, "User", user_data("a1"), Vec::new(), &actor())
+        .await
+        .unwrap();
+    let e = s
+        .create(f.acme, "User", user_data("a2"), Vec::new(), &actor())
+        .await
+        .expect_err("acme is over its share");
+    let e = e.to_scim();
+    assert_eq!(e.status, 429);
+    assert!(e.retry_after.is_some());
+    // globex is not held up (its own first write is within its burst of zero only once).
+    s.create(f.globex, "User", user_data("g1"), Vec::new(), &actor())
+        .await
+        .unwrap();
+    // With a normal share, acme writes again.
+    f.store.set_fairness(scim_store::Fairness::default());
+    s.create(f.acme, "User", user_data("a3"), Vec::new(), &actor())
+        .await
+        .unwrap();
 }
