@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Starts a server command and measures the time until its health URL first answers 200.
     Startup(StartupArgs),
+    /// One normal and one abusive tenant: the normal tenant's p99 alone and under abuse.
+    Fairness(crate::fairness::FairnessArgs),
 }
 
 #[derive(Debug, Clone, Args)]

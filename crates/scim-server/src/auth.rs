@@ -86,7 +86,9 @@ impl FromRequestParts<AppState> for Auth {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        state.throttle.before_authentication(peer, presented)?;
+        if let Err(e) = state.throttle.before_authentication(peer, presented) {
+            return Err(tarpit(e).await);
+        }
         let found = match state.store.authenticate(presented, &now_rfc3339()).await? {
             Some(found) => Some(found),
             None if scim_store::token::split(presented).is_none() => {
@@ -100,7 +102,9 @@ impl FromRequestParts<AppState> for Auth {
         };
         state.throttle.authenticated(presented);
         let settings = settings_of(state, tenant.id).await?;
-        state.throttle.admit(tenant.id, 1)?;
+        if let Err(e) = state.throttle.admit(tenant.id, 1) {
+            return Err(tarpit(e).await);
+        }
         Ok(Auth {
             tenant,
             token,
@@ -112,6 +116,19 @@ impl FromRequestParts<AppState> for Auth {
             settings,
         })
     }
+}
+
+/// The longest a refused request is held before its 429 is sent.
+const TARPIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Holds a 429 for up to its Retry-After (at most [`TARPIT`]) before answering: a client
+/// that honours Retry-After loses nothing, and one that retries at once, on as many
+/// connections as it likes, is slowed to one attempt per connection per second instead of
+/// costing the server a request each time.
+async fn tarpit(e: scim_core::ScimError) -> ApiError {
+    let wait = std::time::Duration::from_secs(u64::from(e.retry_after.unwrap_or(1)));
+    tokio::time::sleep(wait.min(TARPIT)).await;
+    ApiError(e)
 }
 
 /// A tenant's settings, from the throttle's cache or the store.

@@ -7,24 +7,33 @@
 //! bucket is still checked with [`designates`], so the index only narrows the candidates.
 
 use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 
 use serde_json::Value;
 
 use super::normalize::designates;
 use crate::schema::{Attribute, AttributeType};
-use crate::value::{fold_case, parse_bool, parse_datetime};
+use crate::value::{parse_bool, parse_datetime};
 
-/// The comparison key of a simple value of `attr`.
-fn match_key(attr: Option<&Attribute>, v: &Value) -> String {
-    let json = || format!("j{v}");
+/// Feeds the comparison key of a simple value of `attr` to `h`: equal for values the
+/// attribute's comparison finds equal, without allocating for strings.
+fn hash_value(attr: Option<&Attribute>, v: &Value, h: &mut DefaultHasher) {
+    let json = |h: &mut DefaultHasher| {
+        0u8.hash(h);
+        v.to_string().hash(h);
+    };
     let Some(attr) = attr else {
-        return json();
+        return json(h);
     };
     match attr.kind {
-        AttributeType::DateTime => v
-            .as_str()
-            .and_then(parse_datetime)
-            .map_or_else(json, |t| format!("d{}", t.unix_timestamp_nanos())),
+        AttributeType::DateTime => match v.as_str().and_then(parse_datetime) {
+            Some(t) => {
+                1u8.hash(h);
+                t.unix_timestamp_nanos().hash(h);
+            }
+            None => json(h),
+        },
         AttributeType::Integer | AttributeType::Decimal => {
             let integer = match v {
                 Value::Number(n) => n
@@ -34,42 +43,64 @@ fn match_key(attr: Option<&Attribute>, v: &Value) -> String {
                 Value::String(s) => s.trim().parse::<i128>().ok(),
                 _ => None,
             };
-            if let Some(i) = integer {
-                return format!("i{i}");
-            }
             let float = match v {
                 Value::Number(n) => n.as_f64(),
                 Value::String(s) => s.trim().parse::<f64>().ok(),
                 _ => None,
             };
-            match float {
-                Some(f) if f.fract() == 0.0 && f.abs() < 1e30 => format!("i{}", f as i128),
-                Some(f) => format!("f{}", (f + 0.0).to_bits()),
-                None => json(),
+            match (integer, float) {
+                (Some(i), _) => {
+                    2u8.hash(h);
+                    i.hash(h);
+                }
+                (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e30 => {
+                    2u8.hash(h);
+                    (f as i128).hash(h);
+                }
+                (None, Some(f)) => {
+                    3u8.hash(h);
+                    (f + 0.0).to_bits().hash(h);
+                }
+                (None, None) => json(h),
             }
         }
-        AttributeType::Boolean => parse_bool(v).map_or_else(json, |b| format!("b{b}")),
+        AttributeType::Boolean => match parse_bool(v) {
+            Some(b) => {
+                4u8.hash(h);
+                b.hash(h);
+            }
+            None => json(h),
+        },
         _ => match v.as_str() {
-            Some(s) if attr.compares_exactly() => format!("s{s}"),
-            Some(s) => format!("s{}", fold_case(s)),
-            None => json(),
+            Some(s) if attr.compares_exactly() => {
+                5u8.hash(h);
+                s.hash(h);
+            }
+            Some(s) => {
+                5u8.hash(h);
+                for c in s.chars().flat_map(char::to_lowercase) {
+                    h.write_u32(u32::from(c));
+                }
+                h.write_u8(0xff);
+            }
+            None => json(h),
         },
     }
 }
 
 /// The key of `element` over the sub-attributes `names`, or `None` if it lacks one.
-fn element_key(attr: &Attribute, element: &Value, names: &[String]) -> Option<String> {
+fn element_key(attr: &Attribute, element: &Value, names: &[String]) -> Option<u64> {
+    let mut h = DefaultHasher::new();
     if !attr.is_complex() {
-        return Some(match_key(Some(attr), element));
+        hash_value(Some(attr), element, &mut h);
+        return Some(h.finish());
     }
     let obj = element.as_object()?;
-    let mut key = String::new();
     for name in names {
         let v = obj.get(name)?;
-        key.push_str(&match_key(attr.sub_attribute(name), v));
-        key.push('\u{0}');
+        hash_value(attr.sub_attribute(name), v, &mut h);
     }
-    Some(key)
+    Some(h.finish())
 }
 
 /// The sub-attribute names a designating element gives, sorted (empty for simple values).
@@ -87,13 +118,42 @@ fn names_of(attr: &Attribute, given: &Value, by_value: bool) -> Vec<String> {
     }
 }
 
+/// Positions of the elements with one key, as a chain: `heads[key]` is the last one,
+/// `prev[i]` the one before `i` (no allocation per key).
+#[derive(Default)]
+struct Chains {
+    heads: HashMap<u64, usize>,
+    prev: Vec<Option<usize>>,
+}
+
+impl Chains {
+    fn insert(&mut self, key: u64, i: usize) {
+        if self.prev.len() <= i {
+            self.prev.resize(i + 1, None);
+        }
+        self.prev[i] = self.heads.insert(key, i);
+    }
+
+    /// The positions with this key, in ascending order.
+    fn positions(&self, key: u64) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at = self.heads.get(&key).copied();
+        while let Some(i) = at {
+            out.push(i);
+            at = self.prev.get(i).copied().flatten();
+        }
+        out.reverse();
+        out
+    }
+}
+
 /// An index over a list's elements for [`designates`] lookups, one hash map per set of
 /// sub-attribute names asked about, built on first use and kept up to date as elements are
 /// appended.
 pub(crate) struct ElementIndex<'a> {
     attr: &'a Attribute,
     by_value: bool,
-    maps: HashMap<Vec<String>, HashMap<String, Vec<usize>>>,
+    maps: HashMap<Vec<String>, Chains>,
 }
 
 impl<'a> ElementIndex<'a> {
@@ -118,24 +178,20 @@ impl<'a> ElementIndex<'a> {
             return Vec::new();
         };
         let attr = self.attr;
-        let map = self.maps.entry(names).or_insert_with_key(|names| {
-            let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+        let chains = self.maps.entry(names).or_insert_with_key(|names| {
+            let mut chains = Chains::default();
             for (i, e) in list.iter().enumerate() {
                 if let Some(k) = element_key(attr, e, names) {
-                    map.entry(k).or_default().push(i);
+                    chains.insert(k, i);
                 }
             }
-            map
+            chains
         });
-        map.get(&key)
-            .map(|candidates| {
-                candidates
-                    .iter()
-                    .copied()
-                    .filter(|&i| designates(attr, given, &list[i], self.by_value))
-                    .collect()
-            })
-            .unwrap_or_default()
+        chains
+            .positions(key)
+            .into_iter()
+            .filter(|&i| designates(attr, given, &list[i], self.by_value))
+            .collect()
     }
 
     /// Whether `given` designates any element of `list`.
@@ -146,9 +202,9 @@ impl<'a> ElementIndex<'a> {
     /// Notes that `list[i]` was appended (the list must not have changed otherwise).
     pub(crate) fn appended(&mut self, list: &[Value], i: usize) {
         let Some(e) = list.get(i) else { return };
-        for (names, map) in &mut self.maps {
+        for (names, chains) in &mut self.maps {
             if let Some(k) = element_key(self.attr, e, names) {
-                map.entry(k).or_default().push(i);
+                chains.insert(k, i);
             }
         }
     }
