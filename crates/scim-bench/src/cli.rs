@@ -337,7 +337,32 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         match cli.command {
             Some(Command::Startup(s)) => assert_eq!(s.command, vec!["scim", "serve"]),
-            None => panic!("no subcommand"),
+            _ => panic!("not the startup subcommand"),
+        }
+    }
+
+    #[test]
+    fn fairness_subcommand_takes_both_tenants() {
+        let cli = parse(&[
+            "fairness",
+            "--normal-url",
+            "http://127.0.0.1:1/scim/v2/normal",
+            "--normal-token",
+            "a",
+            "--abusive-url",
+            "http://127.0.0.1:1/scim/v2/abusive",
+            "--abusive-token",
+            "b",
+            "--abuse",
+            "huge",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Some(Command::Fairness(f)) => {
+                assert_eq!(f.abuse, crate::fairness::Abuse::Huge);
+                assert_eq!(f.normal_rate, 20);
+            }
+            _ => panic!("not the fairness subcommand"),
         }
     }
 

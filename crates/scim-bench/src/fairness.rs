@@ -175,7 +175,7 @@ async fn abuse(
                     .to_string(),
                 )
             }
-            _ if i % 2 == 0 => Req::get(format!("{base}/Users?count=10")),
+            _ if i.is_multiple_of(2) => Req::get(format!("{base}/Users?count=10")),
             _ => Req::with_body(
                 Method::POST,
                 format!("{base}/Users"),

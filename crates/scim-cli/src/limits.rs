@@ -43,7 +43,7 @@ pub fn parse_optional_count(text: &str) -> Result<Option<u32>> {
 
 /// Shows a per-minute rate the way it was probably given.
 pub fn show_rate(per_minute: u32) -> String {
-    if per_minute % 60 == 0 {
+    if per_minute.is_multiple_of(60) {
         format!("{}/s", per_minute / 60)
     } else {
         format!("{per_minute}/m")

@@ -98,7 +98,10 @@ impl FromRequestParts<AppState> for Auth {
         };
         let (tenant, token) = match found {
             Some((tenant, token)) if tenant.name == *tenant_name => (tenant, token),
-            _ => return Err(ApiError(ScimError::unauthorized())),
+            _ => {
+                state.throttle.authentication_failed(peer, presented);
+                return Err(ApiError(ScimError::unauthorized()));
+            }
         };
         state.throttle.authenticated(presented);
         let settings = settings_of(state, tenant.id).await?;

@@ -6,11 +6,13 @@
 //! A Bulk request takes one unit per operation. Over the limit, the request is answered
 //! 429 with `Retry-After`, before it reaches the store.
 //!
-//! Authentication throttling: a request whose bearer token is not one this server accepted
-//! in the last hour takes a unit from its source address's bucket and from its token id's
-//! bucket *before* the token is looked up; an empty bucket is a 429 that costs no database
-//! work. A valid token that was in use stays unaffected even while guesses come from the
-//! same address.
+//! Authentication throttling: each failed authentication takes a unit from its source
+//! address's bucket and from its token id's bucket; when one is empty, the address (or the
+//! token id) is blocked until it has a unit again, and while it is blocked a request whose
+//! bearer token is not one this server accepted in the last hour is answered 429 *before*
+//! the token is looked up (no database work). Valid tokens never take units (a burst of
+//! first requests with a new token is not slowed), and a token that was in use keeps
+//! working while guesses come from the same address.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,7 +35,7 @@ pub struct ThrottleConfig {
     pub default_rate_per_minute: u32,
     /// Requests a tenant may send at once above the average.
     pub default_burst: u32,
-    /// Authentication attempts with unrecognised tokens per minute, per source address.
+    /// Failed authentications per minute, per source address (a tenth of it per token id).
     pub auth_attempts_per_minute: u32,
     /// … and how many may come at once.
     pub auth_attempt_burst: u32,
@@ -78,7 +80,16 @@ pub struct Throttle {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
     by_token_id: DefaultKeyedRateLimiter<String>,
     known_good: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Addresses and token ids whose bucket is empty, until when.
+    blocked: Mutex<HashMap<Blocked, Instant>>,
     checks: AtomicU64,
+}
+
+/// What a run of failed authentications blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Blocked {
+    Address(IpAddr),
+    TokenId(String),
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -112,6 +123,7 @@ impl Throttle {
             by_token_id: RateLimiter::keyed(per_id),
             tenants: Mutex::new(HashMap::new()),
             known_good: Mutex::new(HashMap::new()),
+            blocked: Mutex::new(HashMap::new()),
             checks: AtomicU64::new(0),
             config,
         }
@@ -205,8 +217,19 @@ impl Throttle {
         Sha256::digest(token.as_bytes()).into()
     }
 
-    /// Before a token is looked up: a token accepted recently passes; any other takes a
-    /// unit from its source address's and its token id's buckets (429 when empty).
+    fn keys(peer: Option<IpAddr>, token: &str) -> Vec<Blocked> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(ip) = peer {
+            keys.push(Blocked::Address(ip));
+        }
+        if let Some((id, _)) = scim_store::token::split(token) {
+            keys.push(Blocked::TokenId(id.to_string()));
+        }
+        keys
+    }
+
+    /// Before a token is looked up: a token accepted recently passes; any other is refused
+    /// (429) while its source address or its token id is blocked.
     pub fn before_authentication(
         &self,
         peer: Option<IpAddr>,
@@ -220,22 +243,41 @@ impl Throttle {
         {
             return Ok(());
         }
-        self.maybe_prune();
-        let refused = |not_until: governor::NotUntil<governor::clock::QuantaInstant>| {
-            too_many(
-                "Too many authentication attempts with unknown tokens; retry after the time in Retry-After",
-                not_until.wait_time_from(DefaultClock::default().now()),
-            )
+        let Ok(blocked) = self.blocked.lock() else {
+            return Ok(());
         };
-        if let Some(ip) = peer {
-            self.by_address.check_key(&ip).map_err(refused)?;
+        let now = Instant::now();
+        let wait = Self::keys(peer, token)
+            .iter()
+            .filter_map(|k| blocked.get(k))
+            .filter(|until| **until > now)
+            .map(|until| *until - now)
+            .max();
+        match wait {
+            Some(wait) => Err(too_many(
+                "Too many failed authentication attempts; retry after the time in Retry-After",
+                wait,
+            )),
+            None => Ok(()),
         }
-        if let Some((id, _)) = scim_store::token::split(token) {
-            self.by_token_id
-                .check_key(&id.to_string())
-                .map_err(refused)?;
+    }
+
+    /// A token was refused: a unit from its address's and its token id's buckets; an empty
+    /// bucket blocks the address or the id until it has a unit again.
+    pub fn authentication_failed(&self, peer: Option<IpAddr>, token: &str) {
+        self.maybe_prune();
+        let clock = DefaultClock::default();
+        for key in Self::keys(peer, token) {
+            let checked = match &key {
+                Blocked::Address(ip) => self.by_address.check_key(ip),
+                Blocked::TokenId(id) => self.by_token_id.check_key(id),
+            };
+            if let Err(not_until) = checked
+                && let Ok(mut blocked) = self.blocked.lock()
+            {
+                blocked.insert(key, Instant::now() + not_until.wait_time_from(clock.now()));
+            }
         }
-        Ok(())
     }
 
     /// A token was accepted: later requests with it skip the attempt buckets.
@@ -261,6 +303,10 @@ impl Throttle {
         self.by_address.shrink_to_fit();
         self.by_token_id.retain_recent();
         self.by_token_id.shrink_to_fit();
+        if let Ok(mut blocked) = self.blocked.lock() {
+            let now = Instant::now();
+            blocked.retain(|_, until| *until > now);
+        }
         if let Ok(mut tenants) = self.tenants.lock() {
             tenants.retain(|_, e| e.used.elapsed() < Duration::from_secs(600));
         }
@@ -305,18 +351,24 @@ mod tests {
         });
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         t.authenticated("good");
-        for i in 0..3 {
+        // Attempts alone take nothing: a burst of first requests with a new token passes.
+        for i in 0..10 {
+            assert!(
+                t.before_authentication(Some(ip), &format!("new{i}"))
+                    .is_ok()
+            );
+        }
+        // Failures do: three fill the burst, the fourth blocks the address.
+        for i in 0..4 {
             assert!(
                 t.before_authentication(Some(ip), &format!("guess{i}"))
                     .is_ok()
             );
+            t.authentication_failed(Some(ip), &format!("guess{i}"));
         }
-        assert_eq!(
-            t.before_authentication(Some(ip), "guess9")
-                .unwrap_err()
-                .status,
-            429
-        );
+        let e = t.before_authentication(Some(ip), "guess9").unwrap_err();
+        assert_eq!(e.status, 429);
+        assert!(e.retry_after.is_some());
         assert!(t.before_authentication(Some(ip), "good").is_ok());
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert!(t.before_authentication(Some(other), "guess").is_ok());
