@@ -110,7 +110,7 @@ impl Server {
     /// Starts `scim serve` through `sh -c '{shell}; exec scim serve …'` (to set a umask or a
     /// ulimit first) and waits until it serves.
     pub fn start_after_shell(shell: &str, args: &[&str]) -> Server {
-        let mut c = scim();
+        let c = scim();
         let program = c.get_program().to_owned();
         let mut sh = Command::new("sh");
         sh.arg("-c")
@@ -124,7 +124,6 @@ impl Server {
                 None => sh.env_remove(k),
             };
         }
-        let _ = &mut c;
         Self::spawn_command(sh).ready()
     }
 

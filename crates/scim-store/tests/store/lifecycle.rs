@@ -14,8 +14,6 @@ store_tests!(
     tenant_settings_are_updated_and_reset,
 );
 
-const NOW: &str = "2026-06-01T00:00:00Z";
-
 fn spec(name: &str, expires: Option<&str>, scope: TokenScope) -> TokenSpec {
     TokenSpec {
         name: name.into(),
@@ -110,7 +108,6 @@ async fn rotation_keeps_the_old_token_for_the_overlap(f: Fixture) {
     assert_eq!(status(&e), 404, "a revoked token cannot be rotated");
     let e = s.rotate_token(f.acme, &r2.new.id, -1).await.unwrap_err();
     assert_eq!(status(&e), 400);
-    let _ = NOW;
 }
 
 async fn last_use_is_recorded(f: Fixture) {
