@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Starts a server command and measures the time until its health URL first answers 200.
     Startup(StartupArgs),
+    /// One normal and one abusive tenant: the normal tenant's p99 alone and under abuse.
+    Fairness(crate::fairness::FairnessArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -335,7 +337,32 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         match cli.command {
             Some(Command::Startup(s)) => assert_eq!(s.command, vec!["scim", "serve"]),
-            None => panic!("no subcommand"),
+            _ => panic!("not the startup subcommand"),
+        }
+    }
+
+    #[test]
+    fn fairness_subcommand_takes_both_tenants() {
+        let cli = parse(&[
+            "fairness",
+            "--normal-url",
+            "http://127.0.0.1:1/scim/v2/normal",
+            "--normal-token",
+            "a",
+            "--abusive-url",
+            "http://127.0.0.1:1/scim/v2/abusive",
+            "--abusive-token",
+            "b",
+            "--abuse",
+            "huge",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Some(Command::Fairness(f)) => {
+                assert_eq!(f.abuse, crate::fairness::Abuse::Huge);
+                assert_eq!(f.normal_rate, 20);
+            }
+            _ => panic!("not the fairness subcommand"),
         }
     }
 

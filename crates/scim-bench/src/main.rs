@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod cpu;
+mod fairness;
 mod report;
 mod rss;
 mod seed;
@@ -28,6 +29,11 @@ fn main() -> std::process::ExitCode {
         Some(Command::Startup(args)) => startup::run(args).map(|ms| {
             println!("startup_ms={ms:.1}");
         }),
+        Some(Command::Fairness(args)) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(fairness::run(args))),
         None => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -25,6 +25,14 @@ pub struct StoreOptions {
     /// Seconds to wait when connecting to PostgreSQL [default: 5].
     #[arg(long, env = "SCIM_DATABASE_CONNECT_TIMEOUT")]
     pub database_connect_timeout: Option<u64>,
+    /// Seconds one PostgreSQL statement may run (lock waits included) before the request
+    /// is answered 503 [default: 10].
+    #[arg(long, env = "SCIM_DATABASE_STATEMENT_TIMEOUT")]
+    pub database_statement_timeout: Option<u64>,
+    /// Seconds a request may wait for a free PostgreSQL connection before it is answered
+    /// 503 [default: 5].
+    #[arg(long, env = "SCIM_DATABASE_ACQUIRE_TIMEOUT")]
+    pub database_acquire_timeout: Option<u64>,
     /// Directory for the embedded database (created if missing), when no --database-url.
     #[arg(long, env = "SCIM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -49,6 +57,14 @@ pub struct FileConfig {
     pub database_connect_timeout: Option<u64>,
     pub schemas_dir: Option<PathBuf>,
     pub log_format: Option<String>,
+    pub rate_limit: Option<String>,
+    pub rate_burst: Option<u32>,
+    pub max_connections: Option<usize>,
+    pub header_read_timeout: Option<u64>,
+    pub tenant_max_writes: Option<usize>,
+    pub tenant_writer_share: Option<u32>,
+    pub database_statement_timeout: Option<u64>,
+    pub database_acquire_timeout: Option<u64>,
 }
 
 impl FileConfig {
@@ -123,10 +139,21 @@ impl StoreOptions {
             .database_connect_timeout
             .or(file.database_connect_timeout)
             .map_or(defaults.connect_timeout, Duration::from_secs);
+        let statement = self
+            .database_statement_timeout
+            .or(file.database_statement_timeout)
+            .map_or(defaults.statement_timeout, |s| {
+                Duration::from_secs(s.max(1))
+            });
+        let acquire = self
+            .database_acquire_timeout
+            .or(file.database_acquire_timeout)
+            .map_or(defaults.acquire_timeout, |s| Duration::from_secs(s.max(1)));
         PgOptions {
             max_connections: max.max(1),
             connect_timeout: connect,
-            ..defaults
+            statement_timeout: statement,
+            acquire_timeout: acquire,
         }
     }
 
@@ -146,12 +173,7 @@ pub async fn open_url(
     registry: &SchemaRegistry,
     pg: &PgOptions,
 ) -> Result<AnyStore> {
-    if let DatabaseUrl::Sqlite(path) = url
-        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    }
+    // The SQLite store creates its directory itself, owner-only.
     let store = AnyStore::open(url, registry, pg)
         .await
         .with_context(|| match url {

@@ -3,6 +3,7 @@
 mod admin;
 mod admin_token;
 mod config;
+mod limits;
 mod serve;
 mod store_cmd;
 
@@ -24,10 +25,10 @@ struct Cli {
 enum Command {
     /// Start the SCIM server (creates a default tenant and token on first start).
     Serve(serve::ServeArgs),
-    /// Create, list and delete tenants.
+    /// Create, update, list and delete tenants.
     #[command(subcommand)]
     Tenant(admin::TenantCommand),
-    /// Create, list and revoke bearer tokens.
+    /// Create, list, rotate and revoke bearer tokens.
     #[command(subcommand)]
     Token(admin::TokenCommand),
     /// Create, list and revoke administration tokens (for the management API, /admin/v1).

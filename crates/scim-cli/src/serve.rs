@@ -23,6 +23,29 @@ pub struct ServeArgs {
     /// Log format: `text` (readable) or `json` (one object per line).
     #[arg(long, env = "SCIM_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Requests a tenant may send on average unless its own setting says otherwise
+    /// (`scim tenant update --rate-limit`): N or N/s, N/m [default: 50/s].
+    #[arg(long, env = "SCIM_RATE_LIMIT")]
+    pub rate_limit: Option<String>,
+    /// Requests a tenant may send at once above its rate, and the most operations of one
+    /// Bulk request [default: 1000].
+    #[arg(long, env = "SCIM_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+    /// Most connections open at once [default: 10000, lowered to fit the open-file limit].
+    #[arg(long, env = "SCIM_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's head; an idle keep-alive connection is
+    /// closed after as long [default: 10].
+    #[arg(long, env = "SCIM_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
+    /// Writes one tenant may have queued or running at once; more wait their turn
+    /// [default: 16].
+    #[arg(long, env = "SCIM_TENANT_MAX_WRITES")]
+    pub tenant_max_writes: Option<usize>,
+    /// Share of the database writer's time one tenant may use when others are waiting, in
+    /// percent [default: 50].
+    #[arg(long, env = "SCIM_TENANT_WRITER_SHARE")]
+    pub tenant_writer_share: Option<u32>,
     #[command(flatten)]
     pub store: StoreOptions,
 }
@@ -108,6 +131,73 @@ async fn bootstrap(store: &dyn Store, config: &ServerConfig) -> Result<()> {
     Ok(())
 }
 
+/// Raises the soft open-file limit to the hard one where allowed (each connection is a
+/// file descriptor) and returns the limit in force.
+fn raise_open_file_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::info!(open_file_limit = limit, "open-file limit");
+            Some(limit)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+            None
+        }
+    }
+}
+
+/// The server's settings from flags, environment and config file.
+fn server_config(args: &ServeArgs, file: &FileConfig, public_url: &str) -> Result<ServerConfig> {
+    let mut config = ServerConfig {
+        public_url: public_url.to_string(),
+        ..ServerConfig::default()
+    };
+    if let Some(rate) = args.rate_limit.as_deref().or(file.rate_limit.as_deref()) {
+        config.throttle.default_rate_per_minute = crate::limits::parse_rate(rate)?;
+    }
+    if let Some(burst) = args.rate_burst.or(file.rate_burst) {
+        anyhow::ensure!(burst > 0, "--rate-burst must be at least 1");
+        config.throttle.default_burst = burst;
+    }
+    if let Some(secs) = args.header_read_timeout.or(file.header_read_timeout) {
+        anyhow::ensure!(secs > 0, "--header-read-timeout must be at least 1 second");
+        config.connections.header_read_timeout = std::time::Duration::from_secs(secs);
+    }
+    let wanted = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(config.connections.max_connections);
+    config.connections.max_connections = match raise_open_file_limit() {
+        // Leave room for the database files, connections to PostgreSQL and logs.
+        Some(limit) if (wanted as u64) + 64 > limit => {
+            let fit = usize::try_from(limit.saturating_sub(64))
+                .unwrap_or(wanted)
+                .max(1);
+            tracing::warn!(
+                wanted,
+                allowed = fit,
+                open_file_limit = limit,
+                "the open-file limit is too low for --max-connections: using fewer"
+            );
+            fit
+        }
+        _ => wanted,
+    };
+    Ok(config)
+}
+
+/// The per-tenant write limits.
+fn fairness_of(args: &ServeArgs, file: &FileConfig) -> scim_store::Fairness {
+    let mut f = scim_store::Fairness::default();
+    if let Some(n) = args.tenant_max_writes.or(file.tenant_max_writes) {
+        f.max_writes = n.max(1);
+    }
+    if let Some(p) = args.tenant_writer_share.or(file.tenant_writer_share) {
+        f.writer_share = f64::from(p.clamp(1, 100)) / 100.0;
+    }
+    f
+}
+
 pub async fn run(args: ServeArgs) -> Result<()> {
     let file = FileConfig::load(args.store.config.as_deref())?;
     let _log_writer = init_logging(
@@ -139,16 +229,18 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         AnyStore::Postgres(_) => Duration::from_millis(100),
         AnyStore::Sqlite(_) => Duration::from_secs(1),
     };
+    let fairness = fairness_of(&args, &file);
+    store.set_fairness(fairness.clone());
     let store = store.shared();
-    let config = ServerConfig {
-        public_url: public_url.trim_end_matches('/').to_string(),
-        ..ServerConfig::default()
-    };
+    let config = server_config(&args, &file, public_url.trim_end_matches('/'))?;
     bootstrap(store.as_ref(), &config).await?;
     tracing::info!(
         listen = %local,
         public_url = %config.public_url,
         database = %database,
+        max_connections = config.connections.max_connections,
+        default_rate_per_minute = config.throttle.default_rate_per_minute,
+        tenant_max_writes = fairness.max_writes,
         "scim is serving"
     );
     // On standard output too, after the first-start block: one line that says the server is
@@ -162,13 +254,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         Feed::new(store.clone(), registry.clone(), &config.public_url).with_shutdown(closing_rx);
     let admin = scim_admin::router(AdminState::new(store.clone(), feed));
     let poller = scim_delivery::watch::spawn_head_poller(store.clone(), head_poll);
+    let limits = config.connections.clone();
     let app = scim_server::router_with(AppState::new(store, registry, config), admin);
     let shutdown = async move {
         shutdown_signal().await;
         // Long polls answer with what they have instead of holding up the shutdown.
         let _ = closing.send(true);
     };
-    scim_server::serve_app(listener, app, shutdown).await?;
+    scim_server::serve_app(listener, app, limits, shutdown).await?;
     poller.abort();
     Ok(())
 }

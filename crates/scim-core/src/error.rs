@@ -80,6 +80,9 @@ pub struct ScimError {
     pub status: u16,
     pub scim_type: Option<ScimType>,
     pub detail: String,
+    /// Seconds the client should wait before retrying (an HTTP `Retry-After` header, for
+    /// 429 and 503 answers); not part of the SCIM body.
+    pub retry_after: Option<u32>,
 }
 
 /// Result alias used throughout the core.
@@ -91,7 +94,14 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, telling the client to retry after `seconds`.
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 400 with a `scimType`.

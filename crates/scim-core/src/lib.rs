@@ -6,6 +6,8 @@
 
 pub mod error;
 pub mod filter;
+pub mod json;
+pub mod limits;
 pub mod messages;
 pub mod patch;
 pub mod path;

@@ -1,13 +1,16 @@
-//! Bearer-token authentication, bound to one tenant.
+//! Bearer-token authentication, bound to one tenant, then the tenant's rate limit.
 //!
 //! Every failure gets the same 401 answer, so a client learns nothing about which tenants,
-//! tokens or resources exist.
+//! tokens or resources exist. Attempts with tokens the server has not accepted recently
+//! are throttled per source address and token id before any lookup ([`crate::throttle`]).
 
-use axum::extract::{FromRequestParts, Path};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::header;
 use axum::http::request::Parts;
 use scim_core::ScimError;
-use scim_store::{Actor, Tenant, TokenInfo};
+use scim_store::{Actor, Tenant, TenantSettings, TokenInfo};
 use std::collections::HashMap;
 
 use crate::error::ApiError;
@@ -20,9 +23,30 @@ pub struct Auth {
     pub tenant: Tenant,
     pub token: TokenInfo,
     pub request_id: Option<String>,
+    /// The tenant's settings (rate limit, JWT mode), as of at most a few seconds ago.
+    pub settings: TenantSettings,
 }
 
 impl Auth {
+    /// 403 unless the token may write (`--scope read` tokens may only read).
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        if self.token.scope.can_write() {
+            return Ok(());
+        }
+        Err(ApiError(ScimError::forbidden(
+            "This token is read-only (scope 'read'): it may read the directory but not change it",
+        )))
+    }
+
+    /// Takes `n` more units of the tenant's rate limit (a Bulk request's operations beyond
+    /// the one its request already took).
+    pub fn charge(&self, state: &AppState, n: u32) -> Result<(), ApiError> {
+        if n == 0 {
+            return Ok(());
+        }
+        Ok(state.throttle.admit(self.tenant.id, n)?)
+    }
+
     /// Who is writing, for the change record.
     pub fn actor(&self) -> Actor {
         Actor {
@@ -58,18 +82,67 @@ impl FromRequestParts<AppState> for Auth {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or(ApiError(ScimError::unauthorized()))?;
-        let found = state.store.authenticate(presented, &now_rfc3339()).await?;
-        match found {
-            Some((tenant, token)) if tenant.name == *tenant_name => Ok(Auth {
-                tenant,
-                token,
-                request_id: header_str(
-                    &parts.headers,
-                    header::HeaderName::from_static("x-request-id"),
-                )
-                .map(str::to_string),
-            }),
-            _ => Err(ApiError(ScimError::unauthorized())),
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Err(e) = state.throttle.before_authentication(peer, presented) {
+            return Err(tarpit(e).await);
         }
+        let found = match state.store.authenticate(presented, &now_rfc3339()).await? {
+            Some(found) => Some(found),
+            None if scim_store::token::split(presented).is_none() => {
+                crate::jwt::authenticate(state, tenant_name, presented).await?
+            }
+            None => None,
+        };
+        let (tenant, token) = match found {
+            Some((tenant, token)) if tenant.name == *tenant_name => (tenant, token),
+            _ => {
+                state.throttle.authentication_failed(peer, presented);
+                return Err(ApiError(ScimError::unauthorized()));
+            }
+        };
+        state.throttle.authenticated(presented);
+        let settings = settings_of(state, tenant.id).await?;
+        if let Err(e) = state.throttle.admit(tenant.id, 1) {
+            return Err(tarpit(e).await);
+        }
+        Ok(Auth {
+            tenant,
+            token,
+            request_id: header_str(
+                &parts.headers,
+                header::HeaderName::from_static("x-request-id"),
+            )
+            .map(str::to_string),
+            settings,
+        })
     }
+}
+
+/// The longest a refused request is held before its 429 is sent.
+const TARPIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Holds a 429 for up to its Retry-After (at most [`TARPIT`]) before answering: a client
+/// that honours Retry-After loses nothing, and one that retries at once, on as many
+/// connections as it likes, is slowed to one attempt per connection per second instead of
+/// costing the server a request each time.
+async fn tarpit(e: scim_core::ScimError) -> ApiError {
+    let wait = std::time::Duration::from_secs(u64::from(e.retry_after.unwrap_or(1)));
+    tokio::time::sleep(wait.min(TARPIT)).await;
+    ApiError(e)
+}
+
+/// A tenant's settings, from the throttle's cache or the store.
+pub(crate) async fn settings_of(
+    state: &AppState,
+    tenant_id: i64,
+) -> Result<TenantSettings, ApiError> {
+    if let Some(s) = state.throttle.cached_settings(tenant_id) {
+        return Ok(s);
+    }
+    let s = state.store.tenant_settings(tenant_id).await?;
+    state.throttle.store_settings(tenant_id, s.clone());
+    Ok(s)
 }

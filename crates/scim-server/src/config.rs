@@ -17,6 +17,18 @@ pub struct ServerConfig {
     /// Most resources a filter or sort that no index serves may examine (400 `tooMany`
     /// beyond it).
     pub max_scan: u64,
+    /// Most operations in one PATCH request (413 beyond).
+    pub max_patch_operations: usize,
+    /// Most values of one multi-valued attribute of a user or group (`emails`, `roles`, …;
+    /// not group `members`): 400 `invalidValue` beyond.
+    pub max_values: usize,
+    /// Open connections and how long a request head may take (idle keep-alive included).
+    pub connections: crate::listener::ConnectionLimits,
+    /// How long reading a request body may take (408 beyond): a client sending its body
+    /// byte by byte holds a connection no longer than this.
+    pub body_read_timeout: std::time::Duration,
+    /// Per-tenant rate limits and authentication throttling.
+    pub throttle: crate::throttle::ThrottleConfig,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +40,11 @@ impl Default for ServerConfig {
             bulk_max_operations: 1000,
             max_payload_bytes: 4 * 1024 * 1024,
             max_scan: scim_store::DEFAULT_MAX_SCAN,
+            max_patch_operations: scim_core::limits::DEFAULT_MAX_PATCH_OPERATIONS,
+            max_values: scim_core::limits::DEFAULT_MAX_VALUES,
+            connections: crate::listener::ConnectionLimits::default(),
+            body_read_timeout: std::time::Duration::from_secs(30),
+            throttle: crate::throttle::ThrottleConfig::default(),
         }
     }
 }

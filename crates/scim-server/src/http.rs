@@ -55,8 +55,20 @@ impl FromRequest<AppState> for JsonBody {
 
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
         let limit = state.config.max_payload_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
+        let within = state.config.body_read_timeout;
+        let read = tokio::time::timeout(within, axum::body::to_bytes(req.into_body(), limit));
+        let bytes = read
             .await
+            .map_err(|_| {
+                ScimError::new(
+                    408,
+                    None,
+                    format!(
+                        "The request body did not arrive within {} s",
+                        within.as_secs()
+                    ),
+                )
+            })?
             .map_err(|_| {
                 ScimError::payload_too_large(format!(
                     "The request body is larger than the maximum of {limit} bytes"
@@ -74,9 +86,15 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
         )
         .into());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    // Duplicate names are refused: which of two values a client meant cannot be known.
+    scim_core::json::parse_strict(bytes).map_err(|e| {
+        let what = if scim_core::json::is_duplicate_key(&e) {
+            "The request body names the same attribute twice in one object"
+        } else {
+            "The request body is not valid JSON"
+        };
         ScimError::invalid_syntax(format!(
-            "The request body is not valid JSON: {e} (line {}, column {})",
+            "{what}: {e} (line {}, column {})",
             e.line(),
             e.column()
         ))

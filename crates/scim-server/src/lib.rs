@@ -8,10 +8,13 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jwt;
+pub mod listener;
 mod logging;
 mod routes;
 pub mod service;
 pub mod state;
+pub mod throttle;
 
 use std::future::Future;
 
@@ -89,22 +92,23 @@ pub fn router_with(state: AppState, other: Router) -> Router {
 }
 
 /// Serves `app` (from [`router`] or [`router_with`]) on `listener` until `shutdown`
-/// completes, then finishes in-flight requests.
+/// completes, then finishes in-flight requests. Connections are kept within `limits`.
 pub async fn serve_app(
     listener: tokio::net::TcpListener,
     app: Router,
+    limits: listener::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::serve_connections(listener, app, limits, shutdown).await
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight
+/// requests. Connections are kept within the state's [`listener::ConnectionLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_app(listener, router(state), shutdown).await
+    let limits = state.config.connections.clone();
+    serve_app(listener, router(state), limits, shutdown).await
 }

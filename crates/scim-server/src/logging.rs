@@ -9,10 +9,21 @@ use axum::response::Response;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Whether a client's `X-Request-Id` may be used as it is: 1 to 128 characters from a set
+/// that cannot break a log line or forge a field in it (letters, digits, `-`, `_`, `.`,
+/// `:`), enough for UUIDs, ULIDs and trace ids. Any other value is replaced by a fresh id.
+pub(crate) fn acceptable_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 pub async fn log_request(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = match req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()) {
-        Some(id) if !id.is_empty() && id.len() <= 128 => id.to_string(),
+        Some(id) if acceptable_request_id(id) => id.to_string(),
         _ => uuid::Uuid::new_v4().to_string(),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -39,4 +50,20 @@ pub async fn log_request(mut req: Request, next: Next) -> Response {
         request_id = %request_id,
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acceptable_request_id;
+
+    #[test]
+    fn request_ids_that_could_forge_log_fields_are_refused() {
+        for ok in ["a", "0f8fad5b-d9cb-469f-a165-70867728950e", "trace:1.2_x"] {
+            assert!(acceptable_request_id(ok), "{ok}");
+        }
+        let long = "x".repeat(129);
+        for bad in ["", "a b", "a=b", "a\"b", "a\nb", "é", long.as_str()] {
+            assert!(!acceptable_request_id(bad), "{bad:?}");
+        }
+    }
 }

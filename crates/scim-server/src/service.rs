@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use scim_core::ScimError;
+use scim_core::limits::{check_patch_operations, check_value_counts};
 use scim_core::patch::{MemberChange, PatchOptions, PatchRequest, apply_patch};
 use scim_core::projection::Projection;
 use scim_core::resource::{prepare_create, prepare_replace, render};
@@ -129,7 +130,7 @@ fn member_ops(changes: Vec<MemberChange>) -> ApiResult<Vec<MemberOp>> {
                 ),
                 MemberChange::Remove(ids) => MemberOp::Remove(ids),
                 MemberChange::RemoveMatching(filter) => {
-                    MemberOp::RemoveWhere(Box::new(move |el| filter.matches_element(el)))
+                    MemberOp::RemoveWhere(Arc::new(move |el| filter.matches_element(el)))
                 }
                 MemberChange::RemoveAll => MemberOp::RemoveAll,
                 MemberChange::ReplaceAll(items) => MemberOp::ReplaceAll(
@@ -169,6 +170,7 @@ pub async fn create(
 ) -> ApiResult<StoredResource> {
     let mut data = prepare_create(&target.registry, &target.rt, body)?;
     strip_write_only(&target.registry, &target.rt, &mut data);
+    check_value_counts(&data, state.config.max_values)?;
     let members = if target.external_members {
         take_members(&mut data)?
     } else {
@@ -193,11 +195,12 @@ pub enum Modification {
 }
 
 /// The new state of a resource replaced by a PUT body (RFC 7644 §3.5.1).
-fn replace_update(t: Target, body: Value) -> UpdateFn {
-    Box::new(move |current: &StoredResource| {
+fn replace_update(t: Target, body: Value, max_values: usize) -> UpdateFn {
+    Arc::new(move |current: &StoredResource| {
         let existing = current.to_json(&t.rt.endpoint, None);
-        let mut data = prepare_replace(&t.registry, &t.rt, &existing, body)?;
+        let mut data = prepare_replace(&t.registry, &t.rt, &existing, body.clone())?;
         strip_write_only(&t.registry, &t.rt, &mut data);
+        check_value_counts(&data, max_values)?;
         let members = if t.external_members {
             vec![MemberOp::ReplaceAll(
                 take_members(&mut data).map_err(|e| e.0)?,
@@ -210,17 +213,15 @@ fn replace_update(t: Target, body: Value) -> UpdateFn {
             changed: changed_attributes(&current.data, &data),
             data,
             members,
+            members_only: false,
         })
     })
 }
 
 /// The new state of a resource after a PATCH (RFC 7644 §3.5.2), all or nothing.
-fn patch_update(t: Target, request: PatchRequest) -> UpdateFn {
-    Box::new(move |current: &StoredResource| {
+fn patch_update(t: Target, request: PatchRequest, options: PatchOptions) -> UpdateFn {
+    Arc::new(move |current: &StoredResource| {
         let view = current.to_json(&t.rt.endpoint, None);
-        let options = PatchOptions {
-            external_members: t.external_members.then(|| MEMBERS.to_string()),
-        };
         let outcome = apply_patch(&t.registry, &t.rt, &view, &request, &options)?;
         let mut data = to_document(outcome.resource, t.external_members);
         strip_write_only(&t.registry, &t.rt, &mut data);
@@ -228,6 +229,7 @@ fn patch_update(t: Target, request: PatchRequest) -> UpdateFn {
             changed: outcome.changed,
             data,
             members: member_ops(outcome.members).map_err(|e| e.0)?,
+            members_only: outcome.members_only,
         })
     })
 }
@@ -242,12 +244,23 @@ pub async fn modify(
     modification: Modification,
     with_members: bool,
 ) -> ApiResult<StoredResource> {
+    let limits = &state.config;
     let (operation, update) = match modification {
-        Modification::Replace(body) => ("replace", replace_update(target.clone(), body)),
+        Modification::Replace(body) => (
+            "replace",
+            replace_update(target.clone(), body, limits.max_values),
+        ),
         Modification::Patch(body) => {
-            // Parse before touching the store: a malformed request costs no transaction.
+            // Parse and size-check before touching the store: a malformed or oversized
+            // request costs no read and no transaction.
             let request = PatchRequest::parse(&body)?;
-            ("patch", patch_update(target.clone(), request))
+            let options = PatchOptions {
+                external_members: target.external_members.then(|| MEMBERS.to_string()),
+                max_operations: limits.max_patch_operations,
+                max_values: limits.max_values,
+            };
+            check_patch_operations(request.operations.len(), options.max_operations)?;
+            ("patch", patch_update(target.clone(), request, options))
         }
     };
     Ok(state

@@ -6,13 +6,19 @@ use scim_core::schema::SchemaRegistry;
 use scim_store::Store;
 
 use crate::config::ServerConfig;
+use crate::jwt::JwksCache;
+use crate::throttle::Throttle;
 
-/// Shared, read-only state of a running server.
+/// Shared state of a running server.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub registry: Arc<SchemaRegistry>,
     pub config: Arc<ServerConfig>,
+    /// Rate limits and authentication throttling.
+    pub throttle: Arc<Throttle>,
+    /// JWT mode: signing keys fetched from tenants' JWKS URLs, cached.
+    pub jwks: Arc<JwksCache>,
 }
 
 impl AppState {
@@ -20,6 +26,8 @@ impl AppState {
         AppState {
             store,
             registry,
+            throttle: Arc::new(Throttle::new(config.throttle.clone())),
+            jwks: Arc::new(JwksCache::default()),
             config: Arc::new(config),
         }
     }

@@ -69,6 +69,14 @@ impl AnyStore {
         }
     }
 
+    /// Sets the per-tenant write limits (writes in progress, share of the writer).
+    pub fn set_fairness(&self, f: crate::Fairness) {
+        match self {
+            AnyStore::Sqlite(s) => s.set_fairness(f),
+            AnyStore::Postgres(s) => s.set_fairness(f),
+        }
+    }
+
     /// The store behind the [`Store`] interface, to share with a server.
     pub fn shared(&self) -> Arc<dyn Store> {
         match self {

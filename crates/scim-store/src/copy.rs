@@ -26,12 +26,13 @@ const PAGE: i64 = 500;
 #[derive(Debug, Clone, Copy)]
 enum Col {
     Int,
-    OptInt,
     Text,
     OptText,
     Blob,
     /// A boolean, selected as `CASE WHEN c THEN 1 ELSE 0 END` (SQLite keeps 0/1).
     Bool,
+    /// A nullable integer, selected as text (written with `CAST(? AS BIGINT)`).
+    OptInt,
 }
 
 /// One table as the copy sees it.
@@ -80,12 +81,33 @@ const TOKENS: Table = Table {
         ("created", Col::Text),
         ("expires", Col::OptText),
         ("revoked", Col::OptText),
+        ("scope", Col::Text),
+        ("last_used", Col::OptText),
+        ("rotated_to", Col::OptText),
     ],
     key: &[0],
-    upsert: "INSERT INTO tokens (id, tenant_id, name, secret_hash, created, expires, revoked)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+    upsert: "INSERT INTO tokens (id, tenant_id, name, secret_hash, created, expires, revoked,
+                 scope, last_used, rotated_to)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, expires = excluded.expires,
-                 revoked = excluded.revoked",
+                 revoked = excluded.revoked, scope = excluded.scope,
+                 last_used = excluded.last_used, rotated_to = excluded.rotated_to",
+    tenant_column: "tenant_id",
+};
+
+const TENANT_SETTINGS: Table = Table {
+    name: "tenant_settings",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("rate_per_minute", Col::OptInt),
+        ("rate_burst", Col::OptInt),
+        ("jwt", Col::OptText),
+    ],
+    key: &[0],
+    upsert: "INSERT INTO tenant_settings (tenant_id, rate_per_minute, rate_burst, jwt)
+             VALUES (?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?)
+             ON CONFLICT (tenant_id) DO UPDATE SET rate_per_minute = excluded.rate_per_minute,
+                 rate_burst = excluded.rate_burst, jwt = excluded.jwt",
     tenant_column: "tenant_id",
 };
 
@@ -200,9 +222,10 @@ const ADMIN_TOKENS: Table = Table {
 };
 
 /// Every table, in the order they are copied (parents before children).
-const TABLES: [&Table; 7] = [
+const TABLES: [&Table; 8] = [
     &ADMIN_TOKENS,
     &TENANTS,
+    &TENANT_SETTINGS,
     &TOKENS,
     &RESOURCES,
     &ATTR_INDEX,
@@ -315,6 +338,7 @@ fn select_list(table: &Table) -> String {
         .iter()
         .map(|(name, col)| match col {
             Col::Bool => format!("CASE WHEN {name} THEN 1 ELSE 0 END"),
+            Col::OptInt => format!("CAST({name} AS TEXT)"),
             _ => (*name).to_string(),
         })
         .collect::<Vec<_>>()
@@ -329,11 +353,20 @@ fn read_row(table: &Table, r: &dyn SqlRow) -> Result<Row, StoreError> {
         .map(|(i, (_, col))| {
             Ok(match col {
                 Col::Int => SqlValue::Int(r.int(i)?),
-                Col::OptInt => r.opt_int(i)?.map_or(SqlValue::Null, SqlValue::Int),
                 Col::Text => SqlValue::Text(r.text(i)?),
                 Col::OptText => r.opt_text(i)?.into(),
                 Col::Blob => SqlValue::Blob(r.blob(i)?),
                 Col::Bool => SqlValue::Bool(r.int(i)? != 0),
+                Col::OptInt => match r.opt_text(i)?.map(|t| t.parse::<i64>()) {
+                    Some(Ok(n)) => SqlValue::Int(n),
+                    Some(Err(_)) => {
+                        return Err(StoreError::Database(format!(
+                            "{}.{} is not an integer",
+                            table.name, table.columns[i].0
+                        )));
+                    }
+                    None => SqlValue::Null,
+                },
             })
         })
         .collect()
@@ -386,6 +419,7 @@ fn read_all(db: &mut dyn Db, tx: &mpsc::Sender<Batch>) -> Result<Counts, StoreEr
     for table in [
         &ADMIN_TOKENS,
         &TENANTS,
+        &TENANT_SETTINGS,
         &TOKENS,
         &RESOURCES,
         &MEMBERS,

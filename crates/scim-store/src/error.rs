@@ -25,6 +25,14 @@ impl From<rusqlite::Error> for StoreError {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
                 StoreError::Unavailable(e.to_string())
             }
+            // The only foreign keys are to `tenants` (and, inside one write, to the resource
+            // it has just written): a tenant deleted under a write.
+            Some(ErrorCode::ConstraintViolation)
+                if matches!(&e, rusqlite::Error::SqliteFailure(f, _)
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) =>
+            {
+                crate::sql::tenant_gone()
+            }
             _ => StoreError::Database(e.to_string()),
         }
     }

@@ -16,6 +16,7 @@ mod index;
 mod model;
 pub mod postgres;
 mod query;
+mod settings;
 mod signal;
 pub mod sql;
 pub mod sqlite;
@@ -37,7 +38,9 @@ pub use model::{
     TokenInfo, Update, UpdateFn,
 };
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
+pub use settings::{JwtSettings, Rotation, TenantSettings, TenantUpdate, TokenScope, TokenSpec};
 pub use signal::CommitSignal;
+pub use sql::fairness::Fairness;
 
 /// Storage for every tenant's directory. Its other faces are separate traits, which every
 /// store implements: the change log as an event source ([`EventLog`]) and administration
@@ -148,4 +151,31 @@ pub trait Store: EventLog + AdminTokens + Send + Sync {
         after: i64,
         limit: u32,
     ) -> Result<Vec<ChangeRecord>, StoreError>;
+
+    // Tenant settings and the token lifecycle (`sql/settings.rs`, `sql/lifecycle.rs`).
+    /// A tenant's rate limit and JWT settings (defaults when none were set).
+    async fn tenant_settings(&self, tenant_id: i64) -> Result<TenantSettings, StoreError>;
+    /// Changes a tenant's delete mode, retention and settings. `None` if there is no such
+    /// tenant.
+    async fn update_tenant(
+        &self,
+        name: &str,
+        update: TenantUpdate,
+    ) -> Result<Option<(Tenant, TenantSettings)>, StoreError>;
+    /// Creates a token with a scope; an expiry must be a future RFC 3339 time (400
+    /// `invalidValue` otherwise). The text is returned once.
+    async fn create_token_with(
+        &self,
+        tenant_id: i64,
+        spec: TokenSpec,
+    ) -> Result<(TokenInfo, String), StoreError>;
+    /// Replaces an active token by a new one with the same name and scope; the old one
+    /// keeps working for `overlap_seconds` (0: revoked now). 404 if there is no such active
+    /// token.
+    async fn rotate_token(
+        &self,
+        tenant_id: i64,
+        token_id: &str,
+        overlap_seconds: i64,
+    ) -> Result<Rotation, StoreError>;
 }

@@ -51,6 +51,10 @@ pub struct TokenInfo {
     pub created: String,
     pub expires: Option<String>,
     pub revoked: Option<String>,
+    pub scope: crate::TokenScope,
+    /// When the token was last used, to the minute (recorded at most once a minute per
+    /// token and instance; `None` if never).
+    pub last_used: Option<String>,
 }
 
 /// Who is making a write, for the change record.
@@ -149,10 +153,11 @@ pub struct MemberRef {
 }
 
 /// A predicate over a member element (`{"value":…, "type":…, "display":…}`).
-pub type MemberPredicate = Box<dyn Fn(&Value) -> bool + Send + Sync>;
+pub type MemberPredicate = std::sync::Arc<dyn Fn(&Value) -> bool + Send + Sync>;
 
 /// One change to a group's member list, applied in order, in time proportional to the
 /// members named, not to the group's size.
+#[derive(Clone)]
 pub enum MemberOp {
     Add(Vec<MemberRef>),
     Remove(Vec<String>),
@@ -181,11 +186,20 @@ pub struct Update {
     /// Canonical paths of the attributes that changed (for the change record).
     pub changed: Vec<String>,
     pub members: Vec<MemberOp>,
+    /// The update changes only members (row by row) and leaves the document as it was: it
+    /// applies as it is to a later version of the resource too, so a membership PATCH that
+    /// races with another write is not recomputed (concurrent member PATCHes of one group
+    /// never wait on each other's computation, and never lose each other's members).
+    pub members_only: bool,
 }
 
-/// Computes an [`Update`] from the current resource; runs inside the write transaction, so
-/// nothing can change the resource between the read and the write.
-pub type UpdateFn = Box<dyn FnOnce(&StoredResource) -> Result<Update, scim_core::ScimError> + Send>;
+/// Computes an [`Update`] from the current resource. The store calls it on a snapshot,
+/// outside any transaction and off the SQLite writer (a slow or failing computation holds
+/// no lock, no connection and no other tenant's writes), then writes the result only if
+/// the resource is still at the version it was computed from; otherwise it calls it
+/// again on the newer version. It may therefore run more than once.
+pub type UpdateFn =
+    std::sync::Arc<dyn Fn(&StoredResource) -> Result<Update, scim_core::ScimError> + Send + Sync>;
 
 /// Which attributes of a resource type are indexed for fast lookup and uniqueness.
 #[derive(Debug, Clone, PartialEq, Eq)]

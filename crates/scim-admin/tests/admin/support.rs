@@ -150,7 +150,7 @@ impl App {
             scim_delivery::watch::spawn_head_poller(store.clone(), Duration::from_millis(50));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = scim_server::serve_app(listener, app, async {
+            let _ = scim_server::serve_app(listener, app, Default::default(), async {
                 let _ = stopped.await;
             })
             .await;

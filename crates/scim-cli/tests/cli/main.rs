@@ -13,4 +13,5 @@ mod support;
 mod admin;
 mod events;
 mod faults;
+mod safety;
 mod scale_out;

@@ -107,10 +107,35 @@ impl Server {
         starting.into_iter().map(Starting::ready).collect()
     }
 
-    fn spawn(args: &[&str]) -> Starting {
-        let mut child = scim()
+    /// Starts `scim serve` through `sh -c '{shell}; exec scim serve …'` (to set a umask or a
+    /// ulimit first) and waits until it serves.
+    pub fn start_after_shell(shell: &str, args: &[&str]) -> Server {
+        let c = scim();
+        let program = c.get_program().to_owned();
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("{shell}; exec \"$0\" \"$@\""))
+            .arg(program)
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .args(args)
+            .args(args);
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        Self::spawn_command(sh).ready()
+    }
+
+    fn spawn(args: &[&str]) -> Starting {
+        let mut c = scim();
+        c.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args);
+        Self::spawn_command(c)
+    }
+
+    fn spawn_command(mut command: Command) -> Starting {
+        let mut child = command
             .env("SCIM_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

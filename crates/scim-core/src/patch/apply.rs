@@ -13,10 +13,11 @@ use crate::path::AttrPath;
 use crate::schema::{Attribute, Mutability, ResolvedAttr, ResourceType, Schema, SchemaRegistry};
 use crate::value::describe;
 
+use super::index::ElementIndex;
 use super::members;
 use super::normalize::{
-    ReadOnlySubs, attribute_value, designates, element_list, element_value, identified_by_value,
-    is_blank, same_value, simple_equal, sub_value, value_key,
+    ReadOnlySubs, attribute_value, element_list, element_value, identified_by_value, is_blank,
+    same_value, simple_equal, sub_value, value_key,
 };
 use super::path::{PatchPath, Target, resolve_target, seed_element};
 use super::request::{PatchOp, PatchOperation};
@@ -36,6 +37,8 @@ pub(crate) struct Engine<'a> {
     rt: &'a ResourceType,
     options: &'a PatchOptions,
     pub(crate) members: Vec<MemberChange>,
+    /// Whether an operation applied to the document (not only to the external attribute).
+    pub(crate) touched_document: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -49,6 +52,7 @@ impl<'a> Engine<'a> {
             rt,
             options,
             members: Vec::new(),
+            touched_document: false,
         }
     }
 
@@ -167,7 +171,10 @@ impl<'a> Engine<'a> {
         origin: Origin,
     ) -> ScimResult<()> {
         match target {
-            Target::Extension(schema) => self.apply_extension(doc, kind, schema, value, origin),
+            Target::Extension(schema) => {
+                self.touched_document = true;
+                self.apply_extension(doc, kind, schema, value, origin)
+            }
             Target::Attr(ra) => {
                 if server_managed(&ra) {
                     return Err(ScimError::mutability(format!(
@@ -189,8 +196,9 @@ impl<'a> Engine<'a> {
                     self.members.extend(changes);
                     return Ok(());
                 }
+                self.touched_document = true;
                 match ra.sub {
-                    None => apply_whole(doc, kind, &ra, value),
+                    None => apply_whole(doc, kind, &ra, value, self.options.max_values),
                     Some(sub) => apply_sub(doc, kind, &ra, sub, value),
                 }
             }
@@ -207,6 +215,7 @@ impl<'a> Engine<'a> {
                     self.members.extend(changes);
                     return Ok(());
                 }
+                self.touched_document = true;
                 apply_filtered(doc, kind, &ra, &filter, sub, value, origin)
             }
         }
@@ -423,6 +432,7 @@ fn apply_whole(
     kind: PatchOp,
     ra: &ResolvedAttr<'_>,
     value: Option<&Value>,
+    max_values: usize,
 ) -> ScimResult<()> {
     let attr = ra.attr;
     let path = ra.canonical_path();
@@ -436,7 +446,16 @@ fn apply_whole(
                 }
                 update(doc, ra, |cur| {
                     let mut list = as_list(cur);
-                    list.retain(|e| !listed.iter().any(|l| designates(attr, l, e, true)));
+                    let mut index = ElementIndex::new(attr, true);
+                    let mut gone = HashSet::new();
+                    for l in &listed {
+                        gone.extend(index.designated(&list, l));
+                    }
+                    let mut i = 0;
+                    list.retain(|_| {
+                        i += 1;
+                        !gone.contains(&(i - 1))
+                    });
                     Ok((!list.is_empty()).then_some(Value::Array(list)))
                 })
             }
@@ -456,7 +475,9 @@ fn apply_whole(
         if kind == PatchOp::Replace {
             update(doc, ra, |_| Ok(Some(new)))
         } else {
-            update(doc, ra, |cur| add_elements(attr, cur, new, &path).map(Some))
+            update(doc, ra, |cur| {
+                add_elements(attr, cur, new, &path, max_values).map(Some)
+            })
         }
     } else if attr.is_complex() {
         // Sub-attributes not given are left as they are (RFC 7644 §3.5.2.1, §3.5.2.3).
@@ -477,26 +498,39 @@ fn apply_whole(
 }
 
 /// Appends the new elements that are not already there (typed equality of the given
-/// sub-attributes; by `value` for references such as `members`).
-fn add_elements(attr: &Attribute, cur: Option<Value>, new: Value, path: &str) -> ScimResult<Value> {
+/// sub-attributes; by `value` for references such as `members`), in time proportional to
+/// the two lists (see [`ElementIndex`]). More than `max_values` new elements are refused
+/// before any comparison, and so is a result of more than `max_values`.
+fn add_elements(
+    attr: &Attribute,
+    cur: Option<Value>,
+    new: Value,
+    path: &str,
+    max_values: usize,
+) -> ScimResult<Value> {
     let mut list = as_list(cur);
+    let new = as_list(Some(new));
+    check_count(path, new.len(), max_values)?;
     let by_value = identified_by_value(attr);
     let mut keys: HashSet<String> = if by_value {
         list.iter().filter_map(|e| value_key(attr, e)).collect()
     } else {
         HashSet::new()
     };
+    let mut index = ElementIndex::new(attr, by_value);
     let mut touched = Vec::new();
-    for element in as_list(Some(new)) {
+    for element in new {
         let duplicate = match by_value.then(|| value_key(attr, &element)).flatten() {
             Some(key) => !keys.insert(key),
-            None => list.iter().any(|e| designates(attr, &element, e, by_value)),
+            None => index.contains(&list, &element),
         };
         if !duplicate {
             touched.push(list.len());
             list.push(element);
+            index.appended(&list, list.len() - 1);
         }
     }
+    check_count(path, list.len(), max_values)?;
     Ok(finish_list(attr, list, &touched, path)?.unwrap_or(Value::Array(Vec::new())))
 }
 
@@ -755,10 +789,21 @@ fn remove_indices(list: &mut Vec<Value>, indices: &[usize]) {
     if indices.is_empty() {
         return;
     }
+    let gone: HashSet<usize> = indices.iter().copied().collect();
     let mut i = 0;
     list.retain(|_| {
-        let keep = !indices.contains(&i);
+        let keep = !gone.contains(&i);
         i += 1;
         keep
     });
+}
+
+/// 400 `invalidValue` when a multi-valued attribute would have more than `max` values.
+pub(crate) fn check_count(path: &str, n: usize, max: usize) -> ScimResult<()> {
+    if n <= max {
+        return Ok(());
+    }
+    Err(ScimError::invalid_value(format!(
+        "attribute '{path}' would have {n} values; at most {max} are allowed per attribute"
+    )))
 }

@@ -70,6 +70,7 @@
 
 mod apply;
 mod finish;
+mod index;
 mod members;
 mod normalize;
 mod path;
@@ -88,12 +89,28 @@ pub use path::{PatchPath, PatchPathKind};
 pub use request::{PATCH_OP_SCHEMA, PatchOp, PatchOperation, PatchRequest};
 
 /// How [`apply_patch`] treats the resource.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatchOptions {
     /// The multi-valued attribute the store keeps outside the resource document (`members`
     /// for groups). Operations on it are not applied to the document but returned as
     /// [`MemberChange`]s. `None`: every attribute is applied to the document.
     pub external_members: Option<String>,
+    /// Most operations in one request (413 beyond).
+    pub max_operations: usize,
+    /// Most values of one multi-valued attribute of the document, checked as each
+    /// operation is applied (400 `invalidValue` beyond). With both bounds, applying a
+    /// request costs at most time proportional to its size plus operations × values.
+    pub max_values: usize,
+}
+
+impl Default for PatchOptions {
+    fn default() -> Self {
+        PatchOptions {
+            external_members: None,
+            max_operations: crate::limits::DEFAULT_MAX_PATCH_OPERATIONS,
+            max_values: crate::limits::DEFAULT_MAX_VALUES,
+        }
+    }
 }
 
 impl PatchOptions {
@@ -101,6 +118,7 @@ impl PatchOptions {
     pub fn with_external_members(name: impl Into<String>) -> Self {
         PatchOptions {
             external_members: Some(name.into()),
+            ..PatchOptions::default()
         }
     }
 }
@@ -139,6 +157,10 @@ pub struct PatchOutcome {
     /// The changes to the external attribute, in request order (empty without
     /// [`PatchOptions::external_members`]).
     pub members: Vec<MemberChange>,
+    /// Every operation was on the external attribute: the document was not touched, so
+    /// [`PatchOutcome::members`] apply to any later version of the resource as well (a store
+    /// need not recompute a membership PATCH that raced with another write).
+    pub members_only: bool,
 }
 
 /// Applies a parsed PATCH request to `resource` (of type `rt`), all or nothing.
@@ -153,13 +175,16 @@ pub fn apply_patch(
     request: &PatchRequest,
     options: &PatchOptions,
 ) -> ScimResult<PatchOutcome> {
+    crate::limits::check_patch_operations(request.operations.len(), options.max_operations)?;
     let mut doc = resource.clone();
     let mut engine = apply::Engine::new(registry, rt, options);
     for (i, op) in request.operations.iter().enumerate() {
         engine
             .apply(&mut doc, op)
+            .and_then(|()| crate::limits::check_value_counts(&doc, options.max_values))
             .map_err(|e| e.context(format!("operation {} ({})", i + 1, op.label())))?;
     }
+    let members_only = !engine.touched_document;
     let members = engine.members;
     let external = options.external_members.as_deref().map(|name| {
         path::parse_attr_path(name)
@@ -182,5 +207,6 @@ pub fn apply_patch(
         resource: doc,
         changed,
         members,
+        members_only,
     })
 }

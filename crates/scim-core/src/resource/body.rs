@@ -18,8 +18,6 @@ pub(super) struct Body {
     /// `externalId` and writable core attributes at the top level, extension attributes in an
     /// object under the extension's canonical URN. No `schemas`, `id` or `meta`.
     pub attrs: Map<String, Value>,
-    /// The `id` the body carried, if any (readOnly; PUT checks it against the resource).
-    pub id: Option<Value>,
 }
 
 /// Normalises a request body (RFC 7644 §3.3, §3.5.1).
@@ -45,7 +43,6 @@ pub(super) fn parse_body(
         reg,
         rt,
         attrs: Map::new(),
-        id: None,
         dotted: Vec::new(),
     };
     for (key, value) in obj {
@@ -60,10 +57,7 @@ pub(super) fn parse_body(
             )));
         }
     }
-    Ok(Body {
-        attrs: b.attrs,
-        id: b.id,
-    })
+    Ok(Body { attrs: b.attrs })
 }
 
 /// A sub-attribute given on its own (`name.givenName`), applied after whole values.
@@ -78,7 +72,6 @@ struct Builder<'a> {
     reg: &'a SchemaRegistry,
     rt: &'a ResourceType,
     attrs: Map<String, Value>,
-    id: Option<Value>,
     dotted: Vec<Dotted<'a>>,
 }
 
@@ -150,10 +143,6 @@ impl<'a> Builder<'a> {
     fn place(&mut self, r: ResolvedAttr<'a>, value: Value, shown: &str) -> ScimResult<()> {
         let attr = r.attr;
         if r.common && attr.name == "schemas" {
-            return Ok(());
-        }
-        if r.common && attr.name == "id" && r.sub.is_none() {
-            self.id = Some(value);
             return Ok(());
         }
         if attr.mutability == Mutability::ReadOnly {

@@ -21,9 +21,10 @@ use crate::value::equals;
 /// - immutable: once set it cannot change (400 `mutability`); omitted, it is kept;
 /// - writeOnly (`password`): kept when the body omits it.
 ///
-/// An `id` in the body must equal the resource's `id` (Okta sends it), else 400
-/// `invalidValue`: a different `id` means the client is addressing another resource.
-/// Required attributes are checked on the merged result.
+/// `id` is readOnly like the rest: an `id` in the body (Okta sends it) is ignored, even
+/// one that differs from the resource's (RFC 7644 §3.5.1: readOnly values "SHALL be
+/// ignored"); the URL names the resource. Required attributes are checked on the merged
+/// result.
 pub fn prepare_replace(
     reg: &SchemaRegistry,
     rt: &ResourceType,
@@ -31,21 +32,9 @@ pub fn prepare_replace(
     input: Value,
 ) -> ScimResult<Map<String, Value>> {
     let body = parse_body(reg, rt, input)?;
-    check_id(existing, body.id.as_ref())?;
     let merged = merge(reg, rt, existing, body.attrs)?;
     check_required(reg, rt, &merged)?;
     assemble(reg, rt, merged)
-}
-
-fn check_id(existing: &Map<String, Value>, sent: Option<&Value>) -> ScimResult<()> {
-    let current = existing.get("id").and_then(Value::as_str);
-    match (sent, current) {
-        (None | Some(Value::Null), _) | (_, None) => Ok(()),
-        (Some(Value::String(s)), Some(id)) if s == id => Ok(()),
-        (Some(other), Some(id)) => Err(ScimError::invalid_value(format!(
-            "the body's 'id' ({other}) does not match the id of the resource being replaced ({id})"
-        ))),
-    }
 }
 
 fn merge(

@@ -202,13 +202,24 @@ async fn run(
     ))
 }
 
+/// The most operations a Bulk request of this tenant may carry: the server's limit, or the
+/// tenant's rate-limit burst if lower (a request cannot take more units than the burst).
+pub fn max_operations(state: &AppState, auth: &Auth) -> usize {
+    let burst = state.throttle.burst_of(&auth.settings);
+    state
+        .config
+        .bulk_max_operations
+        .min(usize::try_from(burst).unwrap_or(usize::MAX))
+}
+
 pub async fn bulk(
     State(state): State<AppState>,
     auth: Auth,
     JsonBody(body): JsonBody,
 ) -> ApiResult<ScimJson> {
+    auth.require_write()?;
     let request = BulkRequest::parse(body)?;
-    let max = state.config.bulk_max_operations;
+    let max = max_operations(&state, &auth);
     if request.operations.len() > max {
         return Err(ScimError::payload_too_large(format!(
             "The request has {} operations; the maximum is {max} (see /ServiceProviderConfig bulk.maxOperations)",
@@ -216,6 +227,10 @@ pub async fn bulk(
         ))
         .into());
     }
+    // A Bulk request counts its operations against the tenant's rate limit (the request
+    // itself took one unit).
+    let n = u32::try_from(request.operations.len()).unwrap_or(u32::MAX);
+    auth.charge(&state, n.saturating_sub(1))?;
     let defined: HashSet<String> = request
         .operations
         .iter()

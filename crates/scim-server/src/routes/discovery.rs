@@ -29,7 +29,7 @@ pub async fn service_provider_config(State(state): State<AppState>, auth: Auth) 
         "patch": {"supported": true},
         "bulk": {
             "supported": true,
-            "maxOperations": c.bulk_max_operations,
+            "maxOperations": super::bulk::max_operations(&state, &auth),
             "maxPayloadSize": c.max_payload_bytes,
         },
         "filter": {"supported": true, "maxResults": c.max_page_size},

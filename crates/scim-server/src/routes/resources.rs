@@ -226,6 +226,7 @@ pub async fn create(
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody,
 ) -> ApiResult<ScimJson> {
+    auth.require_write()?;
     let target = target(&state, &endpoint)?;
     let projection = projection_of(&target, query.as_deref())?;
     let stored = service::create(&state, &auth, &target, body).await?;
@@ -332,6 +333,7 @@ async fn modify(
     headers: &HeaderMap,
     modification: Modification,
 ) -> ApiResult<ScimJson> {
+    auth.require_write()?;
     let target = target(&state, endpoint)?;
     let projection = projection_of(&target, query)?;
     check_none_match(&state, &auth, &target, id, headers).await?;
@@ -396,6 +398,7 @@ pub async fn delete(
     Path((_, endpoint, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
+    auth.require_write()?;
     let target = target(&state, &endpoint)?;
     state
         .store

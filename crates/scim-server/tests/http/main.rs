@@ -10,7 +10,8 @@
 //! Modules: `smoke` (the basic round trip), `entra`, `okta` and `others` (what real
 //! identity providers send, after /work/shared/docs/IDP-COMPAT.md), `errors` (bad input
 //! gets the right SCIM error and changes nothing), `tenancy`, `resources` (ETags,
-//! projection, sorting, pagination, search, memberships, deletion), `bulk` and `discovery`.
+//! projection, sorting, pagination, search, memberships, deletion), `bulk` and `discovery`; `hostile` (what a hostile
+//! probe found: each defect reproduced).
 
 // A test binary: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,6 +24,8 @@ mod custom;
 mod discovery;
 mod entra;
 mod errors;
+mod hostile;
+mod limits;
 mod okta;
 mod others;
 mod resources;

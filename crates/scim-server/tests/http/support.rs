@@ -139,6 +139,7 @@ pub struct TestServer {
     pub other_token: String,
     pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
+    pub registry: Arc<SchemaRegistry>,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
     /// The test's own PostgreSQL database, dropped with the server.
@@ -148,10 +149,18 @@ pub struct TestServer {
 impl TestServer {
     /// A server with these schemas on a fresh SQLite database file.
     pub async fn sqlite_with(registry: SchemaRegistry) -> TestServer {
+        Self::sqlite_configured(registry, |_| {}).await
+    }
+
+    /// A server on SQLite with settings changed from the defaults by `configure`.
+    pub async fn sqlite_configured(
+        registry: SchemaRegistry,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let registry = Arc::new(registry);
         let store = SqliteStore::open(&dir.path().join("scim.db"), &registry).expect("open store");
-        Self::start(Arc::new(store), registry, dir).await
+        Self::start(Arc::new(store), registry, dir, configure).await
     }
 
     /// A server with these schemas on a fresh PostgreSQL database (`None`, after printing
@@ -164,7 +173,7 @@ impl TestServer {
         let registry = Arc::new(registry);
         let store = db.store(&registry).await.expect("open store");
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut server = Self::start(Arc::new(store), registry, dir).await;
+        let mut server = Self::start(Arc::new(store), registry, dir, |_| {}).await;
         server._pg = Some(db);
         Some(server)
     }
@@ -173,6 +182,7 @@ impl TestServer {
         store: Arc<dyn Store>,
         registry: Arc<SchemaRegistry>,
         dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
         let acme = store
             .create_tenant("acme", DeleteMode::Hard, 30)
@@ -194,11 +204,12 @@ impl TestServer {
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             public_url: url.clone(),
             ..ServerConfig::default()
         };
-        let state = AppState::new(store.clone(), registry, config);
+        configure(&mut config);
+        let state = AppState::new(store.clone(), registry.clone(), config);
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(scim_server::serve(listener, state, async {
             let _ = stopped.await;
@@ -209,9 +220,22 @@ impl TestServer {
             other_token,
             store,
             client: reqwest::Client::new(),
+            registry,
             _dir: dir,
             _stop: stop,
             _pg: None,
+        }
+    }
+
+    /// Another store on the same database, as a second `scim` instance or the admin CLI
+    /// would open it: changes made through it are not seen by this server's caches.
+    pub async fn other_instance(&self) -> Arc<dyn Store> {
+        match &self._pg {
+            Some(db) => Arc::new(db.store(&self.registry).await.expect("second store")),
+            None => Arc::new(
+                SqliteStore::open(&self._dir.path().join("scim.db"), &self.registry)
+                    .expect("second store"),
+            ),
         }
     }
 

@@ -387,14 +387,25 @@ async fn tenancy_revoked_token_is_refused(s: TestServer) {
         .expect(200);
 }
 
-/// A token past its expiry is refused; one expiring in the future works.
+/// A token past its expiry is refused; one expiring in the future works. A token cannot be
+/// created already expired.
 async fn tenancy_expired_token_is_refused(s: TestServer) {
     let tenant = s.tenant_id("acme").await;
-    let (_, expired) = s
+    let e = s
         .store
         .create_token(tenant, "old", Some("2020-01-01T00:00:00Z".into()))
         .await
+        .unwrap_err();
+    assert_eq!(e.to_scim().status, 400);
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
+        .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
+    let (_, expired) = s
+        .store
+        .create_token(tenant, "old", Some(soon))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     let (_, future) = s
         .store
         .create_token(tenant, "new", Some("2999-01-01T00:00:00Z".into()))

@@ -2,6 +2,7 @@
 //! parameters, and a per-connection statement cache.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use deadpool_postgres::ClientWrapper;
@@ -102,11 +103,56 @@ impl ToSql for SqlValue {
     to_sql_checked!();
 }
 
+/// Why a statement failed: the database said so, or it did not answer in time (a server
+/// that accepts connections but hangs, a cut network the kernel has not noticed yet).
+#[derive(Debug)]
+pub(crate) enum StmtError {
+    Pg(tokio_postgres::Error),
+    TimedOut(Duration),
+}
+
+impl StmtError {
+    pub(crate) fn kind(&self) -> Kind {
+        match self {
+            StmtError::Pg(e) => error::kind(e),
+            // The connection is in an unknown state: never reuse it.
+            StmtError::TimedOut(_) => Kind::Broken,
+        }
+    }
+
+    pub(crate) fn to_store(&self) -> StoreError {
+        match self {
+            StmtError::Pg(e) => error::to_store(e),
+            StmtError::TimedOut(d) => StoreError::Unavailable(format!(
+                "the database did not answer within {} s",
+                d.as_secs_f64()
+            )),
+        }
+    }
+}
+
+/// Runs `fut` on the runtime from a blocking thread, for at most `deadline`.
+pub(crate) fn wait<T>(
+    handle: &Handle,
+    deadline: Duration,
+    fut: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, StmtError> {
+    handle.block_on(async {
+        match tokio::time::timeout(deadline, fut).await {
+            Ok(r) => r.map_err(StmtError::Pg),
+            Err(_) => Err(StmtError::TimedOut(deadline)),
+        }
+    })
+}
+
 /// A connection inside a transaction, used from a blocking thread: each statement is run to
 /// completion with the runtime handle (the connection's I/O task runs on the runtime).
 pub(crate) struct PgDb<'c> {
     client: &'c ClientWrapper,
     handle: &'c Handle,
+    /// How long one statement may take before the connection is given up (the server's
+    /// own `statement_timeout` is shorter; this covers a server that does not answer).
+    deadline: Duration,
     /// The `BEGIN …` not sent yet: it goes out together with the first statement (one
     /// round trip for both; the connection runs them in order), and not at all when the
     /// work runs no statement.
@@ -118,10 +164,16 @@ pub(crate) struct PgDb<'c> {
 }
 
 impl<'c> PgDb<'c> {
-    pub(crate) fn new(client: &'c ClientWrapper, handle: &'c Handle, begin: &'static str) -> Self {
+    pub(crate) fn new(
+        client: &'c ClientWrapper,
+        handle: &'c Handle,
+        begin: &'static str,
+        deadline: Duration,
+    ) -> Self {
         PgDb {
             client,
             handle,
+            deadline,
             begin: Some(begin),
             failure: None,
         }
@@ -131,14 +183,14 @@ impl<'c> PgDb<'c> {
     fn with_begin<T, Fut>(
         &mut self,
         run: impl FnOnce(&'c ClientWrapper) -> Fut,
-    ) -> Result<T, tokio_postgres::Error>
+    ) -> Result<T, StmtError>
     where
         Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let client = self.client;
         match self.begin.take() {
-            None => self.handle.block_on(run(client)),
-            Some(begin) => self.handle.block_on(async {
+            None => wait(self.handle, self.deadline, run(client)),
+            Some(begin) => wait(self.handle, self.deadline, async {
                 // Both requests are queued in this order before either answer is awaited.
                 let (began, result) = tokio::join!(client.batch_execute(begin), run(client));
                 began?;
@@ -147,42 +199,33 @@ impl<'c> PgDb<'c> {
         }
     }
 
-    fn note(&mut self, e: &tokio_postgres::Error) -> Kind {
-        let kind = error::kind(e);
+    fn note(&mut self, e: &StmtError) -> Kind {
+        let kind = e.kind();
         self.failure.get_or_insert(kind);
         kind
     }
 
-    fn prepare(
-        &mut self,
-        sql: &str,
-        params: &[SqlValue],
-    ) -> Result<Statement, tokio_postgres::Error> {
+    fn prepare(&mut self, sql: &str, params: &[SqlValue]) -> Result<Statement, StmtError> {
         let types: Vec<Type> = params.iter().map(param_type).collect();
         let sql = numbered_placeholders(sql);
         if self.client.statement_cache.size() >= STATEMENT_CACHE_LIMIT {
             self.client.statement_cache.clear();
         }
-        self.handle
-            .block_on(self.client.prepare_typed_cached(&sql, &types))
+        wait(
+            self.handle,
+            self.deadline,
+            self.client.prepare_typed_cached(&sql, &types),
+        )
     }
 
-    fn run_query(
-        &mut self,
-        sql: &str,
-        params: &[SqlValue],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+    fn run_query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StmtError> {
         let stmt = self.prepare(sql, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         self.with_begin(|client| async move { client.query(&stmt, &refs).await })
     }
 
-    fn run_execute(
-        &mut self,
-        sql: &str,
-        params: &[SqlValue],
-    ) -> Result<u64, tokio_postgres::Error> {
+    fn run_execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StmtError> {
         let stmt = self.prepare(sql, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
@@ -200,7 +243,7 @@ impl Db for PgDb<'_> {
             Ok(n) => Ok(n),
             Err(e) => match self.note(&e) {
                 Kind::Unique => Err(DbError::Unique),
-                _ => Err(DbError::Store(error::to_store(&e))),
+                _ => Err(DbError::Store(e.to_store())),
             },
         }
     }
@@ -215,7 +258,7 @@ impl Db for PgDb<'_> {
             Ok(rows) => rows,
             Err(e) => {
                 self.note(&e);
-                return Err(error::to_store(&e));
+                return Err(e.to_store());
             }
         };
         for row in &rows {

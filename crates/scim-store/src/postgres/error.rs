@@ -11,6 +11,8 @@ use crate::StoreError;
 pub(crate) enum Kind {
     /// A unique constraint was violated (the statement did nothing).
     Unique,
+    /// A foreign key to `tenants` was violated: the tenant was deleted under the write.
+    TenantGone,
     /// The database is unreachable, restarting, overloaded, or chose this transaction as a
     /// deadlock or serialization victim: nothing was committed and a retry may succeed.
     Unavailable,
@@ -46,6 +48,8 @@ fn kind_of_state(code: &SqlState) -> Kind {
     let class = code.code().get(..2).unwrap_or_default();
     if *code == SqlState::UNIQUE_VIOLATION {
         Kind::Unique
+    } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
+        Kind::TenantGone
     } else if class == "08" // connection exception
         || *code == SqlState::ADMIN_SHUTDOWN // 57P01: the server is shutting down
         || *code == SqlState::CRASH_SHUTDOWN // 57P02
@@ -73,6 +77,7 @@ fn kind_of_state(code: &SqlState) -> Kind {
 pub(crate) fn to_store(e: &tokio_postgres::Error) -> StoreError {
     match kind(e) {
         Kind::Unavailable | Kind::Broken => StoreError::Unavailable(describe(e)),
+        Kind::TenantGone => crate::sql::tenant_gone(),
         Kind::Unique | Kind::Other => StoreError::Database(describe(e)),
     }
 }

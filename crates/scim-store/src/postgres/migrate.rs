@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "events_admin",
         include_str!("../../migrations/postgres/0002_events_admin.sql"),
     ),
+    (
+        3,
+        "tenant_settings_tokens",
+        include_str!("../../migrations/postgres/0003_tenant_settings_tokens.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).
@@ -37,8 +42,9 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<usize, StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await
         .map_err(db)?;
-    // "relation already exists, skipping" is expected: keep it out of the logs.
-    tx.batch_execute("SET LOCAL client_min_messages = warning")
+    // "relation already exists, skipping" is expected: keep it out of the logs. A
+    // migration (an index on a large table) may take longer than a request's statements.
+    tx.batch_execute("SET LOCAL client_min_messages = warning; SET LOCAL statement_timeout = 0")
         .await
         .map_err(db)?;
     tx.batch_execute(

@@ -48,6 +48,10 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// How long a request may wait for a free connection before it is answered 503.
     pub acquire_timeout: Duration,
+    /// How long one statement may run (the server's `statement_timeout`, lock waits
+    /// included) before it is cancelled and the request answered 503. A server that does
+    /// not answer at all is given up on a second later, and the connection closed.
+    pub statement_timeout: Duration,
 }
 
 impl Default for PgOptions {
@@ -55,7 +59,8 @@ impl Default for PgOptions {
         PgOptions {
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -64,6 +69,8 @@ impl Default for PgOptions {
 pub struct PgEngine {
     pool: Pool,
     describe: String,
+    /// The client-side bound on one statement (see [`PgOptions::statement_timeout`]).
+    deadline: Duration,
 }
 
 /// Parses a `postgres://` URL (or a libpq key=value string).
@@ -117,6 +124,14 @@ impl SqlStore<PgEngine> {
             config.tcp_user_timeout(Duration::from_secs(30));
         }
         config.keepalives_idle(Duration::from_secs(30));
+        // The server cancels a statement that runs (or waits for a lock) too long; the
+        // request gets 503 + Retry-After instead of hanging.
+        let timeout_ms = options.statement_timeout.as_millis().max(1);
+        let server_options = match config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} -c statement_timeout={timeout_ms}"),
+            _ => format!("-c statement_timeout={timeout_ms}"),
+        };
+        config.options(&server_options);
         let describe = redacted(&config);
         let manager = Manager::from_config(
             config,
@@ -135,7 +150,11 @@ impl SqlStore<PgEngine> {
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::Database(format!("cannot build the connection pool: {e}")))?;
-        let engine = PgEngine { pool, describe };
+        let engine = PgEngine {
+            pool,
+            describe,
+            deadline: options.statement_timeout + Duration::from_secs(1),
+        };
         engine.migrate().await?;
         Ok(SqlStore::from_engine(engine, indexed_attributes(registry)))
     }
@@ -164,7 +183,8 @@ impl PgEngine {
     {
         let conn = self.pool.get().await.map_err(error::from_pool)?;
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || tx::run(&handle, conn, mode, f))
+        let deadline = self.deadline;
+        tokio::task::spawn_blocking(move || tx::run(&handle, conn, mode, deadline, f))
             .await
             .map_err(|e| StoreError::Database(format!("database task failed: {e}")))?
     }

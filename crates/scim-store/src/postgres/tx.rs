@@ -3,8 +3,10 @@
 use deadpool_postgres::Object;
 use tokio::runtime::Handle;
 
-use super::db::PgDb;
-use super::error::{self, Kind};
+use std::time::Duration;
+
+use super::db::{PgDb, wait};
+use super::error::Kind;
 use crate::StoreError;
 use crate::sql::db::Db;
 
@@ -53,6 +55,7 @@ pub(crate) fn run<T>(
     handle: &Handle,
     conn: Object,
     mode: Mode,
+    deadline: Duration,
     f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let mut lease = Lease {
@@ -62,7 +65,7 @@ pub(crate) fn run<T>(
     let Some(client) = lease.conn.as_deref() else {
         return Err(StoreError::Database("no connection".into()));
     };
-    let mut db = PgDb::new(client, handle, mode.begin());
+    let mut db = PgDb::new(client, handle, mode.begin(), deadline);
     let result = f(&mut db);
     let (began, failure) = (db.begin.is_none(), db.failure);
     if !began {
@@ -71,19 +74,19 @@ pub(crate) fn run<T>(
         return result;
     }
     let outcome = match (result, failure) {
-        (Ok(value), None) => match handle.block_on(client.batch_execute("COMMIT")) {
+        (Ok(value), None) => match wait(handle, deadline, client.batch_execute("COMMIT")) {
             Ok(()) => Ok(value),
             // The outcome of a COMMIT whose answer was lost is unknown: never report success.
-            Err(e) => Err(error::to_store(&e)),
+            Err(e) => Err(e.to_store()),
         },
         (Ok(_), Some(kind)) => {
-            rollback(handle, &mut lease, kind);
+            rollback(handle, deadline, &mut lease, kind);
             return Err(StoreError::Database(
                 "a statement failed inside the transaction; it was rolled back".into(),
             ));
         }
         (Err(e), kind) => {
-            rollback(handle, &mut lease, kind.unwrap_or(Kind::Other));
+            rollback(handle, deadline, &mut lease, kind.unwrap_or(Kind::Other));
             return Err(e);
         }
     };
@@ -91,11 +94,11 @@ pub(crate) fn run<T>(
     outcome
 }
 
-fn rollback(handle: &Handle, lease: &mut Lease, failure: Kind) {
+fn rollback(handle: &Handle, deadline: Duration, lease: &mut Lease, failure: Kind) {
     if failure == Kind::Broken {
         return;
     }
     if let Some(client) = lease.conn.as_deref() {
-        lease.clean = handle.block_on(client.batch_execute("ROLLBACK")).is_ok();
+        lease.clean = wait(handle, deadline, client.batch_execute("ROLLBACK")).is_ok();
     }
 }

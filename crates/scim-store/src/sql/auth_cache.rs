@@ -50,6 +50,13 @@ impl AuthCache {
         }
     }
 
+    /// Drops the entries of one tenant (found deleted by a write).
+    pub fn forget_tenant(&self, tenant_id: i64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (_, tenant, _)| tenant.id != tenant_id);
+        }
+    }
+
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.clear();
@@ -79,6 +86,8 @@ mod tests {
                 created: "2026-01-01T00:00:00.000Z".into(),
                 expires: expires.map(str::to_string),
                 revoked: None,
+                scope: crate::TokenScope::Write,
+                last_used: None,
             },
         )
     }

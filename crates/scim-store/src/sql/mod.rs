@@ -5,10 +5,14 @@ pub(crate) mod admin_tokens;
 pub(crate) mod auth_cache;
 pub mod db;
 pub(crate) mod events;
+pub mod fairness;
+pub(crate) mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod members;
 pub(crate) mod resources;
+pub(crate) mod settings;
 pub(crate) mod tenants;
+mod update_lock;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +27,9 @@ use crate::index::IndexPlan;
 use crate::model::*;
 use crate::query::ListRequest;
 use crate::signal::CommitSignal;
-use crate::{GroupMembership, Store, StoreError};
+use crate::{
+    GroupMembership, Rotation, Store, StoreError, TenantSettings, TenantUpdate, TokenSpec,
+};
 
 /// Stored times: UTC, always with exactly three fractional digits, so that their text
 /// order is their time order (the indexes on `created` and `last_modified` rely on it).
@@ -42,6 +48,19 @@ pub(crate) fn format_time(t: time::OffsetDateTime) -> String {
 pub(crate) fn now() -> String {
     format_time(time::OffsetDateTime::now_utc())
 }
+
+/// The error of a write for a tenant that no longer exists (deleted by another process
+/// while a server still remembered one of its tokens): the same 401 as any token that is
+/// not valid, never a database error.
+pub(crate) fn tenant_gone() -> StoreError {
+    StoreError::Scim(scim_core::ScimError::unauthorized())
+}
+
+/// How many times an update computed outside the write is computed again because the
+/// resource changed in between, before the client is asked to retry (503). After the
+/// first collision the update waits its turn behind this process's other updates of the
+/// resource ([`update_lock`]), so only writes by other instances make it collide again.
+const UPDATE_ATTEMPTS: u32 = 16;
 
 /// How a backend runs work: each `write` in its own transaction that is durable when the
 /// call returns `Ok`; each `read` on a consistent snapshot.
@@ -81,6 +100,9 @@ pub struct SqlStore<E> {
     pub(crate) plan: Arc<IndexPlan>,
     pub(crate) auth_cache: Arc<auth_cache::AuthCache>,
     pub(crate) signal: Arc<CommitSignal>,
+    pub(crate) update_locks: Arc<update_lock::UpdateLocks>,
+    pub(crate) last_used: Arc<lifecycle::LastUsed>,
+    pub(crate) gates: Arc<fairness::WriteGates>,
 }
 
 impl<E> Clone for SqlStore<E> {
@@ -90,6 +112,9 @@ impl<E> Clone for SqlStore<E> {
             plan: self.plan.clone(),
             auth_cache: self.auth_cache.clone(),
             signal: self.signal.clone(),
+            update_locks: self.update_locks.clone(),
+            last_used: self.last_used.clone(),
+            gates: self.gates.clone(),
         }
     }
 }
@@ -102,15 +127,10 @@ impl<E> SqlStore<E> {
             plan: Arc::new(plan),
             auth_cache: Default::default(),
             signal: Default::default(),
+            update_locks: Default::default(),
+            last_used: Default::default(),
+            gates: Default::default(),
         }
-    }
-
-    /// Passes a write's outcome through, signalling the tenant's readers if it committed.
-    fn signalled<T>(&self, tenant_id: i64, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if result.is_ok() {
-            self.signal.notify(tenant_id);
-        }
-        result
     }
 }
 
@@ -118,6 +138,71 @@ impl<E: Engine> SqlStore<E> {
     /// Where the data lives, for logs.
     pub fn describe(&self) -> String {
         self.engine.describe()
+    }
+
+    /// Sets the per-tenant write limits (see [`fairness`]).
+    pub fn set_fairness(&self, f: fairness::Fairness) {
+        self.gates.configure(f);
+    }
+
+    /// A write of a tenant's data: it waits for the tenant's turn at the writer, and its
+    /// time inside the writer is charged to the tenant.
+    async fn write_for<T, F>(&self, tenant_id: i64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let turn = self.gates.enter(tenant_id).await?;
+        let spent = Arc::new(std::sync::Mutex::new(std::time::Duration::ZERO));
+        let clock = spent.clone();
+        let result = self
+            .engine
+            .write(move |db| {
+                let started = std::time::Instant::now();
+                let r = f(db);
+                if let Ok(mut s) = clock.lock() {
+                    *s = started.elapsed();
+                }
+                r
+            })
+            .await;
+        let spent = spent.lock().map(|s| *s).unwrap_or_default();
+        turn.done(spent);
+        if result.is_ok() {
+            // Readers of the tenant's change log wake up (a write that changed nothing
+            // only makes them read once more).
+            self.signal.notify(tenant_id);
+        }
+        result
+    }
+
+    /// Records a token's use, at most once a minute per token, off the request's path.
+    fn note_use(&self, token_id: &str) {
+        if !self.last_used.due(token_id) {
+            return;
+        }
+        let (engine, id) = (self.engine.clone(), token_id.to_string());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = engine.write(move |db| lifecycle::touch(db, &id)).await {
+                    tracing::debug!(error = %e, "could not record a token's last use");
+                }
+            });
+        }
+    }
+
+    /// Forgets what this instance remembers of a tenant whose write found it deleted.
+    fn forget_if_gone<T>(
+        &self,
+        tenant_id: i64,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Err(StoreError::Scim(e)) = &result
+            && e.status == 401
+        {
+            self.auth_cache.forget_tenant(tenant_id);
+        }
+        result
     }
 
     /// A read, as [`Engine::read_short`] when it touches few rows whatever the tenant's size.
@@ -202,17 +287,23 @@ impl<E: Engine> Store for SqlStore<E> {
         token: &str,
         now: &str,
     ) -> Result<Option<(Tenant, TokenInfo)>, StoreError> {
-        if let Some(hit) = self.auth_cache.get(token, now) {
-            return Ok(Some(hit));
-        }
-        let (key, now) = (token.to_string(), now.to_string());
-        let token = key.clone();
-        let found = self
-            .engine
-            .read_short(move |db| tenants::authenticate(db, &token, &now))
-            .await?;
-        if let Some((tenant, info)) = &found {
-            self.auth_cache.put(&key, tenant, info);
+        let found = match self.auth_cache.get(token, now) {
+            Some(hit) => Some(hit),
+            None => {
+                let (key, now) = (token.to_string(), now.to_string());
+                let token = key.clone();
+                let found = self
+                    .engine
+                    .read_short(move |db| tenants::authenticate(db, &token, &now))
+                    .await?;
+                if let Some((tenant, info)) = &found {
+                    self.auth_cache.put(&key, tenant, info);
+                }
+                found
+            }
+        };
+        if let Some((_, info)) = &found {
+            self.note_use(&info.id);
         }
         Ok(found)
     }
@@ -227,10 +318,11 @@ impl<E: Engine> Store for SqlStore<E> {
     ) -> Result<StoredResource, StoreError> {
         let (rt, actor, plan) = (resource_type.to_string(), actor.clone(), self.plan.clone());
         let created = self
-            .engine
-            .write(move |db| resources::create(db, &plan, tenant_id, &rt, data, members, &actor))
+            .write_for(tenant_id, move |db| {
+                resources::create(db, &plan, tenant_id, &rt, data, members, &actor)
+            })
             .await;
-        self.signalled(tenant_id, created)
+        self.forget_if_gone(tenant_id, created)
     }
 
     async fn get(
@@ -259,33 +351,63 @@ impl<E: Engine> Store for SqlStore<E> {
         with_members: bool,
         actor: &Actor,
     ) -> Result<StoredResource, StoreError> {
-        let (rt, id, op, actor, plan) = (
-            resource_type.to_string(),
-            id.to_string(),
-            operation.to_string(),
-            actor.clone(),
-            self.plan.clone(),
-        );
-        let updated = self
-            .engine
-            .write(move |db| {
-                resources::update(
-                    db,
-                    &plan,
-                    resources::UpdateArgs {
-                        tenant_id,
-                        resource_type: &rt,
-                        id: &id,
-                        if_match: if_match.as_deref(),
-                        operation: &op,
-                        with_members,
-                        actor: &actor,
-                    },
-                    update,
-                )
-            })
-            .await;
-        self.signalled(tenant_id, updated)
+        // Computed on a snapshot, outside the write: a slow or failing computation holds
+        // no transaction, no connection and no place in the SQLite writer's queue. The
+        // write checks that the resource is still at the version computed from.
+        let mut turn = None;
+        for attempt in 0..UPDATE_ATTEMPTS {
+            let current = {
+                let (rt, id) = (resource_type.to_string(), id.to_string());
+                self.engine
+                    .read_short(move |db| resources::snapshot(db, tenant_id, &rt, &id))
+                    .await?
+            };
+            resources::check_if_match(if_match.as_deref(), &current)?;
+            let base_version = current.version;
+            let computed = update(&current).map_err(StoreError::Scim)?;
+            let (rt, rid, op, actor, plan, if_match) = (
+                resource_type.to_string(),
+                id.to_string(),
+                operation.to_string(),
+                actor.clone(),
+                self.plan.clone(),
+                if_match.clone(),
+            );
+            let written = self
+                .write_for(tenant_id, move |db| {
+                    resources::apply_update(
+                        db,
+                        &plan,
+                        resources::UpdateArgs {
+                            tenant_id,
+                            resource_type: &rt,
+                            id: &rid,
+                            if_match: if_match.as_deref(),
+                            operation: &op,
+                            with_members,
+                            actor: &actor,
+                        },
+                        base_version,
+                        computed,
+                    )
+                })
+                .await?;
+            if let Some(stored) = written {
+                return Ok(stored);
+            }
+            // Another write came between. In this process: wait for the resource's turn
+            // (the others racing here compute after us). Across instances: back off a
+            // little, with jitter, so that racing requests do not collide again.
+            if turn.is_none() {
+                turn = Some(self.update_locks.turn(tenant_id, id).await);
+            } else {
+                let pause = rand::random::<u64>() % (500 * u64::from(attempt + 1));
+                tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{resource_type} '{id}' changed {UPDATE_ATTEMPTS} times while this update was computed"
+        )))
     }
 
     async fn delete(
@@ -297,13 +419,10 @@ impl<E: Engine> Store for SqlStore<E> {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let (rt, id, actor) = (resource_type.to_string(), id.to_string(), actor.clone());
-        let deleted = self
-            .engine
-            .write(move |db| {
-                resources::delete(db, tenant_id, &rt, &id, if_match.as_deref(), &actor)
-            })
-            .await;
-        self.signalled(tenant_id, deleted)
+        self.write_for(tenant_id, move |db| {
+            resources::delete(db, tenant_id, &rt, &id, if_match.as_deref(), &actor)
+        })
+        .await
     }
 
     async fn restore(
@@ -313,11 +432,10 @@ impl<E: Engine> Store for SqlStore<E> {
         actor: &Actor,
     ) -> Result<StoredResource, StoreError> {
         let (id, actor, plan) = (id.to_string(), actor.clone(), self.plan.clone());
-        let restored = self
-            .engine
-            .write(move |db| resources::restore(db, &plan, tenant_id, &id, &actor))
-            .await;
-        self.signalled(tenant_id, restored)
+        self.write_for(tenant_id, move |db| {
+            resources::restore(db, &plan, tenant_id, &id, &actor)
+        })
+        .await
     }
 
     async fn list(&self, tenant_id: i64, request: ListRequest) -> Result<Page, StoreError> {
@@ -348,6 +466,53 @@ impl<E: Engine> Store for SqlStore<E> {
         self.engine
             .read(move |db| resources::changes(db, tenant_id, after, limit))
             .await
+    }
+
+    async fn tenant_settings(&self, tenant_id: i64) -> Result<TenantSettings, StoreError> {
+        self.engine
+            .read_short(move |db| settings::tenant_settings(db, tenant_id))
+            .await
+    }
+
+    async fn update_tenant(
+        &self,
+        name: &str,
+        update: TenantUpdate,
+    ) -> Result<Option<(Tenant, TenantSettings)>, StoreError> {
+        let name = name.to_string();
+        let updated = self
+            .engine
+            .write(move |db| settings::update_tenant(db, &name, &update))
+            .await;
+        // Cached checks carry the tenant's delete mode: take the change at once.
+        self.auth_cache.clear();
+        updated
+    }
+
+    async fn create_token_with(
+        &self,
+        tenant_id: i64,
+        spec: TokenSpec,
+    ) -> Result<(TokenInfo, String), StoreError> {
+        self.engine
+            .write(move |db| lifecycle::create_token(db, tenant_id, &spec))
+            .await
+    }
+
+    async fn rotate_token(
+        &self,
+        tenant_id: i64,
+        token_id: &str,
+        overlap_seconds: i64,
+    ) -> Result<Rotation, StoreError> {
+        let id = token_id.to_string();
+        let rotated = self
+            .engine
+            .write(move |db| lifecycle::rotate_token(db, tenant_id, &id, overlap_seconds))
+            .await;
+        // The old token's cached check carries its old expiry.
+        self.auth_cache.clear();
+        rotated
     }
 }
 

@@ -11,7 +11,7 @@ use crate::StoreError;
 use crate::index::{IndexPlan, extract};
 use crate::model::{
     Actor, ChangeRecord, DeleteMode, Include, MEMBERS_PER_RECORD, MemberRef, RecordedMember,
-    StoredResource, Update, UpdateFn,
+    StoredResource, Update,
 };
 
 /// A resource row with its internal sequence number.
@@ -196,11 +196,13 @@ fn record_change(db: &mut dyn Db, a: &RecordBase<'_>, b: RecordBody<'_>) -> Resu
             None => None,
         })
     };
-    let seq = db.one(
-        "UPDATE tenants SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
-        params![a.tenant_id],
-        |r| r.int(0),
-    )?;
+    let seq = db
+        .row(
+            "UPDATE tenants SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
+            params![a.tenant_id],
+            |r| r.int(0),
+        )?
+        .ok_or_else(super::tenant_gone)?;
     db.exec(
         "INSERT INTO changes (tenant_id, seq, resource_type, resource_id, operation, changed, before,
             after, members_added, members_removed, token_id, token_name, request_id, at, version,
@@ -358,12 +360,29 @@ pub(crate) struct UpdateArgs<'a> {
     pub actor: &'a Actor,
 }
 
-pub(crate) fn update(
+/// The current version of a resource, to compute an update from (outside the write).
+pub(crate) fn snapshot(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    resource_type: &str,
+    id: &str,
+) -> Result<StoredResource, StoreError> {
+    load_row(db, tenant_id, resource_type, id, false)?
+        .map(|row| row.resource)
+        .ok_or_else(|| not_found(resource_type, id))
+}
+
+/// Writes an update computed from version `base_version` of the resource. `Ok(None)` when
+/// the resource has changed since and the update depends on its document: the caller
+/// computes it again from the current version. A members-only update applies to any
+/// version.
+pub(crate) fn apply_update(
     db: &mut dyn Db,
     plan: &IndexPlan,
     a: UpdateArgs<'_>,
-    f: UpdateFn,
-) -> Result<StoredResource, StoreError> {
+    base_version: i64,
+    update: Update,
+) -> Result<Option<StoredResource>, StoreError> {
     let row = load_row(db, a.tenant_id, a.resource_type, a.id, true)?
         .ok_or_else(|| not_found(a.resource_type, a.id))?;
     check_if_match(a.if_match, &row.resource)?;
@@ -372,7 +391,15 @@ pub(crate) fn update(
         data,
         changed,
         members: member_ops,
-    } = f(&before)?;
+        members_only,
+    } = update;
+    let data = if before.version == base_version {
+        data
+    } else if members_only {
+        before.data.clone()
+    } else {
+        return Ok(None);
+    };
     let mut effect = MemberEffect::default();
     for op in member_ops {
         members::apply(db, a.tenant_id, a.id, op, &mut effect)?;
@@ -427,7 +454,7 @@ pub(crate) fn update(
     if a.with_members {
         result.members = Some(members::load(db, a.tenant_id, a.id)?);
     }
-    Ok(result)
+    Ok(Some(result))
 }
 
 pub(crate) fn delete(

@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod conn;
+mod files;
 
 use std::path::{Path, PathBuf};
 
@@ -28,8 +29,11 @@ pub struct SqliteEngine {
 }
 
 impl SqlStore<SqliteEngine> {
-    /// Opens (creating if needed) the database file and applies pending migrations.
+    /// Opens (creating if needed) the database file and applies pending migrations. A
+    /// missing directory is created owner-only (0700) and the database files are made
+    /// owner-only (0600), whatever the umask: they hold personal data and token hashes.
     pub fn open(path: &Path, registry: &SchemaRegistry) -> Result<SqliteStore, StoreError> {
+        files::owner_only(path)?;
         let mut conn = conn::open(path, false)?;
         conn::migrate(&mut conn)?;
         let engine = SqliteEngine {

@@ -21,6 +21,15 @@ async fn fill(s: &dyn Store) {
         .unwrap();
     s.revoke_token(other.id, &revoked.id).await.unwrap();
     s.create_admin_token("ops", None).await.unwrap();
+    s.update_tenant(
+        "acme",
+        scim_store::TenantUpdate {
+            rate_per_minute: Some(Some(1200)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let mut ids = Vec::new();
     for i in 0..620 {
         let u = s
@@ -129,6 +138,7 @@ async fn sqlite_to_sqlite_copies_everything_and_is_idempotent() {
         [
             ("admin_tokens", 1),
             ("tenants", 2),
+            ("tenant_settings", 1),
             ("tokens", 2),
             ("resources", 622),
             ("attr_index", 621),

@@ -60,14 +60,15 @@ async fn member_changes_are_recorded_in_bounded_records_with_types(f: Fixture) {
         &g.id,
         None,
         "patch",
-        Box::new(move |current| {
+        std::sync::Arc::new(move |current: &scim_store::StoredResource| {
             Ok(Update {
                 data: current.data.clone(),
                 changed: vec!["members".into()],
                 members: vec![
-                    MemberOp::Remove(gone),
+                    MemberOp::Remove(gone.clone()),
                     MemberOp::Add(vec![member("ext-new")]),
                 ],
+                members_only: true,
             })
         }),
         false,

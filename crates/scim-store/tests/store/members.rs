@@ -112,7 +112,7 @@ async fn member_operations_apply_in_order(f: Fixture) {
         sorted(&[&ids[1], &ids[2]])
     );
     let target = ids[2].clone();
-    up(MemberOp::RemoveWhere(Box::new(move |m| {
+    up(MemberOp::RemoveWhere(std::sync::Arc::new(move |m| {
         m["value"] == target.as_str()
     })))
     .await;

@@ -206,24 +206,25 @@ pub fn member(id: &str) -> MemberRef {
 
 /// An update that sets one attribute.
 pub fn set(attr: &'static str, value: Value) -> scim_store::UpdateFn {
-    Box::new(move |current: &StoredResource| {
+    std::sync::Arc::new(move |current: &StoredResource| {
         let mut data = current.data.clone();
-        data.insert(attr.to_string(), value);
+        data.insert(attr.to_string(), value.clone());
         Ok(Update {
             data,
             changed: vec![attr.to_string()],
-            members: Vec::new(),
+            ..Update::default()
         })
     })
 }
 
 /// An update that only changes members.
 pub fn members_op(op: scim_store::MemberOp) -> scim_store::UpdateFn {
-    Box::new(move |current: &StoredResource| {
+    std::sync::Arc::new(move |current: &StoredResource| {
         Ok(Update {
             data: current.data.clone(),
             changed: vec!["members".into()],
-            members: vec![op],
+            members: vec![op.clone()],
+            members_only: true,
         })
     })
 }

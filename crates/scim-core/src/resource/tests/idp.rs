@@ -220,15 +220,13 @@ fn okta_put_with_id_meta_and_groups() {
 }
 
 #[test]
-fn okta_put_with_another_id_is_rejected() {
+fn okta_put_with_another_id_keeps_the_resource_id() {
+    // RFC 7644 §3.5.1: readOnly values in a PUT body, `id` included, SHALL be ignored.
     let existing = okta_stored_user();
     let mut body = okta_user_body();
     body["id"] = json!("u-43");
-    assert_err(
-        replace("User", &existing, body),
-        ScimType::InvalidValue,
-        "u-43",
-    );
+    let out = replace("User", &existing, body).unwrap();
+    assert_eq!(out["id"], existing["id"]);
 }
 
 #[test]

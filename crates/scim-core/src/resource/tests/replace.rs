@@ -279,18 +279,14 @@ fn extension_absent_from_put_is_cleared() {
 }
 
 #[test]
-fn id_in_body_may_be_absent_null_or_equal() {
+fn id_in_body_is_ignored_even_when_it_differs() {
+    // RFC 7644 §3.5.1: readOnly values in a PUT body SHALL be ignored.
     let existing = stored_user();
-    for id in [json!(null), json!("u-1")] {
+    for id in [json!(null), json!("u-1"), json!("u-2"), json!(7)] {
         let body = json!({"schemas": [USER], "userName": "a", "id": id});
-        assert!(replace("User", &existing, body).is_ok());
+        let out = replace("User", &existing, body).unwrap();
+        assert_eq!(out["id"], "u-1");
     }
-    let body = json!({"schemas": [USER], "userName": "a", "id": 7});
-    assert_err(
-        replace("User", &existing, body),
-        ScimType::InvalidValue,
-        "'id'",
-    );
 }
 
 #[test]

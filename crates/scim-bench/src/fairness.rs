@@ -1,0 +1,309 @@
+//! `scim-bench fairness`: one normal and one abusive tenant on the same server. The normal
+//! tenant sends a steady, identity-provider-like pace (an open loop of creates, PATCHes
+//! and GETs); its p99 is measured alone ("idle"), then while the abusive tenant floods the
+//! server (closed loop on many connections, far over its rate limit) or sends huge
+//! requests. Target (issue 11): the normal tenant's p99 under abuse within 2x of idle.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use clap::{Args, ValueEnum};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::client::{Client, Req};
+use crate::seed::{PATCH_SCHEMA, user_doc};
+use crate::workload::{Rng, new_histogram};
+
+/// How the abusive tenant misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Abuse {
+    /// Small writes and reads as fast as its connections allow (10x its limit and more).
+    Flood,
+    /// PATCHes adding 1,000 emails each (the largest the limits allow), as fast as allowed.
+    Huge,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FairnessArgs {
+    /// SCIM base URL of the normal tenant.
+    #[arg(long)]
+    pub normal_url: String,
+    #[arg(long, hide_env_values = true, env = "SCIM_BENCH_NORMAL_TOKEN")]
+    pub normal_token: String,
+    /// SCIM base URL of the abusive tenant.
+    #[arg(long)]
+    pub abusive_url: String,
+    #[arg(long, hide_env_values = true, env = "SCIM_BENCH_ABUSIVE_TOKEN")]
+    pub abusive_token: String,
+    /// The normal tenant's requests per second (open loop).
+    #[arg(long, default_value_t = 20)]
+    pub normal_rate: u64,
+    /// The abusive tenant's connections (closed loop).
+    #[arg(long, default_value_t = 64)]
+    pub abusive_connections: u64,
+    #[arg(long, value_enum, default_value = "flood")]
+    pub abuse: Abuse,
+    /// Seconds of each phase (idle, then abuse).
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+}
+
+/// Latencies of one phase of the normal tenant, and what its requests got.
+struct Phase {
+    hist: hdrhistogram::Histogram<u64>,
+    statuses: BTreeMap<String, u64>,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// The normal tenant: `rate` requests a second for `duration`, each on its own task (an
+/// open loop: a slow server does not slow the offered load down).
+async fn normal_phase(
+    client: &Client,
+    base: &str,
+    rate: u64,
+    duration: Duration,
+    run: &str,
+) -> Result<Phase> {
+    // One user to PATCH and GET.
+    let user = client
+        .json(&Req::with_body(
+            Method::POST,
+            format!("{base}/Users"),
+            user_doc(&format!("fair-{run}@example.com"), 0).to_string(),
+        ))
+        .await?;
+    let id = user["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no id"))?
+        .to_string();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let mut i = 0usize;
+    while started.elapsed() < duration {
+        ticker.tick().await;
+        i += 1;
+        let req = match i % 3 {
+            0 => Req::with_body(
+                Method::POST,
+                format!("{base}/Users"),
+                user_doc(&format!("fair-{run}-{i}@example.com"), i).to_string(),
+            ),
+            1 => Req::with_body(
+                Method::PATCH,
+                format!("{base}/Users/{id}?excludedAttributes=emails"),
+                json!({"schemas": [PATCH_SCHEMA], "Operations": [
+                    {"op": "replace", "path": "title", "value": format!("t{i}")}]})
+                .to_string(),
+            ),
+            _ => Req::get(format!("{base}/Users/{id}")),
+        };
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = client.send(&req).await;
+            (t.elapsed(), r)
+        }));
+    }
+    let mut phase = Phase {
+        hist: new_histogram()?,
+        statuses: BTreeMap::new(),
+    };
+    for t in tasks {
+        let (elapsed, r) = t.await.map_err(|e| anyhow!("{e}"))?;
+        let us = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let _ = phase.hist.record(us);
+        *phase
+            .statuses
+            .entry(r.err().unwrap_or_else(|| "2xx".into()))
+            .or_default() += 1;
+    }
+    Ok(phase)
+}
+
+/// The abusive tenant, until `stop`: what it got, by status.
+async fn abuse(
+    client: Client,
+    base: String,
+    kind: Abuse,
+    stop: Arc<AtomicBool>,
+    worker: u64,
+) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    // Distinct names in every run against the same server.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut rng = Rng::new(worker + 7 + u64::from(nanos));
+    // A user of its own to PATCH.
+    let target = client
+        .json(&Req::with_body(
+            Method::POST,
+            format!("{base}/Users"),
+            user_doc(&format!("abuse-{worker}-{}@example.com", rng.next_u64()), 0).to_string(),
+        ))
+        .await
+        .ok()
+        .and_then(|u| u["id"].as_str().map(str::to_string));
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let req = match (kind, &target) {
+            (Abuse::Huge, Some(id)) => {
+                let emails: Vec<Value> = (0..1000)
+                    .map(|k| json!({"value": format!("h{k}-{i}@example.com"), "type": "work"}))
+                    .collect();
+                Req::with_body(
+                    Method::PATCH,
+                    format!("{base}/Users/{id}?attributes=id"),
+                    json!({"schemas": [PATCH_SCHEMA], "Operations": [
+                        {"op": "replace", "path": "emails", "value": emails}]})
+                    .to_string(),
+                )
+            }
+            _ if i.is_multiple_of(2) => Req::get(format!("{base}/Users?count=10")),
+            _ => Req::with_body(
+                Method::POST,
+                format!("{base}/Users"),
+                user_doc(
+                    &format!("flood-{worker}-{i}-{}@example.com", rng.next_u64()),
+                    1,
+                )
+                .to_string(),
+            ),
+        };
+        let r = client.send(&req).await;
+        let key = r.err().unwrap_or_else(|| "2xx".into());
+        if key == "429" {
+            // A well-behaved client would wait; an abusive one retries at once.
+            tokio::task::yield_now().await;
+        }
+        *out.entry(key).or_default() += 1;
+    }
+    out
+}
+
+fn summary(name: &str, p: &Phase) -> Value {
+    json!({
+        "phase": name,
+        "requests": p.hist.len(),
+        "p50_ms": ms(p.hist.value_at_quantile(0.5)),
+        "p99_ms": ms(p.hist.value_at_quantile(0.99)),
+        "max_ms": ms(p.hist.max()),
+        "statuses": p.statuses,
+    })
+}
+
+pub async fn run(args: &FairnessArgs) -> Result<()> {
+    let timeout = Duration::from_secs(60);
+    let normal = Client::new(&args.normal_token, timeout, 64)?;
+    let abusive = Client::new(
+        &args.abusive_token,
+        timeout,
+        to_usize(args.abusive_connections),
+    )?;
+    let duration = Duration::from_secs(args.duration);
+    let run_id = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let base = args.normal_url.trim_end_matches('/').to_string();
+    eprintln!(
+        "idle: the normal tenant alone, {} req/s for {} s",
+        args.normal_rate, args.duration
+    );
+    let idle = normal_phase(
+        &normal,
+        &base,
+        args.normal_rate,
+        duration,
+        &format!("{run_id}a"),
+    )
+    .await?;
+    eprintln!(
+        "abuse: {:?} on {} connections, the normal tenant at the same pace",
+        args.abuse, args.abusive_connections
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..args.abusive_connections)
+        .map(|w| {
+            tokio::spawn(abuse(
+                abusive.clone(),
+                args.abusive_url.trim_end_matches('/').to_string(),
+                args.abuse,
+                stop.clone(),
+                w,
+            ))
+        })
+        .collect();
+    // Let the abuse reach its steady state first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    let busy = normal_phase(
+        &normal,
+        &base,
+        args.normal_rate,
+        duration,
+        &format!("{run_id}b"),
+    )
+    .await?;
+    let abuse_secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut abusive_statuses: BTreeMap<String, u64> = BTreeMap::new();
+    for w in workers {
+        for (k, v) in w.await.map_err(|e| anyhow!("{e}"))? {
+            *abusive_statuses.entry(k).or_default() += v;
+        }
+    }
+    let total: u64 = abusive_statuses.values().sum();
+    let idle_p99 = ms(idle.hist.value_at_quantile(0.99));
+    let busy_p99 = ms(busy.hist.value_at_quantile(0.99));
+    println!(
+        "normal tenant p99: idle {idle_p99:.2} ms, under abuse {busy_p99:.2} ms (ratio {:.2}; target <= 2)",
+        busy_p99 / idle_p99.max(0.001)
+    );
+    println!(
+        "normal tenant p50: idle {:.2} ms, under abuse {:.2} ms; its statuses under abuse: {:?}",
+        ms(idle.hist.value_at_quantile(0.5)),
+        ms(busy.hist.value_at_quantile(0.5)),
+        busy.statuses
+    );
+    println!(
+        "abusive tenant: {total} requests ({:.0}/s) {:?}",
+        total as f64 / abuse_secs.max(0.001),
+        abusive_statuses
+    );
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "abuse": format!("{:?}", args.abuse),
+            "normal_rate": args.normal_rate,
+            "abusive_connections": args.abusive_connections,
+            "idle": summary("idle", &idle),
+            "under_abuse": summary("under_abuse", &busy),
+            "p99_ratio": busy_p99 / idle_p99.max(0.001),
+            "abusive": {"requests": total, "per_second": total as f64 / abuse_secs.max(0.001), "statuses": abusive_statuses},
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(())
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
