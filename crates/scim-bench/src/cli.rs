@@ -27,6 +27,8 @@ pub enum Command {
     Startup(StartupArgs),
     /// One normal and one abusive tenant: the normal tenant's p99 alone and under abuse.
     Fairness(crate::fairness::FairnessArgs),
+    /// Runs a provisioning cycle as Microsoft Entra ID sends it and reports its wall time.
+    EntraCycle(crate::cycle::CycleArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -60,9 +62,21 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub bulk_size: u64,
     /// Comma-separated workloads (default: all). Names: get, filter, list, create, patch,
-    /// add-members, remove-member, get-group, bulk; `members` = the three group workloads.
+    /// add-members, remove-member, get-group, bulk; `members` = the three group workloads;
+    /// `all` = those nine. Not in `all`: get-group-full (the big group with its members),
+    /// list-groups (a page of groups with their members); `large-groups` = those two.
     #[arg(long, value_delimiter = ',')]
     pub workloads: Option<Vec<WorkloadSel>>,
+    /// Groups besides the big one, for list-groups: each holds the first --groups-members
+    /// users.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub groups: u64,
+    /// Members of each of the --groups groups.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub groups_members: u64,
+    /// Members added by one request of add-members.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub add_size: u64,
     /// Query string appended to the group PATCHes of add-members and remove-member, e.g.
     /// `excludedAttributes=members` (to measure them without rendering the members).
     #[arg(long, default_value = "")]
@@ -126,10 +140,13 @@ pub enum Workload {
     RemoveMember,
     GetGroup,
     Bulk,
+    GetGroupFull,
+    ListGroups,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 9] = [
+    /// The workloads: what `all` (and no --workloads) runs.
+    pub const DEFAULT: [Workload; 9] = [
         Workload::GetById,
         Workload::FilterUserName,
         Workload::ListPage,
@@ -139,6 +156,20 @@ impl Workload {
         Workload::RemoveMember,
         Workload::GetGroup,
         Workload::Bulk,
+    ];
+    /// Every workload.
+    pub const ALL: [Workload; 11] = [
+        Workload::GetById,
+        Workload::FilterUserName,
+        Workload::ListPage,
+        Workload::Create,
+        Workload::PatchReplace,
+        Workload::AddMembers,
+        Workload::RemoveMember,
+        Workload::GetGroup,
+        Workload::Bulk,
+        Workload::GetGroupFull,
+        Workload::ListGroups,
     ];
 
     /// The name used on the command line.
@@ -153,6 +184,8 @@ impl Workload {
             Workload::RemoveMember => "remove-member",
             Workload::GetGroup => "get-group",
             Workload::Bulk => "bulk",
+            Workload::GetGroupFull => "get-group-full",
+            Workload::ListGroups => "list-groups",
         }
     }
 
@@ -164,10 +197,12 @@ impl Workload {
             Workload::ListPage => "GET list page of 100",
             Workload::Create => "POST create user",
             Workload::PatchReplace => "PATCH replace 1 attribute",
-            Workload::AddMembers => "PATCH add 100 members",
+            Workload::AddMembers => "PATCH add members",
             Workload::RemoveMember => "PATCH remove 1 member",
             Workload::GetGroup => "GET group excl. members",
             Workload::Bulk => "Bulk 1,000 creates",
+            Workload::GetGroupFull => "GET group with its members",
+            Workload::ListGroups => "GET page of groups with members",
         }
     }
 
@@ -175,7 +210,10 @@ impl Workload {
     pub fn uses_group(self) -> bool {
         matches!(
             self,
-            Workload::AddMembers | Workload::RemoveMember | Workload::GetGroup
+            Workload::AddMembers
+                | Workload::RemoveMember
+                | Workload::GetGroup
+                | Workload::GetGroupFull
         )
     }
 }
@@ -196,7 +234,13 @@ impl FromStr for WorkloadSel {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim().to_ascii_lowercase();
         match s.as_str() {
-            "all" => return Ok(WorkloadSel(Workload::ALL.to_vec())),
+            "all" => return Ok(WorkloadSel(Workload::DEFAULT.to_vec())),
+            "large-groups" => {
+                return Ok(WorkloadSel(vec![
+                    Workload::GetGroupFull,
+                    Workload::ListGroups,
+                ]));
+            }
             "members" | "group" => {
                 return Ok(WorkloadSel(vec![
                     Workload::AddMembers,
@@ -213,7 +257,7 @@ impl FromStr for WorkloadSel {
             .ok_or_else(|| {
                 let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
                 format!(
-                    "unknown workload '{s}'; expected one of: {}, members, all",
+                    "unknown workload '{s}'; expected one of: {}, members, large-groups, all",
                     names.join(", ")
                 )
             })
@@ -224,7 +268,7 @@ impl RunArgs {
     /// The selected workloads, without duplicates, in the canonical order.
     pub fn selected(&self) -> Vec<Workload> {
         let mut out: Vec<Workload> = match &self.workloads {
-            None => Workload::ALL.to_vec(),
+            None => Workload::DEFAULT.to_vec(),
             Some(sels) => sels.iter().flat_map(|s| s.0.iter().copied()).collect(),
         };
         out.sort();
@@ -297,7 +341,7 @@ mod tests {
         assert_eq!(a.users, 10_000);
         assert_eq!(a.group_members, 100_000);
         assert_eq!(a.connections, 32);
-        assert_eq!(a.selected(), Workload::ALL.to_vec());
+        assert_eq!(a.selected(), Workload::DEFAULT.to_vec());
     }
 
     #[test]

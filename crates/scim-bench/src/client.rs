@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
@@ -103,26 +103,28 @@ impl Client {
     /// the server's message. A 503 or 429 (the server asks to come back later) is retried up
     /// to `RETRIES` times, after its Retry-After (at most 5 s) or 0.5 s per attempt.
     pub async fn json(&self, req: &Req) -> Result<Value> {
+        self.exchange(req)
+            .await
+            .map_err(|f| anyhow::anyhow!("{} {}: {}", req.method, req.url, f.detail))
+    }
+
+    /// [`Client::json`] with the failure's class ("409", "timeout", …) kept apart from its
+    /// text, for counting errors.
+    pub async fn exchange(&self, req: &Req) -> std::result::Result<Value, Failure> {
         let mut attempt = 0u32;
         loop {
             let mut b = self.http.request(req.method.clone(), &req.url);
             if let Some(body) = &req.body {
                 b = b.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
             }
-            let resp = b
-                .send()
-                .await
-                .with_context(|| format!("{} {}", req.method, req.url))?;
+            let resp = b.send().await.map_err(|e| Failure::transport(&e))?;
             let status = resp.status();
             let retry_after = resp
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
-            let bytes = resp
-                .bytes()
-                .await
-                .with_context(|| format!("{} {}: reading the body", req.method, req.url))?;
+            let bytes = resp.bytes().await.map_err(|e| Failure::transport(&e))?;
             if is_transient(status.as_u16()) && attempt < RETRIES {
                 attempt += 1;
                 tokio::time::sleep(backoff(attempt, retry_after)).await;
@@ -131,13 +133,34 @@ impl Client {
             if !status.is_success() {
                 let text = String::from_utf8_lossy(&bytes);
                 let text: String = text.chars().take(500).collect();
-                bail!("{} {}: HTTP {status}: {text}", req.method, req.url);
+                return Err(Failure {
+                    class: status.as_u16().to_string(),
+                    detail: format!("HTTP {status}: {text}"),
+                });
             }
             if bytes.is_empty() {
                 return Ok(Value::Null);
             }
-            return serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} {}: the answer is not JSON", req.method, req.url));
+            return serde_json::from_slice(&bytes).map_err(|e| Failure {
+                class: "not JSON".into(),
+                detail: format!("the answer is not JSON: {e}"),
+            });
+        }
+    }
+}
+
+/// Why a request failed: a class to count it under and a text for the log.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub class: String,
+    pub detail: String,
+}
+
+impl Failure {
+    fn transport(e: &reqwest::Error) -> Failure {
+        Failure {
+            class: classify(e),
+            detail: e.to_string(),
         }
     }
 }

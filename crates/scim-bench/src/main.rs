@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod cpu;
 mod fairness;
+mod cycle;
 mod report;
 mod rss;
 mod seed;
@@ -34,6 +35,11 @@ fn main() -> std::process::ExitCode {
             .build()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(fairness::run(args))),
+        Some(Command::EntraCycle(args)) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(cycle::run(args))),
         None => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -116,6 +122,12 @@ async fn run(args: RunArgs) -> Result<()> {
         } else {
             0
         },
+        groups: if selected.contains(&Workload::ListGroups) {
+            to_usize(args.groups)
+        } else {
+            0
+        },
+        groups_members: to_usize(args.groups_members),
         concurrency: seed_concurrency,
         use_bulk: !args.no_bulk_seed,
     };
@@ -193,7 +205,16 @@ async fn run(args: RunArgs) -> Result<()> {
     let mut added_from_pool = 0usize;
     for &w in &selected {
         let mut title = w.title().to_string();
-        if w.uses_group() && w != Workload::GetGroup && !args.group_patch_query.is_empty() {
+        if w == Workload::AddMembers {
+            title = format!(
+                "PATCH add {} member{}",
+                args.add_size,
+                if args.add_size == 1 { "" } else { "s" }
+            );
+        }
+        if matches!(w, Workload::AddMembers | Workload::RemoveMember)
+            && !args.group_patch_query.is_empty()
+        {
             title = format!(
                 "{title} ?{}",
                 args.group_patch_query.trim_start_matches('?')
@@ -214,16 +235,23 @@ async fn run(args: RunArgs) -> Result<()> {
         }
         let generator = Arc::new(
             Generator::new(w, &base, seeded.clone(), bulk_size, added_from_pool)
-                .with_group_patch_query(&args.group_patch_query),
+                .with_group_patch_query(&args.group_patch_query)
+                .with_add_size(to_usize(args.add_size)),
         );
         let cpu_before = pid.and_then(cpu::cpu_time);
+        let sampler = pid.map(rss::Sampler::start);
         let o = closed_loop(slice(conns(w)), duration, generator.clone()).await?;
         let cpu_after = pid.and_then(cpu::cpu_time);
+        let rss_max_kib = match sampler {
+            Some(s) => s.stop().await,
+            None => None,
+        };
         if w == Workload::AddMembers {
             added_from_pool = generator.used().min(seeded.pool_ids().len());
         }
         let mut row = Row::from_outcome(w.name(), &title, conns(w), &o);
         row.server_cpu_us = cpu::per_request_us(cpu_before, cpu_after, o.requests);
+        row.rss_max_kib = rss_max_kib;
         eprintln!(
             "  {w}: {} requests, {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors{}",
             row.requests,
@@ -280,6 +308,13 @@ async fn run(args: RunArgs) -> Result<()> {
         seeded.seconds,
         seeded.method
     );
+    if !seeded.groups.is_empty() {
+        println!(
+            "Besides the big group: {} groups of {} members each (list-groups).",
+            seeded.groups.len(),
+            seeded.groups_members
+        );
+    }
     if let Some(m) = memory_after_seed {
         println!(
             "Server RSS after seeding: {} (peak {}).",

@@ -28,6 +28,8 @@ pub struct Row {
     pub pct_of_ceiling: Option<f64>,
     /// CPU time the server used per request (all its threads), in µs, when it is local.
     pub server_cpu_us: Option<f64>,
+    /// The server's largest resident memory during the workload (sampled every 50 ms), KiB.
+    pub rss_max_kib: Option<u64>,
     pub note: Option<String>,
 }
 
@@ -62,6 +64,7 @@ impl Row {
             errors_by_kind: o.errors.clone(),
             pct_of_ceiling: None,
             server_cpu_us: None,
+            rss_max_kib: None,
             note: o.exhausted.then(|| "ran out of distinct items".to_string()),
         }
     }
@@ -160,8 +163,9 @@ pub fn table(rows: &[Row]) -> String {
         "errors",
         "% of ceiling",
         "server CPU µs/req",
+        "server RSS max MiB",
     ];
-    let cells: Vec<[String; 9]> = rows
+    let cells: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             let mut title = r.title.clone();
@@ -180,6 +184,8 @@ pub fn table(rows: &[Row]) -> String {
                     .map_or_else(|| "-".to_string(), |p| format!("{p:.1}%")),
                 r.server_cpu_us
                     .map_or_else(|| "-".to_string(), |us| thousands(us, 0)),
+                r.rss_max_kib
+                    .map_or_else(|| "-".to_string(), |kib| thousands(kib as f64 / 1024.0, 1)),
             ]
         })
         .collect();
@@ -244,6 +250,7 @@ mod tests {
             errors_by_kind: by,
             pct_of_ceiling: None,
             server_cpu_us: Some(42.4),
+            rss_max_kib: Some(2048),
             note: None,
         }
     }

@@ -30,6 +30,39 @@ pub fn memory(pid: u32) -> Option<Memory> {
     parse_status(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// Samples a process's resident memory every 50 ms while a workload runs and keeps the
+/// largest value (VmHWM is the largest over the process's whole life, seeding included).
+pub struct Sampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Option<u64>>,
+}
+
+impl Sampler {
+    pub fn start(pid: u32) -> Sampler {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut max: Option<u64> = None;
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+            loop {
+                if let Some(m) = memory(pid) {
+                    max = Some(max.map_or(m.rss_kib, |x| x.max(m.rss_kib)));
+                }
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut stopped => return max,
+                }
+            }
+        });
+        Sampler { stop, task }
+    }
+
+    /// The largest RSS seen, in KiB.
+    pub async fn stop(self) -> Option<u64> {
+        let _ = self.stop.send(());
+        self.task.await.ok().flatten()
+    }
+}
+
 /// Socket inodes listening on `port`, from the text of `/proc/net/tcp` or `/proc/net/tcp6`.
 pub fn listening_inodes(table: &str, port: u16) -> Vec<u64> {
     table

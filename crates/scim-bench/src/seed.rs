@@ -175,6 +175,10 @@ pub struct Seeded {
     /// Users `group_members..group_members + pool` are not in the group: "add 100 members"
     /// takes them.
     pub pool: usize,
+    /// Groups besides the big one (for list-groups), each holding the first
+    /// `groups_members` users.
+    pub groups: Vec<String>,
+    pub groups_members: usize,
     pub seconds: f64,
     pub method: String,
 }
@@ -195,17 +199,27 @@ pub struct SeedPlan {
     pub group: bool,
     pub group_members: usize,
     pub pool: usize,
+    /// Groups to create besides the big one, and the members of each.
+    pub groups: usize,
+    pub groups_members: usize,
     pub concurrency: Option<usize>,
     pub use_bulk: bool,
 }
 
 impl SeedPlan {
-    /// Users to create: enough for the read workloads, the group and the pool.
+    /// Users to create: enough for the read workloads, the groups and the pool.
     pub fn total_users(&self) -> usize {
-        if self.group {
-            self.read_users.max(self.group_members + self.pool)
+        let groups = if self.groups > 0 {
+            self.groups_members
         } else {
+            0
+        };
+        if self.group {
             self.read_users
+                .max(self.group_members + self.pool)
+                .max(groups)
+        } else {
+            self.read_users.max(groups)
         }
     }
 }
@@ -298,24 +312,7 @@ pub async fn seed(
     );
     let mut group = None;
     if plan.group {
-        let body = json!({
-            "schemas": [GROUP_SCHEMA],
-            "displayName": format!("bench-{run}-big-group"),
-        })
-        .to_string();
-        let created = client
-            .json(&Req::with_body(
-                Method::POST,
-                format!("{base}/Groups"),
-                body,
-            ))
-            .await
-            .context("creating the big group")?;
-        let id = created
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("the created group has no id"))?
-            .to_string();
+        let id = create_group(client, base, &format!("bench-{run}-big-group")).await?;
         let t = Instant::now();
         add_members_seed(
             client,
@@ -331,6 +328,24 @@ pub async fn seed(
         );
         group = Some(id);
     }
+    let mut groups = Vec::with_capacity(plan.groups);
+    for g in 0..plan.groups {
+        let id = create_group(client, base, &format!("bench-{run}-group-{g:05}")).await?;
+        add_members_seed(
+            client,
+            base,
+            &id,
+            users.get(..plan.groups_members).unwrap_or(&[]),
+        )
+        .await?;
+        groups.push(id);
+    }
+    if plan.groups > 0 {
+        eprintln!(
+            "  {} more groups of {} members",
+            plan.groups, plan.groups_members
+        );
+    }
     Ok(Seeded {
         run,
         users,
@@ -338,9 +353,29 @@ pub async fn seed(
         group,
         group_members: if plan.group { plan.group_members } else { 0 },
         pool: if plan.group { plan.pool } else { 0 },
+        groups,
+        groups_members: plan.groups_members,
         seconds: start.elapsed().as_secs_f64(),
         method,
     })
+}
+
+/// Creates an empty group; returns its id.
+async fn create_group(client: &Client, base: &str, name: &str) -> Result<String> {
+    let body = json!({"schemas": [GROUP_SCHEMA], "displayName": name}).to_string();
+    let created = client
+        .json(&Req::with_body(
+            Method::POST,
+            format!("{base}/Groups"),
+            body,
+        ))
+        .await
+        .with_context(|| format!("creating the group {name}"))?;
+    Ok(created
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("the created group has no id"))?
+        .to_string())
 }
 
 async fn seed_users_bulk(
@@ -543,6 +578,8 @@ mod tests {
             group: true,
             group_members: 100_000,
             pool: 50_000,
+            groups: 0,
+            groups_members: 0,
             concurrency: None,
             use_bulk: true,
         };

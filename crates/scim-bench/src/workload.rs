@@ -16,7 +16,7 @@ use crate::seed::{
     BULK_SCHEMA, PATCH_SCHEMA, Seeded, add_members_body, remove_member_body, user_doc, user_name,
 };
 
-/// Members added by one request of "add 100 members".
+/// Members added by one request of "add members" (`--add-size`).
 pub const MEMBERS_PER_ADD: usize = 100;
 
 /// The measured outcome of one workload.
@@ -94,6 +94,8 @@ pub struct Generator {
     removal: Arc<Vec<String>>,
     /// Appended to the URL of the group PATCHes (`?excludedAttributes=members`), or empty.
     group_patch_query: String,
+    /// Members added by one request of add-members.
+    add_size: usize,
 }
 
 impl Generator {
@@ -118,7 +120,14 @@ impl Generator {
             cursor: Arc::new(AtomicUsize::new(0)),
             removal: Arc::new(removal),
             group_patch_query: String::new(),
+            add_size: MEMBERS_PER_ADD,
         }
+    }
+
+    /// Adds this many members per request of add-members.
+    pub fn with_add_size(mut self, n: usize) -> Generator {
+        self.add_size = n.max(1);
+        self
     }
 
     /// Sends the group PATCHes with this query string (without `?`).
@@ -191,8 +200,8 @@ impl Generator {
             Workload::AddMembers => {
                 let group = self.seeded.group.as_deref()?;
                 let pool = self.seeded.pool_ids();
-                let start = self.cursor.fetch_add(MEMBERS_PER_ADD, Ordering::Relaxed);
-                let chunk = pool.get(start..(start + MEMBERS_PER_ADD).min(pool.len()))?;
+                let start = self.cursor.fetch_add(self.add_size, Ordering::Relaxed);
+                let chunk = pool.get(start..(start + self.add_size).min(pool.len()))?;
                 if chunk.is_empty() {
                     return None;
                 }
@@ -218,6 +227,11 @@ impl Generator {
                     "{base}/Groups/{group}?excludedAttributes=members"
                 )))
             }
+            Workload::GetGroupFull => {
+                let group = self.seeded.group.as_deref()?;
+                Some(Req::get(format!("{base}/Groups/{group}")))
+            }
+            Workload::ListGroups => Some(Req::get(format!("{base}/Groups?count=100"))),
             Workload::Bulk => {
                 let ops: Vec<Value> = (0..self.bulk_size)
                     .map(|k| {
@@ -339,6 +353,8 @@ mod tests {
             group: Some("g".into()),
             group_members: 4,
             pool: 3,
+            groups: Vec::new(),
+            groups_members: 0,
             seconds: 0.0,
             method: String::new(),
         })

@@ -65,6 +65,8 @@ pub struct FileConfig {
     pub tenant_writer_share: Option<u32>,
     pub database_statement_timeout: Option<u64>,
     pub database_acquire_timeout: Option<u64>,
+    pub patch_response_max_members: Option<u64>,
+    pub page_max_members: Option<u64>,
 }
 
 impl FileConfig {

@@ -46,6 +46,15 @@ pub struct ServeArgs {
     /// percent [default: 50].
     #[arg(long, env = "SCIM_TENANT_WRITER_SHARE")]
     pub tenant_writer_share: Option<u32>,
+    /// A PATCH of a group sent without `attributes`/`excludedAttributes` (how Entra ID and
+    /// Okta send membership changes) is answered 200 with the whole group when the group has
+    /// at most this many members, else 204 No Content with its new ETag [default: 100].
+    #[arg(long, env = "SCIM_PATCH_RESPONSE_MAX_MEMBERS")]
+    pub patch_response_max_members: Option<u64>,
+    /// Most group members in one page of a list: a page of groups ends early (itemsPerPage
+    /// says where) rather than go over; a single larger group is streamed [default: 10000].
+    #[arg(long, env = "SCIM_PAGE_MAX_MEMBERS")]
+    pub page_max_members: Option<u64>,
     #[command(flatten)]
     pub store: StoreOptions,
 }
@@ -183,6 +192,15 @@ fn server_config(args: &ServeArgs, file: &FileConfig, public_url: &str) -> Resul
         }
         _ => wanted,
     };
+    if let Some(n) = args
+        .patch_response_max_members
+        .or(file.patch_response_max_members)
+    {
+        config.patch_response_max_members = n;
+    }
+    if let Some(n) = args.page_max_members.or(file.page_max_members) {
+        config.page_max_members = n.max(1);
+    }
     Ok(config)
 }
 

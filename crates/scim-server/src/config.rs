@@ -29,6 +29,16 @@ pub struct ServerConfig {
     pub body_read_timeout: std::time::Duration,
     /// Per-tenant rate limits and authentication throttling.
     pub throttle: crate::throttle::ThrottleConfig,
+    /// A PATCH of a group sent without `attributes`/`excludedAttributes` (as Entra ID and
+    /// Okta send membership changes) is answered `200` with the whole group when the group
+    /// has at most this many members, and `204 No Content` (with the new `ETag`) when it has
+    /// more: RFC 7644 §3.5.2 allows either, and the answer's size then no longer grows with
+    /// the group.
+    pub patch_response_max_members: u64,
+    /// Most group members in one page of a list: a page of groups ends before the group
+    /// that would take it over (fewer results than `count`, RFC 7644 §3.4.2.4), except the
+    /// first group, which is always on the page (its members are then streamed).
+    pub page_max_members: u64,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +55,8 @@ impl Default for ServerConfig {
             connections: crate::listener::ConnectionLimits::default(),
             body_read_timeout: std::time::Duration::from_secs(30),
             throttle: crate::throttle::ThrottleConfig::default(),
+            patch_response_max_members: 100,
+            page_max_members: 10_000,
         }
     }
 }

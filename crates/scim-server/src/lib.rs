@@ -15,6 +15,7 @@ mod routes;
 pub mod service;
 pub mod state;
 pub mod throttle;
+pub mod streaming;
 
 use std::future::Future;
 

@@ -34,8 +34,8 @@ pub use events::EventLog;
 pub use index::{IndexPlan, indexed_attributes};
 pub use model::{
     Actor, ChangeRecord, DeleteMode, GroupMembership, Include, IndexedAttr, MEMBERS_PER_RECORD,
-    Member, MemberOp, MemberPredicate, MemberRef, Page, RecordedMember, StoredResource, Tenant,
-    TokenInfo, Update, UpdateFn,
+    Member, MemberOp, MemberPredicate, MemberRef, MemberStream, Page, RecordedMember,
+    StoredResource, Tenant, TokenInfo, Update, UpdateFn,
 };
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
 pub use settings::{JwtSettings, Rotation, TenantSettings, TenantUpdate, TokenScope, TokenSpec};
@@ -135,6 +135,38 @@ pub trait Store: EventLog + AdminTokens + Send + Sync {
     ) -> Result<StoredResource, StoreError>;
 
     async fn list(&self, tenant_id: i64, request: ListRequest) -> Result<Page, StoreError>;
+
+    /// [`Store::get`], except that when `include` asks for a group's members they come as a
+    /// [`MemberStream`] read in the same snapshot as the resource (whose `members` is then
+    /// `None`), so that the caller can send them on without holding them all.
+    async fn get_streamed(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        id: &str,
+        include: Include,
+    ) -> Result<Option<(StoredResource, Option<MemberStream>)>, StoreError>;
+
+    /// Whether a group has more than `limit` members (reads at most `limit + 1` entries of
+    /// the membership index, whatever the group's size).
+    async fn has_more_members_than(
+        &self,
+        tenant_id: i64,
+        group_id: &str,
+        limit: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::list`] with the groups' members bounded: the page ends before the group whose
+    /// members would take the page over `members_budget` members (fewer results than
+    /// `count`, as RFC 7644 §3.4.2.4 allows; the page's length and `next_cursor` say where it
+    /// ended). The first group is always on the page; when it alone is over the budget, the
+    /// page holds only it and its members come as the returned [`MemberStream`].
+    async fn list_streamed(
+        &self,
+        tenant_id: i64,
+        request: ListRequest,
+        members_budget: u64,
+    ) -> Result<(Page, Option<MemberStream>), StoreError>;
 
     /// The groups each of these resources belongs to, directly and through nested groups
     /// (one query for a whole page). Resources in no group are absent from the map.

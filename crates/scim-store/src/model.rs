@@ -142,6 +142,76 @@ pub struct Member {
     pub display: Option<String>,
 }
 
+/// The members of a group, read in chunks from the same snapshot as the group itself while
+/// the answer is being sent, so that a reader holds a few chunks in memory instead of the
+/// whole list. Dropping the stream ends the read.
+#[derive(Debug)]
+pub struct MemberStream {
+    pub(crate) chunks: tokio::sync::mpsc::Receiver<Result<Vec<Member>, crate::StoreError>>,
+    /// Chunks taken from the channel by [`MemberStream::fill`] and not handed out yet.
+    pub(crate) buffered: std::collections::VecDeque<Vec<Member>>,
+}
+
+impl MemberStream {
+    /// The next chunk of members (in member id order), `None` after the last one. An error
+    /// ends the stream.
+    pub async fn next_chunk(&mut self) -> Option<Result<Vec<Member>, crate::StoreError>> {
+        match self.buffered.pop_front() {
+            Some(chunk) => Some(Ok(chunk)),
+            None => self.chunks.recv().await,
+        }
+    }
+
+    /// Reads ahead until more than `limit` members are buffered or the stream has ended;
+    /// `true` when every member is buffered (at most `limit` of them).
+    pub async fn fill(&mut self, limit: usize) -> Result<bool, crate::StoreError> {
+        let mut n: usize = self.buffered.iter().map(Vec::len).sum();
+        while n <= limit {
+            match self.chunks.recv().await {
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    n += chunk.len();
+                    self.buffered.push_back(chunk);
+                }
+                None => return Ok(true),
+            }
+        }
+        Ok(false)
+    }
+
+    /// The members buffered by [`MemberStream::fill`], in order.
+    pub fn take_buffered(&mut self) -> Vec<Member> {
+        self.buffered.drain(..).flatten().collect()
+    }
+}
+
+impl Member {
+    /// The member as a `members` element: `value`, `$ref` (for users and groups, with the
+    /// tenant's base URL), `display`, `type`.
+    pub fn to_json(&self, base_url: Option<&str>) -> Value {
+        let mut el = Map::new();
+        el.insert("value".into(), Value::String(self.value.clone()));
+        let endpoint = match self.kind.as_deref() {
+            Some("User") => Some("Users"),
+            Some("Group") => Some("Groups"),
+            _ => None,
+        };
+        if let (Some(base), Some(ep)) = (base_url, endpoint) {
+            el.insert(
+                "$ref".into(),
+                Value::String(format!("{base}/{ep}/{}", self.value)),
+            );
+        }
+        if let Some(d) = &self.display {
+            el.insert("display".into(), Value::String(d.clone()));
+        }
+        if let Some(kind) = &self.kind {
+            el.insert("type".into(), Value::String(kind.clone()));
+        }
+        Value::Object(el)
+    }
+}
+
 /// A reference to a member as a client sent it. Ids that are not resources of the tenant
 /// are kept as sent (identity providers push memberships of users whose own push failed,
 /// and conformance suites add made-up ids); they are shown with the `type` the client gave.
@@ -316,31 +386,7 @@ impl StoredResource {
         out.insert("id".into(), Value::String(self.id.clone()));
         out.extend(data);
         if let Some(members) = &self.members {
-            let list: Vec<Value> = members
-                .iter()
-                .map(|m| {
-                    let mut el = Map::new();
-                    el.insert("value".into(), Value::String(m.value.clone()));
-                    let endpoint = match m.kind.as_deref() {
-                        Some("User") => Some("Users"),
-                        Some("Group") => Some("Groups"),
-                        _ => None,
-                    };
-                    if let (Some(base), Some(ep)) = (base_url, endpoint) {
-                        el.insert(
-                            "$ref".into(),
-                            Value::String(format!("{base}/{ep}/{}", m.value)),
-                        );
-                    }
-                    if let Some(d) = &m.display {
-                        el.insert("display".into(), Value::String(d.clone()));
-                    }
-                    if let Some(kind) = &m.kind {
-                        el.insert("type".into(), Value::String(kind.clone()));
-                    }
-                    Value::Object(el)
-                })
-                .collect();
+            let list: Vec<Value> = members.iter().map(|m| m.to_json(base_url)).collect();
             if !list.is_empty() {
                 out.insert("members".into(), Value::Array(list));
             }

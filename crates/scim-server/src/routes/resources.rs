@@ -10,13 +10,14 @@ use scim_core::messages::{LIST_RESPONSE, ListQuery, SearchRequest};
 use scim_core::projection::Projection;
 use scim_core::sort::SortSpec;
 use scim_store::{Include, ListRequest, Pagination};
-use serde_json::{Value, json};
+use serde_json::{Map, json};
 
 use crate::auth::Auth;
 use crate::error::ApiResult;
 use crate::http::{JsonBody, ScimJson, header_str, none_match};
 use crate::service::{self, Modification, Target};
 use crate::state::AppState;
+use crate::streaming::{self, Rendered};
 
 /// The resource type served at an endpoint, or a 404 that names the endpoint.
 fn target(state: &AppState, endpoint: &str) -> ApiResult<Target> {
@@ -41,13 +42,39 @@ fn query_of(query: Option<&str>) -> ApiResult<ListQuery> {
     )?)
 }
 
-/// Runs a list request against one resource type and renders the ListResponse.
+/// A rendered page of one resource type, before it becomes a ListResponse.
+pub struct ListAnswer {
+    pub total_results: u64,
+    /// `startIndex`, for index pagination.
+    pub start_index: Option<u64>,
+    pub next_cursor: Option<String>,
+    pub resources: Vec<Rendered>,
+}
+
+impl ListAnswer {
+    /// The ListResponse (RFC 7644 §3.4.2), streamed when a group's members are.
+    pub fn into_response(self) -> Response {
+        let mut header = Map::new();
+        header.insert("schemas".into(), json!([LIST_RESPONSE]));
+        header.insert("totalResults".into(), json!(self.total_results));
+        header.insert("itemsPerPage".into(), json!(self.resources.len()));
+        if let Some(start) = self.start_index {
+            header.insert("startIndex".into(), json!(start));
+        }
+        if let Some(next) = self.next_cursor {
+            header.insert("nextCursor".into(), json!(next));
+        }
+        streaming::list_response(header, self.resources)
+    }
+}
+
+/// Runs a list request against one resource type and renders its page.
 pub async fn run_list(
     state: &AppState,
     auth: &Auth,
     target: &Target,
     p: ListQuery,
-) -> ApiResult<Value> {
+) -> ApiResult<ListAnswer> {
     let reg = &target.registry;
     let projection = Projection::parse(
         reg,
@@ -78,9 +105,11 @@ pub async fn run_list(
         None => Pagination::Index { start_index, count },
     };
     let cursor_mode = matches!(pagination, Pagination::Cursor { .. });
-    let page = state
+    // Members of groups count against a per-page budget: a page of large groups is cut
+    // short (itemsPerPage says so), and a single group over the budget is streamed.
+    let (page, stream) = state
         .store
-        .list(
+        .list_streamed(
             auth.tenant.id,
             ListRequest {
                 resource_type: target.rt.name.clone(),
@@ -90,26 +119,33 @@ pub async fn run_list(
                 include: service::include(target, &projection),
                 max_scan: state.config.max_scan,
             },
+            state.config.page_max_members,
         )
         .await?;
     let (total_results, next_cursor) = (page.total_results, page.next_cursor);
-    let resources =
-        service::render_resources(state, auth, target, page.resources, &projection).await?;
-    let mut body = json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total_results,
-        "itemsPerPage": resources.len(),
-    });
-    if let Some(obj) = body.as_object_mut() {
-        if !cursor_mode {
-            obj.insert("startIndex".into(), json!(start_index));
+    let resources = match (stream, page.resources.len()) {
+        (Some(members), 1) => {
+            let stored = page.resources.into_iter().next();
+            match stored {
+                Some(stored) => vec![
+                    streaming::render_streamed(state, auth, target, stored, members, &projection)
+                        .await?,
+                ],
+                None => Vec::new(),
+            }
         }
-        if let Some(next) = next_cursor {
-            obj.insert("nextCursor".into(), json!(next));
-        }
-        obj.insert("Resources".into(), Value::Array(resources));
-    }
-    Ok(body)
+        _ => service::render_resources(state, auth, target, page.resources, &projection)
+            .await?
+            .into_iter()
+            .map(Rendered::Whole)
+            .collect(),
+    };
+    Ok(ListAnswer {
+        total_results,
+        start_index: (!cursor_mode).then_some(start_index),
+        next_cursor,
+        resources,
+    })
 }
 
 pub async fn list(
@@ -117,11 +153,13 @@ pub async fn list(
     auth: Auth,
     Path((_, endpoint)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-) -> ApiResult<ScimJson> {
+) -> ApiResult<Response> {
     let target = target(&state, &endpoint)?;
-    Ok(ScimJson::ok(
-        run_list(&state, &auth, &target, query_of(query.as_deref())?).await?,
-    ))
+    Ok(
+        run_list(&state, &auth, &target, query_of(query.as_deref())?)
+            .await?
+            .into_response(),
+    )
 }
 
 pub async fn search(
@@ -129,17 +167,12 @@ pub async fn search(
     auth: Auth,
     Path((_, endpoint)): Path<(String, String)>,
     JsonBody(body): JsonBody,
-) -> ApiResult<ScimJson> {
+) -> ApiResult<Response> {
     let target = target(&state, &endpoint)?;
-    Ok(ScimJson::ok(
-        run_list(
-            &state,
-            &auth,
-            &target,
-            SearchRequest::parse(&body)?.into_query(),
-        )
-        .await?,
-    ))
+    let query = SearchRequest::parse(&body)?.into_query();
+    Ok(run_list(&state, &auth, &target, query)
+        .await?
+        .into_response())
 }
 
 /// `POST /.search` at the root: searches every resource type, in the order of
@@ -148,7 +181,7 @@ pub async fn search_root(
     State(state): State<AppState>,
     auth: Auth,
     JsonBody(body): JsonBody,
-) -> ApiResult<ScimJson> {
+) -> ApiResult<Response> {
     let p = SearchRequest::parse(&body)?.into_query();
     if p.sort_by.is_some() || p.cursor.is_some() {
         return Err(ScimError::invalid_value(
@@ -161,6 +194,9 @@ pub async fn search_root(
     // asked only for the part of the requested window that falls in its results.
     let mut total = 0u64;
     let mut resources = Vec::new();
+    // Set once a type's page was cut short by the members budget: the results of the next
+    // types would not follow on from it, so they only count towards totalResults.
+    let mut cut = false;
     for rt in state.registry.resource_types() {
         let target = Target::new(&state, rt);
         // A filter that does not apply to a type (unknown attribute) excludes that type.
@@ -172,7 +208,11 @@ pub async fn search_root(
             continue;
         }
         let skip = (start_index - 1).saturating_sub(total);
-        let wanted = count - resources.len() as u64;
+        let wanted = if cut {
+            0
+        } else {
+            count.saturating_sub(resources.len() as u64)
+        };
         let sub = ListQuery {
             filter: p.filter.clone(),
             start_index: Some(i64::try_from(skip + 1).unwrap_or(i64::MAX)),
@@ -182,18 +222,18 @@ pub async fn search_root(
             ..ListQuery::default()
         };
         let page = run_list(&state, &auth, &target, sub).await?;
-        total += page["totalResults"].as_u64().unwrap_or(0);
-        if let Some(items) = page["Resources"].as_array() {
-            resources.extend(items.iter().cloned());
-        }
+        let available = page.total_results.saturating_sub(skip);
+        cut |= (page.resources.len() as u64) < wanted.min(available);
+        total += page.total_results;
+        resources.extend(page.resources);
     }
-    Ok(ScimJson::ok(json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })))
+    Ok(ListAnswer {
+        total_results: total,
+        start_index: Some(start_index),
+        next_cursor: None,
+        resources,
+    }
+    .into_response())
 }
 
 fn projection_of(target: &Target, query: Option<&str>) -> ApiResult<Projection> {
@@ -261,9 +301,9 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let target = target(&state, &endpoint)?;
     let projection = projection_of(&target, query.as_deref())?;
-    let stored = state
+    let (stored, members) = state
         .store
-        .get(
+        .get_streamed(
             auth.tenant.id,
             &target.rt.name,
             &id,
@@ -287,14 +327,13 @@ pub async fn get(
         ))
         .into());
     }
-    let body = service::render_resource(&state, &auth, &target, stored, &projection).await?;
-    Ok(ScimJson {
-        status: StatusCode::OK,
-        body,
-        etag: Some(etag),
-        location: None,
-    }
-    .into_response())
+    let item = streaming::render_read(&state, &auth, &target, stored, members, &projection).await?;
+    Ok(streaming::resource_response(
+        StatusCode::OK,
+        Some(etag),
+        None,
+        item,
+    ))
 }
 
 /// Rejects a write whose `If-None-Match` matches the current version (RFC 7232 §3.2).
@@ -332,14 +371,15 @@ async fn modify(
     query: Option<&str>,
     headers: &HeaderMap,
     modification: Modification,
-) -> ApiResult<ScimJson> {
+) -> ApiResult<Response> {
     auth.require_write()?;
     let target = target(&state, endpoint)?;
     let projection = projection_of(&target, query)?;
     check_none_match(&state, &auth, &target, id, headers).await?;
+    let is_patch = matches!(modification, Modification::Patch(_));
     // Members are read after the commit, not inside the write: a one-member PATCH of a
     // 100,000-member group must not hold the writer while the whole list is read.
-    let mut stored = service::modify(
+    let stored = service::modify(
         &state,
         &auth,
         &target,
@@ -350,22 +390,48 @@ async fn modify(
     )
     .await?;
     let include = service::include(&target, &projection);
-    if include.members
-        && let Some(fresh) = state
+    // A PATCH sent without attributes/excludedAttributes, as identity providers send
+    // membership changes, of a group too large to send back: 204 (RFC 7644 §3.5.2), so that
+    // the answer does not grow with the group.
+    if is_patch
+        && include.members
+        && projection.is_default()
+        && state
             .store
-            .get(auth.tenant.id, &target.rt.name, id, include)
+            .has_more_members_than(auth.tenant.id, id, state.config.patch_response_max_members)
             .await?
     {
-        stored = fresh;
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        if let Ok(v) = stored.etag().parse() {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(r);
     }
+    let fresh = if include.members {
+        state
+            .store
+            .get_streamed(auth.tenant.id, &target.rt.name, id, include)
+            .await?
+    } else {
+        None
+    };
+    let (stored, members) = match fresh {
+        Some((fresh, members)) => (fresh, members),
+        None => (stored, None),
+    };
     let etag = stored.etag();
-    let body = service::render_resource(&state, &auth, &target, stored, &projection).await?;
-    Ok(ScimJson {
-        status: StatusCode::OK,
-        etag: Some(etag),
-        location: body["meta"]["location"].as_str().map(str::to_string),
-        body,
-    })
+    let item = streaming::render_read(&state, &auth, &target, stored, members, &projection).await?;
+    let location = format!(
+        "{}/{}/{id}",
+        state.config.base_url(&auth.tenant.name),
+        target.rt.endpoint_name()
+    );
+    Ok(streaming::resource_response(
+        StatusCode::OK,
+        Some(etag),
+        Some(location),
+        item,
+    ))
 }
 
 pub async fn replace(
@@ -375,7 +441,7 @@ pub async fn replace(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> ApiResult<ScimJson> {
+) -> ApiResult<Response> {
     let m = Modification::Replace(body);
     modify(state, auth, &endpoint, &id, query.as_deref(), &headers, m).await
 }
@@ -387,7 +453,7 @@ pub async fn patch(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> ApiResult<ScimJson> {
+) -> ApiResult<Response> {
     let m = Modification::Patch(body);
     modify(state, auth, &endpoint, &id, query.as_deref(), &headers, m).await
 }

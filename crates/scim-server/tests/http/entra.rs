@@ -29,6 +29,7 @@ backend_tests!(
     entra_clear_optional_attributes_with_empty_and_null,
     entra_deactivated_user_is_still_found,
     entra_full_provisioning_cycle,
+    entra_membership_patches_of_a_large_group_are_answered_204,
 );
 
 const ADSCIM_GROUP: &str =
@@ -848,4 +849,50 @@ async fn entra_full_provisioning_cycle(s: TestServer) {
     assert!(s.member_ids(&g).await.is_empty());
     s.delete(&group_path(&g)).await.expect(204);
     s.get(&group_path(&g)).await.expect_error(404, None);
+}
+
+/// Entra sends membership changes without `attributes`/`excludedAttributes` and documents
+/// `204 No Content` as the answer. A group over the server's limit (default 100 members)
+/// gets exactly that, whatever its size, with the new version in `ETag`; each change is
+/// applied.
+async fn entra_membership_patches_of_a_large_group_are_answered_204(s: TestServer) {
+    let g = s.seed_group("All Staff", "staff", 110).await;
+    let u1 = make_user(&s, "u1@contoso.com").await;
+    let u2 = make_user(&s, "u2@contoso.com").await;
+    let has = |id: String| {
+        let s = &s;
+        async move {
+            let filter = format!("members.value eq \"{id}\"");
+            s.filter("Groups", &filter, "&excludedAttributes=members")
+                .await
+                .expect(200)
+                .body["totalResults"]
+                .as_u64()
+        }
+    };
+    let add = json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": u1}, {"$ref": null, "value": u2}]}]);
+    let r = s.patch_ops(&group_path(&g), add).await.expect(204);
+    assert!(r.text.is_empty());
+    assert_eq!(r.header("etag"), Some("W/\"2\""));
+    assert_eq!(has(u1.clone()).await, Some(1));
+    assert_eq!(has(u2.clone()).await, Some(1));
+
+    let remove = json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}]);
+    let r = s.patch_ops(&group_path(&g), remove).await.expect(204);
+    assert_eq!(r.header("etag"), Some("W/\"3\""));
+    assert_eq!(has(u1.clone()).await, Some(0));
+
+    let remove = json!([{"op": "Remove", "path": format!("members[value eq \"{u2}\"]")}]);
+    s.patch_ops(&group_path(&g), remove).await.expect(204);
+    assert_eq!(has(u2).await, Some(0));
+    // A replay changes nothing and is still answered 204.
+    let remove = json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}]);
+    let r = s.patch_ops(&group_path(&g), remove).await.expect(204);
+    assert_eq!(r.header("etag"), Some("W/\"4\""));
+    // Entra reads the group with excludedAttributes=members: unaffected.
+    let r = s
+        .get(&format!("/Groups/{g}?excludedAttributes=members"))
+        .await
+        .expect(200);
+    assert_eq!(r.body["displayName"], "All Staff");
 }

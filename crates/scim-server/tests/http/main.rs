@@ -10,8 +10,9 @@
 //! Modules: `smoke` (the basic round trip), `entra`, `okta` and `others` (what real
 //! identity providers send, after /work/shared/docs/IDP-COMPAT.md), `errors` (bad input
 //! gets the right SCIM error and changes nothing), `tenancy`, `resources` (ETags,
-//! projection, sorting, pagination, search, memberships, deletion), `bulk` and `discovery`; `hostile` (what a hostile
-//! probe found: each defect reproduced).
+//! projection, sorting, pagination, search, memberships, deletion), `bulk`, `discovery`,
+//! `large_groups` (PATCH answers, streamed reads and bounded pages of large groups) and
+//! `hostile` (what a hostile probe found: each defect reproduced).
 
 // A test binary: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,6 +27,7 @@ mod entra;
 mod errors;
 mod hostile;
 mod limits;
+mod large_groups;
 mod okta;
 mod others;
 mod resources;

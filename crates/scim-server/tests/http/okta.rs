@@ -23,6 +23,7 @@ backend_tests!(
     okta_replace_members_sets_the_whole_list,
     okta_bad_credentials_get_a_scim_401,
     okta_full_provisioning_cycle,
+    okta_membership_patches_of_a_large_group_are_answered_204,
 );
 
 fn user_path(id: &str) -> String {
@@ -553,4 +554,51 @@ async fn okta_full_provisioning_cycle(s: TestServer) {
     assert_eq!(b["active"], true);
     assert_eq!(b["groups"][0]["value"], json!(g));
     assert_eq!(b["groups"][0]["display"], "Engineering 2");
+}
+
+/// Okta pushes group memberships without `attributes`/`excludedAttributes` and documents
+/// `204 No Content` as the answer: a group over the server's limit (default 100 members)
+/// gets it, for the remove-and-add PATCH and for `replace members`; each change is applied.
+async fn okta_membership_patches_of_a_large_group_are_answered_204(s: TestServer) {
+    let g = s.seed_group("Everyone", "okta", 150).await;
+    let a = s.create_user("a@example.com").await;
+    let r = s
+        .patch_ops(
+            &group_path(&g),
+            json!([
+                {"op": "remove", "path": "members[value eq \"okta-0000000\"]"},
+                {"op": "add", "path": "members", "value": [{"value": a, "display": "a@example.com"}]},
+            ]),
+        )
+        .await
+        .expect(204);
+    assert!(r.text.is_empty());
+    assert_eq!(r.header("etag"), Some("W/\"2\""));
+    let members = s.member_ids(&g).await;
+    assert_eq!(members.len(), 150);
+    assert!(members.contains(&a) && !members.contains(&"okta-0000000".to_string()));
+
+    // The whole list replaced by 120 members: still over the limit, still 204.
+    let mut list: Vec<Value> = (0..119)
+        .map(|i| json!({"value": format!("okta-{i:07}")}))
+        .collect();
+    list.push(json!({"value": a, "display": "a@example.com"}));
+    s.patch_ops(
+        &group_path(&g),
+        json!([{"op": "replace", "path": "members", "value": list}]),
+    )
+    .await
+    .expect(204);
+    let members = s.member_ids(&g).await;
+    assert_eq!(members.len(), 120);
+    assert!(members.contains(&a) && members.contains(&"okta-0000000".to_string()));
+    // Down to a handful: the whole group comes back with 200 again.
+    let r = s
+        .patch_ops(
+            &group_path(&g),
+            json!([{"op": "replace", "path": "members", "value": [{"value": a, "display": "a@example.com"}]}]),
+        )
+        .await
+        .expect(200);
+    assert_eq!(crate::support::values_of(&r.body, "members"), vec![a]);
 }

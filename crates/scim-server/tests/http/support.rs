@@ -617,3 +617,34 @@ impl TestServer {
         ids
     }
 }
+
+impl TestServer {
+    /// Creates an `acme` group `display_name` with `n` members straight through the store,
+    /// their ids `{prefix}-{i:07}` (ids that are not resources are kept as sent, as for an
+    /// identity provider's failed user push): large groups without creating their users.
+    pub async fn seed_group(&self, display_name: &str, prefix: &str, n: usize) -> String {
+        let tenant = self.tenant_id("acme").await;
+        let members = (0..n)
+            .map(|i| scim_store::MemberRef {
+                value: format!("{prefix}-{i:07}"),
+                kind: Some("User".into()),
+                display: None,
+            })
+            .collect();
+        let data = serde_json::json!({"schemas": [GROUP_SCHEMA], "displayName": display_name});
+        let Value::Object(data) = data else {
+            unreachable!()
+        };
+        self.store
+            .create(
+                tenant,
+                "Group",
+                data,
+                members,
+                &scim_store::Actor::default(),
+            )
+            .await
+            .expect("seed group")
+            .id
+    }
+}

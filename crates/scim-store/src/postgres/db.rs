@@ -153,10 +153,16 @@ pub(crate) struct PgDb<'c> {
     /// How long one statement may take before the connection is given up (the server's
     /// own `statement_timeout` is shorter; this covers a server that does not answer).
     deadline: Duration,
-    /// The `BEGIN …` not sent yet: it goes out together with the first statement (one
-    /// round trip for both; the connection runs them in order), and not at all when the
-    /// work runs no statement.
-    pub(crate) begin: Option<&'static str>,
+    /// Transaction commands not sent yet (the `BEGIN …`, savepoint handling between the
+    /// writes of a batch): they go out together with the next statement (one round trip for
+    /// both; the connection runs them in order), and not at all when no statement follows.
+    pub(crate) pending: Option<String>,
+    /// Whether the first pending commands (the `BEGIN`) went out: a transaction is open.
+    pub(crate) began: bool,
+    /// Statements sent so far.
+    pub(crate) statements: u64,
+    /// Rows inserted, updated or deleted by the statements so far (for [`super::analyze`]).
+    pub(crate) rows_written: u64,
     /// The first statement failure of the transaction. PostgreSQL aborts a transaction on
     /// any error, and `COMMIT` of an aborted transaction quietly rolls back; remembering
     /// the failure makes sure such a transaction is never reported as committed.
@@ -167,19 +173,22 @@ impl<'c> PgDb<'c> {
     pub(crate) fn new(
         client: &'c ClientWrapper,
         handle: &'c Handle,
-        begin: &'static str,
+        begin: String,
         deadline: Duration,
     ) -> Self {
         PgDb {
             client,
             handle,
             deadline,
-            begin: Some(begin),
+            pending: Some(begin),
+            began: false,
+            statements: 0,
+            rows_written: 0,
             failure: None,
         }
     }
 
-    /// Runs `run` (one statement), preceded by the pending `BEGIN` if there is one.
+    /// Runs `run` (one statement), preceded by the pending commands if there are any.
     fn with_begin<T, Fut>(
         &mut self,
         run: impl FnOnce(&'c ClientWrapper) -> Fut,
@@ -188,14 +197,18 @@ impl<'c> PgDb<'c> {
         Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let client = self.client;
-        match self.begin.take() {
+        self.statements += 1;
+        match self.pending.take() {
             None => wait(self.handle, self.deadline, run(client)),
-            Some(begin) => wait(self.handle, self.deadline, async {
-                // Both requests are queued in this order before either answer is awaited.
-                let (began, result) = tokio::join!(client.batch_execute(begin), run(client));
-                began?;
-                result
-            }),
+            Some(pending) => {
+                self.began = true;
+                wait(self.handle, self.deadline, async {
+                    // Both requests are queued in this order before either answer is awaited.
+                    let (sent, result) = tokio::join!(client.batch_execute(&pending), run(client));
+                    sent?;
+                    result
+                })
+            }
         }
     }
 
@@ -222,15 +235,31 @@ impl<'c> PgDb<'c> {
         let stmt = self.prepare(sql, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.with_begin(|client| async move { client.query(&stmt, &refs).await })
+        let rows = self.with_begin(|client| async move { client.query(&stmt, &refs).await })?;
+        if writes(sql) {
+            self.rows_written += rows.len() as u64;
+        }
+        Ok(rows)
     }
 
     fn run_execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StmtError> {
         let stmt = self.prepare(sql, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.with_begin(|client| async move { client.execute(&stmt, &refs).await })
+        let n = self.with_begin(|client| async move { client.execute(&stmt, &refs).await })?;
+        if writes(sql) {
+            self.rows_written += n;
+        }
+        Ok(n)
     }
+}
+
+/// Whether a statement changes rows (rather than only reading them).
+fn writes(sql: &str) -> bool {
+    let head = sql.trim_start().get(..6).unwrap_or_default();
+    ["INSERT", "UPDATE", "DELETE"]
+        .iter()
+        .any(|w| head.eq_ignore_ascii_case(w))
 }
 
 impl Db for PgDb<'_> {

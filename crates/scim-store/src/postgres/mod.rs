@@ -2,8 +2,10 @@
 //!
 //! The store's logic is the shared SQL in [`crate::sql`]; this module provides connections
 //! and transactions ([`PgEngine`]). Each `write` is one READ COMMITTED transaction whose row
-//! locks order concurrent writers (across instances too); each `read` is one REPEATABLE READ
-//! READ ONLY transaction (a consistent snapshot).
+//! locks order concurrent writers (across instances too); a tenant's writes
+//! (`write_tenant`) share transactions and commits (`batch`); each `read` is one REPEATABLE
+//! READ READ ONLY transaction (a consistent snapshot). Where autovacuum is off, the store
+//! analyses its own tables (`analyze`).
 //!
 //! Driver choice: `tokio-postgres` with the `deadpool-postgres` pool. The store's logic is
 //! synchronous code over [`crate::sql::db::Db`], so it runs on a blocking thread
@@ -15,6 +17,8 @@
 //! runtime inside every connection and needs a blocking pool (`r2d2`) whose waiters each
 //! hold a thread.
 
+mod analyze;
+mod batch;
 mod db;
 mod error;
 mod migrate;
@@ -22,6 +26,7 @@ mod migrate;
 pub mod testing;
 mod tx;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -68,6 +73,10 @@ impl Default for PgOptions {
 /// Runs the store's work on a PostgreSQL connection pool.
 pub struct PgEngine {
     pool: Pool,
+    /// Group commit of each tenant's writes.
+    batcher: batch::Batcher,
+    /// `ANALYZE` of the store's tables where autovacuum is off.
+    analyzer: Arc<analyze::Analyzer>,
     describe: String,
     /// The client-side bound on one statement (see [`PgOptions::statement_timeout`]).
     deadline: Duration,
@@ -150,12 +159,17 @@ impl SqlStore<PgEngine> {
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::Database(format!("cannot build the connection pool: {e}")))?;
+        let analyzer = analyze::Analyzer::new(pool.clone());
+        let deadline = options.statement_timeout + Duration::from_secs(1);
         let engine = PgEngine {
+            batcher: batch::Batcher::new(pool.clone(), analyzer.clone(), deadline),
+            analyzer,
             pool,
             describe,
-            deadline: options.statement_timeout + Duration::from_secs(1),
+            deadline,
         };
         engine.migrate().await?;
+        engine.analyzer.start().await;
         Ok(SqlStore::from_engine(engine, indexed_attributes(registry)))
     }
 }
@@ -183,8 +197,8 @@ impl PgEngine {
     {
         let conn = self.pool.get().await.map_err(error::from_pool)?;
         let handle = tokio::runtime::Handle::current();
-        let deadline = self.deadline;
-        tokio::task::spawn_blocking(move || tx::run(&handle, conn, mode, deadline, f))
+        let (analyzer, deadline) = (self.analyzer.clone(), self.deadline);
+        tokio::task::spawn_blocking(move || tx::run(&handle, conn, mode, deadline, &analyzer, f))
             .await
             .map_err(|e| StoreError::Database(format!("database task failed: {e}")))?
     }
@@ -198,6 +212,14 @@ impl Engine for PgEngine {
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         self.run(Mode::Write, f).await
+    }
+
+    async fn write_tenant<T, F>(&self, tenant_id: i64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.batcher.write(tenant_id, f).await
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>

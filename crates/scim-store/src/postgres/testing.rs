@@ -184,6 +184,23 @@ impl TestDatabase {
             .map_err(|e| e.to_string())
     }
 
+    /// Runs a query that returns one integer (a count) on this database, over a connection
+    /// of its own: for tests that look at what the store wrote, below the store.
+    pub async fn query_i64(&self, sql: &str) -> Result<i64, String> {
+        let mut config = parse_config(&self.url).map_err(|e| e.to_string())?;
+        config.connect_timeout(Duration::from_secs(5));
+        let (client, conn) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+        let task = tokio::spawn(conn);
+        let n: i64 = client
+            .query_one(sql, &[])
+            .await
+            .map_err(|e| format!("{sql}: {e}"))?
+            .get(0);
+        drop(client);
+        let _ = task.await;
+        Ok(n)
+    }
+
     /// Ends every other session on this database, as an administrator's shutdown does
     /// (the sessions get SQLSTATE 57P01).
     pub async fn terminate_connections(&self) -> Result<u64, String> {

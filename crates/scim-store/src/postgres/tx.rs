@@ -1,10 +1,13 @@
 //! Running one unit of the store's work in one PostgreSQL transaction.
 
+use std::sync::Arc;
+
 use deadpool_postgres::Object;
 use tokio::runtime::Handle;
 
 use std::time::Duration;
 
+use super::analyze::Analyzer;
 use super::db::{PgDb, wait};
 use super::error::Kind;
 use crate::StoreError;
@@ -22,10 +25,13 @@ pub(crate) enum Mode {
     Read,
 }
 
+/// How a write transaction starts.
+pub(crate) const WRITE_BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE";
+
 impl Mode {
     fn begin(self) -> &'static str {
         match self {
-            Mode::Write => "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE",
+            Mode::Write => WRITE_BEGIN,
             Mode::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         }
     }
@@ -34,9 +40,9 @@ impl Mode {
 /// A pooled connection that goes back to the pool only if its last transaction ended
 /// cleanly; otherwise (a broken connection, a failed rollback, a panic in the work) it is
 /// closed, so that no one is ever handed a connection in an unknown state.
-struct Lease {
-    conn: Option<Object>,
-    clean: bool,
+pub(crate) struct Lease {
+    pub(crate) conn: Option<Object>,
+    pub(crate) clean: bool,
 }
 
 impl Drop for Lease {
@@ -56,6 +62,7 @@ pub(crate) fn run<T>(
     conn: Object,
     mode: Mode,
     deadline: Duration,
+    analyzer: &Arc<Analyzer>,
     f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let mut lease = Lease {
@@ -65,9 +72,9 @@ pub(crate) fn run<T>(
     let Some(client) = lease.conn.as_deref() else {
         return Err(StoreError::Database("no connection".into()));
     };
-    let mut db = PgDb::new(client, handle, mode.begin(), deadline);
+    let mut db = PgDb::new(client, handle, mode.begin().to_string(), deadline);
     let result = f(&mut db);
-    let (began, failure) = (db.begin.is_none(), db.failure);
+    let (began, failure, rows) = (db.began, db.failure, db.rows_written);
     if !began {
         // The work ran no statement: there is no transaction to end.
         lease.clean = true;
@@ -75,7 +82,10 @@ pub(crate) fn run<T>(
     }
     let outcome = match (result, failure) {
         (Ok(value), None) => match wait(handle, deadline, client.batch_execute("COMMIT")) {
-            Ok(()) => Ok(value),
+            Ok(()) => {
+                analyzer.note(rows);
+                Ok(value)
+            }
             // The outcome of a COMMIT whose answer was lost is unknown: never report success.
             Err(e) => Err(e.to_store()),
         },
@@ -94,7 +104,7 @@ pub(crate) fn run<T>(
     outcome
 }
 
-fn rollback(handle: &Handle, deadline: Duration, lease: &mut Lease, failure: Kind) {
+pub(crate) fn rollback(handle: &Handle, deadline: Duration, lease: &mut Lease, failure: Kind) {
     if failure == Kind::Broken {
         return;
     }

@@ -19,7 +19,7 @@ use crate::query::{ListRequest, Pagination};
 
 use super::db::{Db, DbExt, SqlValue};
 use super::members;
-use super::resources::{RESOURCE_COLUMNS, resource_from_row};
+use super::resources::resource_from_row;
 
 /// An SQL condition on `r` (the resources table) and its parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,11 @@ pub(crate) struct Cond {
     /// The condition requires an equality that an index answers (`id`, an indexed
     /// attribute, `members.value`), so it reaches few rows whatever the tenant's size.
     pub indexed_eq: bool,
+    /// The condition is exactly one equality on a single-valued indexed attribute (an
+    /// identity provider's `userName eq "…"`): the parameters of the `attr_index` lookup
+    /// (tenant, type, attribute, value), for a page that joins from the index to the
+    /// resources instead of materialising `r.seq IN (SELECT …)` for one row.
+    pub lookup: Option<Vec<SqlValue>>,
 }
 
 /// Translates what it can of a filter into SQL.
@@ -51,6 +56,7 @@ pub(crate) fn pushdown(
                     exact: a.exact && b.exact,
                     indexed_eq: a.indexed_eq || b.indexed_eq,
                     params: [a.params, b.params].concat(),
+                    lookup: None,
                 }),
                 (Some(c), None) | (None, Some(c)) => Some(Cond { exact: false, ..c }),
                 (None, None) => None,
@@ -66,6 +72,7 @@ pub(crate) fn pushdown(
                 exact: a.exact && b.exact,
                 indexed_eq: a.indexed_eq && b.indexed_eq,
                 params: [a.params, b.params].concat(),
+                lookup: None,
             })
         }
         ResolvedFilter::Not(a) => {
@@ -73,6 +80,7 @@ pub(crate) fn pushdown(
             a.exact.then(|| Cond {
                 sql: format!("NOT ({})", a.sql),
                 indexed_eq: false,
+                lookup: None,
                 ..a
             })
         }
@@ -88,7 +96,11 @@ pub(crate) fn pushdown(
             let inner = pushdown(filter, plan, tenant_id, rt)?;
             // A lone comparison inside brackets means the same as without them.
             let exact = inner.exact && matches!(filter.as_ref(), ResolvedFilter::Compare(_));
-            Some(Cond { exact, ..inner })
+            Some(Cond {
+                exact,
+                lookup: None,
+                ..inner
+            })
         }
     }
 }
@@ -119,6 +131,7 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
             params: vec![SqlValue::Text(text_of(&c.value)?)],
             exact: true,
             indexed_eq: true,
+            lookup: None,
         });
     }
     if path.common && path.attr == "meta" {
@@ -134,6 +147,7 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
             params: vec![SqlValue::Int(tenant_id), SqlValue::Text(text_of(&c.value)?)],
             exact: true,
             indexed_eq: true,
+            lookup: None,
         });
     }
     if path.attr == "groups"
@@ -161,6 +175,7 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
             exact: true,
             // Every member of the group, through nested groups: as many as the group has.
             indexed_eq: false,
+            lookup: None,
         });
     }
     if c.op != CompareOp::Eq {
@@ -178,16 +193,20 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
     } else {
         value
     };
+    let params = vec![
+        SqlValue::Int(tenant_id),
+        SqlValue::Text(rt.to_string()),
+        SqlValue::Text(indexed.path.clone()),
+        SqlValue::Text(value),
+    ];
     Some(Cond {
         sql: "r.seq IN (SELECT resource_seq FROM attr_index
                  WHERE tenant_id = ? AND resource_type = ? AND attr = ? AND value = ?)"
             .into(),
-        params: vec![
-            SqlValue::Int(tenant_id),
-            SqlValue::Text(rt.to_string()),
-            SqlValue::Text(indexed.path.clone()),
-            SqlValue::Text(value),
-        ],
+        // A multi-valued attribute may index one value twice for one resource: a join
+        // would return that resource twice.
+        lookup: (!path.multi_valued).then(|| params.clone()),
+        params,
         exact: indexed.fold_case != path.case_exact,
         indexed_eq: true,
     })
@@ -226,6 +245,7 @@ fn meta_range(c: &Comparison, path: &ResolvedPath) -> Option<Cond> {
         params: vec![SqlValue::Text(bound)],
         exact: !sub_ms,
         indexed_eq: false,
+        lookup: None,
     })
 }
 
@@ -356,6 +376,21 @@ pub(crate) fn list(
     tenant_id: i64,
     request: &ListRequest,
 ) -> Result<Page, StoreError> {
+    Ok(list_bounded(db, plan, tenant_id, request, None)?.0)
+}
+
+/// A page whose groups' members, when loaded, fit in `members_budget` members: the page
+/// ends before the first group that would exceed it (RFC 7644 §3.4.2.4: a server may return
+/// fewer results than `count`; `itemsPerPage` and the next cursor say where it ended). The
+/// first group is always on the page; when it alone exceeds the budget, its members are not
+/// loaded and its id is returned, for the caller to stream them in the same snapshot.
+pub(crate) fn list_bounded(
+    db: &mut dyn Db,
+    plan: &IndexPlan,
+    tenant_id: i64,
+    request: &ListRequest,
+    members_budget: Option<u64>,
+) -> Result<(Page, Option<String>), StoreError> {
     let rt = request.resource_type.as_str();
     let cond = match &request.filter {
         Some(f) => pushdown(f, plan, tenant_id, rt),
@@ -364,16 +399,41 @@ pub(crate) fn list(
             params: Vec::new(),
             exact: true,
             indexed_eq: false,
+            lookup: None,
         }),
     };
-    let mut sql_where =
-        String::from("r.tenant_id = ? AND r.resource_type = ? AND r.deleted IS NULL");
-    let mut params = vec![SqlValue::Int(tenant_id), SqlValue::Text(rt.to_string())];
     let exact = cond.as_ref().is_some_and(|c| c.exact);
-    if let Some(cond) = cond {
-        sql_where.push_str(&format!(" AND ({})", cond.sql));
-        params.extend(cond.params);
-    }
+    let (from, sql_where, params) = match cond {
+        // One indexed equality: from the index entry to its resource.
+        Some(Cond {
+            lookup: Some(mut params),
+            ..
+        }) => {
+            params.extend([SqlValue::Int(tenant_id), SqlValue::Text(rt.to_string())]);
+            (
+                "attr_index ai JOIN resources r ON r.seq = ai.resource_seq",
+                "ai.tenant_id = ? AND ai.resource_type = ? AND ai.attr = ? AND ai.value = ? \
+                 AND r.tenant_id = ? AND r.resource_type = ? AND r.deleted IS NULL"
+                    .to_string(),
+                params,
+            )
+        }
+        cond => {
+            let mut sql_where =
+                String::from("r.tenant_id = ? AND r.resource_type = ? AND r.deleted IS NULL");
+            let mut params = vec![SqlValue::Int(tenant_id), SqlValue::Text(rt.to_string())];
+            if let Some(cond) = cond {
+                sql_where.push_str(&format!(" AND ({})", cond.sql));
+                params.extend(cond.params);
+            }
+            ("resources r", sql_where, params)
+        }
+    };
+    let source = Source {
+        from,
+        sql_where: &sql_where,
+        params: &params,
+    };
     let after = match &request.pagination {
         Pagination::Cursor {
             cursor: Some(cur), ..
@@ -387,31 +447,69 @@ pub(crate) fn list(
         .into());
     }
     let count = request.pagination.count();
-    let mut page = match (exact, sql_sort(request, plan)) {
-        (true, Some(order)) => sql_page(
-            db,
-            &sql_where,
-            &params,
-            &order,
-            &request.pagination,
-            after,
-            count,
-        )?,
-        _ => memory_page(db, tenant_id, &sql_where, &params, request, after, count)?,
+    let mut rows = match (exact, sql_sort(request, plan)) {
+        (true, Some(order)) => sql_page(db, &source, &order, &request.pagination, after, count)?,
+        _ => memory_page(db, tenant_id, &source, request, after, count)?,
     };
+    let mut oversized = None;
     if request.include.members {
-        for r in &mut page.resources {
-            r.members = Some(members::load(db, tenant_id, &r.id)?);
+        let mut used = 0u64;
+        for (i, (_, r)) in rows.rows.iter_mut().enumerate() {
+            let room = members_budget.map(|b| b.saturating_sub(used));
+            let limit =
+                room.map(|room| usize::try_from(room.saturating_add(1)).unwrap_or(usize::MAX));
+            let loaded = members::load_chunk(db, tenant_id, &r.id, None, limit)?;
+            let n = loaded.len() as u64;
+            if room.is_some_and(|room| n > room) {
+                if i == 0 {
+                    oversized = Some(r.id.clone());
+                    rows.rows.truncate(1);
+                } else {
+                    rows.rows.truncate(i);
+                }
+                rows.cut = true;
+                break;
+            }
+            used += n;
+            r.members = Some(loaded);
         }
     }
-    if request.include.groups && !page.resources.is_empty() {
-        let ids: Vec<String> = page.resources.iter().map(|r| r.id.clone()).collect();
+    if request.include.groups && !rows.rows.is_empty() {
+        let ids: Vec<String> = rows.rows.iter().map(|(_, r)| r.id.clone()).collect();
         let mut groups = members::groups_of(db, tenant_id, &ids)?;
-        for r in &mut page.resources {
+        for (_, r) in &mut rows.rows {
             r.groups = Some(groups.remove(&r.id).unwrap_or_default());
         }
     }
-    Ok(page)
+    let cursor_mode = matches!(request.pagination, Pagination::Cursor { .. });
+    let next_cursor = if cursor_mode && (rows.more || rows.cut) {
+        rows.rows.last().map(|(seq, _)| encode_cursor(*seq))
+    } else {
+        None
+    };
+    let page = Page {
+        total_results: rows.total,
+        resources: rows.rows.into_iter().map(|(_, r)| r).collect(),
+        next_cursor,
+    };
+    Ok((page, oversized))
+}
+
+/// Where a page's rows come from: `FROM {from} WHERE {sql_where}` with `params`.
+struct Source<'a> {
+    from: &'static str,
+    sql_where: &'a str,
+    params: &'a [SqlValue],
+}
+
+/// A page before its cursor is encoded: the rows with their positions.
+struct Rows {
+    total: u64,
+    rows: Vec<(i64, StoredResource)>,
+    /// Cursor pagination: more results follow the last row.
+    more: bool,
+    /// The page was cut short of `count` (by the members budget).
+    cut: bool,
 }
 
 /// Whether a list request reads few rows whatever the size of the tenant: its filter
@@ -427,6 +525,10 @@ pub(crate) fn is_index_lookup(request: &ListRequest, plan: &IndexPlan, tenant_id
             .is_some_and(|c| c.indexed_eq)
 }
 
+/// [`super::resources::RESOURCE_COLUMNS`] qualified: a page may join `attr_index`, which has columns of the
+/// same names.
+const COLUMNS: &str = "r.seq, r.resource_type, r.id, r.version, r.created, r.last_modified, r.data";
+
 fn query_rows(
     db: &mut dyn Db,
     sql: &str,
@@ -439,26 +541,31 @@ fn query_rows(
 
 fn sql_page(
     db: &mut dyn Db,
-    sql_where: &str,
-    params: &[SqlValue],
+    source: &Source<'_>,
     order: &(String, Vec<SqlValue>),
     pagination: &Pagination,
     after: Option<i64>,
     count: u64,
-) -> Result<Page, StoreError> {
+) -> Result<Rows, StoreError> {
+    let Source {
+        from,
+        sql_where,
+        params,
+    } = *source;
     let count_all = |db: &mut dyn Db| -> Result<u64, StoreError> {
         let total = db.one(
-            &format!("SELECT COUNT(*) FROM resources r WHERE {sql_where}"),
+            &format!("SELECT COUNT(*) FROM {from} WHERE {sql_where}"),
             params,
             |r| r.int(0),
         )?;
         Ok(u64::try_from(total).unwrap_or(0))
     };
     if count == 0 {
-        return Ok(Page {
-            total_results: count_all(db)?,
-            resources: Vec::new(),
-            next_cursor: None,
+        return Ok(Rows {
+            total: count_all(db)?,
+            rows: Vec::new(),
+            more: false,
+            cut: false,
         });
     }
     let limit = i64::try_from(count).unwrap_or(i64::MAX);
@@ -473,7 +580,7 @@ fn sql_page(
             ));
             (
                 format!(
-                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} ORDER BY {} LIMIT {bound_limit} OFFSET ?",
+                    "SELECT {COLUMNS} FROM {from} WHERE {sql_where} ORDER BY {} LIMIT {bound_limit} OFFSET ?",
                     order.0
                 ),
                 false,
@@ -484,7 +591,7 @@ fn sql_page(
             params.push(SqlValue::Int(limit.saturating_add(1)));
             (
                 format!(
-                    "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} AND r.seq > ? ORDER BY r.seq LIMIT {bound_limit}"
+                    "SELECT {COLUMNS} FROM {from} WHERE {sql_where} AND r.seq > ? ORDER BY r.seq LIMIT {bound_limit}"
                 ),
                 true,
             )
@@ -512,29 +619,33 @@ fn sql_page(
         Some(skipped) if complete => skipped + found,
         _ => count_all(db)?,
     };
-    let mut next_cursor = None;
-    if cursor_mode && found > count {
+    let more = cursor_mode && found > count;
+    if more {
         rows.truncate(usize::try_from(count).unwrap_or(usize::MAX));
-        next_cursor = rows.last().map(|(seq, _)| encode_cursor(*seq));
     }
-    Ok(Page {
-        total_results: total,
-        resources: rows.into_iter().map(|(_, r)| r).collect(),
-        next_cursor,
+    Ok(Rows {
+        total,
+        rows,
+        more,
+        cut: false,
     })
 }
 
 fn memory_page(
     db: &mut dyn Db,
     tenant_id: i64,
-    sql_where: &str,
-    params: &[SqlValue],
+    source: &Source<'_>,
     request: &ListRequest,
     after: Option<i64>,
     count: u64,
-) -> Result<Page, StoreError> {
+) -> Result<Rows, StoreError> {
+    let Source {
+        from,
+        sql_where,
+        params,
+    } = *source;
     let candidates = db.one(
-        &format!("SELECT COUNT(*) FROM resources r WHERE {sql_where}"),
+        &format!("SELECT COUNT(*) FROM {from} WHERE {sql_where}"),
         params,
         |r| r.int(0),
     )?;
@@ -548,8 +659,7 @@ fn memory_page(
         ))
         .into());
     }
-    let sql =
-        format!("SELECT {RESOURCE_COLUMNS} FROM resources r WHERE {sql_where} ORDER BY r.seq");
+    let sql = format!("SELECT {COLUMNS} FROM {from} WHERE {sql_where} ORDER BY r.seq");
     let rows = query_rows(db, &sql, params)?;
     let refers_to = |name| {
         request
@@ -580,7 +690,7 @@ fn memory_page(
     }
     let total = matched.len() as u64;
     let count_usize = usize::try_from(count).unwrap_or(usize::MAX);
-    let (resources, next_cursor) = match &request.pagination {
+    let (rows, more) = match &request.pagination {
         Pagination::Index { start_index, .. } => {
             let skip = usize::try_from(start_index.saturating_sub(1)).unwrap_or(usize::MAX);
             (
@@ -588,9 +698,9 @@ fn memory_page(
                     .into_iter()
                     .skip(skip)
                     .take(count_usize)
-                    .map(|(_, r, _)| r)
+                    .map(|(seq, r, _)| (seq, r))
                     .collect(),
-                None,
+                false,
             )
         }
         Pagination::Cursor { .. } => {
@@ -600,19 +710,19 @@ fn memory_page(
                 .filter(|(seq, _, _)| *seq > after)
                 .collect();
             let more = rest.len() > count_usize;
-            let page: Vec<_> = rest.into_iter().take(count_usize).collect();
-            let next = if more {
-                page.last().map(|(seq, _, _)| encode_cursor(*seq))
-            } else {
-                None
-            };
-            (page.into_iter().map(|(_, r, _)| r).collect(), next)
+            let page = rest
+                .into_iter()
+                .take(count_usize)
+                .map(|(seq, r, _)| (seq, r))
+                .collect();
+            (page, more)
         }
     };
-    Ok(Page {
-        total_results: total,
-        resources,
-        next_cursor,
+    Ok(Rows {
+        total,
+        rows,
+        more,
+        cut: false,
     })
 }
 
@@ -638,6 +748,12 @@ mod tests {
             max_scan: crate::DEFAULT_MAX_SCAN,
         };
         is_index_lookup(&request, &crate::indexed_attributes(&reg), 1)
+    }
+
+    #[test]
+    fn qualified_columns_are_the_resource_columns() {
+        let plain: Vec<String> = COLUMNS.split(", ").map(|c| c.replace("r.", "")).collect();
+        assert_eq!(plain.join(", "), super::super::resources::RESOURCE_COLUMNS);
     }
 
     /// Only filters that require an index equality run as short reads.

@@ -57,13 +57,39 @@ pub(crate) fn load(
     tenant_id: i64,
     group_id: &str,
 ) -> Result<Vec<Member>, StoreError> {
+    load_chunk(db, tenant_id, group_id, None, None)
+}
+
+/// At most `limit` members of a group whose ids follow `after`, ordered by id: a range of
+/// the `members` primary key, so reading a group chunk by chunk costs the same as at once.
+pub(crate) fn load_chunk(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    group_id: &str,
+    after: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Vec<Member>, StoreError> {
+    let mut params = vec![
+        SqlValue::Int(tenant_id),
+        SqlValue::from(group_id),
+        SqlValue::from(after.unwrap_or("")),
+    ];
+    let limit_sql = match limit {
+        Some(n) => {
+            params.push(SqlValue::Int(i64::try_from(n).unwrap_or(i64::MAX)));
+            format!(" LIMIT {}", db.dialect().limit_param())
+        }
+        None => String::new(),
+    };
     db.rows(
-        "SELECT m.member_id, COALESCE(r.resource_type, m.member_type), COALESCE(m.display, r.display)
-         FROM members m
-         LEFT JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.member_id AND r.deleted IS NULL
-         WHERE m.tenant_id = ? AND m.group_id = ?
-         ORDER BY m.member_id",
-        params![tenant_id, group_id],
+        &format!(
+            "SELECT m.member_id, COALESCE(r.resource_type, m.member_type), COALESCE(m.display, r.display)
+             FROM members m
+             LEFT JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.member_id AND r.deleted IS NULL
+             WHERE m.tenant_id = ? AND m.group_id = ? AND m.member_id > ?
+             ORDER BY m.member_id{limit_sql}"
+        ),
+        &params,
         |r| {
             Ok(Member {
                 value: r.text(0)?,
@@ -72,6 +98,26 @@ pub(crate) fn load(
             })
         },
     )
+}
+
+/// How many members a group has, counting at most `limit` of them: an index-only range of
+/// the `members` primary key, so asking whether a group is larger than 100 costs 101 index
+/// entries whatever its size.
+pub(crate) fn count_up_to(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    group_id: &str,
+    limit: u64,
+) -> Result<u64, StoreError> {
+    let n = db.one(
+        &format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM members WHERE tenant_id = ? AND group_id = ? LIMIT {}) AS m",
+            db.dialect().limit_param()
+        ),
+        params![tenant_id, group_id, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| r.int(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Members per multi-row statement of [`add`] and [`remove_ids`]: 100 members are at most

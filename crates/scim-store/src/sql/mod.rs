@@ -11,6 +11,7 @@ pub(crate) mod list;
 pub(crate) mod members;
 pub(crate) mod resources;
 pub(crate) mod settings;
+pub(crate) mod stream;
 pub(crate) mod tenants;
 mod update_lock;
 
@@ -78,6 +79,20 @@ pub trait Engine: Send + Sync + 'static {
         T: Send + 'static,
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static;
 
+    /// A write of one tenant's directory (resources, members, its change log). An engine
+    /// may run it in one transaction with other writes of the same tenant, each in a
+    /// savepoint of its own, so that they share one commit; it is durable when the call
+    /// returns `Ok`, and a failed write leaves no trace while the others commit.
+    #[doc(hidden)]
+    async fn write_tenant<T, F>(&self, tenant_id: i64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _ = tenant_id;
+        self.write(f).await
+    }
+
     /// A read that touches few rows whatever the size of the tenant (a lookup by key or
     /// by an indexed value): an engine may run it on the calling thread instead of handing
     /// it to another one, which costs more than the read itself.
@@ -103,6 +118,7 @@ pub struct SqlStore<E> {
     pub(crate) update_locks: Arc<update_lock::UpdateLocks>,
     pub(crate) last_used: Arc<lifecycle::LastUsed>,
     pub(crate) gates: Arc<fairness::WriteGates>,
+    pub(crate) streams: stream::StreamSlots,
 }
 
 impl<E> Clone for SqlStore<E> {
@@ -115,6 +131,7 @@ impl<E> Clone for SqlStore<E> {
             update_locks: self.update_locks.clone(),
             last_used: self.last_used.clone(),
             gates: self.gates.clone(),
+            streams: self.streams.clone(),
         }
     }
 }
@@ -130,6 +147,7 @@ impl<E> SqlStore<E> {
             update_locks: Default::default(),
             last_used: Default::default(),
             gates: Default::default(),
+            streams: Default::default(),
         }
     }
 }
@@ -157,7 +175,7 @@ impl<E: Engine> SqlStore<E> {
         let clock = spent.clone();
         let result = self
             .engine
-            .write(move |db| {
+            .write_tenant(tenant_id, move |db| {
                 let started = std::time::Instant::now();
                 let r = f(db);
                 if let Ok(mut s) = clock.lock() {
@@ -443,6 +461,77 @@ impl<E: Engine> Store for SqlStore<E> {
         let short = list::is_index_lookup(&request, &plan, tenant_id);
         self.read_sized(short, move |db| list::list(db, &plan, tenant_id, &request))
             .await
+    }
+
+    async fn get_streamed(
+        &self,
+        tenant_id: i64,
+        resource_type: &str,
+        id: &str,
+        include: Include,
+    ) -> Result<Option<(StoredResource, Option<MemberStream>)>, StoreError> {
+        if !include.members {
+            let found = self.get(tenant_id, resource_type, id, include).await?;
+            return Ok(found.map(|r| (r, None)));
+        }
+        let (rt, id) = (resource_type.to_string(), id.to_string());
+        let resource_only = Include {
+            members: false,
+            ..include
+        };
+        let (found, members) =
+            stream::spawn(self.engine.clone(), &self.streams, move |db, sink| {
+                let found = resources::get(db, tenant_id, &rt, &id, resource_only)?;
+                let exists = found.is_some();
+                sink.head(found);
+                if exists {
+                    sink.members(db, tenant_id, &id)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(found.map(|r| (r, Some(members))))
+    }
+
+    async fn has_more_members_than(
+        &self,
+        tenant_id: i64,
+        group_id: &str,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        let group_id = group_id.to_string();
+        let limit = limit.saturating_add(1);
+        // A short read while the count is small enough to stay cheap.
+        let n = self
+            .read_sized(limit <= 10_000, move |db| {
+                members::count_up_to(db, tenant_id, &group_id, limit)
+            })
+            .await?;
+        Ok(n >= limit)
+    }
+
+    async fn list_streamed(
+        &self,
+        tenant_id: i64,
+        request: ListRequest,
+        members_budget: u64,
+    ) -> Result<(Page, Option<MemberStream>), StoreError> {
+        if !request.include.members {
+            return Ok((self.list(tenant_id, request).await?, None));
+        }
+        let plan = self.plan.clone();
+        let ((page, streamed), members) =
+            stream::spawn(self.engine.clone(), &self.streams, move |db, sink| {
+                let (page, oversized) =
+                    list::list_bounded(db, &plan, tenant_id, &request, Some(members_budget))?;
+                sink.head((page, oversized.is_some()));
+                if let Some(group) = oversized {
+                    sink.members(db, tenant_id, &group)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok((page, streamed.then_some(members)))
     }
 
     async fn groups_of(

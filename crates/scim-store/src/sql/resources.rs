@@ -132,8 +132,21 @@ fn write_index(
     seq: i64,
     data: &Map<String, Value>,
 ) -> Result<(), StoreError> {
+    // Entries of non-unique attributes cannot conflict: one statement for all of them.
+    let mut rows: Vec<SqlValue> = Vec::new();
     for attr in plan.for_type(resource_type) {
         for value in extract(data, attr) {
+            if !attr.unique {
+                rows.extend([
+                    SqlValue::Int(tenant_id),
+                    SqlValue::from(resource_type),
+                    SqlValue::from(attr.path.as_str()),
+                    SqlValue::Text(value),
+                    SqlValue::Int(seq),
+                    SqlValue::Bool(false),
+                ]);
+                continue;
+            }
             let result = db.execute(
                 "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
                  VALUES (?, ?, ?, ?, ?, ?)",
@@ -151,6 +164,17 @@ fn write_index(
                 Err(DbError::Store(e)) => return Err(e),
             }
         }
+    }
+    // At most 100 entries (600 parameters) to a statement.
+    for chunk in rows.chunks(6 * 100) {
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len() / 6].join(", ");
+        db.exec(
+            &format!(
+                "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
+                 VALUES {values}"
+            ),
+            chunk,
+        )?;
     }
     Ok(())
 }

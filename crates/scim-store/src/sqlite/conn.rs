@@ -41,9 +41,13 @@ pub(crate) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreErro
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -32000;",
+         PRAGMA temp_store = MEMORY;",
     )?;
+    // Page cache: 32 MB for the writer; 8 MB for each of the 8 readers, whose caches, filled
+    // by scans of a 1,000,000-user tenant, took the server from 110 to 312 MiB (the file's
+    // pages stay in the operating system's cache either way).
+    let cache_kib = if read_only { 8_000 } else { 32_000 };
+    conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib};"))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

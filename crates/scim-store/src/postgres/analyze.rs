@@ -1,0 +1,196 @@
+//! `ANALYZE` of the store's tables where nothing else does it.
+//!
+//! PostgreSQL's planner works from table statistics that autovacuum keeps up to date. On a
+//! server with autovacuum off, a table that grew from empty to 200,000 users still has the
+//! statistics of an empty table, and the plans chosen from them read every row of the
+//! tenant for a lookup by id (a GET became 100 times slower in a benchmark sitting). So
+//! when autovacuum is off, the store analyses its own tables: once at start, and again
+//! whenever the rows its writes changed since the last time exceed autovacuum's own default
+//! threshold (50 rows plus 10% of the tables' rows; at least [`MIN_CHANGED`]). It runs on a
+//! connection of its own in the background, one at a time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use deadpool_postgres::Pool;
+
+use super::error;
+
+/// The store's tables.
+const TABLES: &str = "tenants, tokens, resources, attr_index, members, changes";
+/// Fewest changed rows that start another `ANALYZE`.
+const MIN_CHANGED: u64 = 1000;
+
+/// Counts the rows the store's writes change and analyses the tables when they are many.
+pub(crate) struct Analyzer {
+    pool: Pool,
+    /// Whether the store analyses (autovacuum is off).
+    enabled: AtomicBool,
+    changed: AtomicU64,
+    threshold: AtomicU64,
+    running: AtomicBool,
+}
+
+impl Analyzer {
+    pub(crate) fn new(pool: Pool) -> Arc<Analyzer> {
+        Arc::new(Analyzer {
+            pool,
+            enabled: AtomicBool::new(false),
+            changed: AtomicU64::new(0),
+            threshold: AtomicU64::new(MIN_CHANGED),
+            running: AtomicBool::new(false),
+        })
+    }
+
+    /// Reads whether autovacuum is off; if so, enables the analyzer and analyses the tables
+    /// now (in the background).
+    pub(crate) async fn start(self: &Arc<Self>) {
+        let off = match self.pool.get().await {
+            Ok(conn) => conn
+                .query_one("SELECT current_setting('autovacuum') = 'off'", &[])
+                .await
+                .map(|row| row.get::<_, bool>(0))
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        if off {
+            tracing::info!(
+                "autovacuum is off on this PostgreSQL server: scim analyses its own tables \
+                 after large changes"
+            );
+            self.enabled.store(true, Ordering::Relaxed);
+            self.launch();
+        }
+    }
+
+    /// Whether the analyzer is on (autovacuum is off).
+    #[cfg(test)]
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Notes rows changed by a committed write; analyses when they add up. Call it from
+    /// inside the runtime (any thread of it).
+    pub(crate) fn note(self: &Arc<Self>, rows: u64) {
+        if rows == 0 || !self.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let changed = self.changed.fetch_add(rows, Ordering::Relaxed) + rows;
+        if changed >= self.threshold.load(Ordering::Relaxed) {
+            self.launch();
+        }
+    }
+
+    /// Starts an `ANALYZE` unless one is running.
+    fn launch(self: &Arc<Self>) {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.running.store(false, Ordering::Release);
+            return;
+        };
+        let this = self.clone();
+        handle.spawn(async move {
+            this.changed.store(0, Ordering::Relaxed);
+            match this.analyze().await {
+                Ok(rows) => {
+                    let next = (50 + rows / 10).max(MIN_CHANGED);
+                    this.threshold.store(next, Ordering::Relaxed);
+                    tracing::debug!(rows, next, "analysed the store's tables");
+                }
+                Err(e) => tracing::warn!(error = %e, "ANALYZE of the store's tables failed"),
+            }
+            this.running.store(false, Ordering::Release);
+        });
+    }
+
+    /// Runs `ANALYZE`; returns the rows the tables hold now (the planner's estimate).
+    async fn analyze(&self) -> Result<u64, String> {
+        let conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        conn.batch_execute(&format!("ANALYZE {TABLES}"))
+            .await
+            .map_err(|e| error::describe(&e))?;
+        let rows: f64 = conn
+            .query_one(
+                "SELECT COALESCE(sum(GREATEST(reltuples, 0)), 0)::float8 FROM pg_class
+                 WHERE relname IN ('resources', 'attr_index', 'members', 'changes')
+                   AND relnamespace = current_schema()::regnamespace",
+                &[],
+            )
+            .await
+            .map_err(|e| error::describe(&e))?
+            .get(0);
+        Ok(rows as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use scim_core::schema::SchemaRegistry;
+    use serde_json::json;
+
+    use crate::postgres::testing::TestDatabase;
+    use crate::{Actor, DeleteMode, Store};
+
+    /// Where autovacuum is off, the tables have statistics soon after a large change;
+    /// where it is on, the store leaves analysing to it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tables_are_analysed_after_large_changes_when_autovacuum_is_off() {
+        let Some(db) = TestDatabase::create("tables_are_analysed_after_large_changes")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        else {
+            return;
+        };
+        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
+        let autovacuum_off = db
+            .query_i64(
+                "SELECT CASE WHEN current_setting('autovacuum') = 'off' THEN 1::bigint ELSE 0 END",
+            )
+            .await
+            .unwrap()
+            == 1;
+        assert_eq!(store.engine.analyzer.enabled(), autovacuum_off);
+        let tenant = store
+            .create_tenant("a", DeleteMode::Hard, 30)
+            .await
+            .unwrap()
+            .id;
+        let actor = Actor::default();
+        let creates = (0..300).map(|i| {
+            let Some(data) = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": format!("u{i}"), "externalId": format!("e{i}")})
+            .as_object()
+            .cloned() else {
+                unreachable!()
+            };
+            store.create(tenant, "User", data, Vec::new(), &actor)
+        });
+        for r in futures_util::future::join_all(creates).await {
+            r.unwrap();
+        }
+        if !autovacuum_off {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let rows = db
+                .query_i64("SELECT reltuples::bigint FROM pg_class WHERE relname = 'resources'")
+                .await
+                .unwrap();
+            // An ANALYZE ran after the tables grew (the one at start saw them empty); the
+            // writes that came after it are fewer than the next threshold.
+            if rows >= 100 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no ANALYZE after 300 creates: reltuples {rows}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

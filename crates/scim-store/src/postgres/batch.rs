@@ -1,0 +1,355 @@
+//! Group commit of one tenant's writes on PostgreSQL.
+//!
+//! Every write of a tenant's directory appends to the tenant's change log, whose position
+//! comes from the tenant's counter row, locked until the write commits (ARCHITECTURE.md,
+//! "Change log"): one tenant's transactions commit one after another, each waiting for its
+//! own WAL flush. To share commits, as the SQLite writer does, a tenant's writes queue here:
+//! a leader task takes a connection and runs every write waiting for that tenant (up to
+//! [`MAX_BATCH`]) in one transaction, each in a savepoint of its own, and commits once. A
+//! write that fails is rolled back to its savepoint and answered with its error; the others
+//! commit. Nothing is answered before the commit, so an answered write is durable, and the
+//! change log keeps its numbering and order.
+//!
+//! The transaction locks the tenant's row before anything else: batches of one tenant (on
+//! any number of instances) run one after another, so the row locks their writes take
+//! (resources, then the counter) can never deadlock across batches. Different tenants'
+//! batches run in parallel on different connections.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_postgres::{Object, Pool};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use super::analyze::Analyzer;
+use super::db::{PgDb, wait};
+use super::error::{self, Kind};
+use super::tx::{Lease, WRITE_BEGIN};
+use crate::StoreError;
+use crate::sql::db::Db;
+
+/// Most writes committed together.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Commands between two writes of a batch: the previous one kept, or undone.
+const NEXT_AFTER_OK: &str = "RELEASE SAVEPOINT job; SAVEPOINT job";
+const NEXT_AFTER_FAILURE: &str = "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job; SAVEPOINT job";
+
+type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// One write waiting in a tenant's queue.
+trait Job: Send {
+    /// Runs the write; whether it succeeded, and what answers it once the batch's outcome
+    /// is known.
+    fn run(self: Box<Self>, db: &mut dyn Db) -> (bool, Finisher);
+    /// Answers the write without running it.
+    fn abort(self: Box<Self>, error: StoreError);
+}
+
+struct TypedJob<T, F> {
+    f: F,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, db: &mut dyn Db) -> (bool, Finisher) {
+        let TypedJob { f, reply } = *self;
+        let result = f(db);
+        let ok = result.is_ok();
+        let finish: Finisher = Box::new(move |outcome| {
+            let _ = reply.send(match (result, outcome) {
+                (Ok(v), Ok(())) => Ok(v),
+                (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+            });
+        });
+        (ok, finish)
+    }
+
+    fn abort(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+/// The writes waiting, per tenant. A tenant has an entry exactly while a leader runs for it.
+type Queues = Arc<Mutex<HashMap<i64, Vec<Box<dyn Job>>>>>;
+
+/// Queues a tenant's writes and runs them in shared transactions.
+#[derive(Clone)]
+pub(crate) struct Batcher {
+    pool: Pool,
+    queues: Queues,
+    analyzer: Arc<Analyzer>,
+    /// The client-side bound on one statement (see `PgOptions::statement_timeout`).
+    deadline: Duration,
+}
+
+impl Batcher {
+    pub(crate) fn new(pool: Pool, analyzer: Arc<Analyzer>, deadline: Duration) -> Batcher {
+        Batcher {
+            pool,
+            queues: Default::default(),
+            analyzer,
+            deadline,
+        }
+    }
+
+    /// Runs `f` in the next batch of the tenant's writes; answers once it is committed.
+    pub(crate) async fn write<T, F>(&self, tenant_id: i64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(TypedJob { f, reply });
+        let lead = {
+            let mut queues = self
+                .queues
+                .lock()
+                .map_err(|_| StoreError::Database("the write queue is poisoned".into()))?;
+            match queues.get_mut(&tenant_id) {
+                Some(queue) => {
+                    queue.push(job);
+                    false
+                }
+                None => {
+                    queues.insert(tenant_id, vec![job]);
+                    true
+                }
+            }
+        };
+        if lead {
+            // A task of its own: the caller's future may be dropped (its client gone) while
+            // other writes wait on this leader.
+            tokio::spawn(self.clone().lead(tenant_id));
+        }
+        // The reply is dropped unanswered only if the batch panicked.
+        answer
+            .await
+            .map_err(|_| StoreError::Database("the write failed unexpectedly".into()))?
+    }
+
+    /// The writes waiting for `tenant_id`, at most [`MAX_BATCH`]; none (and the tenant's
+    /// entry removed, ending its leader) when the queue is empty.
+    fn take(&self, tenant_id: i64) -> Vec<Box<dyn Job>> {
+        let Ok(mut queues) = self.queues.lock() else {
+            return Vec::new();
+        };
+        let Some(queue) = queues.get_mut(&tenant_id) else {
+            return Vec::new();
+        };
+        if queue.is_empty() {
+            queues.remove(&tenant_id);
+            return Vec::new();
+        }
+        let n = queue.len().min(MAX_BATCH);
+        queue.drain(..n).collect()
+    }
+
+    /// Runs the tenant's batches until its queue is empty.
+    async fn lead(self, tenant_id: i64) {
+        let handle = Handle::current();
+        loop {
+            // The connection first: writes that arrive while it is awaited join the batch.
+            let conn = self.pool.get().await;
+            let batch = self.take(tenant_id);
+            if batch.is_empty() {
+                return;
+            }
+            match conn {
+                Err(e) => {
+                    let e = error::from_pool(e);
+                    for job in batch {
+                        job.abort(e.clone());
+                    }
+                }
+                Ok(conn) => {
+                    let handle = handle.clone();
+                    let (analyzer, deadline) = (self.analyzer.clone(), self.deadline);
+                    let ran = tokio::task::spawn_blocking(move || {
+                        let rows = run_batch(&handle, conn, tenant_id, batch, deadline);
+                        analyzer.note(rows);
+                    })
+                    .await;
+                    if ran.is_err() {
+                        tracing::error!("a batch of writes panicked; it was rolled back");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a batch in one transaction on `conn` and answers each write once it has an outcome.
+/// Returns the rows the committed batch changed.
+fn run_batch(
+    handle: &Handle,
+    conn: Object,
+    tenant_id: i64,
+    batch: Vec<Box<dyn Job>>,
+    deadline: Duration,
+) -> u64 {
+    let mut lease = Lease {
+        conn: Some(conn),
+        clean: false,
+    };
+    let Some(client) = lease.conn.as_deref() else {
+        for job in batch {
+            job.abort(StoreError::Database("no connection".into()));
+        }
+        return 0;
+    };
+    let begin = format!(
+        "{WRITE_BEGIN}; SELECT 1 FROM tenants WHERE id = {tenant_id} FOR NO KEY UPDATE; SAVEPOINT job"
+    );
+    let mut db = PgDb::new(client, handle, begin, deadline);
+    let mut finishers: Vec<(Finisher, Option<StoreError>)> = Vec::with_capacity(batch.len());
+    let mut broken: Option<StoreError> = None;
+    for job in batch {
+        if let Some(e) = &broken {
+            job.abort(e.clone());
+            continue;
+        }
+        let before = db.statements;
+        // A panic in one write (a bug) fails that write, not the batch.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut db)));
+        let (ok, finish) = match run {
+            Ok(done) => done,
+            Err(_) => {
+                tracing::error!("a write panicked; its changes were rolled back");
+                (false, Box::new(|_| {}) as Finisher)
+            }
+        };
+        let failure = db.failure.take();
+        if failure == Some(Kind::Broken) {
+            let e = StoreError::Unavailable("the database connection was lost".into());
+            broken = Some(e.clone());
+            finishers.push((finish, Some(e)));
+            continue;
+        }
+        let failed = !ok || failure.is_some();
+        if db.statements > before {
+            let next = if failed {
+                NEXT_AFTER_FAILURE
+            } else {
+                NEXT_AFTER_OK
+            };
+            db.pending = Some(next.to_string());
+        }
+        // A statement failed although the write reported success: never commit it.
+        let forced = (ok && failure.is_some()).then(|| {
+            StoreError::Database(
+                "a statement failed inside the transaction; it was rolled back".into(),
+            )
+        });
+        finishers.push((finish, forced));
+    }
+    let commit = match broken {
+        Some(e) => Err(e),
+        // No write ran a statement: there is no transaction to end.
+        None if !db.began => {
+            lease.clean = true;
+            Ok(())
+        }
+        None => {
+            // The last write's savepoint, if it failed, is undone before the commit.
+            let undo_last = db.pending.as_deref() == Some(NEXT_AFTER_FAILURE);
+            let text = if undo_last {
+                "ROLLBACK TO SAVEPOINT job; COMMIT"
+            } else {
+                "COMMIT"
+            };
+            // The outcome of a COMMIT whose answer was lost is unknown: never report success.
+            let outcome = wait(handle, deadline, client.batch_execute(text)).map_err(|e| e.to_store());
+            lease.clean = outcome.is_ok();
+            outcome
+        }
+    };
+    let rows = if commit.is_ok() { db.rows_written } else { 0 };
+    drop(db);
+    drop(lease);
+    for (finish, forced) in finishers {
+        finish(match forced {
+            Some(e) => Err(e),
+            None => commit.clone(),
+        });
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use futures_util::future::join_all;
+    use scim_core::schema::SchemaRegistry;
+
+    use crate::postgres::testing::TestDatabase;
+    use crate::sql::Engine;
+    use crate::sql::db::DbExt;
+    use crate::{DeleteMode, Store};
+
+    /// Concurrent writes of one tenant run in shared transactions (fewer top-level
+    /// transaction ids than writes), writes of two tenants in separate ones, and a failing
+    /// write is undone alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tenants_concurrent_writes_share_transactions() {
+        let Some(db) = TestDatabase::create("a_tenants_concurrent_writes_share_transactions")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        else {
+            return;
+        };
+        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
+        let a = store
+            .create_tenant("a", DeleteMode::Hard, 30)
+            .await
+            .unwrap()
+            .id;
+        let b = store
+            .create_tenant("b", DeleteMode::Hard, 30)
+            .await
+            .unwrap()
+            .id;
+        let engine = store.engine.clone();
+        let writes = (0..100).map(|i| {
+            let engine = engine.clone();
+            let tenant = if i % 10 == 9 { b } else { a };
+            async move {
+                engine
+                    .write_tenant(tenant, move |db| {
+                        // The top-level transaction's id, even inside a savepoint.
+                        let xid =
+                            db.one("SELECT pg_current_xact_id()::text", &[], |r| r.text(0))?;
+                        if i % 7 == 0 {
+                            db.exec("SELECT 1/0", &[])?;
+                        }
+                        Ok((tenant, xid))
+                    })
+                    .await
+            }
+        });
+        let results = join_all(writes).await;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        assert_eq!(failed, 15, "{results:?}");
+        let done: Vec<(i64, String)> = results.into_iter().filter_map(Result::ok).collect();
+        let xids = |t: i64| -> HashSet<&String> {
+            done.iter()
+                .filter(|(x, _)| *x == t)
+                .map(|(_, id)| id)
+                .collect()
+        };
+        let writes_a = done.iter().filter(|(t, _)| *t == a).count();
+        assert!(
+            xids(a).len() < writes_a,
+            "{writes_a} writes in {} transactions",
+            xids(a).len()
+        );
+        assert!(xids(a).is_disjoint(&xids(b)));
+    }
+}
