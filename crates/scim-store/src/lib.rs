@@ -8,6 +8,7 @@
 //! transaction.
 
 mod admin;
+pub mod audit;
 mod backend;
 pub mod copy;
 mod error;
@@ -28,6 +29,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 pub use admin::{AdminTokenInfo, AdminTokens};
+pub use audit::Audit;
 pub use backend::{AnyStore, DatabaseUrl};
 pub use error::StoreError;
 pub use events::EventLog;
@@ -46,7 +48,7 @@ pub use sql::fairness::Fairness;
 /// store implements: the change log as an event source ([`EventLog`]) and administration
 /// tokens ([`AdminTokens`]).
 #[async_trait]
-pub trait Store: EventLog + AdminTokens + Send + Sync {
+pub trait Store: EventLog + AdminTokens + Audit + Send + Sync {
     // Tenants.
     async fn create_tenant(
         &self,
