@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::Method;
+pub use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 use scim_core::ScimError;
 use serde_json::Value;
