@@ -161,13 +161,21 @@ pub async fn read_target(
     Ok(current)
 }
 
-/// One run: read, validate, plan, guard, apply (unless `dry_run`).
-pub async fn run(
+/// A computed plan, ready to be applied.
+pub struct Prepared {
+    pub plan: Plan,
+    spc: scim_client::ServiceProviderConfig,
+    journal: state::Journal,
+}
+
+/// Reads the source, validates it against the target's schemas, reads the target and
+/// computes the plan. Writes nothing (the state file is opened, not written).
+pub async fn prepare(
     target: &Client,
     source: &SourceSpec,
     mapping: Option<&Mapping>,
     opts: &SyncOptions,
-) -> Result<Outcome, SyncError> {
+) -> Result<Prepared, SyncError> {
     let reader = Reader {
         mapping,
         key: opts.plan.key,
@@ -193,31 +201,58 @@ pub async fn run(
     });
     let current = read_target(target, paging, &journal).await?;
     let plan = plan::plan(desired, &current, &opts.plan);
-    if opts.dry_run {
-        return Ok(Outcome { plan, report: None });
+    Ok(Prepared { plan, spc, journal })
+}
+
+impl Prepared {
+    /// Checks the delete guard, then applies the plan.
+    pub async fn apply(self, target: &Client, opts: &SyncOptions) -> Result<Report, SyncError> {
+        let Prepared {
+            plan,
+            spc,
+            mut journal,
+        } = self;
+        if let Err(reason) = plan::guard(&plan, opts.limit, opts.allow_deletes) {
+            return Err(SyncError::Guard {
+                reason,
+                plan: Box::new(plan),
+            });
+        }
+        let apply_opts = ApplyOptions {
+            concurrency: opts.concurrency,
+            batch: opts.batch,
+            bulk: if opts.bulk { spc.bulk } else { None },
+            progress: opts.progress,
+        };
+        let mut applier = apply::Applier {
+            client: target,
+            opts: &apply_opts,
+            journal: &mut journal,
+            report: Report::default(),
+        };
+        applier.apply(plan).await?;
+        let report = applier.report;
+        journal.finish()?;
+        Ok(report)
     }
-    if let Err(reason) = plan::guard(&plan, opts.limit, opts.allow_deletes) {
-        return Err(SyncError::Guard {
-            reason,
-            plan: Box::new(plan),
+}
+
+/// One run: read, validate, plan, guard, apply (unless `dry_run`).
+pub async fn run(
+    target: &Client,
+    source: &SourceSpec,
+    mapping: Option<&Mapping>,
+    opts: &SyncOptions,
+) -> Result<Outcome, SyncError> {
+    let prepared = prepare(target, source, mapping, opts).await?;
+    if opts.dry_run {
+        return Ok(Outcome {
+            plan: prepared.plan,
+            report: None,
         });
     }
-    let apply_opts = ApplyOptions {
-        concurrency: opts.concurrency,
-        batch: opts.batch,
-        bulk: if opts.bulk { spc.bulk } else { None },
-        progress: opts.progress,
-    };
-    let mut journal = journal;
-    let mut applier = apply::Applier {
-        client: target,
-        opts: &apply_opts,
-        journal: &mut journal,
-        report: Report::default(),
-    };
-    applier.apply(plan.clone()).await?;
-    let report = applier.report;
-    journal.finish()?;
+    let plan = prepared.plan.clone();
+    let report = prepared.apply(target, opts).await?;
     Ok(Outcome {
         plan,
         report: Some(report),
