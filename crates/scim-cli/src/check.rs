@@ -51,7 +51,17 @@ pub async fn run(args: CheckArgs) -> Result<()> {
         ProviderArg::All => Focus::All,
     };
     if report.failed_for(focus) {
-        bail!("checks that {:?} relies on failed", args.provider);
+        let who = match args.provider {
+            ProviderArg::Entra => "Entra ID relies on",
+            ProviderArg::Okta => "Okta relies on",
+            ProviderArg::All => "identity providers or the RFC rely on",
+        };
+        let n = report
+            .results
+            .iter()
+            .filter(|r| r.status == scim_check::Status::Fail && r.affects(focus))
+            .count();
+        bail!("{n} checks that {who} failed");
     }
     Ok(())
 }
