@@ -13,7 +13,7 @@ pub mod source;
 pub mod state;
 pub mod validate;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use scim_client::{Client, ClientError, ListParams, Paging};
@@ -96,10 +96,12 @@ pub struct Outcome {
 pub async fn read_target(
     client: &Client,
     paging: Paging,
+    page_size: u64,
     journal: &state::Journal,
+    key: MatchKey,
 ) -> Result<Current, SyncError> {
     let params = ListParams {
-        count: Some(200),
+        count: Some(page_size.max(1)),
         ..ListParams::default()
     };
     let users = client
@@ -113,10 +115,10 @@ pub async fn read_target(
         .await
         .map_err(SyncError::Target)?;
     let mut current = Current::default();
-    let mut ids = HashSet::new();
+    let mut ids = HashMap::new();
     for u in users {
         if let Some(id) = u.get("id").and_then(Value::as_str) {
-            ids.insert(id.to_string());
+            ids.insert(id.to_string(), current.users.len());
             current.users.push(plan::CurrentUser {
                 id: id.to_string(),
                 resource: u.clone(),
@@ -124,13 +126,22 @@ pub async fn read_target(
         }
     }
     // Users an interrupted run created that the list did not show with their key.
+    let key_attr = key.attr();
     for (key, id) in &journal.users {
-        if ids.contains(id) {
+        if let Some(i) = ids.get(id) {
+            if let Some(o) = current
+                .users
+                .get_mut(*i)
+                .and_then(|u| u.resource.as_object_mut())
+            {
+                o.entry(key_attr).or_insert(Value::String(key.clone()));
+            }
             continue;
         }
         if let Ok(mut u) = client.get(&format!("/Users/{id}")).await {
             if let Some(o) = u.as_object_mut() {
-                o.entry("externalId").or_insert(Value::String(key.clone()));
+                // A target that does not return the match key: the journal knows it.
+                o.entry(key_attr).or_insert(Value::String(key.clone()));
             }
             current.users.push(plan::CurrentUser {
                 id: id.clone(),
@@ -199,7 +210,9 @@ pub async fn prepare(
     } else {
         Paging::Index
     });
-    let current = read_target(target, paging, &journal).await?;
+    // Pages as large as the target allows (up to 1000): reading is most of a no-change run.
+    let page_size = spc.max_page_size.unwrap_or(200).clamp(1, 1000) as u64;
+    let current = read_target(target, paging, page_size, &journal, opts.plan.key).await?;
     let plan = plan::plan(desired, &current, &opts.plan);
     Ok(Prepared { plan, spc, journal })
 }
