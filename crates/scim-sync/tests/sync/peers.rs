@@ -175,3 +175,61 @@ async fn sync_into_scim2_server() {
 async fn sync_into_scimmy() {
     sync_into("scimmy", "/scim/v2").await;
 }
+
+/// A target that is not a SCIM server (a plain web server answering HTML error pages, as a
+/// misconfigured proxy would) gets a clear report naming the status and content type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_answers_stop_with_a_clear_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let Ok(mut child) = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    };
+    let base = format!("http://127.0.0.1:{port}/scim/v2");
+    let client = Client::new(ClientConfig::new(base, Some("t".into()))).unwrap();
+    let mut ready = false;
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "python3 -m http.server did not start");
+    std::fs::write(dir.path().join("u.csv"), "externalId,userName\ne1,a@x\n").unwrap();
+    let src = SourceSpec::Files {
+        users: Some(dir.path().join("u.csv")),
+        groups: None,
+    };
+    let err = scim_sync::run(&client, &src, None, &SyncOptions::default()).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    match err {
+        Err(scim_sync::SyncError::Target(scim_client::ClientError::NotScim {
+            status,
+            content_type,
+            ..
+        })) => {
+            assert_eq!(status, 404);
+            assert!(content_type.starts_with("text/html"), "{content_type}");
+        }
+        other => panic!("expected a non-SCIM answer to be reported: {other:?}"),
+    }
+}
