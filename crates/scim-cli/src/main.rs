@@ -2,10 +2,12 @@
 
 mod admin;
 mod admin_token;
+mod check;
 mod config;
 mod limits;
 mod serve;
 mod store_cmd;
+mod sync;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -41,6 +43,10 @@ enum Command {
     /// Copy a whole database between SQLite and PostgreSQL.
     #[command(subcommand)]
     Store(store_cmd::StoreCommand),
+    /// Provision a SCIM server from CSV / JSON Lines files or another SCIM server.
+    Sync(Box<sync::SyncArgs>),
+    /// Check any SCIM server against what Entra ID, Okta and others actually send.
+    Check(check::CheckArgs),
 }
 
 #[global_allocator]
@@ -60,6 +66,8 @@ fn main() -> Result<()> {
             Command::Restore(args) => admin::restore(args).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Store(cmd) => store_cmd::run(cmd).await,
+            Command::Sync(args) => sync::run(*args).await,
+            Command::Check(args) => check::run(args).await,
         }
     })
 }

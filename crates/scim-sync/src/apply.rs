@@ -210,7 +210,7 @@ impl Applier<'_> {
         let mut ok = 0usize;
         let mut stop: Option<ClientError> = None;
         if let Some((max_ops, max_payload)) = self.opts.bulk {
-            let chunks = bulk_chunks(&writes, max_ops.clamp(1, 100), max_payload);
+            let chunks = bulk_chunks(&writes, max_ops.clamp(1, 1000), max_payload);
             let client = self.client.clone();
             let mut results = futures_util::stream::iter(chunks.into_iter().map(|chunk| {
                 let client = client.clone();
@@ -527,7 +527,8 @@ fn bulk_status(v: Option<&Value>) -> Option<u16> {
     }
 }
 
-/// Splits writes into Bulk requests within `max_ops` operations and 90% of `max_payload`.
+/// Splits writes into Bulk requests within `max_ops` operations (the target's
+/// `maxOperations`, at most 1000) and 90% of `max_payload`.
 fn bulk_chunks(writes: &[Write_], max_ops: usize, max_payload: usize) -> Vec<Vec<Write_>> {
     let budget = max_payload.saturating_mul(9) / 10;
     let mut chunks = Vec::new();

@@ -13,7 +13,7 @@ pub mod source;
 pub mod state;
 pub mod validate;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use scim_client::{Client, ClientError, ListParams, Paging};
@@ -96,10 +96,12 @@ pub struct Outcome {
 pub async fn read_target(
     client: &Client,
     paging: Paging,
+    page_size: u64,
     journal: &state::Journal,
+    key: MatchKey,
 ) -> Result<Current, SyncError> {
     let params = ListParams {
-        count: Some(200),
+        count: Some(page_size.max(1)),
         ..ListParams::default()
     };
     let users = client
@@ -113,10 +115,10 @@ pub async fn read_target(
         .await
         .map_err(SyncError::Target)?;
     let mut current = Current::default();
-    let mut ids = HashSet::new();
+    let mut ids = HashMap::new();
     for u in users {
         if let Some(id) = u.get("id").and_then(Value::as_str) {
-            ids.insert(id.to_string());
+            ids.insert(id.to_string(), current.users.len());
             current.users.push(plan::CurrentUser {
                 id: id.to_string(),
                 resource: u.clone(),
@@ -124,13 +126,22 @@ pub async fn read_target(
         }
     }
     // Users an interrupted run created that the list did not show with their key.
+    let key_attr = key.attr();
     for (key, id) in &journal.users {
-        if ids.contains(id) {
+        if let Some(i) = ids.get(id) {
+            if let Some(o) = current
+                .users
+                .get_mut(*i)
+                .and_then(|u| u.resource.as_object_mut())
+            {
+                o.entry(key_attr).or_insert(Value::String(key.clone()));
+            }
             continue;
         }
         if let Ok(mut u) = client.get(&format!("/Users/{id}")).await {
             if let Some(o) = u.as_object_mut() {
-                o.entry("externalId").or_insert(Value::String(key.clone()));
+                // A target that does not return the match key: the journal knows it.
+                o.entry(key_attr).or_insert(Value::String(key.clone()));
             }
             current.users.push(plan::CurrentUser {
                 id: id.clone(),
@@ -161,13 +172,21 @@ pub async fn read_target(
     Ok(current)
 }
 
-/// One run: read, validate, plan, guard, apply (unless `dry_run`).
-pub async fn run(
+/// A computed plan, ready to be applied.
+pub struct Prepared {
+    pub plan: Plan,
+    spc: scim_client::ServiceProviderConfig,
+    journal: state::Journal,
+}
+
+/// Reads the source, validates it against the target's schemas, reads the target and
+/// computes the plan. Writes nothing (the state file is opened, not written).
+pub async fn prepare(
     target: &Client,
     source: &SourceSpec,
     mapping: Option<&Mapping>,
     opts: &SyncOptions,
-) -> Result<Outcome, SyncError> {
+) -> Result<Prepared, SyncError> {
     let reader = Reader {
         mapping,
         key: opts.plan.key,
@@ -191,33 +210,62 @@ pub async fn run(
     } else {
         Paging::Index
     });
-    let current = read_target(target, paging, &journal).await?;
+    // Pages as large as the target allows (up to 1000): reading is most of a no-change run.
+    let page_size = spc.max_page_size.unwrap_or(200).clamp(1, 1000) as u64;
+    let current = read_target(target, paging, page_size, &journal, opts.plan.key).await?;
     let plan = plan::plan(desired, &current, &opts.plan);
-    if opts.dry_run {
-        return Ok(Outcome { plan, report: None });
+    Ok(Prepared { plan, spc, journal })
+}
+
+impl Prepared {
+    /// Checks the delete guard, then applies the plan.
+    pub async fn apply(self, target: &Client, opts: &SyncOptions) -> Result<Report, SyncError> {
+        let Prepared {
+            plan,
+            spc,
+            mut journal,
+        } = self;
+        if let Err(reason) = plan::guard(&plan, opts.limit, opts.allow_deletes) {
+            return Err(SyncError::Guard {
+                reason,
+                plan: Box::new(plan),
+            });
+        }
+        let apply_opts = ApplyOptions {
+            concurrency: opts.concurrency,
+            batch: opts.batch,
+            bulk: if opts.bulk { spc.bulk } else { None },
+            progress: opts.progress,
+        };
+        let mut applier = apply::Applier {
+            client: target,
+            opts: &apply_opts,
+            journal: &mut journal,
+            report: Report::default(),
+        };
+        applier.apply(plan).await?;
+        let report = applier.report;
+        journal.finish()?;
+        Ok(report)
     }
-    if let Err(reason) = plan::guard(&plan, opts.limit, opts.allow_deletes) {
-        return Err(SyncError::Guard {
-            reason,
-            plan: Box::new(plan),
+}
+
+/// One run: read, validate, plan, guard, apply (unless `dry_run`).
+pub async fn run(
+    target: &Client,
+    source: &SourceSpec,
+    mapping: Option<&Mapping>,
+    opts: &SyncOptions,
+) -> Result<Outcome, SyncError> {
+    let prepared = prepare(target, source, mapping, opts).await?;
+    if opts.dry_run {
+        return Ok(Outcome {
+            plan: prepared.plan,
+            report: None,
         });
     }
-    let apply_opts = ApplyOptions {
-        concurrency: opts.concurrency,
-        batch: opts.batch,
-        bulk: if opts.bulk { spc.bulk } else { None },
-        progress: opts.progress,
-    };
-    let mut journal = journal;
-    let mut applier = apply::Applier {
-        client: target,
-        opts: &apply_opts,
-        journal: &mut journal,
-        report: Report::default(),
-    };
-    applier.apply(plan.clone()).await?;
-    let report = applier.report;
-    journal.finish()?;
+    let plan = prepared.plan.clone();
+    let report = prepared.apply(target, opts).await?;
     Ok(Outcome {
         plan,
         report: Some(report),
