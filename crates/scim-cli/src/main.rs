@@ -6,6 +6,7 @@ mod config;
 mod limits;
 mod serve;
 mod store_cmd;
+mod target_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -41,6 +42,11 @@ enum Command {
     /// Copy a whole database between SQLite and PostgreSQL.
     #[command(subcommand)]
     Store(store_cmd::StoreCommand),
+    /// Connector targets: scim's changes applied to an application's database or API.
+    #[command(subcommand)]
+    Target(target_cmd::TargetCommand),
+    /// Compare a tenant's users with a target's rows; with --repair, fix the differences.
+    Reconcile(target_cmd::ReconcileArgs),
 }
 
 #[global_allocator]
@@ -60,6 +66,8 @@ fn main() -> Result<()> {
             Command::Restore(args) => admin::restore(args).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Store(cmd) => store_cmd::run(cmd).await,
+            Command::Target(cmd) => target_cmd::run(cmd).await,
+            Command::Reconcile(args) => target_cmd::reconcile_cmd(args).await,
         }
     })
 }

@@ -101,6 +101,14 @@ pub struct Applier {
     policy: RetryPolicy,
 }
 
+/// Resolves once `shutdown` is true (never when its sender is gone without saying so).
+pub async fn closed(shutdown: &mut watch::Receiver<bool>) {
+    let closing = shutdown.wait_for(|s| *s).await.is_ok();
+    if !closing {
+        std::future::pending::<()>().await;
+    }
+}
+
 fn now() -> String {
     let t = time::OffsetDateTime::now_utc();
     t.format(&time::format_description::well_known::Rfc3339)
@@ -147,7 +155,7 @@ impl Applier {
                 }
                 tokio::select! {
                     () = tokio::time::sleep(PAUSED_POLL) => continue,
-                    _ = shutdown.wait_for(|s| *s) => return Ok((Stopped::Shutdown, progress)),
+                    () = closed(&mut shutdown) => return Ok((Stopped::Shutdown, progress)),
                 }
             }
             if self.target.keeps_position() {
@@ -203,7 +211,7 @@ impl Applier {
         let wait = self.policy.backoff(status.failures);
         tokio::select! {
             () = tokio::time::sleep(wait) => Ok(None),
-            _ = shutdown.wait_for(|s| *s) => Ok(Some(Stopped::Shutdown)),
+            () = closed(shutdown) => Ok(Some(Stopped::Shutdown)),
         }
     }
 
@@ -218,7 +226,8 @@ impl Applier {
     ) -> Result<Option<Stopped>, RunError> {
         let keeps = self.target.keeps_position();
         loop {
-            if *shutdown.borrow() {
+            let closing = *shutdown.borrow();
+            if closing {
                 self.states.save_target_status(status).await?;
                 return Ok(Some(Stopped::Shutdown));
             }
@@ -233,7 +242,7 @@ impl Applier {
             };
             let page = tokio::select! {
                 page = self.feed.read(&self.tenant, &request) => page,
-                _ = shutdown.wait_for(|s| *s) => {
+                () = closed(shutdown) => {
                     self.states.save_target_status(status).await?;
                     return Ok(Some(Stopped::Shutdown));
                 }

@@ -11,7 +11,9 @@ mod error;
 pub mod reconcile;
 mod target;
 
-pub use applier::{Applier, Progress, RetryPolicy, RetryReport, RunMode, Stopped, retry_parked};
+pub use applier::{
+    Applier, Progress, RetryPolicy, RetryReport, RunMode, Stopped, closed, retry_parked,
+};
 pub use error::{Disposition, RunError, TargetError};
 pub use target::{Applied, Readback, Row, Target};
 

@@ -907,3 +907,65 @@ impl Readback for SqlTarget {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn column(template: &str, category: Category) -> Column {
+        Column {
+            name: "c".into(),
+            template: Template::parse(template).unwrap_or_else(|e| panic!("{template}: {e:?}")),
+            category,
+            sql_type: "text".into(),
+        }
+    }
+
+    #[test]
+    fn column_values_from_templates() -> Result<(), TargetError> {
+        let user = json!({
+            "id": "u1",
+            "userName": "alice@example.com",
+            "active": false,
+            "emails": [{"type": "work", "value": "a@x.com", "primary": true}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Eng"}
+        });
+        let cases = [
+            ("{userName}", Category::Text, Some("alice@example.com")),
+            ("{active | default(true)}", Category::Int, Some("0")),
+            ("{active}", Category::Bool, Some("false")),
+            ("{title}", Category::Text, None),
+            (
+                "{emails[type eq \"work\"].value}",
+                Category::Text,
+                Some("a@x.com"),
+            ),
+            (
+                "{urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department}",
+                Category::Text,
+                Some("Eng"),
+            ),
+        ];
+        for (t, cat, want) in cases {
+            assert_eq!(column(t, cat).value(&user)?.as_deref(), want, "{t}");
+        }
+        let absent = json!({"id": "u2"});
+        assert_eq!(
+            column("{active | default(true)}", Category::Int)
+                .value(&absent)?
+                .as_deref(),
+            Some("1")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn categories_of_database_types() {
+        assert_eq!(Category::of("tinyint"), Category::Int);
+        assert_eq!(Category::of("character varying"), Category::Text);
+        assert_eq!(Category::of("boolean"), Category::Bool);
+        assert_eq!(Category::of("timestamp with time zone"), Category::Time);
+        assert_eq!(Category::of("numeric"), Category::Num);
+    }
+}
