@@ -167,6 +167,7 @@ impl Applier {
                     },
                 }
             }
+            progress.position = progress.position.max(status.position);
             match self
                 .drain(&mut status, &mut progress, mode, &mut shutdown)
                 .await?
