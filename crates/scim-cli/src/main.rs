@@ -8,6 +8,7 @@ mod limits;
 mod serve;
 mod store_cmd;
 mod sync;
+mod target_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -47,6 +48,11 @@ enum Command {
     Sync(Box<sync::SyncArgs>),
     /// Check any SCIM server against what Entra ID, Okta and others actually send.
     Check(check::CheckArgs),
+    /// Connector targets: scim's changes applied to an application's database or API.
+    #[command(subcommand)]
+    Target(target_cmd::TargetCommand),
+    /// Compare a tenant's users with a target's rows; with --repair, fix the differences.
+    Reconcile(target_cmd::ReconcileArgs),
 }
 
 #[global_allocator]
@@ -68,6 +74,8 @@ fn main() -> Result<()> {
             Command::Store(cmd) => store_cmd::run(cmd).await,
             Command::Sync(args) => sync::run(*args).await,
             Command::Check(args) => check::run(args).await,
+            Command::Target(cmd) => target_cmd::run(cmd).await,
+            Command::Reconcile(args) => target_cmd::reconcile_cmd(args).await,
         }
     })
 }

@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// says where) rather than go over; a single larger group is streamed [default: 10000].
     #[arg(long, env = "SCIM_PAGE_MAX_MEMBERS")]
     pub page_max_members: Option<u64>,
+    /// A directory of connector target files (`*.toml`; README, "Provisioning into your
+    /// application's database"), applied while serving.
+    #[arg(long, env = "SCIM_TARGETS_DIR")]
+    pub targets_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub store: StoreOptions,
 }
@@ -249,6 +253,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     };
     let fairness = fairness_of(&args, &file);
     store.set_fairness(fairness.clone());
+    let any_store = store.clone();
     let store = store.shared();
     let config = server_config(&args, &file, public_url.trim_end_matches('/'))?;
     bootstrap(store.as_ref(), &config).await?;
@@ -270,6 +275,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let feed =
         Feed::new(store.clone(), registry.clone(), &config.public_url).with_shutdown(closing_rx);
+    let targets = crate::target_cmd::spawn_in_serve(
+        args.targets_dir.as_deref(),
+        &any_store,
+        feed.clone(),
+        &registry,
+        closing.subscribe(),
+    )
+    .await?;
     let admin = scim_admin::router(AdminState::new(store.clone(), feed));
     let poller = scim_delivery::watch::spawn_head_poller(store.clone(), head_poll);
     let limits = config.connections.clone();
@@ -281,5 +294,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     };
     scim_server::serve_app(listener, app, limits, shutdown).await?;
     poller.abort();
+    for t in targets {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
     Ok(())
 }

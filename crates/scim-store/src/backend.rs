@@ -77,6 +77,14 @@ impl AnyStore {
         }
     }
 
+    /// The store's connector target state (`scim-targets`).
+    pub fn target_states(&self) -> Arc<dyn crate::TargetStates> {
+        match self {
+            AnyStore::Sqlite(s) => Arc::new(s.clone()),
+            AnyStore::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
     /// The store behind the [`Store`] interface, to share with a server.
     pub fn shared(&self) -> Arc<dyn Store> {
         match self {

@@ -22,6 +22,7 @@ mod settings;
 mod signal;
 pub mod sql;
 pub mod sqlite;
+mod targets;
 pub mod token;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
 pub use settings::{JwtSettings, Rotation, TenantSettings, TenantUpdate, TokenScope, TokenSpec};
 pub use signal::CommitSignal;
 pub use sql::fairness::Fairness;
+pub use targets::{ParkedEvent, TargetStates, TargetStatus};
 
 /// Storage for every tenant's directory. Its other faces are separate traits, which every
 /// store implements: the change log as an event source ([`EventLog`]) and administration

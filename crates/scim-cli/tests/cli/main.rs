@@ -16,3 +16,4 @@ mod events;
 mod faults;
 mod safety;
 mod scale_out;
+mod targets;

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ops",
         include_str!("../../migrations/postgres/0005_ops.sql"),
     ),
+    (
+        6,
+        "targets",
+        include_str!("../../migrations/postgres/0006_targets.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

@@ -14,6 +14,7 @@ pub(crate) mod members;
 pub(crate) mod resources;
 pub(crate) mod settings;
 pub(crate) mod stream;
+pub(crate) mod target_state;
 pub(crate) mod tenants;
 mod update_lock;
 
