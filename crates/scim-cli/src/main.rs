@@ -3,6 +3,7 @@
 mod admin;
 mod admin_token;
 mod config;
+mod delivery;
 mod limits;
 mod serve;
 mod store_cmd;
@@ -38,6 +39,14 @@ enum Command {
     Restore(admin::RestoreArgs),
     /// Apply pending database migrations and exit.
     Migrate(admin::StoreArgs),
+    /// Webhook endpoints of tenants: add (prints the signing secret once), list, show,
+    /// pause, resume, replay, deliveries, rotate-secret, remove.
+    #[command(subcommand)]
+    Webhook(delivery::WebhookCommand),
+    /// NATS JetStream publishers of tenants' events: add, list, show, pause, resume,
+    /// replay, deliveries, remove.
+    #[command(subcommand)]
+    Nats(delivery::NatsCommand),
     /// Copy a whole database between SQLite and PostgreSQL.
     #[command(subcommand)]
     Store(store_cmd::StoreCommand),
@@ -60,6 +69,8 @@ fn main() -> Result<()> {
             Command::Restore(args) => admin::restore(args).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Store(cmd) => store_cmd::run(cmd).await,
+            Command::Webhook(cmd) => delivery::webhook(cmd).await,
+            Command::Nats(cmd) => delivery::nats(cmd).await,
         }
     })
 }

@@ -15,3 +15,4 @@ mod events;
 mod faults;
 mod safety;
 mod scale_out;
+mod webhooks;
