@@ -8,6 +8,7 @@
 //! transaction.
 
 mod admin;
+pub mod audit;
 mod backend;
 pub mod copy;
 pub mod delivery;
@@ -29,6 +30,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 pub use admin::{AdminTokenInfo, AdminTokens};
+pub use audit::Audit;
 pub use backend::{AnyStore, DatabaseUrl};
 pub use delivery::DeliveryStore;
 pub use error::StoreError;
@@ -48,7 +50,7 @@ pub use sql::fairness::Fairness;
 /// store implements: the change log as an event source ([`EventLog`]) and administration
 /// tokens ([`AdminTokens`]).
 #[async_trait]
-pub trait Store: EventLog + AdminTokens + DeliveryStore + Send + Sync {
+pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Send + Sync {
     // Tenants.
     async fn create_tenant(
         &self,

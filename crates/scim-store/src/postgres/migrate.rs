@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery",
         include_str!("../../migrations/postgres/0004_delivery.sql"),
     ),
+    (
+        5,
+        "ops",
+        include_str!("../../migrations/postgres/0005_ops.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

@@ -2,6 +2,7 @@
 //! backend [`Engine`] (SQLite or PostgreSQL) that provides connections and transactions.
 
 pub(crate) mod admin_tokens;
+pub(crate) mod audit;
 pub(crate) mod auth_cache;
 pub mod db;
 pub(crate) mod delivery;
@@ -627,9 +628,8 @@ impl<E: Engine> EventLog for SqlStore<E> {
     }
 
     async fn prune_changes(&self, tenant_id: i64, through: i64) -> Result<u64, StoreError> {
-        self.engine
-            .write(move |db| events::prune_changes(db, tenant_id, through))
-            .await
+        // The audit index takes in what is pruned first (sql/audit.rs).
+        self.prune_indexed(tenant_id, through).await
     }
 
     fn commit_signal(&self) -> &CommitSignal {

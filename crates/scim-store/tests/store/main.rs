@@ -8,6 +8,7 @@
 #[macro_use]
 mod support;
 
+mod audit;
 mod changes;
 mod concurrency;
 mod copy;

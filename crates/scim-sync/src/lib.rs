@@ -1,0 +1,225 @@
+//! `scim-sync`: provisions any SCIM server from a source of truth.
+//!
+//! A run reads the source ([`source`]), checks it against the target's `/Schemas`
+//! ([`validate`]), reads the target, computes a [`plan::Plan`] — creates, PATCHes carrying
+//! only what differs, deactivations or deletes of leavers, group creates, membership
+//! changes — refuses plans that would deactivate too many users ([`plan::guard`]), and
+//! applies it ([`apply`]). Killed at any point and run again, it recomputes the plan from
+//! the target and finishes the job; the state file ([`state`]) remembers what it created.
+
+pub mod apply;
+pub mod plan;
+pub mod source;
+pub mod state;
+pub mod validate;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use scim_client::{Client, ClientError, ListParams, Paging};
+use scim_mapping::Mapping;
+use serde_json::Value;
+
+pub use apply::{ApplyOptions, Report};
+pub use plan::{Current, LeaverPolicy, Limit, Plan, PlanOptions};
+pub use source::{Desired, MatchKey, Reader, SourceSpec};
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("source: {0}")]
+    Source(String),
+    #[error("source server: {0}")]
+    SourceServer(ClientError),
+    #[error("target: {0}")]
+    Target(ClientError),
+    #[error("mapping: {0}")]
+    Mapping(String),
+    /// The delete guard refused the plan (the plan is included, for printing).
+    #[error("refused: {reason}")]
+    Guard { reason: String, plan: Box<Plan> },
+    #[error("state file {0}")]
+    State(String),
+    /// The target stopped answering properly mid-run; running again resumes.
+    #[error("stopped: {0}; run the same command again to resume")]
+    Stopped(String),
+}
+
+/// Everything a run needs besides the client and the source.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub plan: PlanOptions,
+    pub limit: Limit,
+    pub allow_deletes: Option<usize>,
+    pub dry_run: bool,
+    pub strict: bool,
+    pub state_file: Option<PathBuf>,
+    pub concurrency: usize,
+    pub batch: usize,
+    /// Use Bulk when the target supports it.
+    pub bulk: bool,
+    pub paging: Option<Paging>,
+    pub progress: bool,
+}
+
+impl Default for SyncOptions {
+    fn default() -> SyncOptions {
+        SyncOptions {
+            plan: PlanOptions {
+                key: MatchKey::ExternalId,
+                leavers: LeaverPolicy::Deactivate,
+                delete_groups: false,
+                allow_partial: false,
+            },
+            limit: Limit::Percent(10.0),
+            allow_deletes: None,
+            dry_run: false,
+            strict: false,
+            state_file: None,
+            concurrency: 8,
+            batch: 100,
+            bulk: true,
+            paging: None,
+            progress: false,
+        }
+    }
+}
+
+/// What a run did: its plan and, unless it was a dry run, the report.
+#[derive(Debug)]
+pub struct Outcome {
+    pub plan: Plan,
+    pub report: Option<Report>,
+}
+
+/// Reads the target's users and groups (group members included).
+pub async fn read_target(
+    client: &Client,
+    paging: Paging,
+    journal: &state::Journal,
+) -> Result<Current, SyncError> {
+    let params = ListParams {
+        count: Some(200),
+        ..ListParams::default()
+    };
+    let users = client
+        .pager("/Users", params.clone(), paging)
+        .collect_all()
+        .await
+        .map_err(SyncError::Target)?;
+    let groups = client
+        .pager("/Groups", params, paging)
+        .collect_all()
+        .await
+        .map_err(SyncError::Target)?;
+    let mut current = Current::default();
+    let mut ids = HashSet::new();
+    for u in users {
+        if let Some(id) = u.get("id").and_then(Value::as_str) {
+            ids.insert(id.to_string());
+            current.users.push(plan::CurrentUser {
+                id: id.to_string(),
+                resource: u.clone(),
+            });
+        }
+    }
+    // Users an interrupted run created that the list did not show with their key.
+    for (key, id) in &journal.users {
+        if ids.contains(id) {
+            continue;
+        }
+        if let Ok(mut u) = client.get(&format!("/Users/{id}")).await {
+            if let Some(o) = u.as_object_mut() {
+                o.entry("externalId").or_insert(Value::String(key.clone()));
+            }
+            current.users.push(plan::CurrentUser {
+                id: id.clone(),
+                resource: u,
+            });
+        }
+    }
+    for g in groups {
+        let Some(id) = g.get("id").and_then(Value::as_str).map(str::to_string) else {
+            continue;
+        };
+        let members = g
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|ms| {
+                ms.iter()
+                    .filter_map(|m| m.get("value").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        current.groups.push(plan::CurrentGroup {
+            id,
+            resource: g,
+            members,
+        });
+    }
+    Ok(current)
+}
+
+/// One run: read, validate, plan, guard, apply (unless `dry_run`).
+pub async fn run(
+    target: &Client,
+    source: &SourceSpec,
+    mapping: Option<&Mapping>,
+    opts: &SyncOptions,
+) -> Result<Outcome, SyncError> {
+    let reader = Reader {
+        mapping,
+        key: opts.plan.key,
+        strict: opts.strict,
+    };
+    let mut desired = reader.read(source).await?;
+    let spc = target
+        .service_provider_config()
+        .await
+        .map_err(SyncError::Target)?;
+    match target.schemas().await {
+        Ok(docs) => validate::validate(&validate::Schemas::from_documents(&docs), &mut desired)?,
+        Err(e) => tracing::warn!("the target's /Schemas could not be read ({e}); not validated"),
+    }
+    let journal = match &opts.state_file {
+        Some(p) => state::Journal::open(p)?,
+        None => state::Journal::none(),
+    };
+    let paging = opts.paging.unwrap_or(if spc.cursor {
+        Paging::Cursor
+    } else {
+        Paging::Index
+    });
+    let current = read_target(target, paging, &journal).await?;
+    let plan = plan::plan(desired, &current, &opts.plan);
+    if opts.dry_run {
+        return Ok(Outcome { plan, report: None });
+    }
+    if let Err(reason) = plan::guard(&plan, opts.limit, opts.allow_deletes) {
+        return Err(SyncError::Guard {
+            reason,
+            plan: Box::new(plan),
+        });
+    }
+    let apply_opts = ApplyOptions {
+        concurrency: opts.concurrency,
+        batch: opts.batch,
+        bulk: if opts.bulk { spc.bulk } else { None },
+        progress: opts.progress,
+    };
+    let mut journal = journal;
+    let mut applier = apply::Applier {
+        client: target,
+        opts: &apply_opts,
+        journal: &mut journal,
+        report: Report::default(),
+    };
+    applier.apply(plan.clone()).await?;
+    let report = applier.report;
+    journal.finish()?;
+    Ok(Outcome {
+        plan,
+        report: Some(report),
+    })
+}

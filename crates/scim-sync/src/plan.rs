@@ -1,0 +1,582 @@
+//! The plan: what the target must receive to hold what the source says, computed before
+//! any write from the target's current state.
+
+use std::collections::{HashMap, HashSet};
+
+use scim_client::PatchOp;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::source::{Desired, MatchKey, Skipped};
+
+/// What to do with target users that are missing from the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaverPolicy {
+    Deactivate,
+    Delete,
+    Ignore,
+}
+
+/// A target user as read before planning.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: String,
+    pub resource: Value,
+}
+
+/// A target group as read before planning.
+#[derive(Debug, Clone)]
+pub struct CurrentGroup {
+    pub id: String,
+    pub resource: Value,
+    pub members: HashSet<String>,
+}
+
+/// The target's state.
+#[derive(Debug, Default)]
+pub struct Current {
+    pub users: Vec<CurrentUser>,
+    pub groups: Vec<CurrentGroup>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Create {
+    pub key: String,
+    pub line: u64,
+    pub resource: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Update {
+    pub key: String,
+    pub id: String,
+    pub operations: Vec<PatchOp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Leaver {
+    pub key: String,
+    pub id: String,
+    #[serde(rename = "userName")]
+    pub user_name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupCreate {
+    pub name: String,
+    pub resource: Value,
+}
+
+/// A member named by user key; `id` is known unless the user is created by this plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberRef {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Membership {
+    pub group: String,
+    /// `None` for a group this plan creates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    pub add: Vec<MemberRef>,
+    pub remove: Vec<MemberRef>,
+}
+
+/// Everything a run will write, in the order it writes it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub creates: Vec<Create>,
+    pub updates: Vec<Update>,
+    pub group_creates: Vec<GroupCreate>,
+    pub group_updates: Vec<Update>,
+    pub memberships: Vec<Membership>,
+    pub deactivations: Vec<Leaver>,
+    pub deletes: Vec<Leaver>,
+    /// Source rows not used, with their reasons.
+    pub skipped: Vec<Skipped>,
+    /// Members named by a group that no source user has.
+    pub unknown_members: Vec<String>,
+    /// Users the target holds with a match key (the base of the delete guard's percentage).
+    pub managed_users: usize,
+    /// Why leavers were held back, when they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leavers_held: Option<String>,
+}
+
+impl Plan {
+    pub fn member_adds(&self) -> usize {
+        self.memberships.iter().map(|m| m.add.len()).sum()
+    }
+
+    pub fn member_removes(&self) -> usize {
+        self.memberships.iter().map(|m| m.remove.len()).sum()
+    }
+
+    /// True when applying it writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.creates.is_empty()
+            && self.updates.is_empty()
+            && self.group_creates.is_empty()
+            && self.group_updates.is_empty()
+            && self.memberships.is_empty()
+            && self.deactivations.is_empty()
+            && self.deletes.is_empty()
+    }
+
+    /// A readable summary: counts, then the first few items of each action.
+    pub fn render(&self, limit: usize) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Plan: {} to create, {} to update, {} to deactivate, {} to delete; {} groups to create, {} to update; {} member additions, {} removals.",
+            self.creates.len(),
+            self.updates.len(),
+            self.deactivations.len(),
+            self.deletes.len(),
+            self.group_creates.len(),
+            self.group_updates.len(),
+            self.member_adds(),
+            self.member_removes()
+        );
+        for c in self.creates.iter().take(limit) {
+            let _ = writeln!(s, "  + user {} (line {})", c.key, c.line);
+        }
+        more(&mut s, self.creates.len(), limit);
+        for u in self.updates.iter().take(limit) {
+            let paths: Vec<_> = u
+                .operations
+                .iter()
+                .filter_map(|o| o.path.as_deref())
+                .collect();
+            let _ = writeln!(s, "  ~ user {}: {}", u.key, paths.join(", "));
+        }
+        more(&mut s, self.updates.len(), limit);
+        for l in self.deactivations.iter().take(limit) {
+            let _ = writeln!(s, "  - deactivate {} ({})", l.key, l.user_name);
+        }
+        more(&mut s, self.deactivations.len(), limit);
+        for l in self.deletes.iter().take(limit) {
+            let _ = writeln!(s, "  - delete {} ({})", l.key, l.user_name);
+        }
+        more(&mut s, self.deletes.len(), limit);
+        for g in self.group_creates.iter().take(limit) {
+            let _ = writeln!(s, "  + group {}", g.name);
+        }
+        more(&mut s, self.group_creates.len(), limit);
+        for g in self.group_updates.iter().take(limit) {
+            let _ = writeln!(s, "  ~ group {}", g.key);
+        }
+        for m in self.memberships.iter().take(limit) {
+            let _ = writeln!(
+                s,
+                "  group {}: +{} -{} members",
+                m.group,
+                m.add.len(),
+                m.remove.len()
+            );
+        }
+        more(&mut s, self.memberships.len(), limit);
+        if let Some(why) = &self.leavers_held {
+            let _ = writeln!(s, "  ! leavers held back: {why}");
+        }
+        if !self.unknown_members.is_empty() {
+            let _ = writeln!(
+                s,
+                "  ! {} group members name no source user (first: {})",
+                self.unknown_members.len(),
+                self.unknown_members
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for k in self.skipped.iter().take(limit) {
+            let _ = writeln!(s, "  ! skipped {}:{}: {}", k.source, k.line, k.reason);
+        }
+        more(&mut s, self.skipped.len(), limit);
+        s
+    }
+}
+
+fn more(s: &mut String, n: usize, limit: usize) {
+    if n > limit {
+        s.push_str(&format!("    … and {} more\n", n - limit));
+    }
+}
+
+fn get_ci<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Values equal as SCIM compares them: booleans against "true"/"false" text, objects by
+/// the desired side's members, multi-valued attributes as sets of the same size.
+pub fn same(desired: &Value, current: Option<&Value>) -> bool {
+    let current = current.unwrap_or(&Value::Null);
+    match (desired, current) {
+        (Value::Null, _) => true,
+        (Value::Bool(b), Value::String(s)) | (Value::String(s), Value::Bool(b)) => {
+            s.eq_ignore_ascii_case(if *b { "true" } else { "false" })
+        }
+        (Value::Number(a), Value::String(s)) | (Value::String(s), Value::Number(a)) => {
+            a.to_string() == *s
+        }
+        (Value::Object(d), Value::Object(c)) => d.iter().all(|(k, v)| same(v, get_ci(c, k))),
+        (Value::Array(d), Value::Array(c)) => {
+            let d: Vec<_> = d.iter().filter(|v| !v.is_null()).collect();
+            d.len() == c.len() && d.iter().all(|dv| c.iter().any(|cv| same(dv, Some(cv))))
+        }
+        (Value::Array(d), Value::Null) => d.is_empty(),
+        (d, c) => d == c,
+    }
+}
+
+const NOT_COMPARED: &[&str] = &["schemas", "id", "meta", "groups", "members", "password"];
+
+/// The PATCH operations that make `current` carry what `desired` says: one `replace` per
+/// differing attribute (sub-attributes of complex and extension attributes separately).
+/// Attributes the source does not provide are left alone.
+pub fn diff(desired: &Value, current: &Value) -> Vec<PatchOp> {
+    let mut ops = Vec::new();
+    let (Some(d), Some(c)) = (desired.as_object(), current.as_object()) else {
+        return ops;
+    };
+    for (k, dv) in d {
+        if NOT_COMPARED.iter().any(|n| n.eq_ignore_ascii_case(k)) || dv.is_null() {
+            continue;
+        }
+        let cv = get_ci(c, k);
+        match dv {
+            Value::Object(sub) => {
+                let cur = cv.and_then(Value::as_object);
+                let is_urn = k.len() > 4 && k[..4].eq_ignore_ascii_case("urn:");
+                for (sk, sv) in sub {
+                    if sv.is_null() || same(sv, cur.and_then(|o| get_ci(o, sk))) {
+                        continue;
+                    }
+                    let path = if is_urn {
+                        format!("{k}:{sk}")
+                    } else {
+                        format!("{k}.{sk}")
+                    };
+                    ops.push(PatchOp::replace(path, sv.clone()));
+                }
+            }
+            _ => {
+                if !same(dv, cv) {
+                    ops.push(PatchOp::replace(k.clone(), dv.clone()));
+                }
+            }
+        }
+    }
+    ops
+}
+
+fn is_active(resource: &Value) -> bool {
+    match resource.as_object().and_then(|o| get_ci(o, "active")) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
+        _ => true,
+    }
+}
+
+fn text(resource: &Value, name: &str) -> String {
+    resource
+        .as_object()
+        .and_then(|o| get_ci(o, name))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Options of planning.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub key: MatchKey,
+    pub leavers: LeaverPolicy,
+    /// Delete groups the source does not have (never by default).
+    pub delete_groups: bool,
+    /// Plan deactivations even when source rows were skipped.
+    pub allow_partial: bool,
+}
+
+/// Computes the plan.
+pub fn plan(desired: Desired, current: &Current, opts: &PlanOptions) -> Plan {
+    let mut plan = Plan {
+        skipped: desired.skipped,
+        ..Plan::default()
+    };
+    let mut by_key: HashMap<String, &CurrentUser> = HashMap::new();
+    for u in &current.users {
+        if let Some(k) = opts.key.of(&u.resource) {
+            by_key.insert(k, u);
+        }
+    }
+    plan.managed_users = by_key.len();
+    let user_ids: HashSet<&str> = current.users.iter().map(|u| u.id.as_str()).collect();
+    let mut key_to_id: HashMap<String, Option<String>> = HashMap::new();
+    let mut id_to_key: HashMap<&str, String> = HashMap::new();
+    for (k, u) in &by_key {
+        id_to_key.insert(u.id.as_str(), k.clone());
+    }
+    let mut wanted = HashSet::new();
+    for d in desired.users {
+        wanted.insert(d.key.clone());
+        match by_key.get(&d.key) {
+            Some(cur) => {
+                key_to_id.insert(d.key.clone(), Some(cur.id.clone()));
+                let mut ops = diff(&d.resource, &cur.resource);
+                let says_active = d
+                    .resource
+                    .as_object()
+                    .is_some_and(|o| get_ci(o, "active").is_some());
+                if !says_active && !is_active(&cur.resource) {
+                    // Back in the source: reactivate.
+                    ops.push(PatchOp::replace("active", Value::Bool(true)));
+                }
+                if !ops.is_empty() {
+                    plan.updates.push(Update {
+                        key: d.key,
+                        id: cur.id.clone(),
+                        operations: ops,
+                    });
+                }
+            }
+            None => {
+                key_to_id.insert(d.key.clone(), None);
+                plan.creates.push(Create {
+                    key: d.key,
+                    line: d.line,
+                    resource: d.resource,
+                });
+            }
+        }
+    }
+    // Leavers: managed target users the source does not have.
+    if desired.has_users && opts.leavers != LeaverPolicy::Ignore {
+        if !plan.skipped.is_empty() && !opts.allow_partial {
+            plan.leavers_held = Some(format!(
+                "{} source rows were skipped; a skipped row may be a user who has not left (fix the rows, or pass --allow-partial)",
+                plan.skipped.len()
+            ));
+        } else {
+            let mut leavers: Vec<_> = by_key
+                .iter()
+                .filter(|(k, _)| !wanted.contains(*k))
+                .filter(|(_, u)| opts.leavers == LeaverPolicy::Delete || is_active(&u.resource))
+                .map(|(k, u)| Leaver {
+                    key: k.clone(),
+                    id: u.id.clone(),
+                    user_name: text(&u.resource, "userName"),
+                })
+                .collect();
+            leavers.sort_by(|a, b| a.key.cmp(&b.key));
+            match opts.leavers {
+                LeaverPolicy::Delete => plan.deletes = leavers,
+                _ => plan.deactivations = leavers,
+            }
+        }
+    }
+    let leaving: HashSet<&str> = plan
+        .deletes
+        .iter()
+        .chain(&plan.deactivations)
+        .map(|l| l.id.as_str())
+        .collect();
+    // Groups, matched by displayName (ignoring case).
+    let by_name: HashMap<String, &CurrentGroup> = current
+        .groups
+        .iter()
+        .map(|g| (text(&g.resource, "displayName").to_lowercase(), g))
+        .collect();
+    let mut wanted_groups = HashSet::new();
+    let mut unknown = HashSet::new();
+    for g in desired.groups {
+        let lname = g.name.to_lowercase();
+        wanted_groups.insert(lname.clone());
+        let mut want_ids: Vec<MemberRef> = Vec::new();
+        let mut seen = HashSet::new();
+        for m in &g.members {
+            let k = match opts.key {
+                MatchKey::UserName => m.to_lowercase(),
+                MatchKey::ExternalId => m.clone(),
+            };
+            if !seen.insert(k.clone()) {
+                continue;
+            }
+            match key_to_id.get(&k) {
+                Some(id) => want_ids.push(MemberRef {
+                    key: k,
+                    id: id.clone(),
+                }),
+                None => {
+                    unknown.insert(m.clone());
+                }
+            }
+        }
+        let cur = by_name.get(&lname);
+        let (add, remove) = match cur {
+            Some(cg) => {
+                let add: Vec<MemberRef> = want_ids
+                    .into_iter()
+                    .filter(|m| m.id.as_ref().is_none_or(|id| !cg.members.contains(id)))
+                    .collect();
+                let wanted_ids: HashSet<String> = seen;
+                let mut remove: Vec<MemberRef> = cg
+                    .members
+                    .iter()
+                    // Only managed users are removed; other members (groups, users the
+                    // source does not manage) are left alone.
+                    .filter(|id| user_ids.contains(id.as_str()))
+                    .filter_map(|id| id_to_key.get(id.as_str()).map(|k| (id, k)))
+                    .filter(|(id, k)| !wanted_ids.contains(*k) || leaving.contains(id.as_str()))
+                    .map(|(id, k)| MemberRef {
+                        key: k.clone(),
+                        id: Some(id.clone()),
+                    })
+                    .collect();
+                remove.sort_by(|a, b| a.key.cmp(&b.key));
+                let mut ops = diff(&g.resource, &cg.resource);
+                ops.retain(|o| {
+                    o.path.as_deref() != Some("displayName")
+                        || !text(&cg.resource, "displayName").eq_ignore_ascii_case(&g.name)
+                });
+                if !ops.is_empty() {
+                    plan.group_updates.push(Update {
+                        key: g.name.clone(),
+                        id: cg.id.clone(),
+                        operations: ops,
+                    });
+                }
+                (add, remove)
+            }
+            None => {
+                plan.group_creates.push(GroupCreate {
+                    name: g.name.clone(),
+                    resource: g.resource.clone(),
+                });
+                (want_ids, Vec::new())
+            }
+        };
+        if !add.is_empty() || !remove.is_empty() {
+            plan.memberships.push(Membership {
+                group: g.name.clone(),
+                group_id: cur.map(|c| c.id.clone()),
+                add,
+                remove,
+            });
+        }
+    }
+    let mut unknown: Vec<String> = unknown.into_iter().collect();
+    unknown.sort();
+    plan.unknown_members = unknown;
+    if opts.delete_groups {
+        for g in &current.groups {
+            let name = text(&g.resource, "displayName");
+            if !wanted_groups.contains(&name.to_lowercase()) {
+                plan.deletes.push(Leaver {
+                    key: format!("group:{name}"),
+                    id: g.id.clone(),
+                    user_name: name,
+                });
+            }
+        }
+    }
+    plan
+}
+
+/// The delete guard: how many deactivations and deletes a run may carry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Count(usize),
+    Percent(f64),
+}
+
+impl Limit {
+    pub fn parse(s: &str) -> Result<Limit, String> {
+        let s = s.trim();
+        if let Some(p) = s.strip_suffix('%') {
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{s}' is not a percentage"))?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(format!("'{s}' is not between 0% and 100%"));
+            }
+            return Ok(Limit::Percent(v));
+        }
+        s.parse()
+            .map(Limit::Count)
+            .map_err(|_| format!("'{s}' is neither a count nor a percentage"))
+    }
+
+    /// The largest number allowed out of `base`.
+    pub fn allowed(self, base: usize) -> usize {
+        match self {
+            Limit::Count(n) => n,
+            Limit::Percent(p) => ((base as f64) * p / 100.0).floor() as usize,
+        }
+    }
+}
+
+/// Refuses a plan whose deactivations and deletes exceed the limit, unless `allow` (the
+/// `--allow-deletes N` the operator typed) covers them.
+pub fn guard(plan: &Plan, limit: Limit, allow: Option<usize>) -> Result<(), String> {
+    let n = plan.deactivations.len() + plan.deletes.len();
+    let allowed = limit.allowed(plan.managed_users);
+    if n <= allowed || allow.is_some_and(|a| n <= a) {
+        return Ok(());
+    }
+    Err(format!(
+        "the plan deactivates or deletes {n} of {} managed users, more than the limit of {allowed} ({}); \
+         if the source is right, run again with --allow-deletes {n}",
+        plan.managed_users,
+        match limit {
+            Limit::Count(c) => format!("{c}"),
+            Limit::Percent(p) => format!("{p}%"),
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_is_minimal() {
+        let d = json!({"schemas": [], "userName": "a", "name": {"givenName": "A", "familyName": "B"},
+            "emails": [{"type": "work", "value": "a@x", "primary": true}], "active": true,
+            "urn:x:User": {"department": "R"}});
+        let c = json!({"id": "1", "userName": "a", "name": {"givenName": "A", "familyName": "C", "formatted": "A C"},
+            "emails": [{"type": "work", "value": "a@x", "primary": true}], "active": "True",
+            "urn:x:User": {"department": "S"}});
+        let ops = diff(&d, &c);
+        assert_eq!(
+            ops,
+            vec![
+                PatchOp::replace("name.familyName", json!("B")),
+                PatchOp::replace("urn:x:User:department", json!("R")),
+            ]
+        );
+        assert!(diff(&d, &d).is_empty());
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(Limit::parse("10%"), Ok(Limit::Percent(10.0)));
+        assert_eq!(Limit::parse("5"), Ok(Limit::Count(5)));
+        assert!(Limit::parse("x").is_err() && Limit::parse("120%").is_err());
+        assert_eq!(Limit::Percent(10.0).allowed(95), 9);
+    }
+}

@@ -1,0 +1,596 @@
+//! Sources of truth: CSV and JSON Lines files, or another SCIM server. Each gives the
+//! desired users and groups as SCIM resources, every row with its line number; rows that
+//! cannot be mapped are reported and skipped (or stop the run, with `strict`).
+
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use scim_client::{Client, ListParams, Paging};
+use scim_mapping::{Fields, Kind, Mapping, Record, Resource, ScimPath, Section};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::SyncError;
+
+/// Which attribute pairs source and target users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum MatchKey {
+    #[serde(rename = "externalId")]
+    ExternalId,
+    #[serde(rename = "userName")]
+    UserName,
+}
+
+impl MatchKey {
+    pub fn attr(self) -> &'static str {
+        match self {
+            MatchKey::ExternalId => "externalId",
+            MatchKey::UserName => "userName",
+        }
+    }
+
+    /// The key of a resource, normalised (`userName` is compared ignoring case).
+    pub fn of(self, resource: &Value) -> Option<String> {
+        let v = resource.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(self.attr()))
+                .map(|(_, v)| v)
+        })?;
+        let s = match v {
+            Value::String(s) if !s.is_empty() => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        Some(match self {
+            MatchKey::UserName => s.to_lowercase(),
+            MatchKey::ExternalId => s,
+        })
+    }
+}
+
+/// Where the source is.
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    /// CSV (`.csv`) or JSON Lines (`.jsonl`, `.ndjson`, `.json`) files.
+    Files {
+        users: Option<PathBuf>,
+        groups: Option<PathBuf>,
+    },
+    /// Another SCIM server: all its users and groups.
+    Scim {
+        client: Client,
+        paging: Option<Paging>,
+    },
+}
+
+/// A source row that was not used, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub source: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// One desired user.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredUser {
+    pub source: String,
+    pub line: u64,
+    pub key: String,
+    pub resource: Value,
+}
+
+/// One desired group, its members named by user key.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredGroup {
+    pub line: u64,
+    pub name: String,
+    pub resource: Value,
+    pub members: Vec<String>,
+}
+
+/// What the source says the target should hold.
+#[derive(Debug, Default)]
+pub struct Desired {
+    pub users: Vec<DesiredUser>,
+    pub groups: Vec<DesiredGroup>,
+    pub skipped: Vec<Skipped>,
+    /// True when the source had users at all (a groups-only run deactivates nobody).
+    pub has_users: bool,
+}
+
+/// How rows become resources.
+pub struct Reader<'a> {
+    pub mapping: Option<&'a Mapping>,
+    pub key: MatchKey,
+    pub strict: bool,
+}
+
+fn file_kind(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+    {
+        Some(e) if e == "csv" => "csv",
+        _ => "jsonl",
+    }
+}
+
+/// Reads a file's rows: (line, record).
+type Row = Result<(u64, Record), Skipped>;
+
+fn read_rows(path: &Path) -> Result<Vec<Row>, SyncError> {
+    let name = path.display().to_string();
+    let open_err = |e: std::io::Error| SyncError::Source(format!("{name}: {e}"));
+    let mut rows = Vec::new();
+    if file_kind(path) == "csv" {
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(false)
+            .trim(csv::Trim::Headers)
+            .from_path(path)
+            .map_err(|e| SyncError::Source(format!("{name}: {e}")))?;
+        let headers = rdr
+            .headers()
+            .map_err(|e| SyncError::Source(format!("{name}: header line: {e}")))?
+            .clone();
+        for rec in rdr.records() {
+            match rec {
+                Ok(r) => {
+                    let line = r.position().map(|p| p.line()).unwrap_or(0);
+                    let mut out = Record::new();
+                    for (h, v) in headers.iter().zip(r.iter()) {
+                        out.insert(h, Value::String(v.to_string()));
+                    }
+                    rows.push(Ok((line, out)));
+                }
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    rows.push(Err(Skipped {
+                        source: name.clone(),
+                        line,
+                        reason: format!("not a CSV row: {e}"),
+                    }));
+                }
+            }
+        }
+    } else {
+        let f = std::fs::File::open(path).map_err(open_err)?;
+        for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+            let n = i as u64 + 1;
+            let line = line.map_err(open_err)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(&line) {
+                Ok(Value::Object(m)) => rows.push(Ok((n, Record(m)))),
+                Ok(_) => rows.push(Err(Skipped {
+                    source: name.clone(),
+                    line: n,
+                    reason: "not a JSON object".into(),
+                })),
+                Err(e) => rows.push(Err(Skipped {
+                    source: name.clone(),
+                    line: n,
+                    reason: format!("not JSON: {e}"),
+                })),
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Without a mapping file: each column names a SCIM attribute path (`userName`,
+/// `name.givenName`, `emails[type eq "work"].value`, extension URNs); empty cells set
+/// nothing; `active` and `primary` text becomes a boolean. A JSON Lines object is taken as
+/// the resource itself.
+fn direct(kind: Kind, rec: &Record) -> Result<Value, String> {
+    let mut out = Map::new();
+    let mut schemas = vec![Value::String(kind.core_schema().into())];
+    for (k, v) in &rec.0 {
+        if k.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        let v = match v {
+            Value::String(s) if s.is_empty() => continue,
+            Value::Null => continue,
+            v => v.clone(),
+        };
+        let path = ScimPath::parse(k).map_err(|e| format!("column '{k}': {e}"))?;
+        let lname = path
+            .sub
+            .as_deref()
+            .unwrap_or(&path.attr)
+            .to_ascii_lowercase();
+        let v = match (&v, lname.as_str()) {
+            (Value::String(s), "active" | "primary") => {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "1" | "y" => Value::Bool(true),
+                    "false" | "no" | "0" | "n" => Value::Bool(false),
+                    _ => return Err(format!("{k}: '{s}' is not a boolean")),
+                }
+            }
+            _ => v,
+        };
+        if let Some(urn) = &path.urn
+            && !schemas.iter().any(|s| s == urn.as_str())
+        {
+            schemas.push(Value::String(urn.clone()));
+        }
+        path.set(&mut out, v);
+    }
+    if let Some(Value::Array(given)) = rec.0.get("schemas") {
+        for s in given {
+            if !schemas.contains(s) {
+                schemas.push(s.clone());
+            }
+        }
+    }
+    let mut res = Map::new();
+    res.insert("schemas".into(), Value::Array(schemas));
+    res.extend(out);
+    Ok(Value::Object(res))
+}
+
+fn map_with(
+    section: Option<&Section>,
+    kind: Kind,
+    input: &dyn Fields,
+    rec: Option<&Record>,
+) -> Result<Value, String> {
+    match (section, rec) {
+        (Some(s), _) => s.to_resource(input).map_err(|e| e.to_string()),
+        (None, Some(r)) => direct(kind, r),
+        (None, None) => Err("no mapping".into()),
+    }
+}
+
+/// Member keys named by a group's `members`: text (`a;b`), a list of texts, or a list of
+/// `{"value": key}`.
+fn member_keys(v: Option<Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => s
+            .split([';', ','])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .filter_map(|i| match i {
+                Value::String(s) => Some(s),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Object(o) => o.get("value").and_then(Value::as_str).map(str::to_string),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn take_ci(res: &mut Value, name: &str) -> Option<Value> {
+    let obj = res.as_object_mut()?;
+    let key = obj.keys().find(|k| k.eq_ignore_ascii_case(name))?.clone();
+    obj.remove(&key)
+}
+
+fn str_ci(res: &Value, name: &str) -> Option<String> {
+    res.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+        .map(str::to_string)
+}
+
+impl Reader<'_> {
+    fn skip(&self, out: &mut Desired, s: Skipped) -> Result<(), SyncError> {
+        if self.strict {
+            return Err(SyncError::Source(format!(
+                "{}:{}: {}",
+                s.source, s.line, s.reason
+            )));
+        }
+        tracing::warn!(source = %s.source, line = s.line, reason = %s.reason, "source row skipped");
+        out.skipped.push(s);
+        Ok(())
+    }
+
+    fn add_user(
+        &self,
+        out: &mut Desired,
+        seen: &mut HashSet<String>,
+        source: &str,
+        line: u64,
+        res: Result<Value, String>,
+    ) -> Result<(), SyncError> {
+        let res = match res {
+            Ok(r) => r,
+            Err(reason) => {
+                return self.skip(
+                    out,
+                    Skipped {
+                        source: source.into(),
+                        line,
+                        reason,
+                    },
+                );
+            }
+        };
+        let Some(key) = self.key.of(&res) else {
+            return self.skip(
+                out,
+                Skipped {
+                    source: source.into(),
+                    line,
+                    reason: format!("no {} (the match key)", self.key.attr()),
+                },
+            );
+        };
+        if str_ci(&res, "userName").is_none_or(|u| u.trim().is_empty()) {
+            return self.skip(
+                out,
+                Skipped {
+                    source: source.into(),
+                    line,
+                    reason: "no userName".into(),
+                },
+            );
+        }
+        if !seen.insert(key.clone()) {
+            return self.skip(
+                out,
+                Skipped {
+                    source: source.into(),
+                    line,
+                    reason: format!(
+                        "{} '{key}' appears twice; the first row is used",
+                        self.key.attr()
+                    ),
+                },
+            );
+        }
+        out.users.push(DesiredUser {
+            source: source.to_string(),
+            line,
+            key,
+            resource: res,
+        });
+        Ok(())
+    }
+
+    fn add_group(
+        &self,
+        out: &mut Desired,
+        seen: &mut HashSet<String>,
+        source: &str,
+        line: u64,
+        res: Result<Value, String>,
+        extra_members: Option<Vec<String>>,
+    ) -> Result<(), SyncError> {
+        let mut res = match res {
+            Ok(r) => r,
+            Err(reason) => {
+                return self.skip(
+                    out,
+                    Skipped {
+                        source: source.into(),
+                        line,
+                        reason,
+                    },
+                );
+            }
+        };
+        let mut members = member_keys(take_ci(&mut res, "members"));
+        if members.is_empty() {
+            members = extra_members.unwrap_or_default();
+        }
+        let Some(name) = str_ci(&res, "displayName").filter(|n| !n.trim().is_empty()) else {
+            return self.skip(
+                out,
+                Skipped {
+                    source: source.into(),
+                    line,
+                    reason: "no displayName".into(),
+                },
+            );
+        };
+        if !seen.insert(name.to_lowercase()) {
+            return self.skip(
+                out,
+                Skipped {
+                    source: source.into(),
+                    line,
+                    reason: format!("group '{name}' appears twice"),
+                },
+            );
+        }
+        out.groups.push(DesiredGroup {
+            line,
+            name,
+            resource: res,
+            members,
+        });
+        Ok(())
+    }
+
+    /// Reads the whole source.
+    pub async fn read(&self, spec: &SourceSpec) -> Result<Desired, SyncError> {
+        let mut out = Desired::default();
+        let user_map = self.mapping.and_then(|m| m.section(Kind::User));
+        let group_map = self.mapping.and_then(|m| m.section(Kind::Group));
+        let mut seen_users = HashSet::new();
+        let mut seen_groups = HashSet::new();
+        match spec {
+            SourceSpec::Files { users, groups } => {
+                if let Some(p) = users {
+                    out.has_users = true;
+                    let name = p.display().to_string();
+                    for row in read_rows(p)? {
+                        match row {
+                            Err(s) => self.skip(&mut out, s)?,
+                            Ok((line, rec)) => {
+                                let res = map_with(user_map, Kind::User, &rec, Some(&rec));
+                                self.add_user(&mut out, &mut seen_users, &name, line, res)?;
+                            }
+                        }
+                    }
+                }
+                if let Some(p) = groups {
+                    let name = p.display().to_string();
+                    for row in read_rows(p)? {
+                        match row {
+                            Err(s) => self.skip(&mut out, s)?,
+                            Ok((line, mut rec)) => {
+                                // Without a mapping, `members` is a list of keys, not a path.
+                                let members = if group_map.is_none() {
+                                    Some(member_keys(rec.0.remove("members")))
+                                } else {
+                                    None
+                                };
+                                let res = map_with(group_map, Kind::Group, &rec, Some(&rec));
+                                self.add_group(
+                                    &mut out,
+                                    &mut seen_groups,
+                                    &name,
+                                    line,
+                                    res,
+                                    members,
+                                )?;
+                            }
+                        }
+                    }
+                }
+            }
+            SourceSpec::Scim { client, paging } => {
+                out.has_users = true;
+                let source = client.base_url().to_string();
+                let paging = match paging {
+                    Some(p) => *p,
+                    None => match client.service_provider_config().await {
+                        Ok(spc) if spc.cursor => Paging::Cursor,
+                        _ => Paging::Index,
+                    },
+                };
+                let params = ListParams {
+                    count: Some(200),
+                    ..ListParams::default()
+                };
+                let mut id_to_key: HashMap<String, String> = HashMap::new();
+                let mut pager = client.pager("/Users", params.clone(), paging);
+                let mut n = 0u64;
+                while let Some(page) = pager.next_page().await.map_err(SyncError::SourceServer)? {
+                    for src in page {
+                        n += 1;
+                        let source_id = str_ci(&src, "id");
+                        let res = match user_map {
+                            Some(s) => s.to_resource(&Resource(&src)).map_err(|e| e.to_string()),
+                            None => Ok(copy_resource(&src, self.key)),
+                        };
+                        let before = out.users.len();
+                        self.add_user(&mut out, &mut seen_users, &source, n, res)?;
+                        if let (Some(id), Some(u)) = (source_id, out.users.get(before)) {
+                            id_to_key.insert(id, u.key.clone());
+                        }
+                    }
+                }
+                let mut pager = client.pager("/Groups", params, paging);
+                let mut n = 0u64;
+                while let Some(page) = pager.next_page().await.map_err(SyncError::SourceServer)? {
+                    for src in page {
+                        n += 1;
+                        let members: Vec<String> = src
+                            .get("members")
+                            .and_then(Value::as_array)
+                            .map(|ms| {
+                                ms.iter()
+                                    .filter_map(|m| m.get("value").and_then(Value::as_str))
+                                    .filter_map(|id| id_to_key.get(id).cloned())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let res = match group_map {
+                            Some(s) => s.to_resource(&Resource(&src)).map_err(|e| e.to_string()),
+                            None => {
+                                let mut c = copy_resource(&src, MatchKey::UserName);
+                                take_ci(&mut c, "members");
+                                Ok(c)
+                            }
+                        };
+                        self.add_group(&mut out, &mut seen_groups, &source, n, res, Some(members))?;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A resource of another server as a desired resource: without `id`, `meta`, `groups` and
+/// other server-computed values; with the source id as `externalId` when it has none (so a
+/// copy can be matched again on the next run).
+fn copy_resource(src: &Value, key: MatchKey) -> Value {
+    let mut c = src.clone();
+    let id = str_ci(src, "id");
+    for k in ["id", "meta", "groups", "password"] {
+        take_ci(&mut c, k);
+    }
+    if key == MatchKey::ExternalId
+        && str_ci(&c, "externalId").is_none()
+        && let (Some(id), Some(o)) = (id, c.as_object_mut())
+    {
+        o.insert("externalId".into(), Value::String(id));
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn direct_columns_are_paths() {
+        let mut r = Record::new();
+        r.insert("userName", json!("a@x"));
+        r.insert("emails[type eq \"work\"].value", json!("a@x"));
+        r.insert("active", json!("No"));
+        r.insert("title", json!(""));
+        r.insert(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            json!("R"),
+        );
+        let v = direct(Kind::User, &r);
+        assert_eq!(
+            v,
+            Ok(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+                "userName": "a@x",
+                "emails": [{"type": "work", "value": "a@x"}],
+                "active": false,
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R"}
+            }))
+        );
+        r.insert("active", json!("perhaps"));
+        assert!(direct(Kind::User, &r).is_err());
+    }
+
+    #[test]
+    fn keys_and_members() {
+        assert_eq!(
+            MatchKey::UserName.of(&json!({"UserName": "A@X"})),
+            Some("a@x".into())
+        );
+        assert_eq!(MatchKey::ExternalId.of(&json!({"externalId": ""})), None);
+        assert_eq!(member_keys(Some(json!("a; b,,c"))), vec!["a", "b", "c"]);
+        assert_eq!(
+            member_keys(Some(json!([{"value": "x"}, "y", 3]))),
+            vec!["x", "y", "3"]
+        );
+        let c = copy_resource(
+            &json!({"id": "9", "userName": "u", "meta": {}, "groups": []}),
+            MatchKey::ExternalId,
+        );
+        assert_eq!(c, json!({"userName": "u", "externalId": "9"}));
+    }
+}
