@@ -409,7 +409,21 @@ impl Worker<'_> {
                 }
                 let wait = renew_every.saturating_sub(renewed.elapsed());
                 tokio::select! {
-                    () = &mut committed => {}
+                    () = &mut committed => {
+                        // An operator's change (pause, replay, new secret or URL) applies
+                        // from the next delivery on: a key read, not a write.
+                        match self.store.destination(&d.id).await? {
+                            Some(now) if now.generation != d.generation => {
+                                match self.record(&d, DeliveryRecord::Renew).await? {
+                                    Some(n) => d = n,
+                                    None => return Ok(()),
+                                }
+                                renewed = Instant::now();
+                            }
+                            Some(_) => {}
+                            None => return Ok(()),
+                        }
+                    }
                     () = tokio::time::sleep(wait) => {}
                     _ = self.shutdown.changed() => return Ok(()),
                 }
