@@ -19,6 +19,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use scim_delivery::Feed;
+use scim_delivery::push::Destinations;
 use scim_store::Store;
 
 pub use error::AdminError;
@@ -28,11 +29,25 @@ pub use error::AdminError;
 pub struct AdminState {
     pub store: Arc<dyn Store>,
     pub feed: Feed,
+    /// Webhook endpoints and NATS publishers (`routes/webhooks.rs`).
+    pub destinations: Destinations,
 }
 
 impl AdminState {
     pub fn new(store: Arc<dyn Store>, feed: Feed) -> AdminState {
-        AdminState { store, feed }
+        let destinations = Destinations::new(store.clone(), false);
+        AdminState {
+            store,
+            feed,
+            destinations,
+        }
+    }
+
+    /// Whether webhook URLs may point at private, loopback or link-local addresses
+    /// (`scim serve --allow-private-webhooks`; refused by default).
+    pub fn allow_private_webhooks(mut self, allow: bool) -> AdminState {
+        self.destinations = Destinations::new(self.store.clone(), allow);
+        self
     }
 }
 
@@ -40,6 +55,7 @@ impl AdminState {
 pub fn router(state: AdminState) -> Router {
     let v1 = Router::new()
         .route("/tenants/{tenant}/events", get(routes::events::list))
+        .merge(routes::webhooks::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state);

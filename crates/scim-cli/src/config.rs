@@ -67,6 +67,8 @@ pub struct FileConfig {
     pub database_acquire_timeout: Option<u64>,
     pub patch_response_max_members: Option<u64>,
     pub page_max_members: Option<u64>,
+    /// Event delivery (webhooks, NATS): the `[delivery]` table.
+    pub delivery: Option<crate::delivery::DeliveryFile>,
 }
 
 impl FileConfig {

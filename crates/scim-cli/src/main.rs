@@ -4,6 +4,7 @@ mod admin;
 mod admin_token;
 mod check;
 mod config;
+mod delivery;
 mod limits;
 mod serve;
 mod store_cmd;
@@ -41,6 +42,14 @@ enum Command {
     Restore(admin::RestoreArgs),
     /// Apply pending database migrations and exit.
     Migrate(admin::StoreArgs),
+    /// Webhook endpoints of tenants: add (prints the signing secret once), list, show,
+    /// pause, resume, replay, deliveries, rotate-secret, remove.
+    #[command(subcommand)]
+    Webhook(delivery::WebhookCommand),
+    /// NATS JetStream publishers of tenants' events: add, list, show, pause, resume,
+    /// replay, deliveries, remove.
+    #[command(subcommand)]
+    Nats(delivery::NatsCommand),
     /// Copy a whole database between SQLite and PostgreSQL.
     #[command(subcommand)]
     Store(store_cmd::StoreCommand),
@@ -76,6 +85,8 @@ fn main() -> Result<()> {
             Command::Check(args) => check::run(args).await,
             Command::Target(cmd) => target_cmd::run(cmd).await,
             Command::Reconcile(args) => target_cmd::reconcile_cmd(args).await,
+            Command::Webhook(cmd) => delivery::webhook(cmd).await,
+            Command::Nats(cmd) => delivery::nats(cmd).await,
         }
     })
 }

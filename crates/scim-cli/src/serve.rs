@@ -61,6 +61,8 @@ pub struct ServeArgs {
     pub targets_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub store: StoreOptions,
+    #[command(flatten)]
+    pub delivery: crate::delivery::DeliveryArgs,
 }
 
 const DEFAULT_TENANT: &str = "default";
@@ -273,8 +275,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         config.public_url
     );
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let feed =
-        Feed::new(store.clone(), registry.clone(), &config.public_url).with_shutdown(closing_rx);
+    let feed = Feed::new(store.clone(), registry.clone(), &config.public_url)
+        .with_shutdown(closing_rx.clone());
+    // Webhooks and NATS, woken by the store's commit signal (crates/scim-cli/src/delivery.rs).
+    let delivery = crate::delivery::spawn(&args.delivery, &file, feed.clone(), closing_rx.clone())?;
     let targets = crate::target_cmd::spawn_in_serve(
         args.targets_dir.as_deref(),
         &any_store,
@@ -283,7 +287,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         closing.subscribe(),
     )
     .await?;
-    let admin = scim_admin::router(AdminState::new(store.clone(), feed));
+    let admin = scim_admin::router(
+        AdminState::new(store.clone(), feed)
+            .allow_private_webhooks(args.delivery.allow_private(&file)),
+    );
     let poller = scim_delivery::watch::spawn_head_poller(store.clone(), head_poll);
     let limits = config.connections.clone();
     let app = scim_server::router_with(AppState::new(store, registry, config), admin);
@@ -293,6 +300,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         let _ = closing.send(true);
     };
     scim_server::serve_app(listener, app, limits, shutdown).await?;
+    if let Some(d) = delivery {
+        let _ = d.await;
+    }
     poller.abort();
     for t in targets {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;

@@ -1,6 +1,7 @@
 //! The management API's handlers, one module per resource.
 
 pub(crate) mod events;
+pub(crate) mod webhooks;
 
 use axum::http::StatusCode;
 

@@ -17,3 +17,4 @@ mod faults;
 mod safety;
 mod scale_out;
 mod targets;
+mod webhooks;

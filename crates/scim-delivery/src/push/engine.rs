@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use scim_store::Store;
-use scim_store::delivery::{DeliveryRecord, Destination, DestinationKind, NewAttempt, Recorded};
+use scim_store::delivery::{
+    DeliveryRecord, Destination, DestinationKind, NewAttempt, NewDestination, Recorded,
+};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -68,6 +70,9 @@ pub struct EngineOptions {
     pub rescan: Duration,
     pub retry: RetryPolicy,
     pub http: HttpOptions,
+    /// Publish every tenant's events to this NATS server (`scim serve --nats-url`): each
+    /// tenant without a NATS publisher to it gets one, starting with its oldest event kept.
+    pub nats_url: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -78,6 +83,7 @@ impl Default for EngineOptions {
             rescan: Duration::from_secs(2),
             retry: RetryPolicy::default(),
             http: HttpOptions::default(),
+            nats_url: None,
         }
     }
 }
@@ -125,6 +131,11 @@ impl DeliveryEngine {
                 break;
             }
             workers.retain(|_, h| !h.is_finished());
+            if let Some(url) = &self.inner.options.nats_url
+                && let Err(e) = ensure_nats(store.as_ref(), url).await
+            {
+                tracing::warn!(error = %e, "cannot set up NATS publishing for every tenant");
+            }
             match store.list_destinations(None, None).await {
                 Ok(list) => {
                     let now = now_text();
@@ -167,6 +178,39 @@ impl DeliveryEngine {
     pub fn spawn(self, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.run(shutdown))
     }
+}
+
+/// Gives every tenant without one a NATS publisher to `url`.
+async fn ensure_nats(store: &dyn Store, url: &str) -> Result<(), DeliveryError> {
+    let existing = store
+        .list_destinations(None, Some(DestinationKind::Nats))
+        .await?;
+    for tenant in store.list_tenants().await? {
+        if existing
+            .iter()
+            .any(|d| d.tenant_id == tenant.id && d.url == url)
+        {
+            continue;
+        }
+        let position = match store.oldest_change(tenant.id).await? {
+            Some(oldest) => oldest - 1,
+            None => store.change_head(tenant.id).await?,
+        };
+        let d = store
+            .create_destination(NewDestination {
+                tenant_id: tenant.id,
+                kind: DestinationKind::Nats,
+                url: url.to_string(),
+                event_types: "*".into(),
+                description: "scim serve --nats-url".into(),
+                secret: None,
+                batch_max: 1,
+                position,
+            })
+            .await?;
+        tracing::info!(tenant = %tenant.name, destination = %d.id, "publishing the tenant's events to NATS");
+    }
+    Ok(())
 }
 
 /// Now as the store writes times, so that stored times compare as text.
@@ -365,7 +409,21 @@ impl Worker<'_> {
                 }
                 let wait = renew_every.saturating_sub(renewed.elapsed());
                 tokio::select! {
-                    () = &mut committed => {}
+                    () = &mut committed => {
+                        // An operator's change (pause, replay, new secret or URL) applies
+                        // from the next delivery on: a key read, not a write.
+                        match self.store.destination(&d.id).await? {
+                            Some(now) if now.generation != d.generation => {
+                                match self.record(&d, DeliveryRecord::Renew).await? {
+                                    Some(n) => d = n,
+                                    None => return Ok(()),
+                                }
+                                renewed = Instant::now();
+                            }
+                            Some(_) => {}
+                            None => return Ok(()),
+                        }
+                    }
                     () = tokio::time::sleep(wait) => {}
                     _ = self.shutdown.changed() => return Ok(()),
                 }

@@ -1,0 +1,523 @@
+//! Push destinations of a tenant: webhook endpoints (`/tenants/{tenant}/webhooks`) and
+//! NATS JetStream publishers (`/tenants/{tenant}/nats`). Creating a webhook (and rotating
+//! its secret) answers the signing secret, once.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use scim_delivery::push::{DestinationSpec, DestinationView, Start};
+use scim_store::Tenant;
+use scim_store::delivery::{Destination, DestinationKind};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::AdminAuth;
+use crate::query::Params;
+use crate::{AdminError, AdminState};
+
+/// The routes, mounted under `/admin/v1`.
+pub(crate) fn routes() -> Router<AdminState> {
+    Router::new()
+        .route(
+            "/tenants/{tenant}/webhooks",
+            get(list_webhooks).post(create_webhook),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{id}",
+            get(get_webhook)
+                .patch(update_webhook)
+                .delete(delete_webhook),
+        )
+        .route("/tenants/{tenant}/webhooks/{id}/pause", post(pause_webhook))
+        .route(
+            "/tenants/{tenant}/webhooks/{id}/resume",
+            post(resume_webhook),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{id}/replay",
+            post(replay_webhook),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{id}/rotate-secret",
+            post(rotate_secret),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{id}/attempts",
+            get(webhook_attempts),
+        )
+        .route("/tenants/{tenant}/nats", get(list_nats).post(create_nats))
+        .route(
+            "/tenants/{tenant}/nats/{id}",
+            get(get_nats).patch(update_nats).delete(delete_nats),
+        )
+        .route("/tenants/{tenant}/nats/{id}/pause", post(pause_nats))
+        .route("/tenants/{tenant}/nats/{id}/resume", post(resume_nats))
+        .route("/tenants/{tenant}/nats/{id}/replay", post(replay_nats))
+        .route("/tenants/{tenant}/nats/{id}/attempts", get(nats_attempts))
+}
+
+/// The body of a create or update.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct DestinationBody {
+    /// The receiver (`https://…`) or NATS server (`nats://host:4222`). Required to create.
+    url: Option<String>,
+    /// Event types and patterns, comma-separated (`user.*,group.members_*`); all if absent.
+    event_types: Option<String>,
+    description: Option<String>,
+    /// Events per POST (webhooks; 1 by default: one event per request).
+    batch_max: Option<i64>,
+    /// Where delivery starts (create only): `now` (default), `beginning`, or a position.
+    start: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ReplayBody {
+    /// Events after this position are sent again.
+    from: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RotateBody {
+    /// How long the old secret keeps signing beside the new one (default 86400, a day).
+    overlap_seconds: Option<u64>,
+}
+
+fn body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, AdminError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| AdminError::invalid("body", format!("the request body is not valid: {e}")))
+}
+
+fn label(kind: DestinationKind) -> &'static str {
+    match kind {
+        DestinationKind::Webhook => "webhook",
+        DestinationKind::Nats => "NATS publisher",
+    }
+}
+
+fn not_found(kind: DestinationKind, id: &str) -> AdminError {
+    AdminError::new(
+        StatusCode::NOT_FOUND,
+        "destination_not_found",
+        format!("this tenant has no {} with id '{id}'", label(kind)),
+    )
+}
+
+async fn tenant(state: &AdminState, name: &str) -> Result<Tenant, AdminError> {
+    state
+        .store
+        .tenant(name)
+        .await?
+        .ok_or_else(|| AdminError::tenant_not_found(name))
+}
+
+async fn destination(
+    state: &AdminState,
+    kind: DestinationKind,
+    name: &str,
+    id: &str,
+) -> Result<(Tenant, Destination), AdminError> {
+    let t = tenant(state, name).await?;
+    let d = state
+        .destinations
+        .get(&t, kind, id)
+        .await?
+        .ok_or_else(|| not_found(kind, id))?;
+    Ok((t, d))
+}
+
+fn start_of(v: Option<serde_json::Value>) -> Result<Start, AdminError> {
+    match v {
+        None => Ok(Start::Now),
+        Some(serde_json::Value::String(s)) if s == "now" => Ok(Start::Now),
+        Some(serde_json::Value::String(s)) if s == "beginning" => Ok(Start::Beginning),
+        Some(serde_json::Value::Number(n)) if n.as_i64().is_some_and(|p| p >= 0) => {
+            Ok(Start::After(n.as_i64().unwrap_or(0)))
+        }
+        Some(other) => Err(AdminError::invalid(
+            "start",
+            format!("'start' is \"now\", \"beginning\" or a position (0 or more), not {other}"),
+        )),
+    }
+}
+
+fn spec(b: DestinationBody, creating: bool) -> Result<DestinationSpec, AdminError> {
+    if !creating && b.start.is_some() {
+        return Err(AdminError::invalid(
+            "start",
+            "'start' is for creation; use replay to move a destination's position",
+        ));
+    }
+    let url = match (b.url, creating) {
+        (Some(u), _) => u,
+        (None, true) => return Err(AdminError::invalid("url", "'url' is required")),
+        (None, false) => String::new(),
+    };
+    Ok(DestinationSpec {
+        url,
+        event_types: b.event_types,
+        description: b.description,
+        batch_max: b.batch_max,
+        start: start_of(b.start)?,
+    })
+}
+
+fn field_of(e: &scim_delivery::DeliveryError) -> &'static str {
+    let text = e.to_string();
+    if text.contains("URL") || text.contains("address") || text.contains("host") {
+        "url"
+    } else if text.contains("event type") || text.contains("pattern") {
+        "eventTypes"
+    } else if text.contains("batchMax") {
+        "batchMax"
+    } else {
+        "body"
+    }
+}
+
+/// A delivery error, with the field it is about for invalid input.
+fn refused(e: scim_delivery::DeliveryError) -> AdminError {
+    match e {
+        scim_delivery::DeliveryError::Invalid(_) => {
+            let field = field_of(&e);
+            AdminError::invalid(field, e.to_string())
+        }
+        other => other.into(),
+    }
+}
+
+async fn create(
+    state: AdminState,
+    kind: DestinationKind,
+    name: String,
+    bytes: Bytes,
+) -> Result<Response, AdminError> {
+    let t = tenant(&state, &name).await?;
+    let spec = spec(body(&bytes)?, true)?;
+    let out = match kind {
+        DestinationKind::Webhook => {
+            let (view, secret) = state
+                .destinations
+                .create_webhook(&t, spec)
+                .await
+                .map_err(refused)?;
+            json!({ "webhook": view, "secret": secret })
+        }
+        DestinationKind::Nats => {
+            if spec.batch_max.is_some_and(|b| b != 1) {
+                return Err(AdminError::invalid(
+                    "batchMax",
+                    "NATS publishers send one message per event",
+                ));
+            }
+            let view = state
+                .destinations
+                .create_nats(&t, spec)
+                .await
+                .map_err(refused)?;
+            json!({ "nats": view })
+        }
+    };
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+async fn list(
+    state: AdminState,
+    kind: DestinationKind,
+    name: String,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    let t = tenant(&state, &name).await?;
+    let all = state.destinations.list(&t, kind).await?;
+    let key = match kind {
+        DestinationKind::Webhook => "webhooks",
+        DestinationKind::Nats => "nats",
+    };
+    Ok(Json(json!({ key: all })))
+}
+
+async fn update(
+    state: AdminState,
+    kind: DestinationKind,
+    name: String,
+    id: String,
+    bytes: Bytes,
+) -> Result<Json<DestinationView>, AdminError> {
+    let (t, d) = destination(&state, kind, &name, &id).await?;
+    let spec = spec(body(&bytes)?, false)?;
+    Ok(Json(
+        state
+            .destinations
+            .update(&t, &d, spec)
+            .await
+            .map_err(refused)?,
+    ))
+}
+
+async fn delete(
+    state: AdminState,
+    kind: DestinationKind,
+    name: String,
+    id: String,
+) -> Result<StatusCode, AdminError> {
+    let (_, d) = destination(&state, kind, &name, &id).await?;
+    state.destinations.delete(&d).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn show(
+    state: AdminState,
+    kind: DestinationKind,
+    name: String,
+    id: String,
+) -> Result<Json<DestinationView>, AdminError> {
+    let (t, d) = destination(&state, kind, &name, &id).await?;
+    Ok(Json(state.destinations.view(&t, d).await?))
+}
+
+async fn pause(
+    state: AdminState,
+    kind: DestinationKind,
+    name: String,
+    id: String,
+    active: bool,
+) -> Result<Json<DestinationView>, AdminError> {
+    let (t, d) = destination(&state, kind, &name, &id).await?;
+    let view = if active {
+        state.destinations.resume(&t, &d).await?
+    } else {
+        state.destinations.pause(&t, &d).await?
+    };
+    Ok(Json(view))
+}
+
+async fn replay(
+    state: AdminState,
+    kind: DestinationKind,
+    name: String,
+    id: String,
+    bytes: Bytes,
+) -> Result<Json<DestinationView>, AdminError> {
+    let (t, d) = destination(&state, kind, &name, &id).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AdminError::invalid(
+            "from",
+            "'from' (a position) is required",
+        ));
+    }
+    let b: ReplayBody = body(&bytes)?;
+    match state.destinations.replay(&t, &d, b.from).await {
+        Ok(v) => Ok(Json(v)),
+        Err(scim_delivery::DeliveryError::Invalid(m)) => Err(AdminError::invalid("from", m)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn attempts(
+    state: AdminState,
+    kind: DestinationKind,
+    name: String,
+    id: String,
+    query: Option<String>,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    let mut params = Params::parse(query.as_deref())?;
+    let before = params.int("before", 1, i64::MAX)?;
+    let limit = params.int("limit", 1, 1000)?.unwrap_or(100);
+    params.finish()?;
+    let (_, d) = destination(&state, kind, &name, &id).await?;
+    let list = state
+        .destinations
+        .attempts(&d, before, u32::try_from(limit).unwrap_or(100))
+        .await?;
+    let next = if list.len() as i64 == limit {
+        list.last().map(|a| a.id)
+    } else {
+        None
+    };
+    Ok(Json(json!({ "attempts": list, "before": next })))
+}
+
+const WH: DestinationKind = DestinationKind::Webhook;
+const NATS: DestinationKind = DestinationKind::Nats;
+
+// Webhooks.
+
+/// `POST /tenants/{tenant}/webhooks`: 201 with `webhook` and its `secret` (shown once).
+pub(crate) async fn create_webhook(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path(t): Path<String>,
+    b: Bytes,
+) -> Result<Response, AdminError> {
+    create(s, WH, t, b).await
+}
+
+pub(crate) async fn list_webhooks(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path(t): Path<String>,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    list(s, WH, t).await
+}
+
+pub(crate) async fn get_webhook(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+) -> Result<Json<DestinationView>, AdminError> {
+    show(s, WH, t, id).await
+}
+
+pub(crate) async fn update_webhook(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+    b: Bytes,
+) -> Result<Json<DestinationView>, AdminError> {
+    update(s, WH, t, id, b).await
+}
+
+pub(crate) async fn delete_webhook(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+) -> Result<StatusCode, AdminError> {
+    delete(s, WH, t, id).await
+}
+
+pub(crate) async fn pause_webhook(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+) -> Result<Json<DestinationView>, AdminError> {
+    pause(s, WH, t, id, false).await
+}
+
+pub(crate) async fn resume_webhook(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+) -> Result<Json<DestinationView>, AdminError> {
+    pause(s, WH, t, id, true).await
+}
+
+pub(crate) async fn replay_webhook(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+    b: Bytes,
+) -> Result<Json<DestinationView>, AdminError> {
+    replay(s, WH, t, id, b).await
+}
+
+/// `POST …/rotate-secret`: a new secret (shown once); the old one keeps signing beside it
+/// for `overlapSeconds`.
+pub(crate) async fn rotate_secret(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+    b: Bytes,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    let (tenant, d) = destination(&s, WH, &t, &id).await?;
+    let r: RotateBody = body(&b)?;
+    let overlap = Duration::from_secs(r.overlap_seconds.unwrap_or(86_400).min(30 * 86_400));
+    let (view, secret) = s.destinations.rotate_secret(&tenant, &d, overlap).await?;
+    Ok(Json(json!({ "webhook": view, "secret": secret })))
+}
+
+pub(crate) async fn webhook_attempts(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    attempts(s, WH, t, id, q).await
+}
+
+// NATS publishers.
+
+pub(crate) async fn create_nats(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path(t): Path<String>,
+    b: Bytes,
+) -> Result<Response, AdminError> {
+    create(s, NATS, t, b).await
+}
+
+pub(crate) async fn list_nats(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path(t): Path<String>,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    list(s, NATS, t).await
+}
+
+pub(crate) async fn get_nats(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+) -> Result<Json<DestinationView>, AdminError> {
+    show(s, NATS, t, id).await
+}
+
+pub(crate) async fn update_nats(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+    b: Bytes,
+) -> Result<Json<DestinationView>, AdminError> {
+    update(s, NATS, t, id, b).await
+}
+
+pub(crate) async fn delete_nats(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+) -> Result<StatusCode, AdminError> {
+    delete(s, NATS, t, id).await
+}
+
+pub(crate) async fn pause_nats(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+) -> Result<Json<DestinationView>, AdminError> {
+    pause(s, NATS, t, id, false).await
+}
+
+pub(crate) async fn resume_nats(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+) -> Result<Json<DestinationView>, AdminError> {
+    pause(s, NATS, t, id, true).await
+}
+
+pub(crate) async fn replay_nats(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+    b: Bytes,
+) -> Result<Json<DestinationView>, AdminError> {
+    replay(s, NATS, t, id, b).await
+}
+
+pub(crate) async fn nats_attempts(
+    _auth: AdminAuth,
+    State(s): State<AdminState>,
+    Path((t, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<serde_json::Value>, AdminError> {
+    attempts(s, NATS, t, id, q).await
+}
