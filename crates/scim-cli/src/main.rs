@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_token;
+mod audit;
 mod config;
 mod limits;
 mod serve;
@@ -41,6 +42,10 @@ enum Command {
     /// Copy a whole database between SQLite and PostgreSQL.
     #[command(subcommand)]
     Store(store_cmd::StoreCommand),
+    /// Point-in-time audit: group members, active users, states, histories, changes and
+    /// diffs at any instant (table, JSON or CSV).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[global_allocator]
@@ -60,6 +65,7 @@ fn main() -> Result<()> {
             Command::Restore(args) => admin::restore(args).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Store(cmd) => store_cmd::run(cmd).await,
+            Command::Audit(cmd) => audit::run(cmd).await,
         }
     })
 }

@@ -10,5 +10,6 @@
 #[macro_use]
 mod support;
 
+mod audit;
 mod auth;
 mod events;
