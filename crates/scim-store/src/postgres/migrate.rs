@@ -26,9 +26,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_tenant_settings_tokens.sql"),
     ),
     (
-        6,
+        4,
+        "delivery",
+        include_str!("../../migrations/postgres/0004_delivery.sql"),
+    ),
+    (
+        5,
         "ops",
-        include_str!("../../migrations/postgres/0006_ops.sql"),
+        include_str!("../../migrations/postgres/0005_ops.sql"),
     ),
 ];
 

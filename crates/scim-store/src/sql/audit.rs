@@ -1,4 +1,4 @@
-//! The audit index (`migrations/*/0006_ops.sql`) and the audit's queries ([`crate::audit`]).
+//! The audit index (`migrations/*/0005_ops.sql`) and the audit's queries ([`crate::audit`]).
 //!
 //! The index is derived from the change log, never written beside it: [`catch_up_step`]
 //! replays a tenant's records after the position it has indexed into interval rows —

@@ -12,6 +12,7 @@ mod audit;
 mod changes;
 mod concurrency;
 mod copy;
+mod delivery;
 mod events;
 mod lifecycle;
 mod list;
