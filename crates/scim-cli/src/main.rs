@@ -3,6 +3,7 @@
 mod admin;
 mod admin_token;
 mod audit;
+mod backup;
 mod config;
 mod limits;
 mod serve;
@@ -46,6 +47,11 @@ enum Command {
     /// diffs at any instant (table, JSON or CSV).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Write an online, consistent copy of the embedded database to a file.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty data directory (no server running).
+    #[command(name = "restore-backup")]
+    RestoreBackup(backup::RestoreBackupArgs),
 }
 
 #[global_allocator]
@@ -66,6 +72,8 @@ fn main() -> Result<()> {
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Store(cmd) => store_cmd::run(cmd).await,
             Command::Audit(cmd) => audit::run(cmd).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::RestoreBackup(args) => backup::restore(args).await,
         }
     })
 }

@@ -12,6 +12,7 @@ mod support;
 
 mod admin;
 mod audit;
+mod backup;
 mod events;
 mod faults;
 mod safety;
