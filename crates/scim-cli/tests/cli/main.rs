@@ -15,5 +15,6 @@ mod audit;
 mod backup;
 mod events;
 mod faults;
+mod ready;
 mod safety;
 mod scale_out;
