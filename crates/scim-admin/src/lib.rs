@@ -56,6 +56,7 @@ pub fn router(state: AdminState) -> Router {
     let v1 = Router::new()
         .route("/tenants/{tenant}/events", get(routes::events::list))
         .merge(routes::webhooks::routes())
+        .merge(routes::audit::router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state);

@@ -3,6 +3,8 @@
 mod admin;
 mod admin_token;
 mod check;
+mod audit;
+mod backup;
 mod config;
 mod delivery;
 mod limits;
@@ -62,6 +64,15 @@ enum Command {
     Target(target_cmd::TargetCommand),
     /// Compare a tenant's users with a target's rows; with --repair, fix the differences.
     Reconcile(target_cmd::ReconcileArgs),
+    /// Point-in-time audit: group members, active users, states, histories, changes and
+    /// diffs at any instant (table, JSON or CSV).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Write an online, consistent copy of the embedded database to a file.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty data directory (no server running).
+    #[command(name = "restore-backup")]
+    RestoreBackup(backup::RestoreBackupArgs),
 }
 
 #[global_allocator]
@@ -87,6 +98,9 @@ fn main() -> Result<()> {
             Command::Reconcile(args) => target_cmd::reconcile_cmd(args).await,
             Command::Webhook(cmd) => delivery::webhook(cmd).await,
             Command::Nats(cmd) => delivery::nats(cmd).await,
+            Command::Audit(cmd) => audit::run(cmd).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::RestoreBackup(args) => backup::restore(args).await,
         }
     })
 }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod jwt;
 pub mod listener;
 mod logging;
+mod ready;
 mod routes;
 pub mod service;
 pub mod state;
@@ -85,6 +86,7 @@ pub fn router_with(state: AppState, other: Router) -> Router {
         );
     Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready::ready))
         .nest("/scim/v2/{tenant}", tenant)
         .fallback(not_found)
         .with_state(state)

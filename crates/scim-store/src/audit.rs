@@ -314,6 +314,56 @@ pub fn record_changes(record: &ChangeRecord) -> Vec<AttributeChange> {
         .collect()
 }
 
+/// The current time as the audit writes instants (UTC, milliseconds).
+pub fn now_instant() -> String {
+    crate::sql::now()
+}
+
+/// A change record as the audit shows it (JSON, camelCase): position, time, resource,
+/// operation, actor, the changed attributes with old and new values, the members added
+/// or removed, the version after the change and what else the record says (`detail`).
+pub fn record_json(c: &ChangeRecord) -> Value {
+    let mut out = Map::new();
+    out.insert("position".into(), Value::from(c.seq));
+    out.insert("at".into(), Value::from(c.at.clone()));
+    out.insert("resourceType".into(), Value::from(c.resource_type.clone()));
+    out.insert("id".into(), Value::from(c.resource_id.clone()));
+    out.insert("operation".into(), Value::from(c.operation.clone()));
+    let mut actor = Map::new();
+    if let Some(t) = &c.actor.token_name {
+        actor.insert("token".into(), Value::from(t.clone()));
+    }
+    if let Some(r) = &c.actor.request_id {
+        actor.insert("requestId".into(), Value::from(r.clone()));
+    }
+    out.insert("actor".into(), Value::Object(actor));
+    if let Some(v) = c.version {
+        out.insert("version".into(), Value::from(v));
+    }
+    let changes = record_changes(c);
+    if !changes.is_empty() {
+        out.insert(
+            "changes".into(),
+            serde_json::to_value(changes).unwrap_or(Value::Null),
+        );
+    }
+    for (key, list) in [
+        ("membersAdded", &c.members_added),
+        ("membersRemoved", &c.members_removed),
+    ] {
+        if !list.is_empty() {
+            out.insert(
+                key.into(),
+                serde_json::to_value(list).unwrap_or(Value::Null),
+            );
+        }
+    }
+    if !c.detail.is_empty() {
+        out.insert("detail".into(), Value::Object(c.detail.clone()));
+    }
+    Value::Object(out)
+}
+
 /// Parses an instant given to the audit (RFC 3339, any offset) into a stored time (UTC,
 /// milliseconds): 400 `invalidValue` otherwise.
 pub fn parse_instant(text: &str) -> Result<String, StoreError> {

@@ -12,8 +12,11 @@ mod support;
 
 mod admin;
 mod client;
+mod audit;
+mod backup;
 mod events;
 mod faults;
+mod ready;
 mod safety;
 mod scale_out;
 mod targets;

@@ -1,6 +1,7 @@
 //! The embedded backend: one SQLite file in WAL mode, a group-commit writer thread and a
 //! pool of read connections.
 
+pub mod backup;
 mod checkpoint;
 mod conn;
 mod files;
