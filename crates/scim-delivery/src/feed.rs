@@ -88,6 +88,11 @@ impl Feed {
         }
     }
 
+    /// The server's public URL the feed was made with (no trailing `/`).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     /// The store the feed reads.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

@@ -14,8 +14,8 @@ mod logging;
 mod routes;
 pub mod service;
 pub mod state;
-pub mod throttle;
 pub mod streaming;
+pub mod throttle;
 
 use std::future::Future;
 

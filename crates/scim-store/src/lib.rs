@@ -13,6 +13,7 @@ pub mod copy;
 mod error;
 mod events;
 mod index;
+pub mod manage;
 mod model;
 pub mod postgres;
 mod query;
@@ -32,6 +33,7 @@ pub use backend::{AnyStore, DatabaseUrl};
 pub use error::StoreError;
 pub use events::EventLog;
 pub use index::{IndexPlan, indexed_attributes};
+pub use manage::Management;
 pub use model::{
     Actor, ChangeRecord, DeleteMode, GroupMembership, Include, IndexedAttr, MEMBERS_PER_RECORD,
     Member, MemberOp, MemberPredicate, MemberRef, MemberStream, Page, RecordedMember,
@@ -46,7 +48,7 @@ pub use sql::fairness::Fairness;
 /// store implements: the change log as an event source ([`EventLog`]) and administration
 /// tokens ([`AdminTokens`]).
 #[async_trait]
-pub trait Store: EventLog + AdminTokens + Send + Sync {
+pub trait Store: EventLog + AdminTokens + Management + Send + Sync {
     // Tenants.
     async fn create_tenant(
         &self,

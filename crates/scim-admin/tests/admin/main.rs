@@ -12,3 +12,5 @@ mod support;
 
 mod auth;
 mod events;
+mod openapi;
+mod tenants;

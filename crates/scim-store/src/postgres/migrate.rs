@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tenant_settings_tokens",
         include_str!("../../migrations/postgres/0003_tenant_settings_tokens.sql"),
     ),
+    (
+        5,
+        "manage",
+        include_str!("../../migrations/postgres/0005_manage.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

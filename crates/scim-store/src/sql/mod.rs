@@ -8,6 +8,7 @@ pub(crate) mod events;
 pub mod fairness;
 pub(crate) mod lifecycle;
 pub(crate) mod list;
+pub(crate) mod manage;
 pub(crate) mod members;
 pub(crate) mod resources;
 pub(crate) mod settings;
@@ -668,6 +669,50 @@ impl<E: Engine> AdminTokens for SqlStore<E> {
         let (token, now) = (token.to_string(), now.to_string());
         self.engine
             .read_short(move |db| admin_tokens::authenticate(db, &token, &now))
+            .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> crate::manage::Management for SqlStore<E> {
+    async fn resource_counts(
+        &self,
+        tenant_ids: Vec<i64>,
+    ) -> Result<HashMap<i64, crate::manage::ResourceCounts>, StoreError> {
+        self.engine
+            .read(move |db| manage::resource_counts(db, &tenant_ids))
+            .await
+    }
+
+    async fn admin_write(
+        &self,
+        op: crate::manage::AdminOp,
+        actor: crate::manage::AuditActor,
+        claim: Option<crate::manage::IdempotencyClaim>,
+        render: crate::manage::ReplayRender,
+    ) -> Result<crate::manage::AdminWritten, StoreError> {
+        let clears_auth = !matches!(
+            op,
+            crate::manage::AdminOp::CreateTenant { .. }
+                | crate::manage::AdminOp::CreateToken { .. }
+        );
+        let written = self
+            .engine
+            .write(move |db| manage::admin_write(db, &op, &actor, claim.as_ref(), render))
+            .await;
+        if clears_auth {
+            // Cached token checks carry the tenant's settings and the token's expiry.
+            self.auth_cache.clear();
+        }
+        written
+    }
+
+    async fn audit_log(
+        &self,
+        query: crate::manage::AuditQuery,
+    ) -> Result<Vec<crate::manage::AuditEntry>, StoreError> {
+        self.engine
+            .read(move |db| manage::audit_log(db, &query))
             .await
     }
 }

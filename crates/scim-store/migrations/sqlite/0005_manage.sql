@@ -1,0 +1,31 @@
+-- Issue 10 (management API, role mapping). Provisional number 0005.
+
+-- Every write made through the management layer (HTTP API or CLI): who (the admin token's
+-- name and id), what (an action such as "tenant.create", the tenant, the object), when and
+-- under which request id. Not tied to a tenant's row: deleting a tenant keeps the record
+-- that it was deleted. Never holds a secret.
+CREATE TABLE admin_audit (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    actor_id   TEXT,
+    action     TEXT NOT NULL,
+    tenant     TEXT,
+    target     TEXT,
+    request_id TEXT,
+    detail     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX admin_audit_by_tenant ON admin_audit(tenant, seq);
+
+-- Idempotency-Key: the first answer to a create, replayed for the same key and request
+-- (a fingerprint of method, path and body) from the same caller. Kept 24 hours. The answer
+-- never holds a token's secret.
+CREATE TABLE admin_idempotency (
+    scope       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    created     TEXT NOT NULL,
+    response    TEXT,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX admin_idempotency_by_created ON admin_idempotency(created);
