@@ -10,6 +10,7 @@
 mod admin;
 mod backend;
 pub mod copy;
+pub mod delivery;
 mod error;
 mod events;
 mod index;
@@ -30,6 +31,7 @@ use serde_json::{Map, Value};
 
 pub use admin::{AdminTokenInfo, AdminTokens};
 pub use backend::{AnyStore, DatabaseUrl};
+pub use delivery::DeliveryStore;
 pub use error::StoreError;
 pub use events::EventLog;
 pub use index::{IndexPlan, indexed_attributes};
@@ -48,7 +50,7 @@ pub use sql::fairness::Fairness;
 /// store implements: the change log as an event source ([`EventLog`]) and administration
 /// tokens ([`AdminTokens`]).
 #[async_trait]
-pub trait Store: EventLog + AdminTokens + Management + Send + Sync {
+pub trait Store: EventLog + AdminTokens + DeliveryStore + Management + Send + Sync {
     // Tenants.
     async fn create_tenant(
         &self,

@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_tenant_settings_tokens.sql"),
     ),
     (
+        4,
+        "delivery",
+        include_str!("../../migrations/postgres/0004_delivery.sql"),
+    ),
+    (
         5,
         "manage",
         include_str!("../../migrations/postgres/0005_manage.sql"),

@@ -11,6 +11,7 @@ mod support;
 mod changes;
 mod concurrency;
 mod copy;
+mod delivery;
 mod events;
 mod lifecycle;
 mod list;
