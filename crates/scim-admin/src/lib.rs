@@ -51,7 +51,8 @@ pub struct AdminState {
 
 impl AdminState {
     pub fn new(store: Arc<dyn Store>, feed: Feed) -> AdminState {
-        let manager = Manager::new(store.clone(), feed.public_url());
+        let manager =
+            Manager::new(store.clone(), feed.public_url()).with_registry(feed.registry().clone());
         AdminState {
             store,
             feed,
@@ -74,6 +75,7 @@ impl AdminState {
         (name = "tenants", description = "Customer connections: one SCIM base URL each"),
         (name = "tokens", description = "A tenant's SCIM bearer tokens"),
         (name = "events", description = "A tenant's event feed"),
+        (name = "directory", description = "A tenant's users and groups, in the event feed's JSON"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -102,7 +104,7 @@ impl utoipa::Modify for Security {
 
 /// Every route of the management API, relative to `/admin/v1`, with its documentation.
 pub fn api_routes() -> OpenApiRouter<AdminState> {
-    use routes::{events, openapi, tenants, tokens};
+    use routes::{directory, events, openapi, tenants, tokens};
     OpenApiRouter::new()
         .routes(routes!(openapi::get))
         .routes(routes!(tenants::create, tenants::list))
@@ -111,6 +113,10 @@ pub fn api_routes() -> OpenApiRouter<AdminState> {
         .routes(routes!(tokens::revoke))
         .routes(routes!(tokens::rotate))
         .routes(routes!(events::list))
+        .routes(routes!(directory::list_users))
+        .routes(routes!(directory::read_user))
+        .routes(routes!(directory::list_groups))
+        .routes(routes!(directory::read_group))
 }
 
 /// The management API's OpenAPI 3.1 document (paths under `/admin/v1`).

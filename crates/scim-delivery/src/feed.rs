@@ -93,6 +93,11 @@ impl Feed {
         &self.public_url
     }
 
+    /// The schemas the feed renders resources with.
+    pub fn registry(&self) -> &Arc<SchemaRegistry> {
+        &self.registry
+    }
+
     /// The store the feed reads.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod directory;
 mod tenants;
 mod tokens;
 pub mod views;
@@ -28,6 +29,7 @@ pub mod views;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
+use scim_core::schema::SchemaRegistry;
 use scim_store::Store;
 use scim_store::manage::{AdminOp, AdminOutcome, AdminWritten, AuditActor, IdempotencyClaim};
 use serde_json::Value;
@@ -41,6 +43,9 @@ pub use views::*;
 pub struct Manager {
     store: Arc<dyn Store>,
     public_url: Arc<str>,
+    /// The schemas filters are read with and resources rendered with (`None`: the
+    /// built-in ones could not be loaded, which only a broken build does).
+    registry: Option<Arc<SchemaRegistry>>,
 }
 
 /// Who asks for an operation: recorded with every write in the audit log.
@@ -141,11 +146,19 @@ impl<T> Created<T> {
 impl Manager {
     /// A manager over `store`; `public_url` is the server's public URL, from which the
     /// tenants' SCIM base URLs are made (`{public_url}/scim/v2/{tenant}`).
+    /// Filters and resources use the built-in schemas; see [`Manager::with_registry`].
     pub fn new(store: Arc<dyn Store>, public_url: &str) -> Manager {
         Manager {
             store,
             public_url: public_url.trim_end_matches('/').into(),
+            registry: SchemaRegistry::builtin().ok().map(Arc::new),
         }
+    }
+
+    /// The same manager with the server's schemas (custom schemas and resource types).
+    pub fn with_registry(mut self, registry: Arc<SchemaRegistry>) -> Manager {
+        self.registry = Some(registry);
+        self
     }
 
     /// The store it runs on.

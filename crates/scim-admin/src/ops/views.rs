@@ -307,3 +307,27 @@ pub struct TokenRotated {
     pub old_token: TokenView,
     pub scim_base_url: String,
 }
+
+/// A page of a tenant's users or groups, each in the JSON the event feed carries (the
+/// SCIM representation, without a group's `members` and a user's `groups`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResourcePage {
+    #[schema(value_type = Vec<Object>)]
+    pub resources: Vec<serde_json::Value>,
+    /// How many match the filter.
+    pub total_results: u64,
+    /// Ask with `cursor=` this for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Which resources of a tenant to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceQuery {
+    /// A SCIM filter (RFC 7644 §3.4.2.2), e.g. `userName sw "a"`.
+    pub filter: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1-1000 (default 100).
+    pub count: Option<u64>,
+}

@@ -11,6 +11,7 @@
 mod support;
 
 mod auth;
+mod directory;
 mod events;
 mod openapi;
 mod tenants;

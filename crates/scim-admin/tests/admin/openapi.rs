@@ -25,6 +25,10 @@ const OPERATIONS: &[(&str, &str)] = &[
         "/admin/v1/tenants/{tenant}/tokens/{token_id}/rotate",
     ),
     ("GET", "/admin/v1/tenants/{tenant}/events"),
+    ("GET", "/admin/v1/tenants/{tenant}/users"),
+    ("GET", "/admin/v1/tenants/{tenant}/users/{id}"),
+    ("GET", "/admin/v1/tenants/{tenant}/groups"),
+    ("GET", "/admin/v1/tenants/{tenant}/groups/{id}"),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
@@ -84,7 +88,8 @@ async fn the_document_lists_every_operation_and_each_is_routed() {
         // tenant that does not exist gives the handler's `tenant_not_found`).
         let url = path
             .replace("{tenant}", "nobody")
-            .replace("{token_id}", "0123456789abcdef");
+            .replace("{token_id}", "0123456789abcdef")
+            .replace("{id}", "0123456789abcdef");
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let r = app.call(&app.admin_token, m, &url, None).await;
         assert_ne!(r.status, 405, "{method} {path} is not routed: {}", r.body);
