@@ -76,6 +76,7 @@ impl AdminState {
         (name = "tokens", description = "A tenant's SCIM bearer tokens"),
         (name = "events", description = "A tenant's event feed"),
         (name = "directory", description = "A tenant's users and groups, in the event feed's JSON"),
+        (name = "audit", description = "The record of every management write"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -104,7 +105,7 @@ impl utoipa::Modify for Security {
 
 /// Every route of the management API, relative to `/admin/v1`, with its documentation.
 pub fn api_routes() -> OpenApiRouter<AdminState> {
-    use routes::{directory, events, openapi, tenants, tokens};
+    use routes::{audit, directory, events, openapi, tenants, tokens};
     OpenApiRouter::new()
         .routes(routes!(openapi::get))
         .routes(routes!(tenants::create, tenants::list))
@@ -117,6 +118,7 @@ pub fn api_routes() -> OpenApiRouter<AdminState> {
         .routes(routes!(directory::read_user))
         .routes(routes!(directory::list_groups))
         .routes(routes!(directory::read_group))
+        .routes(routes!(audit::list))
 }
 
 /// The management API's OpenAPI 3.1 document (paths under `/admin/v1`).

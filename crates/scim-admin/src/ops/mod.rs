@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod directory;
 mod tenants;
 mod tokens;

@@ -331,3 +331,35 @@ pub struct ResourceQuery {
     /// 1-1000 (default 100).
     pub count: Option<u64>,
 }
+
+/// One management write, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecord {
+    /// Its position in the audit log (a cursor: `after=`).
+    pub seq: i64,
+    /// When it was committed (RFC 3339, UTC).
+    pub at: String,
+    /// The admin token's name (`cli:<user>` for a local command).
+    pub actor: String,
+    /// The admin token's id.
+    pub actor_id: Option<String>,
+    /// `tenant.create`, `tenant.update`, `tenant.delete`, `token.create`, `token.revoke`,
+    /// `token.rotate`, …
+    pub action: String,
+    pub tenant: Option<String>,
+    /// The object acted on besides the tenant (a token id, …).
+    pub target: Option<String>,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+    /// What was set (never a secret).
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// `GET /audit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    /// Ask with `after=` this for the next records.
+    pub next: i64,
+}

@@ -10,6 +10,7 @@
 #[macro_use]
 mod support;
 
+mod audit;
 mod auth;
 mod directory;
 mod events;

@@ -29,6 +29,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/admin/v1/tenants/{tenant}/users/{id}"),
     ("GET", "/admin/v1/tenants/{tenant}/groups"),
     ("GET", "/admin/v1/tenants/{tenant}/groups/{id}"),
+    ("GET", "/admin/v1/audit"),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
