@@ -76,6 +76,7 @@ impl AdminState {
         (name = "tokens", description = "A tenant's SCIM bearer tokens"),
         (name = "events", description = "A tenant's event feed"),
         (name = "directory", description = "A tenant's users and groups, in the event feed's JSON"),
+        (name = "roles", description = "Group-to-role mapping: role rules and users' effective roles"),
         (name = "audit", description = "The record of every management write"),
         (name = "meta", description = "This document"),
     )
@@ -105,7 +106,7 @@ impl utoipa::Modify for Security {
 
 /// Every route of the management API, relative to `/admin/v1`, with its documentation.
 pub fn api_routes() -> OpenApiRouter<AdminState> {
-    use routes::{audit, directory, events, openapi, tenants, tokens};
+    use routes::{audit, directory, events, openapi, roles, tenants, tokens};
     OpenApiRouter::new()
         .routes(routes!(openapi::get))
         .routes(routes!(tenants::create, tenants::list))
@@ -119,6 +120,9 @@ pub fn api_routes() -> OpenApiRouter<AdminState> {
         .routes(routes!(directory::list_groups))
         .routes(routes!(directory::read_group))
         .routes(routes!(audit::list))
+        .routes(routes!(roles::add, roles::list))
+        .routes(routes!(roles::remove))
+        .routes(routes!(roles::of_user))
 }
 
 /// The management API's OpenAPI 3.1 document (paths under `/admin/v1`).

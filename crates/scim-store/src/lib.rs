@@ -18,6 +18,7 @@ pub mod manage;
 mod model;
 pub mod postgres;
 mod query;
+pub mod roles;
 mod settings;
 mod signal;
 pub mod sql;

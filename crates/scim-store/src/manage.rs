@@ -61,6 +61,16 @@ pub enum AdminOp {
         token_id: String,
         overlap_seconds: i64,
     },
+    /// Adds a role rule; the roles of the users it affects are recomputed with it.
+    AddRoleRule {
+        tenant: String,
+        spec: crate::roles::RoleRuleSpec,
+    },
+    /// Removes a role rule; the roles of the users it affected are recomputed with it.
+    RemoveRoleRule {
+        tenant: String,
+        rule_id: String,
+    },
 }
 
 impl AdminOp {
@@ -73,6 +83,8 @@ impl AdminOp {
             AdminOp::CreateToken { .. } => "token.create",
             AdminOp::RevokeToken { .. } => "token.revoke",
             AdminOp::RotateToken { .. } => "token.rotate",
+            AdminOp::AddRoleRule { .. } => "role_rule.add",
+            AdminOp::RemoveRoleRule { .. } => "role_rule.remove",
         }
     }
 
@@ -84,7 +96,9 @@ impl AdminOp {
             | AdminOp::DeleteTenant { name } => name,
             AdminOp::CreateToken { tenant, .. }
             | AdminOp::RevokeToken { tenant, .. }
-            | AdminOp::RotateToken { tenant, .. } => tenant,
+            | AdminOp::RotateToken { tenant, .. }
+            | AdminOp::AddRoleRule { tenant, .. }
+            | AdminOp::RemoveRoleRule { tenant, .. } => tenant,
         }
     }
 }
@@ -99,6 +113,12 @@ pub enum AdminOutcome {
     TokenCreated(TokenInfo, String),
     TokenRevoked(TokenInfo),
     TokenRotated(Rotation),
+    /// A role rule added or removed (`tenant_id`: whose users' roles were recomputed).
+    RoleRule {
+        tenant_id: i64,
+        rule: crate::roles::RoleRule,
+        added: bool,
+    },
 }
 
 /// Who makes a management write, for the audit log.
@@ -187,6 +207,16 @@ pub trait Management: Send + Sync {
         claim: Option<IdempotencyClaim>,
         render: ReplayRender,
     ) -> Result<AdminWritten, StoreError>;
+
+    /// A tenant's role rules, oldest first.
+    async fn role_rules(&self, tenant_id: i64) -> Result<Vec<crate::roles::RoleRule>, StoreError>;
+
+    /// A user's effective roles, sorted; `None` when the tenant has no such live user.
+    async fn user_roles(
+        &self,
+        tenant_id: i64,
+        user_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError>;
 
     /// Audit records, oldest first.
     async fn audit_log(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;

@@ -23,6 +23,7 @@
 
 mod audit;
 mod directory;
+mod roles;
 mod tenants;
 mod tokens;
 pub mod views;

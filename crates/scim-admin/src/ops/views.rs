@@ -363,3 +363,78 @@ pub struct AuditPage {
     /// Ask with `after=` this for the next records.
     pub next: i64,
 }
+
+/// What a role rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleMatch {
+    /// Members (direct or nested) of the group with this displayName (case-insensitive).
+    GroupDisplayName,
+    /// Members of the group with this externalId (the identity provider's id).
+    GroupExternalId,
+    /// Members of the group with this id.
+    GroupId,
+    /// Every active user (no `value`).
+    Default,
+}
+
+impl From<RoleMatch> for scim_store::roles::RoleMatch {
+    fn from(m: RoleMatch) -> Self {
+        match m {
+            RoleMatch::GroupDisplayName => scim_store::roles::RoleMatch::GroupDisplayName,
+            RoleMatch::GroupExternalId => scim_store::roles::RoleMatch::GroupExternalId,
+            RoleMatch::GroupId => scim_store::roles::RoleMatch::GroupId,
+            RoleMatch::Default => scim_store::roles::RoleMatch::Default,
+        }
+    }
+}
+
+impl From<scim_store::roles::RoleMatch> for RoleMatch {
+    fn from(m: scim_store::roles::RoleMatch) -> Self {
+        match m {
+            scim_store::roles::RoleMatch::GroupDisplayName => RoleMatch::GroupDisplayName,
+            scim_store::roles::RoleMatch::GroupExternalId => RoleMatch::GroupExternalId,
+            scim_store::roles::RoleMatch::GroupId => RoleMatch::GroupId,
+            scim_store::roles::RoleMatch::Default => RoleMatch::Default,
+        }
+    }
+}
+
+/// A role rule to add (`POST /tenants/{tenant}/role-rules`): "members of the group whose
+/// `match` is `value` get `role`".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRuleCreate {
+    /// The application role (1-100 printable characters), e.g. `admin`.
+    pub role: String,
+    #[serde(rename = "match")]
+    pub matches: RoleMatch,
+    /// The group's displayName, externalId or id; absent for `default`.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A tenant's role rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RoleRuleView {
+    pub id: String,
+    pub role: String,
+    #[serde(rename = "match")]
+    pub matches: RoleMatch,
+    pub value: Option<String>,
+    pub created: String,
+}
+
+/// `GET /tenants/{tenant}/role-rules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RoleRuleList {
+    pub rules: Vec<RoleRuleView>,
+}
+
+/// A user's effective roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserRoles {
+    pub user_id: String,
+    /// Sorted.
+    pub roles: Vec<String>,
+}

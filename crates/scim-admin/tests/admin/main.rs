@@ -15,4 +15,5 @@ mod auth;
 mod directory;
 mod events;
 mod openapi;
+mod roles;
 mod tenants;

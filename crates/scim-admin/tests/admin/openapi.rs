@@ -30,6 +30,10 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/admin/v1/tenants/{tenant}/groups"),
     ("GET", "/admin/v1/tenants/{tenant}/groups/{id}"),
     ("GET", "/admin/v1/audit"),
+    ("GET", "/admin/v1/tenants/{tenant}/role-rules"),
+    ("POST", "/admin/v1/tenants/{tenant}/role-rules"),
+    ("DELETE", "/admin/v1/tenants/{tenant}/role-rules/{rule_id}"),
+    ("GET", "/admin/v1/tenants/{tenant}/users/{id}/roles"),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
@@ -90,7 +94,8 @@ async fn the_document_lists_every_operation_and_each_is_routed() {
         let url = path
             .replace("{tenant}", "nobody")
             .replace("{token_id}", "0123456789abcdef")
-            .replace("{id}", "0123456789abcdef");
+            .replace("{id}", "0123456789abcdef")
+            .replace("{rule_id}", "rr_0123456789abcdef");
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let r = app.call(&app.admin_token, m, &url, None).await;
         assert_ne!(r.status, 405, "{method} {path} is not routed: {}", r.body);

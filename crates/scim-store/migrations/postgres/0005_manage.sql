@@ -29,3 +29,22 @@ CREATE TABLE IF NOT EXISTS admin_idempotency (
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX IF NOT EXISTS admin_idempotency_by_created ON admin_idempotency(created);
+
+-- Group-to-role mapping (sql/roles.rs): a tenant's rules, and each user's effective roles,
+-- recomputed in the transaction of every write that changes what they depend on.
+CREATE TABLE IF NOT EXISTS role_rules (
+    tenant_id  BIGINT NOT NULL,
+    id         TEXT COLLATE "C" NOT NULL,
+    role       TEXT COLLATE "C" NOT NULL,
+    match_kind TEXT COLLATE "C" NOT NULL,
+    value      TEXT COLLATE "C",
+    created    TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE TABLE IF NOT EXISTS user_roles (
+    tenant_id BIGINT NOT NULL,
+    user_id   TEXT COLLATE "C" NOT NULL,
+    role      TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, role)
+);
+CREATE INDEX IF NOT EXISTS user_roles_by_role ON user_roles(tenant_id, role);

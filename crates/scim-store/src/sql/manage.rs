@@ -59,7 +59,7 @@ fn count(db: &mut dyn Db, sql: &str, tenant_id: i64) -> Result<u64, StoreError> 
 type Ran = (AdminOutcome, Option<String>, Map<String, Value>);
 
 /// Runs the operation.
-fn run(db: &mut dyn Db, op: &AdminOp) -> Result<Ran, StoreError> {
+fn run(db: &mut dyn Db, op: &AdminOp, actor: &AuditActor) -> Result<Ran, StoreError> {
     let mut detail = Map::new();
     match op {
         AdminOp::CreateTenant {
@@ -193,6 +193,46 @@ fn run(db: &mut dyn Db, op: &AdminOp) -> Result<Ran, StoreError> {
                 detail,
             ))
         }
+        AdminOp::AddRoleRule { tenant, spec } => {
+            let t = tenant_or_404(db, tenant)?;
+            let rule = super::roles::add_rule(db, t.id, spec, &role_actor(actor))?;
+            detail.insert("role".into(), json!(rule.role));
+            detail.insert("match".into(), json!(rule.matches.as_str()));
+            detail.insert("value".into(), json!(rule.value));
+            let target = Some(rule.id.clone());
+            Ok((
+                AdminOutcome::RoleRule {
+                    tenant_id: t.id,
+                    rule,
+                    added: true,
+                },
+                target,
+                detail,
+            ))
+        }
+        AdminOp::RemoveRoleRule { tenant, rule_id } => {
+            let t = tenant_or_404(db, tenant)?;
+            let rule = super::roles::remove_rule(db, t.id, rule_id, &role_actor(actor))?;
+            detail.insert("role".into(), json!(rule.role));
+            Ok((
+                AdminOutcome::RoleRule {
+                    tenant_id: t.id,
+                    rule,
+                    added: false,
+                },
+                Some(rule_id.clone()),
+                detail,
+            ))
+        }
+    }
+}
+
+/// The change log's actor of role changes a management write makes.
+fn role_actor(a: &AuditActor) -> crate::model::Actor {
+    crate::model::Actor {
+        token_id: a.id.clone(),
+        token_name: Some(format!("admin:{}", a.name)),
+        request_id: a.request_id.clone(),
     }
 }
 
@@ -247,7 +287,7 @@ pub(crate) fn admin_write(
     {
         return Ok(earlier);
     }
-    let (outcome, target, detail) = run(db, op)?;
+    let (outcome, target, detail) = run(db, op, actor)?;
     let audit_seq = db.one(
         "INSERT INTO admin_audit (at, actor, actor_id, action, tenant, target, request_id, detail)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",

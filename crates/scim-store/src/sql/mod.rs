@@ -12,6 +12,7 @@ pub(crate) mod list;
 pub(crate) mod manage;
 pub(crate) mod members;
 pub(crate) mod resources;
+pub(crate) mod roles;
 pub(crate) mod settings;
 pub(crate) mod stream;
 pub(crate) mod tenants;
@@ -843,11 +844,34 @@ impl<E: Engine> crate::manage::Management for SqlStore<E> {
             .engine
             .write(move |db| manage::admin_write(db, &op, &actor, claim.as_ref(), render))
             .await;
+        if let Ok(crate::manage::AdminWritten::Done { outcome, .. }) = &written
+            && let crate::manage::AdminOutcome::RoleRule { tenant_id, .. } = outcome.as_ref()
+        {
+            // Its roles_changed records wake the tenant's readers.
+            self.signal.notify(*tenant_id);
+        }
         if clears_auth {
             // Cached token checks carry the tenant's settings and the token's expiry.
             self.auth_cache.clear();
         }
         written
+    }
+
+    async fn role_rules(&self, tenant_id: i64) -> Result<Vec<crate::roles::RoleRule>, StoreError> {
+        self.engine
+            .read_short(move |db| roles::rules(db, tenant_id))
+            .await
+    }
+
+    async fn user_roles(
+        &self,
+        tenant_id: i64,
+        user_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let user_id = user_id.to_string();
+        self.engine
+            .read_short(move |db| roles::roles_of_live_user(db, tenant_id, &user_id))
+            .await
     }
 
     async fn audit_log(

@@ -99,7 +99,15 @@ pub(crate) fn delete_tenant(db: &mut dyn Db, name: &str) -> Result<bool, StoreEr
     else {
         return Ok(false);
     };
-    for table in ["attr_index", "members", "changes", "resources", "tokens"] {
+    for table in [
+        "attr_index",
+        "members",
+        "changes",
+        "resources",
+        "tokens",
+        "role_rules",
+        "user_roles",
+    ] {
         db.exec(
             &format!("DELETE FROM {table} WHERE tenant_id = ?"),
             params![t.id],
