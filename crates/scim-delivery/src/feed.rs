@@ -88,6 +88,16 @@ impl Feed {
         }
     }
 
+    /// The server's public URL the feed was made with (no trailing `/`).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The schemas the feed renders resources with.
+    pub fn registry(&self) -> &Arc<SchemaRegistry> {
+        &self.registry
+    }
+
     /// The store the feed reads.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

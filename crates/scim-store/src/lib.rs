@@ -15,9 +15,11 @@ pub mod delivery;
 mod error;
 mod events;
 mod index;
+pub mod manage;
 mod model;
 pub mod postgres;
 mod query;
+pub mod roles;
 mod settings;
 mod signal;
 pub mod sql;
@@ -37,6 +39,7 @@ pub use delivery::DeliveryStore;
 pub use error::StoreError;
 pub use events::EventLog;
 pub use index::{IndexPlan, indexed_attributes};
+pub use manage::Management;
 pub use model::{
     Actor, ChangeRecord, DeleteMode, GroupMembership, Include, IndexedAttr, MEMBERS_PER_RECORD,
     Member, MemberOp, MemberPredicate, MemberRef, MemberStream, Page, RecordedMember,
@@ -52,7 +55,7 @@ pub use targets::{ParkedEvent, TargetStates, TargetStatus};
 /// store implements: the change log as an event source ([`EventLog`]) and administration
 /// tokens ([`AdminTokens`]).
 #[async_trait]
-pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Send + Sync {
+pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Management + Send + Sync {
     // Tenants.
     async fn create_tenant(
         &self,

@@ -13,8 +13,10 @@ use crate::query::Params;
 use crate::{AdminError, AdminState};
 
 /// The feed's answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct EventsPage {
+    /// Events in the tenant's order (the envelope is described in docs/events.md).
+    #[schema(value_type = Vec<Object>)]
     events: Vec<Event>,
     /// The cursor for the next request (`after=`).
     next: i64,
@@ -24,6 +26,17 @@ pub(crate) struct EventsPage {
 
 /// Events after `after` (default 0), at most `limit` (default 100, at most 1,000), waiting
 /// up to `wait` seconds (default 0, at most 60) for a first one; `types` filters by type.
+#[utoipa::path(get, path = "/tenants/{tenant}/events", operation_id = "list_events", tag = "events",
+    params(("tenant" = String, Path, description = "The tenant's name"),
+        ("after" = Option<i64>, Query, description = "The cursor: events after this position (default 0)"),
+        ("limit" = Option<u32>, Query, description = "Most events (1-1000, default 100)"),
+        ("wait" = Option<u32>, Query, description = "Seconds to wait for a first event (0-60, default 0)"),
+        ("types" = Option<String>, Query, description = "Event types, e.g. `user.*,group.members_added`")),
+    responses((status = 200, body = EventsPage),
+        (status = 400, body = crate::routes::ApiError),
+        (status = 401, body = crate::routes::ApiError),
+        (status = 404, description = "`tenant_not_found`", body = crate::routes::ApiError),
+        (status = 410, description = "`cursor_expired`", body = crate::routes::ApiError)))]
 pub(crate) async fn list(
     _auth: AdminAuth,
     State(state): State<AdminState>,

@@ -10,7 +10,12 @@
 #[macro_use]
 mod support;
 
+mod admin_log;
 mod audit;
 mod auth;
+mod directory;
 mod events;
 mod webhooks;
+mod openapi;
+mod roles;
+mod tenants;

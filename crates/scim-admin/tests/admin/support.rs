@@ -64,6 +64,18 @@ impl Reply {
         self
     }
 
+    /// Asserts one of these statuses.
+    #[track_caller]
+    pub fn expect_status_in(self, statuses: &[u16]) -> Reply {
+        assert!(
+            statuses.contains(&self.status),
+            "unexpected status {}; body: {}",
+            self.status,
+            self.body
+        );
+        self
+    }
+
     /// Asserts a management API error with this status and code.
     #[track_caller]
     pub fn expect_error(self, status: u16, code: &str) -> Reply {

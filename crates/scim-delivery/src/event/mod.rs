@@ -30,6 +30,9 @@ pub enum EventType {
     UserDeleted,
     /// A soft-deleted user was restored.
     UserRestored,
+    /// The user's application roles changed (role rules, `data.roles`): its memberships,
+    /// its `active` or the tenant's rules changed.
+    UserRolesChanged,
     GroupCreated,
     GroupUpdated,
     GroupDeleted,
@@ -47,13 +50,14 @@ pub enum EventType {
 
 impl EventType {
     /// Every type, in documentation order.
-    pub const ALL: [EventType; 18] = [
+    pub const ALL: [EventType; 19] = [
         EventType::UserCreated,
         EventType::UserUpdated,
         EventType::UserDeactivated,
         EventType::UserReactivated,
         EventType::UserDeleted,
         EventType::UserRestored,
+        EventType::UserRolesChanged,
         EventType::GroupCreated,
         EventType::GroupUpdated,
         EventType::GroupDeleted,
@@ -77,6 +81,7 @@ impl EventType {
             EventType::UserReactivated => "user.reactivated",
             EventType::UserDeleted => "user.deleted",
             EventType::UserRestored => "user.restored",
+            EventType::UserRolesChanged => "user.roles_changed",
             EventType::GroupCreated => "group.created",
             EventType::GroupUpdated => "group.updated",
             EventType::GroupDeleted => "group.deleted",
@@ -174,6 +179,18 @@ pub struct EventData {
     /// `hard` or `soft` (`*.deleted`): a soft-deleted resource can be restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_mode: Option<String>,
+    /// `user.roles_changed`: the roles added and removed, and the user's roles now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<RolesChange>,
+}
+
+/// A change of a user's application roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolesChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Every role the user has after the change.
+    pub roles: Vec<String>,
 }
 
 /// One changed attribute.
@@ -215,6 +232,7 @@ pub fn derive(record: &ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -
         changes: Vec::new(),
         members: Vec::new(),
         delete_mode: None,
+        roles: None,
     };
     let event_type = if record.is_members_change() {
         if record.members_added.is_empty() {
@@ -228,6 +246,27 @@ pub fn derive(record: &ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -
         match record.operation.as_str() {
             "create" => kind.created(),
             "restore" => kind.restored(),
+            "roles_changed" => {
+                let list = |k: &str| -> Vec<String> {
+                    record
+                        .detail
+                        .get(k)
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                data.roles = Some(RolesChange {
+                    added: list("added"),
+                    removed: list("removed"),
+                    roles: list("roles"),
+                });
+                EventType::UserRolesChanged
+            }
             "delete" => {
                 data.resource = None;
                 data.delete_mode = record

@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "targets",
         include_str!("../../migrations/postgres/0006_targets.sql"),
     ),
+    (
+        7,
+        "manage",
+        include_str!("../../migrations/postgres/0007_manage.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

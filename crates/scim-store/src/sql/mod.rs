@@ -10,8 +10,10 @@ pub(crate) mod events;
 pub mod fairness;
 pub(crate) mod lifecycle;
 pub(crate) mod list;
+pub(crate) mod manage;
 pub(crate) mod members;
 pub(crate) mod resources;
+pub(crate) mod roles;
 pub(crate) mod settings;
 pub(crate) mod stream;
 pub(crate) mod target_state;
@@ -813,5 +815,72 @@ impl<E> SqlStore<E> {
         if let Some(d) = d {
             self.signal.notify(d.tenant_id);
         }
+    }
+}
+
+#[async_trait]
+impl<E: Engine> crate::manage::Management for SqlStore<E> {
+    async fn resource_counts(
+        &self,
+        tenant_ids: Vec<i64>,
+    ) -> Result<HashMap<i64, crate::manage::ResourceCounts>, StoreError> {
+        self.engine
+            .read(move |db| manage::resource_counts(db, &tenant_ids))
+            .await
+    }
+
+    async fn admin_write(
+        &self,
+        op: crate::manage::AdminOp,
+        actor: crate::manage::AuditActor,
+        claim: Option<crate::manage::IdempotencyClaim>,
+        render: crate::manage::ReplayRender,
+    ) -> Result<crate::manage::AdminWritten, StoreError> {
+        let clears_auth = !matches!(
+            op,
+            crate::manage::AdminOp::CreateTenant { .. }
+                | crate::manage::AdminOp::CreateToken { .. }
+        );
+        let written = self
+            .engine
+            .write(move |db| manage::admin_write(db, &op, &actor, claim.as_ref(), render))
+            .await;
+        if let Ok(crate::manage::AdminWritten::Done { outcome, .. }) = &written
+            && let crate::manage::AdminOutcome::RoleRule { tenant_id, .. } = outcome.as_ref()
+        {
+            // Its roles_changed records wake the tenant's readers.
+            self.signal.notify(*tenant_id);
+        }
+        if clears_auth {
+            // Cached token checks carry the tenant's settings and the token's expiry.
+            self.auth_cache.clear();
+        }
+        written
+    }
+
+    async fn role_rules(&self, tenant_id: i64) -> Result<Vec<crate::roles::RoleRule>, StoreError> {
+        self.engine
+            .read_short(move |db| roles::rules(db, tenant_id))
+            .await
+    }
+
+    async fn user_roles(
+        &self,
+        tenant_id: i64,
+        user_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let user_id = user_id.to_string();
+        self.engine
+            .read_short(move |db| roles::roles_of_live_user(db, tenant_id, &user_id))
+            .await
+    }
+
+    async fn audit_log(
+        &self,
+        query: crate::manage::AuditQuery,
+    ) -> Result<Vec<crate::manage::AuditEntry>, StoreError> {
+        self.engine
+            .read(move |db| manage::audit_log(db, &query))
+            .await
     }
 }

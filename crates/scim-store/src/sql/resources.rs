@@ -252,7 +252,28 @@ fn record_change(db: &mut dyn Db, a: &RecordBase<'_>, b: RecordBody<'_>) -> Resu
             json(b.detail)?.into(),
         ],
     )?;
-    Ok(())
+    // Roles follow in the same transaction (sql/roles.rs).
+    super::roles::on_change(db, a, b.changed, b.before, b.after, b.added, b.removed)
+}
+
+/// Appends the record of a change of a user's roles (`detail`: added, removed, roles).
+pub(crate) fn record_roles_changed(
+    db: &mut dyn Db,
+    base: &RecordBase<'_>,
+    detail: &Map<String, Value>,
+) -> Result<(), StoreError> {
+    record_change(
+        db,
+        base,
+        RecordBody {
+            detail: Some(detail),
+            changed: &[],
+            before: None,
+            after: None,
+            added: &[],
+            removed: &[],
+        },
+    )
 }
 
 /// Appends the record of a change of a resource's attributes.
@@ -498,6 +519,7 @@ pub(crate) fn delete(
         |r| r.text(0),
     )?;
     let at = now();
+    let role_users = super::roles::before_group_delete(db, tenant_id, resource_type, id)?;
     let detached = members::detach_everywhere(db, tenant_id, id, &at)?;
     // A deleted group's own member list goes with it (its memberships end with it; its
     // last members stay readable in the records that added them).
@@ -542,7 +564,7 @@ pub(crate) fn delete(
             removed: &[],
         },
     )?;
-    Ok(())
+    super::roles::recompute(db, tenant_id, &role_users, actor, &at)
 }
 
 pub(crate) fn restore(

@@ -108,6 +108,8 @@ pub(crate) fn delete_tenant(db: &mut dyn Db, name: &str) -> Result<bool, StoreEr
         "audit_members",
         "audit_states",
         "audit_progress",
+        "role_rules",
+        "user_roles",
     ] {
         db.exec(
             &format!("DELETE FROM {table} WHERE tenant_id = ?"),

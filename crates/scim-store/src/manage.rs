@@ -1,0 +1,223 @@
+//! The store's face for the management layer (`scim-admin`'s `Manager`): management writes
+//! that are recorded in an audit log in the same transaction, idempotent creates, and the
+//! counts a tenant list shows.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::model::{DeleteMode, Tenant, TokenInfo};
+use crate::{Rotation, StoreError, TenantSettings, TenantUpdate, TokenSpec};
+
+/// Live users and groups of a tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceCounts {
+    pub users: u64,
+    pub groups: u64,
+}
+
+/// What deleting a tenant removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantDeletion {
+    pub tenant: Tenant,
+    /// Users and groups, soft-deleted ones included.
+    pub users: u64,
+    pub groups: u64,
+    /// Tokens, revoked and expired ones included.
+    pub tokens: u64,
+    /// Change records (events).
+    pub changes: u64,
+}
+
+/// A management write. Each runs in one transaction together with its audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminOp {
+    /// Creates a tenant with its settings (all or nothing).
+    CreateTenant {
+        name: String,
+        delete_mode: DeleteMode,
+        retention_days: i64,
+        /// Rate limits and JWT mode; `delete_mode`/`retention_days` here are ignored.
+        settings: TenantUpdate,
+    },
+    UpdateTenant {
+        name: String,
+        update: TenantUpdate,
+    },
+    DeleteTenant {
+        name: String,
+    },
+    CreateToken {
+        tenant: String,
+        spec: TokenSpec,
+    },
+    RevokeToken {
+        tenant: String,
+        token_id: String,
+    },
+    RotateToken {
+        tenant: String,
+        token_id: String,
+        overlap_seconds: i64,
+    },
+    /// Adds a role rule; the roles of the users it affects are recomputed with it.
+    AddRoleRule {
+        tenant: String,
+        spec: crate::roles::RoleRuleSpec,
+    },
+    /// Removes a role rule; the roles of the users it affected are recomputed with it.
+    RemoveRoleRule {
+        tenant: String,
+        rule_id: String,
+    },
+}
+
+impl AdminOp {
+    /// The audit log's name of the operation (`tenant.create`, `token.rotate`, …).
+    pub fn action(&self) -> &'static str {
+        match self {
+            AdminOp::CreateTenant { .. } => "tenant.create",
+            AdminOp::UpdateTenant { .. } => "tenant.update",
+            AdminOp::DeleteTenant { .. } => "tenant.delete",
+            AdminOp::CreateToken { .. } => "token.create",
+            AdminOp::RevokeToken { .. } => "token.revoke",
+            AdminOp::RotateToken { .. } => "token.rotate",
+            AdminOp::AddRoleRule { .. } => "role_rule.add",
+            AdminOp::RemoveRoleRule { .. } => "role_rule.remove",
+        }
+    }
+
+    /// The tenant the operation is about.
+    pub fn tenant(&self) -> &str {
+        match self {
+            AdminOp::CreateTenant { name, .. }
+            | AdminOp::UpdateTenant { name, .. }
+            | AdminOp::DeleteTenant { name } => name,
+            AdminOp::CreateToken { tenant, .. }
+            | AdminOp::RevokeToken { tenant, .. }
+            | AdminOp::RotateToken { tenant, .. }
+            | AdminOp::AddRoleRule { tenant, .. }
+            | AdminOp::RemoveRoleRule { tenant, .. } => tenant,
+        }
+    }
+}
+
+/// What a management write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminOutcome {
+    /// A tenant created or updated, with its settings.
+    Tenant(Tenant, TenantSettings),
+    TenantDeleted(TenantDeletion),
+    /// A token created, and its text (the only time it is visible).
+    TokenCreated(TokenInfo, String),
+    TokenRevoked(TokenInfo),
+    TokenRotated(Rotation),
+    /// A role rule added or removed (`tenant_id`: whose users' roles were recomputed).
+    RoleRule {
+        tenant_id: i64,
+        rule: crate::roles::RoleRule,
+        added: bool,
+    },
+}
+
+/// Who makes a management write, for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditActor {
+    /// The admin token's name (or `cli:<user>` for a local command).
+    pub name: String,
+    /// The admin token's id, when there is one.
+    pub id: Option<String>,
+    /// The request's id (`X-Request-Id`), when there is one.
+    pub request_id: Option<String>,
+}
+
+/// An `Idempotency-Key` claim on a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// Whose keys these are (keys of different callers never meet).
+    pub scope: String,
+    pub key: String,
+    /// A digest of what was asked (method, path, body): the same key with a different
+    /// request is refused.
+    pub fingerprint: String,
+}
+
+/// Computes the answer stored for replays from a write's outcome (never put a secret in it).
+pub type ReplayRender = Box<dyn FnOnce(&AdminOutcome) -> Value + Send>;
+
+/// The result of [`Management::admin_write`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdminWritten {
+    /// The write was made; `seq` is its audit record.
+    Done {
+        outcome: Box<AdminOutcome>,
+        audit_seq: i64,
+    },
+    /// The key was used before for the same request: its stored answer, nothing written.
+    Replayed(Value),
+    /// The key was used before for a different request: nothing written.
+    KeyReused,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub tenant: Option<String>,
+    pub target: Option<String>,
+    pub request_id: Option<String>,
+    /// What changed (never a secret).
+    pub detail: Value,
+}
+
+/// Which audit records to read: after a position, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub after: i64,
+    pub limit: u32,
+    /// Only the records about this tenant.
+    pub tenant: Option<String>,
+}
+
+/// How long an `Idempotency-Key` is remembered, in seconds.
+pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 3600;
+
+/// The management layer's face of the store.
+#[async_trait]
+pub trait Management: Send + Sync {
+    /// Live users and groups of each of these tenants (tenants with none are absent).
+    async fn resource_counts(
+        &self,
+        tenant_ids: Vec<i64>,
+    ) -> Result<HashMap<i64, ResourceCounts>, StoreError>;
+
+    /// Runs a management write and appends its audit record in the same transaction. With
+    /// an idempotency claim, a key seen before (within [`IDEMPOTENCY_TTL_SECONDS`]) replays
+    /// the stored answer or refuses a different request, and writes nothing; a new key
+    /// stores `render(outcome)` with the write. A write that fails leaves no trace.
+    async fn admin_write(
+        &self,
+        op: AdminOp,
+        actor: AuditActor,
+        claim: Option<IdempotencyClaim>,
+        render: ReplayRender,
+    ) -> Result<AdminWritten, StoreError>;
+
+    /// A tenant's role rules, oldest first.
+    async fn role_rules(&self, tenant_id: i64) -> Result<Vec<crate::roles::RoleRule>, StoreError>;
+
+    /// A user's effective roles, sorted; `None` when the tenant has no such live user.
+    async fn user_roles(
+        &self,
+        tenant_id: i64,
+        user_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+
+    /// Audit records, oldest first.
+    async fn audit_log(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+}

@@ -1,0 +1,518 @@
+//! Group-to-role mapping: per-tenant rules ("members of the group whose displayName is
+//! `Eng-Admins` get the role `admin`"), and each user's effective roles, kept in
+//! `user_roles` and recomputed in the transaction of the write that changes what they
+//! depend on, so that roles never disagree with memberships.
+//!
+//! **Cost proportional to the users affected.** A change record names what a write
+//! changed; only the users it can affect are recomputed: the user itself for a user's
+//! write, the added or removed members for a membership change (for a nested group, the
+//! users under it), the users under a group whose `displayName`/`externalId` changed, or
+//! that was deleted, when a rule names it. Adding one member to a 100,000-member group
+//! recomputes one user: its groups (by the membership index, through nesting), the rules
+//! and its stored roles, each a lookup by key.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+use scim_core::ScimError;
+use serde_json::{Map, Value, json};
+
+use super::db::{Db, DbExt, Dialect, params};
+use super::members::groups_of;
+use super::resources::RecordBase;
+use crate::StoreError;
+use crate::model::{Actor, RecordedMember};
+use crate::roles::{RoleMatch, RoleRule, RoleRuleSpec};
+
+/// The operation of the change record a role change appends (`user.roles_changed`).
+pub(crate) const ROLES_CHANGED: &str = "roles_changed";
+
+/// Users recomputed, per tenant uid (read by tests and benchmarks through
+/// [`crate::roles::recomputations`]).
+pub(crate) static RECOMPUTED: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
+
+fn count_recomputed(db: &mut dyn Db, tenant_id: i64, n: u64) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
+    let uid = db
+        .row(
+            "SELECT uid FROM tenants WHERE id = ?",
+            params![tenant_id],
+            |r| r.text(0),
+        )?
+        .unwrap_or_default();
+    if let Ok(mut m) = RECOMPUTED.lock() {
+        *m.get_or_insert_with(HashMap::new).entry(uid).or_default() += n;
+    }
+    Ok(())
+}
+
+const RULE_COLUMNS: &str = "id, role, match_kind, value, created";
+
+fn rule_from_row(r: &dyn super::db::SqlRow) -> Result<RoleRule, StoreError> {
+    Ok(RoleRule {
+        id: r.text(0)?,
+        role: r.text(1)?,
+        matches: RoleMatch::parse(&r.text(2)?).unwrap_or(RoleMatch::GroupId),
+        value: r.opt_text(3)?,
+        created: r.text(4)?,
+    })
+}
+
+pub(crate) fn rules(db: &mut dyn Db, tenant_id: i64) -> Result<Vec<RoleRule>, StoreError> {
+    db.rows(
+        &format!("SELECT {RULE_COLUMNS} FROM role_rules WHERE tenant_id = ? ORDER BY created, id"),
+        params![tenant_id],
+        rule_from_row,
+    )
+}
+
+pub(crate) fn user_roles(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    user_id: &str,
+) -> Result<BTreeSet<String>, StoreError> {
+    Ok(db
+        .rows(
+            "SELECT role FROM user_roles WHERE tenant_id = ? AND user_id = ?",
+            params![tenant_id, user_id],
+            |r| r.text(0),
+        )?
+        .into_iter()
+        .collect())
+}
+
+/// A live user's roles, sorted; `None` when there is no such live user.
+pub(crate) fn roles_of_live_user(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    user_id: &str,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let live = db
+        .row(
+            "SELECT CAST(1 AS BIGINT) FROM resources WHERE tenant_id = ? AND id = ?
+             AND resource_type = 'User' AND deleted IS NULL",
+            params![tenant_id, user_id],
+            |r| r.int(0),
+        )?
+        .is_some();
+    if !live {
+        return Ok(None);
+    }
+    Ok(Some(
+        user_roles(db, tenant_id, user_id)?.into_iter().collect(),
+    ))
+}
+
+/// Whether a rule names this group.
+fn names_group(
+    rule: &RoleRule,
+    id: &str,
+    display: Option<&str>,
+    external_id: Option<&str>,
+) -> bool {
+    let v = rule.value.as_deref().unwrap_or("");
+    match rule.matches {
+        RoleMatch::GroupId => id == v,
+        // displayName is case-insensitive (RFC 7643 §4.2).
+        RoleMatch::GroupDisplayName => {
+            display.is_some_and(|d| d.to_lowercase() == v.to_lowercase())
+        }
+        RoleMatch::GroupExternalId => external_id == Some(v),
+        RoleMatch::Default => false,
+    }
+}
+
+/// The externalIds of these groups (only read when a rule matches on externalId).
+fn external_ids(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    ids: &[String],
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut out = HashMap::new();
+    for id in ids {
+        if let Some(data) = db.row(
+            "SELECT data FROM resources WHERE tenant_id = ? AND id = ? AND deleted IS NULL",
+            params![tenant_id, id.as_str()],
+            |r| r.text(0),
+        )? {
+            let doc: Value = serde_json::from_str(&data)?;
+            if let Some(e) = doc.get("externalId").and_then(Value::as_str) {
+                out.insert(id.clone(), e.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Recomputes these users' roles from the rules and their memberships, stores the
+/// difference and appends a `roles_changed` record for each user whose roles changed.
+pub(crate) fn recompute(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    users: &BTreeSet<String>,
+    actor: &Actor,
+    at: &str,
+) -> Result<(), StoreError> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let rules = rules(db, tenant_id)?;
+    let by_external = rules
+        .iter()
+        .any(|r| r.matches == RoleMatch::GroupExternalId);
+    for user in users {
+        let doc = db.row(
+            "SELECT data, version, created FROM resources
+             WHERE tenant_id = ? AND id = ? AND resource_type = 'User' AND deleted IS NULL",
+            params![tenant_id, user.as_str()],
+            |r| Ok((r.text(0)?, r.int(1)?, r.text(2)?)),
+        )?;
+        let current = user_roles(db, tenant_id, user)?;
+        let Some(doc) = doc else {
+            // Deleted (or not a user): its roles go, without an event of their own (its
+            // `user.deleted` says it).
+            if !current.is_empty() {
+                db.exec(
+                    "DELETE FROM user_roles WHERE tenant_id = ? AND user_id = ?",
+                    params![tenant_id, user.as_str()],
+                )?;
+            }
+            continue;
+        };
+        let (doc, version, created) = doc;
+        let doc: Value = serde_json::from_str(&doc)?;
+        let active = doc.get("active") != Some(&Value::Bool(false));
+        let mut wanted = BTreeSet::new();
+        if !rules.is_empty() {
+            let groups = groups_of(db, tenant_id, std::slice::from_ref(user))?
+                .remove(user)
+                .unwrap_or_default();
+            let ids: Vec<String> = groups.iter().map(|g| g.group_id.clone()).collect();
+            let externals = if by_external && !ids.is_empty() {
+                external_ids(db, tenant_id, &ids)?
+            } else {
+                HashMap::new()
+            };
+            for rule in &rules {
+                let hit = match rule.matches {
+                    RoleMatch::Default => active,
+                    _ => groups.iter().any(|g| {
+                        names_group(
+                            rule,
+                            &g.group_id,
+                            g.display.as_deref(),
+                            externals.get(&g.group_id).map(String::as_str),
+                        )
+                    }),
+                };
+                if hit {
+                    wanted.insert(rule.role.clone());
+                }
+            }
+        }
+        let added: Vec<&String> = wanted.difference(&current).collect();
+        let removed: Vec<&String> = current.difference(&wanted).collect();
+        if added.is_empty() && removed.is_empty() {
+            continue;
+        }
+        for role in &added {
+            db.exec(
+                "INSERT INTO user_roles (tenant_id, user_id, role) VALUES (?, ?, ?)",
+                params![tenant_id, user.as_str(), role.as_str()],
+            )?;
+        }
+        for role in &removed {
+            db.exec(
+                "DELETE FROM user_roles WHERE tenant_id = ? AND user_id = ? AND role = ?",
+                params![tenant_id, user.as_str(), role.as_str()],
+            )?;
+        }
+        let mut detail = Map::new();
+        detail.insert("added".into(), json!(added));
+        detail.insert("removed".into(), json!(removed));
+        detail.insert("roles".into(), json!(wanted));
+        super::resources::record_roles_changed(
+            db,
+            &RecordBase {
+                tenant_id,
+                resource_type: "User",
+                resource_id: user,
+                operation: ROLES_CHANGED,
+                // The user's own version does not change: its roles are not its attributes.
+                version: Some(version),
+                created: Some(&created),
+                actor,
+                at,
+            },
+            &detail,
+        )?;
+    }
+    count_recomputed(db, tenant_id, users.len() as u64)
+}
+
+/// Whether the tenant has role rules (when it has none, writes skip everything here).
+fn has_rules(db: &mut dyn Db, tenant_id: i64) -> Result<bool, StoreError> {
+    Ok(db
+        .row(
+            "SELECT CAST(1 AS BIGINT) FROM role_rules WHERE tenant_id = ? LIMIT 1",
+            params![tenant_id],
+            |r| r.int(0),
+        )?
+        .is_some())
+}
+
+/// The users under a group, through nested groups (each group visited once).
+pub(crate) fn users_under(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    group_ids: &[String],
+    out: &mut BTreeSet<String>,
+) -> Result<(), StoreError> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut frontier: Vec<String> = group_ids.to_vec();
+    while let Some(g) = frontier.pop() {
+        if !seen.insert(g.clone()) {
+            continue;
+        }
+        let rows = db.rows(
+            "SELECT m.member_id, r.resource_type FROM members m
+             JOIN resources r ON r.tenant_id = m.tenant_id AND r.id = m.member_id
+             WHERE m.tenant_id = ? AND m.group_id = ? AND r.deleted IS NULL",
+            params![tenant_id, g.as_str()],
+            |r| Ok((r.text(0)?, r.text(1)?)),
+        )?;
+        for (member, kind) in rows {
+            match kind.as_str() {
+                "User" => {
+                    out.insert(member);
+                }
+                "Group" => frontier.push(member),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The users a group's deletion can change the roles of (read before its members go).
+pub(crate) fn before_group_delete(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    resource_type: &str,
+    id: &str,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut users = BTreeSet::new();
+    if resource_type == "Group" && has_rules(db, tenant_id)? {
+        users_under(db, tenant_id, &[id.to_string()], &mut users)?;
+    }
+    Ok(users)
+}
+
+/// Called for every change record a write appends (after the write's data changes):
+/// recomputes the roles of the users the change can affect.
+pub(crate) fn on_change(
+    db: &mut dyn Db,
+    a: &RecordBase<'_>,
+    changed: &[String],
+    before: Option<&Map<String, Value>>,
+    after: Option<&Map<String, Value>>,
+    added: &[RecordedMember],
+    removed: &[RecordedMember],
+) -> Result<(), StoreError> {
+    if a.operation == ROLES_CHANGED || !has_rules(db, a.tenant_id)? {
+        return Ok(());
+    }
+    let mut users = BTreeSet::new();
+    let mut groups = Vec::new();
+    for m in added.iter().chain(removed) {
+        match m.kind.as_deref() {
+            Some("User") => {
+                users.insert(m.value.clone());
+            }
+            Some("Group") => groups.push(m.value.clone()),
+            _ => {}
+        }
+    }
+    match a.resource_type {
+        "User" => {
+            users.insert(a.resource_id.to_string());
+        }
+        // A group deleted: handled by the delete itself (`before_group_delete`).
+        "Group" if a.operation != "delete" => {
+            let names = |d: Option<&Map<String, Value>>, k: &str| {
+                d.and_then(|d| d.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            let renamed = changed
+                .iter()
+                .any(|c| c == "displayName" || c == "externalId")
+                || a.operation == "restore";
+            if renamed {
+                let rules = rules(db, a.tenant_id)?;
+                // The rules that name the group before and after: its users are affected
+                // only when they differ.
+                let named = |d: Option<&Map<String, Value>>| -> Vec<bool> {
+                    let (display, external) = (names(d, "displayName"), names(d, "externalId"));
+                    rules
+                        .iter()
+                        .map(|r| {
+                            d.is_some()
+                                && names_group(
+                                    r,
+                                    a.resource_id,
+                                    display.as_deref(),
+                                    external.as_deref(),
+                                )
+                        })
+                        .collect()
+                };
+                if named(before) != named(after) {
+                    groups.push(a.resource_id.to_string());
+                }
+            }
+        }
+        _ => {}
+    }
+    if !groups.is_empty() {
+        users_under(db, a.tenant_id, &groups, &mut users)?;
+    }
+    recompute(db, a.tenant_id, &users, a.actor, a.at)
+}
+
+/// Validates a rule to add (400 naming the field otherwise).
+fn check(spec: &RoleRuleSpec) -> Result<(), StoreError> {
+    let role_ok =
+        !spec.role.is_empty() && spec.role.len() <= 100 && !spec.role.chars().any(char::is_control);
+    if !role_ok {
+        return Err(
+            ScimError::invalid_value("role: a role must be 1-100 printable characters").into(),
+        );
+    }
+    match (spec.matches, spec.value.as_deref()) {
+        (RoleMatch::Default, None) => Ok(()),
+        (RoleMatch::Default, Some(_)) => {
+            Err(ScimError::invalid_value("value: a default rule takes no value").into())
+        }
+        (_, Some(v)) if !v.is_empty() && v.len() <= 1000 => Ok(()),
+        _ => Err(ScimError::invalid_value("value: a group rule needs the group's value").into()),
+    }
+}
+
+/// Locks the tenant's row (PostgreSQL) so that rule changes and membership changes of
+/// one tenant do not interleave.
+fn lock_tenant(db: &mut dyn Db, tenant_id: i64) -> Result<(), StoreError> {
+    if db.dialect() == Dialect::Postgres {
+        db.row(
+            "SELECT id FROM tenants WHERE id = ? FOR UPDATE",
+            params![tenant_id],
+            |r| r.int(0),
+        )?;
+    }
+    Ok(())
+}
+
+/// The users a rule can give a role to.
+fn users_of_rule(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    rule: &RoleRule,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut users = BTreeSet::new();
+    if rule.matches == RoleMatch::Default {
+        users.extend(db.rows(
+            "SELECT id FROM resources WHERE tenant_id = ? AND resource_type = 'User' AND deleted IS NULL",
+            params![tenant_id],
+            |r| r.text(0),
+        )?);
+        return Ok(users);
+    }
+    // The groups it names (rule changes are rare: one pass over the tenant's groups).
+    let groups = db.rows(
+        "SELECT id, display, data FROM resources
+         WHERE tenant_id = ? AND resource_type = 'Group' AND deleted IS NULL",
+        params![tenant_id],
+        |r| Ok((r.text(0)?, r.opt_text(1)?, r.text(2)?)),
+    )?;
+    let mut named = Vec::new();
+    for (id, display, data) in groups {
+        let external = if rule.matches == RoleMatch::GroupExternalId {
+            serde_json::from_str::<Value>(&data)?
+                .get("externalId")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        } else {
+            None
+        };
+        if names_group(rule, &id, display.as_deref(), external.as_deref()) {
+            named.push(id);
+        }
+    }
+    users_under(db, tenant_id, &named, &mut users)?;
+    Ok(users)
+}
+
+pub(crate) fn add_rule(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    spec: &RoleRuleSpec,
+    actor: &Actor,
+) -> Result<RoleRule, StoreError> {
+    check(spec)?;
+    lock_tenant(db, tenant_id)?;
+    let id = format!("rr_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let at = super::now();
+    let rule = db.one(
+        &format!(
+            "INSERT INTO role_rules (tenant_id, id, role, match_kind, value, created)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING {RULE_COLUMNS}"
+        ),
+        params![
+            tenant_id,
+            id.as_str(),
+            spec.role.as_str(),
+            spec.matches.as_str(),
+            spec.value.clone(),
+            at.as_str()
+        ],
+        rule_from_row,
+    )?;
+    let users = users_of_rule(db, tenant_id, &rule)?;
+    recompute(db, tenant_id, &users, actor, &at)?;
+    Ok(rule)
+}
+
+pub(crate) fn remove_rule(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    rule_id: &str,
+    actor: &Actor,
+) -> Result<RoleRule, StoreError> {
+    lock_tenant(db, tenant_id)?;
+    let rule = db
+        .row(
+            &format!("SELECT {RULE_COLUMNS} FROM role_rules WHERE tenant_id = ? AND id = ?"),
+            params![tenant_id, rule_id],
+            rule_from_row,
+        )?
+        .ok_or_else(|| {
+            StoreError::from(ScimError::not_found(format!("no role rule '{rule_id}'")))
+        })?;
+    // The users who may have had its role: by the rule, and by the role stored.
+    let mut users = users_of_rule(db, tenant_id, &rule)?;
+    users.extend(db.rows(
+        "SELECT user_id FROM user_roles WHERE tenant_id = ? AND role = ?",
+        params![tenant_id, rule.role.as_str()],
+        |r| r.text(0),
+    )?);
+    db.exec(
+        "DELETE FROM role_rules WHERE tenant_id = ? AND id = ?",
+        params![tenant_id, rule_id],
+    )?;
+    // With no rule left, `recompute` empties their roles (each change told).
+    let at = super::now();
+    recompute(db, tenant_id, &users, actor, &at)?;
+    Ok(rule)
+}
