@@ -4,8 +4,8 @@
 mod cli;
 mod client;
 mod cpu;
-mod fairness;
 mod cycle;
+mod fairness;
 mod report;
 mod rss;
 mod seed;

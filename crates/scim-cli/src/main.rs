@@ -3,8 +3,10 @@
 mod admin;
 mod admin_token;
 mod config;
+mod errors;
 mod limits;
 mod serve;
+mod serve_hints;
 mod store_cmd;
 
 use anyhow::Result;
@@ -46,8 +48,19 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // A sentence, not a protocol code or a debug dump.
+            eprintln!("error: {}", errors::sentence(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

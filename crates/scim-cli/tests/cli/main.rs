@@ -13,5 +13,6 @@ mod support;
 mod admin;
 mod events;
 mod faults;
+mod operator;
 mod safety;
 mod scale_out;

@@ -265,7 +265,8 @@ fn run_batch(
                 "COMMIT"
             };
             // The outcome of a COMMIT whose answer was lost is unknown: never report success.
-            let outcome = wait(handle, deadline, client.batch_execute(text)).map_err(|e| e.to_store());
+            let outcome =
+                wait(handle, deadline, client.batch_execute(text)).map_err(|e| e.to_store());
             lease.clean = outcome.is_ok();
             outcome
         }

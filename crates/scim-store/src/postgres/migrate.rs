@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tenant_settings_tokens",
         include_str!("../../migrations/postgres/0003_tenant_settings_tokens.sql"),
     ),
+    (
+        7,
+        "operator",
+        include_str!("../../migrations/postgres/0007_operator.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

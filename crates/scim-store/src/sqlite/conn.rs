@@ -15,10 +15,11 @@ use tokio::sync::{Semaphore, oneshot};
 use super::checkpoint::{self, Checkpoints, Limits};
 use crate::error::StoreError;
 
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_events_admin.sql"),
     include_str!("../../migrations/sqlite/0003_tenant_settings_tokens.sql"),
+    include_str!("../../migrations/sqlite/0007_operator.sql"),
 ];
 
 /// Most jobs committed together in one transaction.
