@@ -17,6 +17,7 @@
 mod error;
 pub mod event;
 pub mod feed;
+pub mod push;
 mod subscribe;
 pub mod watch;
 

@@ -8,8 +8,10 @@
 //! transaction.
 
 mod admin;
+pub mod audit;
 mod backend;
 pub mod copy;
+pub mod delivery;
 mod error;
 mod events;
 mod index;
@@ -29,7 +31,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 pub use admin::{AdminTokenInfo, AdminTokens};
+pub use audit::Audit;
 pub use backend::{AnyStore, DatabaseUrl};
+pub use delivery::DeliveryStore;
 pub use error::StoreError;
 pub use events::EventLog;
 pub use index::{IndexPlan, indexed_attributes};
@@ -48,7 +52,7 @@ pub use sql::fairness::Fairness;
 /// store implements: the change log as an event source ([`EventLog`]) and administration
 /// tokens ([`AdminTokens`]).
 #[async_trait]
-pub trait Store: EventLog + AdminTokens + Send + Sync {
+pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Send + Sync {
     // Tenants.
     async fn create_tenant(
         &self,

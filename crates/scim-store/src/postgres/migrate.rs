@@ -26,6 +26,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_tenant_settings_tokens.sql"),
     ),
     (
+        4,
+        "delivery",
+        include_str!("../../migrations/postgres/0004_delivery.sql"),
+    ),
+    (
+        5,
+        "ops",
+        include_str!("../../migrations/postgres/0005_ops.sql"),
+    ),
+    (
         7,
         "operator",
         include_str!("../../migrations/postgres/0007_operator.sql"),

@@ -2,8 +2,10 @@
 //! backend [`Engine`] (SQLite or PostgreSQL) that provides connections and transactions.
 
 pub(crate) mod admin_tokens;
+pub(crate) mod audit;
 pub(crate) mod auth_cache;
 pub mod db;
+pub(crate) mod delivery;
 pub(crate) mod events;
 pub mod fairness;
 pub(crate) mod lifecycle;
@@ -644,9 +646,8 @@ impl<E: Engine> EventLog for SqlStore<E> {
     }
 
     async fn prune_changes(&self, tenant_id: i64, through: i64) -> Result<u64, StoreError> {
-        self.engine
-            .write(move |db| events::prune_changes(db, tenant_id, through))
-            .await
+        // The audit index takes in what is pruned first (sql/audit.rs).
+        self.prune_indexed(tenant_id, through).await
     }
 
     fn commit_signal(&self) -> &CommitSignal {
@@ -687,5 +688,147 @@ impl<E: Engine> AdminTokens for SqlStore<E> {
         self.engine
             .read_short(move |db| admin_tokens::authenticate(db, &token, &now))
             .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> crate::delivery::DeliveryStore for SqlStore<E> {
+    async fn create_destination(
+        &self,
+        new: crate::delivery::NewDestination,
+    ) -> Result<crate::delivery::Destination, StoreError> {
+        self.engine.write(move |db| delivery::create(db, new)).await
+    }
+
+    async fn destination(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::delivery::Destination>, StoreError> {
+        let id = id.to_string();
+        self.engine
+            .read_short(move |db| delivery::get(db, &id))
+            .await
+    }
+
+    async fn list_destinations(
+        &self,
+        tenant_id: Option<i64>,
+        kind: Option<crate::delivery::DestinationKind>,
+    ) -> Result<Vec<crate::delivery::Destination>, StoreError> {
+        self.engine
+            .read(move |db| delivery::list(db, tenant_id, kind))
+            .await
+    }
+
+    async fn change_destination(
+        &self,
+        id: &str,
+        change: crate::delivery::DestinationChange,
+    ) -> Result<Option<crate::delivery::Destination>, StoreError> {
+        let id = id.to_string();
+        let d = self
+            .engine
+            .write(move |db| delivery::change(db, &id, change))
+            .await?;
+        self.wake_deliverer(d.as_ref());
+        Ok(d)
+    }
+
+    async fn delete_destination(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        let d = self
+            .engine
+            .write(move |db| {
+                let d = delivery::get(db, &id)?;
+                delivery::delete(db, &id)?;
+                Ok(d)
+            })
+            .await?;
+        self.wake_deliverer(d.as_ref());
+        Ok(d.is_some())
+    }
+
+    async fn set_destination_active(
+        &self,
+        id: &str,
+        active: bool,
+        reason: Option<String>,
+    ) -> Result<Option<crate::delivery::Destination>, StoreError> {
+        let id = id.to_string();
+        let d = self
+            .engine
+            .write(move |db| delivery::set_active(db, &id, active, reason))
+            .await?;
+        self.wake_deliverer(d.as_ref());
+        Ok(d)
+    }
+
+    async fn replay_destination(
+        &self,
+        id: &str,
+        position: i64,
+    ) -> Result<Option<crate::delivery::Destination>, StoreError> {
+        let id = id.to_string();
+        let d = self
+            .engine
+            .write(move |db| delivery::replay(db, &id, position))
+            .await?;
+        self.wake_deliverer(d.as_ref());
+        Ok(d)
+    }
+
+    async fn delivery_attempts(
+        &self,
+        id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::delivery::DeliveryAttempt>, StoreError> {
+        let id = id.to_string();
+        self.engine
+            .read(move |db| delivery::attempts(db, &id, before, limit))
+            .await
+    }
+
+    async fn acquire_destination(
+        &self,
+        id: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<crate::delivery::Destination>, StoreError> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.engine
+            .write(move |db| delivery::acquire(db, &id, &owner, ttl))
+            .await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &str,
+        owner: &str,
+        generation: i64,
+        record: crate::delivery::DeliveryRecord,
+        ttl: std::time::Duration,
+    ) -> Result<crate::delivery::Recorded, StoreError> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.engine
+            .write(move |db| delivery::record(db, &id, &owner, generation, record, ttl))
+            .await
+    }
+
+    async fn release_destination(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.engine
+            .write(move |db| delivery::release(db, &id, &owner))
+            .await
+    }
+}
+
+impl<E> SqlStore<E> {
+    /// Wakes the deliverer of a destination an operator changed (it waits on its tenant's
+    /// commit signal), so that a pause, a replay or new settings apply at once.
+    fn wake_deliverer(&self, d: Option<&crate::delivery::Destination>) {
+        if let Some(d) = d {
+            self.signal.notify(d.tenant_id);
+        }
     }
 }

@@ -134,6 +134,9 @@ pub(crate) fn delete_tenant(db: &mut dyn Db, name: &str) -> Result<bool, StoreEr
         "changes",
         "resources",
         "tokens",
+        "audit_members",
+        "audit_states",
+        "audit_progress",
     ] {
         db.exec(
             &format!("DELETE FROM {table} WHERE tenant_id = ?"),

@@ -15,10 +15,12 @@ use tokio::sync::{Semaphore, oneshot};
 use super::checkpoint::{self, Checkpoints, Limits};
 use crate::error::StoreError;
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_events_admin.sql"),
     include_str!("../../migrations/sqlite/0003_tenant_settings_tokens.sql"),
+    include_str!("../../migrations/sqlite/0004_delivery.sql"),
+    include_str!("../../migrations/sqlite/0005_ops.sql"),
     include_str!("../../migrations/sqlite/0007_operator.sql"),
 ];
 

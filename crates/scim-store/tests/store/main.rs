@@ -8,9 +8,11 @@
 #[macro_use]
 mod support;
 
+mod audit;
 mod changes;
 mod concurrency;
 mod copy;
+mod delivery;
 mod events;
 mod lifecycle;
 mod list;

@@ -1,0 +1,437 @@
+//! The delivery engine: one task per active destination, each holding the destination's
+//! lease, reading its tenant's events after the destination's position and handing them to
+//! a [`Sink`] (webhook or NATS) in order, recording every attempt and the new position in
+//! one transaction.
+//!
+//! Ordering: the next events are read only once the previous ones were acknowledged, so a
+//! consumer never sees event n+1 before event n was acknowledged. At least once: the
+//! position moves only after an acknowledgement, in the transaction that records it, so a
+//! crash resends at most what was not recorded (the same `webhook-id` / `Nats-Msg-Id`).
+//! One instance at a time: every write is fenced by the lease; a dead instance's lease
+//! expires after `lease_ttl` and another instance takes over.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use scim_store::Store;
+use scim_store::delivery::{DeliveryRecord, Destination, DestinationKind, NewAttempt, Recorded};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::nats::NatsSink;
+use super::retry::RetryPolicy;
+use super::webhook::{self, HttpOptions, WebhookSink};
+use crate::event::EventFilter;
+use crate::feed::{Feed, FeedRequest};
+use crate::{DeliveryError, Event};
+
+/// Events read ahead from the change log per destination.
+const READ_AHEAD: u32 = 500;
+/// Pause after a store error before trying again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// The outcome of one send.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The id sent (`webhook-id`, or the first `Nats-Msg-Id`).
+    pub id: String,
+    pub status: Option<u16>,
+    /// Why it failed (`None`: acknowledged).
+    pub error: Option<String>,
+    /// How long the receiver asked to wait (`Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The receiver answered 410 Gone: it wants no more deliveries.
+    pub gone: bool,
+    pub latency: Duration,
+}
+
+/// Where events go: a webhook endpoint, a NATS server.
+#[async_trait]
+pub trait Sink: Send {
+    /// Most events per send.
+    fn chunk(&self, d: &Destination) -> usize;
+    /// Sends events, in order; acknowledged as a whole or not at all.
+    async fn send(&mut self, d: &Destination, events: &[Event]) -> Sent;
+}
+
+/// How the engine behaves.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// This instance's name in leases and attempt records (unique per process).
+    pub instance: String,
+    /// How long a lease lasts without renewal: after a crash, another instance (or the
+    /// restarted one) takes over a destination this long after the last renewal.
+    pub lease_ttl: Duration,
+    /// How often the engine looks for destinations created, resumed or released.
+    pub rescan: Duration,
+    pub retry: RetryPolicy,
+    pub http: HttpOptions,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            instance: format!("scim-{}", uuid::Uuid::new_v4().simple()),
+            lease_ttl: Duration::from_secs(30),
+            rescan: Duration::from_secs(2),
+            retry: RetryPolicy::default(),
+            http: HttpOptions::default(),
+        }
+    }
+}
+
+struct Inner {
+    feed: Feed,
+    options: EngineOptions,
+    http: reqwest::Client,
+}
+
+/// Delivers every active destination of a store (see the module documentation). Runs
+/// inside `scim serve`; an application embedding `scim` runs it with [`DeliveryEngine::run`].
+#[derive(Clone)]
+pub struct DeliveryEngine {
+    inner: Arc<Inner>,
+}
+
+impl DeliveryEngine {
+    pub fn new(feed: Feed, options: EngineOptions) -> Result<DeliveryEngine, DeliveryError> {
+        let http = webhook::client(&options.http).map_err(|e| {
+            DeliveryError::Invalid(format!("cannot build the webhook HTTP client: {e}"))
+        })?;
+        Ok(DeliveryEngine {
+            inner: Arc::new(Inner {
+                feed,
+                options,
+                http,
+            }),
+        })
+    }
+
+    /// This instance's name in leases and attempts.
+    pub fn instance(&self) -> &str {
+        &self.inner.options.instance
+    }
+
+    /// Delivers until `shutdown` turns true; then lets deliveries in flight finish (each
+    /// within the HTTP timeout), gives the leases up and returns.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let store = self.inner.feed.store().clone();
+        let mut workers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+        tracing::info!(instance = %self.inner.options.instance, "event delivery started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            workers.retain(|_, h| !h.is_finished());
+            match store.list_destinations(None, None).await {
+                Ok(list) => {
+                    let now = now_text();
+                    for d in list {
+                        let leased_elsewhere = d.lease_owner.as_deref().is_some_and(|o| {
+                            o != self.inner.options.instance
+                                && d.lease_expires.as_deref().is_some_and(|e| e > now.as_str())
+                        });
+                        if !d.active || leased_elsewhere || workers.contains_key(&d.id) {
+                            continue;
+                        }
+                        let inner = self.inner.clone();
+                        let rx = shutdown.clone();
+                        let id = d.id.clone();
+                        workers.insert(
+                            d.id,
+                            tokio::spawn(async move {
+                                if let Err(e) = deliver(inner, &id, rx).await {
+                                    tracing::warn!(destination = %id, error = %e, "delivery stopped; will resume");
+                                }
+                            }),
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list delivery destinations"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.inner.options.rescan) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        let grace = self.inner.options.http.timeout + Duration::from_secs(2);
+        for (_, h) in workers {
+            let _ = tokio::time::timeout(grace, h).await;
+        }
+        tracing::info!("event delivery stopped");
+    }
+
+    /// Runs the engine on a task of its own.
+    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(shutdown))
+    }
+}
+
+/// Now as the store writes times, so that stored times compare as text.
+fn now_text() -> String {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&f)
+        .unwrap_or_default()
+}
+
+/// How long until a stored time (zero when it passed or does not parse).
+fn until(stored: &str) -> Duration {
+    scim_core::value::parse_datetime(stored)
+        .map(|t| t - time::OffsetDateTime::now_utc())
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(Duration::ZERO)
+}
+
+/// How long ago a stored time was.
+fn since(stored: &str) -> Duration {
+    scim_core::value::parse_datetime(stored)
+        .map(|t| time::OffsetDateTime::now_utc() - t)
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(Duration::ZERO)
+}
+
+async fn deliver(
+    inner: Arc<Inner>,
+    id: &str,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), DeliveryError> {
+    let store = inner.feed.store().clone();
+    let owner = inner.options.instance.as_str();
+    let Some(d) = store
+        .acquire_destination(id, owner, inner.options.lease_ttl)
+        .await?
+    else {
+        return Ok(());
+    };
+    tracing::debug!(destination = %id, position = d.position, "delivering");
+    let result = Worker {
+        inner: &inner,
+        store: &store,
+        shutdown,
+    }
+    .run(d)
+    .await;
+    // Another instance (or this one after a restart) may take over at once.
+    if let Err(e) = store.release_destination(id, owner).await {
+        tracing::debug!(destination = %id, error = %e, "cannot release the lease; it will expire");
+    }
+    result
+}
+
+struct Worker<'a> {
+    inner: &'a Inner,
+    store: &'a Arc<dyn Store>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Worker<'_> {
+    fn closing(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    async fn record(
+        &self,
+        d: &Destination,
+        record: DeliveryRecord,
+    ) -> Result<Option<Destination>, DeliveryError> {
+        let r = self
+            .store
+            .record_delivery(
+                &d.id,
+                &self.inner.options.instance,
+                d.generation,
+                record,
+                self.inner.options.lease_ttl,
+            )
+            .await?;
+        Ok(match r {
+            Recorded::Done(d) | Recorded::Changed(d) => Some(d),
+            Recorded::Lost => None,
+        })
+    }
+
+    async fn run(mut self, mut d: Destination) -> Result<(), DeliveryError> {
+        let Some(tenant) = self.store.tenant_by_id(d.tenant_id).await? else {
+            return Ok(());
+        };
+        let mut sink: Box<dyn Sink> = match d.kind {
+            DestinationKind::Webhook => Box::new(WebhookSink {
+                client: self.inner.http.clone(),
+                allow_private: self.inner.options.http.allow_private,
+            }),
+            DestinationKind::Nats => Box::new(NatsSink::default()),
+        };
+        let signal = self.store.commit_signal().watch(d.tenant_id);
+        let renew_every = self.inner.options.lease_ttl / 3;
+        let mut renewed = Instant::now();
+        loop {
+            if self.closing() || !d.active {
+                return Ok(());
+            }
+            let committed = signal.notified();
+            tokio::pin!(committed);
+            committed.as_mut().enable();
+
+            // Waiting out a backoff: woken by commits only to see whether an operator
+            // changed the destination (a read, not a write).
+            let due = d.next_attempt.as_deref().map(until).unwrap_or_default();
+            if !due.is_zero() {
+                let wait = due.min(renew_every.saturating_sub(renewed.elapsed()));
+                tokio::select! {
+                    () = &mut committed => {
+                        match self.store.destination(&d.id).await? {
+                            Some(now) if now.generation == d.generation => continue,
+                            _ => {}
+                        }
+                    }
+                    () = tokio::time::sleep(wait) => {}
+                    _ = self.shutdown.changed() => return Ok(()),
+                }
+                match self.record(&d, DeliveryRecord::Renew).await? {
+                    Some(n) => d = n,
+                    None => return Ok(()),
+                }
+                renewed = Instant::now();
+                continue;
+            }
+
+            let filter = EventFilter::parse(&d.event_types).unwrap_or_default();
+            let request = FeedRequest {
+                after: d.position,
+                limit: READ_AHEAD,
+                wait: Duration::ZERO,
+                filter,
+            };
+            let page = match self.inner.feed.read(&tenant, &request).await {
+                Ok(p) => p,
+                Err(DeliveryError::CursorExpired { oldest, .. }) => {
+                    // The events after the position were pruned: they cannot be delivered.
+                    // Pause, so that the operator decides (replay from `oldest`).
+                    let error = format!(
+                        "events after position {} are no longer kept (the oldest cursor is \
+                         {oldest}); replay from {oldest} to carry on",
+                        d.position
+                    );
+                    tracing::warn!(destination = %d.id, %error, "delivery paused");
+                    let attempt = NewAttempt {
+                        first_position: d.position + 1,
+                        last_position: d.position + 1,
+                        event_id: String::new(),
+                        events: 0,
+                        status: None,
+                        latency_ms: 0,
+                        error: Some(error),
+                    };
+                    let record = DeliveryRecord::Failed {
+                        attempt,
+                        retry_in: self.inner.options.retry.max,
+                        pause: Some("expired".into()),
+                    };
+                    match self.record(&d, record).await? {
+                        Some(n) => d = n,
+                        None => return Ok(()),
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(destination = %d.id, error = %e, "reading events failed; retrying");
+                    tokio::time::sleep(STORE_RETRY).await;
+                    continue;
+                }
+            };
+
+            if page.events.is_empty() {
+                if page.next > d.position || renewed.elapsed() >= renew_every {
+                    // Pass over the events the filter left out, and renew the lease.
+                    let record = if page.next > d.position {
+                        DeliveryRecord::Advanced {
+                            through: page.next,
+                            attempt: None,
+                        }
+                    } else {
+                        DeliveryRecord::Renew
+                    };
+                    match self.record(&d, record).await? {
+                        Some(n) => d = n,
+                        None => return Ok(()),
+                    }
+                    renewed = Instant::now();
+                    continue;
+                }
+                let wait = renew_every.saturating_sub(renewed.elapsed());
+                tokio::select! {
+                    () = &mut committed => {}
+                    () = tokio::time::sleep(wait) => {}
+                    _ = self.shutdown.changed() => return Ok(()),
+                }
+                continue;
+            }
+
+            let chunk = sink.chunk(&d).max(1);
+            let chunks: Vec<&[Event]> = page.events.chunks(chunk).collect();
+            let count = chunks.len();
+            for (i, events) in chunks.into_iter().enumerate() {
+                let (Some(first), Some(last)) = (events.first(), events.last()) else {
+                    break;
+                };
+                let sent = sink.send(&d, events).await;
+                let attempt = NewAttempt {
+                    first_position: first.position,
+                    last_position: last.position,
+                    event_id: sent.id.clone(),
+                    events: events.len() as i64,
+                    status: sent.status.map(i64::from),
+                    latency_ms: i64::try_from(sent.latency.as_millis()).unwrap_or(i64::MAX),
+                    error: sent.error.clone(),
+                };
+                let failed = sent.error.is_some();
+                let record = if !failed {
+                    let through = if i + 1 == count {
+                        page.next
+                    } else {
+                        last.position
+                    };
+                    DeliveryRecord::Advanced {
+                        through,
+                        attempt: Some(attempt),
+                    }
+                } else {
+                    let failing_for = d.failing_since.as_deref().map(since).unwrap_or_default();
+                    let pause = if sent.gone {
+                        Some("gone".to_string())
+                    } else if failing_for >= self.inner.options.retry.pause_after {
+                        Some("failing".to_string())
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = &pause {
+                        tracing::warn!(destination = %d.id, reason, error = ?sent.error, "destination paused");
+                    }
+                    DeliveryRecord::Failed {
+                        retry_in: self
+                            .inner
+                            .options
+                            .retry
+                            .delay(d.failures + 1, sent.retry_after),
+                        attempt,
+                        pause,
+                    }
+                };
+                let generation = d.generation;
+                match self.record(&d, record).await? {
+                    Some(n) => d = n,
+                    None => return Ok(()),
+                }
+                renewed = Instant::now();
+                if failed || d.generation != generation || self.closing() || !d.active {
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! Managing destinations: what the management API and the `scim webhook` / `scim nats`
+//! commands share (validation, secrets shown once, status with lag).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scim_store::delivery::{
+    DeliveryAttempt, Destination, DestinationChange, DestinationKind, NewDestination,
+};
+use scim_store::{Store, Tenant};
+use serde::Serialize;
+
+use super::{address, nats, signing};
+use crate::DeliveryError;
+use crate::event::EventFilter;
+
+/// Where a new destination starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// With the next change (events already committed are not sent).
+    #[default]
+    Now,
+    /// With the oldest event kept.
+    Beginning,
+    /// After this position.
+    After(i64),
+}
+
+/// A destination to create.
+#[derive(Debug, Clone, Default)]
+pub struct DestinationSpec {
+    pub url: String,
+    /// Event types (`user.*,group.members_*`); all when `None`.
+    pub event_types: Option<String>,
+    pub description: Option<String>,
+    /// Events per POST (webhooks; 1 when `None`).
+    pub batch_max: Option<i64>,
+    pub start: Start,
+}
+
+/// A destination as the management API and the CLI show it (never its secret).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationView {
+    pub id: String,
+    pub kind: &'static str,
+    pub tenant: String,
+    pub url: String,
+    pub event_types: String,
+    pub description: String,
+    pub batch_max: i64,
+    /// `active` or `paused`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
+    /// The last position acknowledged.
+    pub position: i64,
+    /// The tenant's latest position.
+    pub head: i64,
+    /// Events (change records) not delivered yet: `head - position`.
+    pub lag: i64,
+    pub failures: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<String>,
+    /// Until when the previous secret still signs (after a rotation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires: Option<String>,
+    /// The instance delivering it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_by: Option<String>,
+    pub created: String,
+    pub updated: String,
+}
+
+/// One attempt as shown.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    pub id: i64,
+    pub at: String,
+    pub first_position: i64,
+    pub last_position: i64,
+    /// The `webhook-id` (or first `Nats-Msg-Id`) sent.
+    pub event_id: String,
+    pub events: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<i64>,
+    pub latency_ms: i64,
+    /// `delivered` or `failed`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub instance: String,
+}
+
+impl From<DeliveryAttempt> for AttemptView {
+    fn from(a: DeliveryAttempt) -> Self {
+        AttemptView {
+            id: a.id,
+            at: a.at,
+            first_position: a.first_position,
+            last_position: a.last_position,
+            event_id: a.event_id,
+            events: a.events,
+            status: a.status,
+            latency_ms: a.latency_ms,
+            outcome: a.outcome,
+            error: a.error,
+            instance: a.instance,
+        }
+    }
+}
+
+/// Management of a store's destinations.
+#[derive(Clone)]
+pub struct Destinations {
+    store: Arc<dyn Store>,
+    allow_private: bool,
+}
+
+impl Destinations {
+    /// `allow_private`: whether webhook URLs may point at private, loopback or link-local
+    /// addresses (`--allow-private-webhooks`).
+    pub fn new(store: Arc<dyn Store>, allow_private: bool) -> Destinations {
+        Destinations {
+            store,
+            allow_private,
+        }
+    }
+
+    fn check_filter(types: Option<&str>) -> Result<String, DeliveryError> {
+        let text = types
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or("*");
+        EventFilter::parse(text)?;
+        Ok(text.to_string())
+    }
+
+    async fn start_position(&self, tenant: &Tenant, start: Start) -> Result<i64, DeliveryError> {
+        Ok(match start {
+            Start::Now => self.store.change_head(tenant.id).await?,
+            Start::Beginning => self
+                .store
+                .oldest_change(tenant.id)
+                .await?
+                .map_or(self.store.change_head(tenant.id).await?, |o| o - 1),
+            Start::After(p) if p < 0 => {
+                return Err(DeliveryError::Invalid(format!(
+                    "a position is 0 or more, not {p}"
+                )));
+            }
+            Start::After(p) => p,
+        })
+    }
+
+    /// Creates a webhook endpoint; returns it and its signing secret (`whsec_…`), which is
+    /// never shown again.
+    pub async fn create_webhook(
+        &self,
+        tenant: &Tenant,
+        spec: DestinationSpec,
+    ) -> Result<(DestinationView, String), DeliveryError> {
+        let url =
+            address::check_url(&spec.url, self.allow_private).map_err(DeliveryError::Invalid)?;
+        let event_types = Self::check_filter(spec.event_types.as_deref())?;
+        let batch_max = spec.batch_max.unwrap_or(1);
+        if !(1..=1000).contains(&batch_max) {
+            return Err(DeliveryError::Invalid(format!(
+                "batchMax must be 1-1000 events, not {batch_max}"
+            )));
+        }
+        let secret = signing::generate_secret();
+        let position = self.start_position(tenant, spec.start).await?;
+        let d = self
+            .store
+            .create_destination(NewDestination {
+                tenant_id: tenant.id,
+                kind: DestinationKind::Webhook,
+                url: url.to_string(),
+                event_types,
+                description: spec.description.unwrap_or_default(),
+                secret: Some(secret.clone()),
+                batch_max,
+                position,
+            })
+            .await?;
+        Ok((self.view(tenant, d).await?, secret))
+    }
+
+    /// Creates a NATS JetStream publisher for a tenant.
+    pub async fn create_nats(
+        &self,
+        tenant: &Tenant,
+        spec: DestinationSpec,
+    ) -> Result<DestinationView, DeliveryError> {
+        nats::check_url(&spec.url).map_err(DeliveryError::Invalid)?;
+        let event_types = Self::check_filter(spec.event_types.as_deref())?;
+        let position = self.start_position(tenant, spec.start).await?;
+        let d = self
+            .store
+            .create_destination(NewDestination {
+                tenant_id: tenant.id,
+                kind: DestinationKind::Nats,
+                url: spec.url.trim().to_string(),
+                event_types,
+                description: spec.description.unwrap_or_default(),
+                secret: None,
+                batch_max: 1,
+                position,
+            })
+            .await?;
+        self.view(tenant, d).await
+    }
+
+    /// A tenant's destination of a kind (`None` if there is none with that id).
+    pub async fn get(
+        &self,
+        tenant: &Tenant,
+        kind: DestinationKind,
+        id: &str,
+    ) -> Result<Option<Destination>, DeliveryError> {
+        Ok(self
+            .store
+            .destination(id)
+            .await?
+            .filter(|d| d.tenant_id == tenant.id && d.kind == kind))
+    }
+
+    /// A tenant's destinations of a kind, with their status.
+    pub async fn list(
+        &self,
+        tenant: &Tenant,
+        kind: DestinationKind,
+    ) -> Result<Vec<DestinationView>, DeliveryError> {
+        let head = self.store.change_head(tenant.id).await?;
+        Ok(self
+            .store
+            .list_destinations(Some(tenant.id), Some(kind))
+            .await?
+            .into_iter()
+            .map(|d| view_at(tenant, d, head))
+            .collect())
+    }
+
+    /// A destination with its status.
+    pub async fn view(
+        &self,
+        tenant: &Tenant,
+        d: Destination,
+    ) -> Result<DestinationView, DeliveryError> {
+        let head = self.store.change_head(tenant.id).await?;
+        Ok(view_at(tenant, d, head))
+    }
+
+    /// Changes a destination's settings (URL, types, description, batch size).
+    pub async fn update(
+        &self,
+        tenant: &Tenant,
+        d: &Destination,
+        spec: DestinationSpec,
+    ) -> Result<DestinationView, DeliveryError> {
+        let url = if spec.url.is_empty() {
+            None
+        } else {
+            match d.kind {
+                DestinationKind::Webhook => Some(
+                    address::check_url(&spec.url, self.allow_private)
+                        .map_err(DeliveryError::Invalid)?
+                        .to_string(),
+                ),
+                DestinationKind::Nats => {
+                    nats::check_url(&spec.url).map_err(DeliveryError::Invalid)?;
+                    Some(spec.url.trim().to_string())
+                }
+            }
+        };
+        let event_types = match spec.event_types.as_deref() {
+            Some(t) => Some(Self::check_filter(Some(t))?),
+            None => None,
+        };
+        if let Some(b) = spec.batch_max
+            && (!(1..=1000).contains(&b) || (b > 1 && d.kind == DestinationKind::Nats))
+        {
+            return Err(DeliveryError::Invalid(format!(
+                "batchMax must be 1-1000 events (webhooks only), not {b}"
+            )));
+        }
+        let change = DestinationChange {
+            url,
+            event_types,
+            description: spec.description,
+            batch_max: spec.batch_max,
+            rotate_secret: None,
+        };
+        let d = self
+            .store
+            .change_destination(&d.id, change)
+            .await?
+            .ok_or_else(gone)?;
+        self.view(tenant, d).await
+    }
+
+    /// Replaces a webhook's secret; the old one keeps signing beside it for `overlap` (both
+    /// signatures are sent), so that receivers can switch without losing a delivery.
+    /// Returns the new secret, shown once.
+    pub async fn rotate_secret(
+        &self,
+        tenant: &Tenant,
+        d: &Destination,
+        overlap: Duration,
+    ) -> Result<(DestinationView, String), DeliveryError> {
+        if d.kind != DestinationKind::Webhook {
+            return Err(DeliveryError::Invalid("only webhooks have secrets".into()));
+        }
+        let secret = signing::generate_secret();
+        let change = DestinationChange {
+            rotate_secret: Some((secret.clone(), overlap)),
+            ..Default::default()
+        };
+        let d = self
+            .store
+            .change_destination(&d.id, change)
+            .await?
+            .ok_or_else(gone)?;
+        Ok((self.view(tenant, d).await?, secret))
+    }
+
+    pub async fn pause(
+        &self,
+        tenant: &Tenant,
+        d: &Destination,
+    ) -> Result<DestinationView, DeliveryError> {
+        let d = self
+            .store
+            .set_destination_active(&d.id, false, Some("operator".into()))
+            .await?
+            .ok_or_else(gone)?;
+        self.view(tenant, d).await
+    }
+
+    pub async fn resume(
+        &self,
+        tenant: &Tenant,
+        d: &Destination,
+    ) -> Result<DestinationView, DeliveryError> {
+        let d = self
+            .store
+            .set_destination_active(&d.id, true, None)
+            .await?
+            .ok_or_else(gone)?;
+        self.view(tenant, d).await
+    }
+
+    /// Resends every event after `from` (and carries on from there).
+    pub async fn replay(
+        &self,
+        tenant: &Tenant,
+        d: &Destination,
+        from: i64,
+    ) -> Result<DestinationView, DeliveryError> {
+        if from < 0 {
+            return Err(DeliveryError::Invalid(format!(
+                "a position is 0 or more, not {from}"
+            )));
+        }
+        let head = self.store.change_head(tenant.id).await?;
+        if from > head {
+            return Err(DeliveryError::Invalid(format!(
+                "position {from} is after the tenant's latest ({head})"
+            )));
+        }
+        let oldest = self
+            .store
+            .oldest_change(tenant.id)
+            .await?
+            .unwrap_or(head + 1);
+        if from < oldest - 1 {
+            return Err(DeliveryError::CursorExpired {
+                after: from,
+                oldest: oldest - 1,
+            });
+        }
+        let d = self
+            .store
+            .replay_destination(&d.id, from)
+            .await?
+            .ok_or_else(gone)?;
+        self.view(tenant, d).await
+    }
+
+    pub async fn delete(&self, d: &Destination) -> Result<bool, DeliveryError> {
+        Ok(self.store.delete_destination(&d.id).await?)
+    }
+
+    /// A destination's attempts, newest first.
+    pub async fn attempts(
+        &self,
+        d: &Destination,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AttemptView>, DeliveryError> {
+        Ok(self
+            .store
+            .delivery_attempts(&d.id, before, limit)
+            .await?
+            .into_iter()
+            .map(AttemptView::from)
+            .collect())
+    }
+}
+
+fn gone() -> DeliveryError {
+    DeliveryError::Invalid("the destination was deleted meanwhile".into())
+}
+
+fn view_at(tenant: &Tenant, d: Destination, head: i64) -> DestinationView {
+    DestinationView {
+        kind: d.kind.as_str(),
+        tenant: tenant.name.clone(),
+        state: if d.active { "active" } else { "paused" },
+        lag: (head - d.position).max(0),
+        head,
+        previous_secret_expires: d.previous_secret.as_ref().and(d.previous_expires),
+        delivered_by: d.lease_owner,
+        id: d.id,
+        url: d.url,
+        event_types: d.event_types,
+        description: d.description,
+        batch_max: d.batch_max,
+        paused_reason: d.paused_reason,
+        position: d.position,
+        failures: d.failures,
+        failing_since: d.failing_since,
+        next_attempt: d.next_attempt,
+        last_status: d.last_status,
+        last_error: d.last_error,
+        last_success: d.last_success,
+        created: d.created,
+        updated: d.updated,
+    }
+}
