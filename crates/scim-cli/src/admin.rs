@@ -23,7 +23,7 @@ pub struct StoreArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
-    /// Create a tenant (one identity provider connection); prints its base URL path.
+    /// Create a tenant (one identity provider connection); prints its SCIM base URL.
     Create {
         /// The tenant's name, used in its base URL `/scim/v2/{name}`: 1-64 letters, digits,
         /// '-' or '_'. Names are case-insensitive (`Acme` and `acme` are one tenant).
@@ -266,10 +266,8 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
                 };
                 s.update_tenant(&name, update).await?;
             }
-            println!(
-                "created tenant '{}' (base URL path /scim/v2/{})",
-                t.name, t.name
-            );
+            println!("created tenant '{}'", t.name);
+            println!("{}", target.base_url_line(&t.name));
             println!("next: scim token create --tenant {} --name <idp>", t.name);
         }
         TenantCommand::Update(args) => update_tenant(args).await?,
@@ -368,6 +366,7 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                 scope,
             };
             let (info, text) = s.create_token_with(id, spec).await?;
+            println!("{}", target.base_url_line(&tenant));
             println!("token id: {}", info.id);
             println!("scope: {}", info.scope.as_str());
             if let Some(expires) = &info.expires {

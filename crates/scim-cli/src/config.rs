@@ -256,6 +256,28 @@ impl AdminTarget {
     }
 }
 
+impl AdminTarget {
+    /// A tenant's full SCIM base URL when the server's public URL is known here (the
+    /// config file's `public_url`, or `SCIM_PUBLIC_URL`), else a sentence with its path.
+    pub fn base_url_line(&self, tenant: &str) -> String {
+        let public = FileConfig::load(self.config.as_deref())
+            .ok()
+            .and_then(|f| f.public_url)
+            .or_else(|| std::env::var("SCIM_PUBLIC_URL").ok())
+            .filter(|u| !u.trim().is_empty());
+        match public {
+            Some(url) => format!(
+                "SCIM base URL: {}/scim/v2/{tenant}",
+                url.trim_end_matches('/')
+            ),
+            None => format!(
+                "SCIM base URL: the server's public URL + /scim/v2/{tenant} (e.g. \
+                 http://127.0.0.1:8080/scim/v2/{tenant} for `scim serve` with its defaults)"
+            ),
+        }
+    }
+}
+
 /// A store's description with a SQLite path made absolute (what an operator compares).
 fn describe_absolute(url: &DatabaseUrl, store: &AnyStore) -> String {
     match url {

@@ -144,6 +144,14 @@ pub(crate) fn delete_tenant(db: &mut dyn Db, name: &str) -> Result<bool, StoreEr
         )?;
     }
     db.exec("DELETE FROM tenants WHERE id = ?", params![t.id])?;
+    // The last of tenants whose names differed only by case becomes an ordinary tenant,
+    // found in any spelling (migration 0007).
+    db.exec(
+        "UPDATE tenants SET case_twin = NULL
+         WHERE lower(name) = lower(?) AND case_twin IS NOT NULL
+           AND (SELECT count(*) FROM tenants o WHERE lower(o.name) = lower(?)) = 1",
+        params![t.name.as_str(), t.name.as_str()],
+    )?;
     Ok(true)
 }
 
