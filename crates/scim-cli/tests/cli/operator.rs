@@ -521,3 +521,57 @@ async fn restore_on(store: &[&str]) {
     // Nothing left to restore.
     assert!(with(&["restore", "--tenant", "acme", "--list"]).contains("no soft-deleted"));
 }
+
+/// On a terminal, `tenant delete` asks for the tenant's name and deletes only when it is
+/// typed exactly (run under `script`, which gives the command a pseudo-terminal).
+#[test]
+fn tenant_delete_on_a_terminal_asks_for_the_name() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`script` (util-linux) is needed in CI"
+        );
+        eprintln!("SKIPPED: `script` (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    run(&["migrate", "--data-dir", d]);
+    run(&["tenant", "create", "acme", "--data-dir", d]);
+    let on_terminal = |typed: &str| -> String {
+        use std::io::Write;
+        let command = format!(
+            "{} tenant delete acme --data-dir {d}",
+            env!("CARGO_BIN_EXE_scim")
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("SCIM_DATABASE_URL")
+            .env_remove("SCIM_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{typed}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        text(&out.stdout) + &text(&out.stderr)
+    };
+    let out = on_terminal("acm");
+    assert!(out.contains("Type the tenant's name"), "{out}");
+    assert!(out.contains("was not deleted"), "{out}");
+    assert!(run(&["tenant", "list", "--data-dir", d]).contains("acme"));
+    let out = on_terminal("acme");
+    assert!(out.contains("deleted tenant 'acme'"), "{out}");
+    assert!(!run(&["tenant", "list", "--data-dir", d]).contains("acme"));
+}
