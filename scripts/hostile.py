@@ -153,7 +153,7 @@ def deleted_under_load(port, db):
         t.start()
     time.sleep(1.5)
     t0 = time.perf_counter()
-    cli("tenant", "delete", "doomed", db=db)
+    cli("tenant", "delete", "doomed", "--yes", db=db)
     deleted = time.perf_counter()
     first_401 = None
     while time.perf_counter() - deleted < 8:
@@ -249,6 +249,7 @@ def hanging_postgres(pg_url):
 def main():
     work = tempfile.mkdtemp(prefix="scim-hostile-")
     db = ["--data-dir", os.path.join(work, "data")]
+    cli("migrate", db=db)  # administration never creates a database; migrate does
     cli("tenant", "create", "acme", "--rate-limit", "100000/s", "--burst", "100000", db=db)
     token = token_of(cli("token", "create", "--tenant", "acme", "--name", "probe", db=db))
     server = Server(db, "--header-read-timeout", "5")

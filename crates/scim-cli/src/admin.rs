@@ -5,14 +5,15 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use scim_store::{
-    Actor, AnyStore, DeleteMode, JwtSettings, Store, TenantUpdate, TokenScope, TokenSpec,
+    Actor, AnyStore, DeleteMode, JwtSettings, Store, TenantContents, TenantUpdate, TokenScope,
+    TokenSpec,
 };
 
 use crate::limits::{
     parse_duration, parse_optional_count, parse_optional_rate, parse_rate, show_rate,
 };
 
-use crate::config::{FileConfig, StoreOptions};
+use crate::config::{AdminTarget, FileConfig, StoreOptions};
 
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
@@ -22,12 +23,13 @@ pub struct StoreArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
-    /// Create a tenant; prints its base URL path.
+    /// Create a tenant (one identity provider connection); prints its SCIM base URL.
     Create {
-        /// URL-safe name (letters, digits, '-', '_'), used in the base URL.
+        /// The tenant's name, used in its base URL `/scim/v2/{name}`: 1-64 letters, digits,
+        /// '-' or '_'. Names are case-insensitive (`Acme` and `acme` are one tenant).
         name: String,
         /// What DELETE does: `hard` removes, `soft` hides and keeps for restoring.
-        #[arg(long, default_value = "hard")]
+        #[arg(long, default_value = "hard", value_parser = ["hard", "soft"])]
         delete_mode: String,
         /// Days a soft-deleted resource stays restorable.
         #[arg(long, default_value_t = 30)]
@@ -41,33 +43,47 @@ pub enum TenantCommand {
         #[arg(long)]
         burst: Option<u32>,
         #[command(flatten)]
-        store: StoreOptions,
+        target: AdminTarget,
     },
-    /// Change a tenant's delete mode, retention, rate limit or JWT mode.
+    /// Change a tenant's delete mode, retention, rate limit or JWT mode (only what is
+    /// given changes).
     Update(TenantUpdateArgs),
-    /// List tenants.
-    List(StoreArgs),
-    /// Delete a tenant and everything in it.
-    Delete {
-        name: String,
+    /// List tenants with their settings.
+    List {
         #[command(flatten)]
-        store: StoreOptions,
+        target: AdminTarget,
+    },
+    /// Delete a tenant and everything in it (users, groups, tokens, change history), for
+    /// good. Says what it holds first, and asks for confirmation: type the tenant's name
+    /// on a terminal, or pass --yes.
+    Delete {
+        /// The tenant to delete.
+        name: String,
+        /// Delete without asking (for scripts).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        target: AdminTarget,
     },
 }
 
 /// `scim tenant update`: only what is given changes.
 #[derive(Debug, Args)]
 pub struct TenantUpdateArgs {
+    /// The tenant to change.
     pub name: String,
-    /// `hard` or `soft`.
-    #[arg(long)]
+    /// What DELETE does: `hard` removes, `soft` hides and keeps for restoring.
+    #[arg(long, value_parser = ["hard", "soft"])]
     pub delete_mode: Option<String>,
+    /// Days a soft-deleted resource stays restorable (0 to 36500).
     #[arg(long)]
     pub retention_days: Option<i64>,
-    /// N, N/s or N/m; `default` for the server's default.
+    /// Requests the tenant may send on average: N, N/s or N/m; `default` for the server's
+    /// default.
     #[arg(long)]
     pub rate_limit: Option<String>,
-    /// A number; `default` for the server's default.
+    /// Requests the tenant may send at once above its rate: a number; `default` for the
+    /// server's default.
     #[arg(long)]
     pub burst: Option<String>,
     /// JWT mode: the `iss` tokens must carry (with --jwt-audience, --jwt-tenant-claim and
@@ -93,7 +109,7 @@ pub struct TenantUpdateArgs {
     #[arg(long, conflicts_with_all = ["jwt_issuer", "jwt_audience", "jwt_jwks_url", "jwt_key_file"])]
     pub no_jwt: bool,
     #[command(flatten)]
-    pub store: StoreOptions,
+    pub target: AdminTarget,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,64 +128,115 @@ pub enum TokenCommand {
         expires: Option<String>,
         /// `write` (what an identity provider needs) or `read` (SCIM reads only, for an
         /// application or an auditor).
-        #[arg(long, default_value = "write")]
+        #[arg(long, default_value = "write", value_parser = ["write", "read"])]
         scope: String,
         #[command(flatten)]
-        store: StoreOptions,
+        target: AdminTarget,
     },
     /// Replace a token by a new one (same name and scope), printed once; the old one keeps
     /// working until the end of the overlap, so the identity provider can be updated.
     Rotate {
+        /// The tenant the token belongs to.
         #[arg(long)]
         tenant: String,
+        /// The id of the token to replace (from `scim token list`).
         id: String,
         /// How long the old token keeps working (`24h`, `30m`, `0` for not at all).
         #[arg(long, default_value = "24h")]
         overlap: String,
         #[command(flatten)]
-        store: StoreOptions,
+        target: AdminTarget,
     },
-    /// List a tenant's tokens (never their secrets).
+    /// List a tenant's tokens (never their secrets): scope, creation, expiry, last use
+    /// (to the minute) and revocation.
     List {
+        /// The tenant whose tokens to list.
         #[arg(long)]
         tenant: String,
         #[command(flatten)]
-        store: StoreOptions,
+        target: AdminTarget,
     },
-    /// Revoke a token by its id (from `scim token list`).
+    /// Revoke a token by its id (from `scim token list`); it stops working at once on this
+    /// deployment's servers (within 5 seconds on other instances).
     Revoke {
+        /// The tenant the token belongs to.
         #[arg(long)]
         tenant: String,
+        /// The id of the token to revoke.
         id: String,
         #[command(flatten)]
-        store: StoreOptions,
+        target: AdminTarget,
     },
 }
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
+    /// The tenant (its delete mode must be `soft`, see `scim tenant update`).
     #[arg(long)]
     pub tenant: String,
-    /// The id of the soft-deleted resource.
-    pub id: String,
+    /// The id of the soft-deleted user or group (see --list).
+    #[arg(required_unless_present = "list")]
+    pub id: Option<String>,
+    /// List the tenant's soft-deleted resources (newest first) instead of restoring one.
+    #[arg(long, conflicts_with = "id")]
+    pub list: bool,
     #[command(flatten)]
-    pub store: StoreOptions,
+    pub target: AdminTarget,
 }
 
-async fn open_any(store: &StoreOptions) -> Result<AnyStore> {
-    let file = FileConfig::load(store.config.as_deref())?;
-    Ok(store.open(&file).await?.1)
-}
-
-pub(crate) async fn open(store: &StoreOptions) -> Result<Arc<dyn Store>> {
-    Ok(open_any(store).await?.shared())
+pub(crate) async fn open(target: &AdminTarget) -> Result<Arc<dyn Store>> {
+    Ok(target.open().await?.shared())
 }
 
 async fn tenant_id(store: &Arc<dyn Store>, name: &str) -> Result<i64> {
     match store.tenant(name).await? {
         Some(t) => Ok(t.id),
-        None => bail!("no tenant named '{name}' (see `scim tenant list`)"),
+        None => {
+            bail!("there is no tenant named '{name}' in this database (see `scim tenant list`)")
+        }
     }
+}
+
+/// "3 users, 1 group" and the like.
+fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// What a tenant holds, in words.
+fn contents_sentence(c: &TenantContents) -> String {
+    let mut parts = vec![
+        plural(c.count("User"), "user", "users"),
+        plural(c.count("Group"), "group", "groups"),
+    ];
+    for (kind, n) in &c.resources {
+        if kind != "User" && kind != "Group" {
+            parts.push(format!("{n} {kind}"));
+        }
+    }
+    parts.push(plural(
+        c.deleted,
+        "soft-deleted resource",
+        "soft-deleted resources",
+    ));
+    parts.push(plural(c.tokens, "token", "tokens"));
+    parts.push(plural(c.changes, "change record", "change records"));
+    parts.join(", ")
+}
+
+/// Asks on the terminal for the tenant's name; `false` unless it is typed exactly.
+fn confirmed_on_terminal(name: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "tenant '{name}' was not deleted: pass --yes to delete it (standard input is not \
+             a terminal to ask on)"
+        );
+    }
+    eprint!("This cannot be undone. Type the tenant's name ({name}) to delete it: ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == name)
 }
 
 pub async fn tenant(cmd: TenantCommand) -> Result<()> {
@@ -180,7 +247,7 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
             retention_days,
             rate_limit,
             burst,
-            store,
+            target,
         } => {
             let Some(mode) = DeleteMode::parse(&delete_mode) else {
                 bail!("--delete-mode must be 'hard' or 'soft'");
@@ -189,7 +256,7 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
             if burst == Some(0) {
                 bail!("--burst must be at least 1");
             }
-            let s = open(&store).await?;
+            let s = open(&target).await?;
             let t = s.create_tenant(&name, mode, retention_days).await?;
             if rate.is_some() || burst.is_some() {
                 let update = TenantUpdate {
@@ -199,20 +266,19 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
                 };
                 s.update_tenant(&name, update).await?;
             }
-            println!(
-                "created tenant '{}' (base URL path /scim/v2/{})",
-                t.name, t.name
-            );
+            println!("created tenant '{}'", t.name);
+            println!("{}", target.base_url_line(&t.name));
             println!("next: scim token create --tenant {} --name <idp>", t.name);
         }
         TenantCommand::Update(args) => update_tenant(args).await?,
-        TenantCommand::List(args) => {
-            let s = open(&args.store).await?;
+        TenantCommand::List { target } => {
+            let s = open(&target).await?;
+            let tenants = s.list_tenants().await?;
             println!(
                 "{:<24} {:<6} {:<10} {:<10} {:<8} {:<4} CREATED",
                 "NAME", "DELETE", "RETENTION", "RATE", "BURST", "JWT"
             );
-            for t in s.list_tenants().await? {
+            for t in &tenants {
                 let settings = s.tenant_settings(t.id).await?;
                 println!(
                     "{:<24} {:<6} {:<10} {:<10} {:<8} {:<4} {}",
@@ -229,13 +295,52 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
                     t.created
                 );
             }
-        }
-        TenantCommand::Delete { name, store } => {
-            let s = open(&store).await?;
-            if !s.delete_tenant(&name).await? {
-                bail!("no tenant named '{name}'");
+            if tenants.is_empty() {
+                println!("(no tenants: `scim serve` creates 'default' on its first start)");
             }
-            println!("deleted tenant '{name}' and all its data");
+            // Tenants from before names were case-insensitive (migration 0008).
+            let mut by_folded: std::collections::BTreeMap<String, Vec<&str>> =
+                std::collections::BTreeMap::new();
+            for t in &tenants {
+                by_folded
+                    .entry(t.name.to_ascii_lowercase())
+                    .or_default()
+                    .push(&t.name);
+            }
+            for names in by_folded.values().filter(|n| n.len() > 1) {
+                println!(
+                    "note: tenants {} differ only by letter case (created before tenant names \
+                     became case-insensitive); each is reached by its exact name only. Move \
+                     the connections to one of them and delete the others.",
+                    names
+                        .iter()
+                        .map(|n| format!("'{n}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        TenantCommand::Delete { name, yes, target } => {
+            let s = open(&target).await?;
+            let Some(t) = s.tenant(&name).await? else {
+                bail!(
+                    "there is no tenant named '{name}' in this database (see `scim tenant list`)"
+                );
+            };
+            let contents = s.tenant_contents(t.id).await?;
+            let what = contents_sentence(&contents);
+            println!("tenant '{}' holds {what}", t.name);
+            if !yes && !confirmed_on_terminal(&t.name)? {
+                bail!(
+                    "tenant '{}' was not deleted: the name typed was not '{}'",
+                    t.name,
+                    t.name
+                );
+            }
+            if !s.delete_tenant(&t.name).await? {
+                bail!("tenant '{}' was deleted by someone else meanwhile", t.name);
+            }
+            println!("deleted tenant '{}': {what}", t.name);
         }
     }
     Ok(())
@@ -248,12 +353,12 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
             name,
             expires,
             scope,
-            store,
+            target,
         } => {
             let Some(scope) = TokenScope::parse(&scope) else {
                 bail!("--scope must be 'write' or 'read'");
             };
-            let s = open(&store).await?;
+            let s = open(&target).await?;
             let id = tenant_id(&s, &tenant).await?;
             let spec = TokenSpec {
                 name,
@@ -261,18 +366,22 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                 scope,
             };
             let (info, text) = s.create_token_with(id, spec).await?;
+            println!("{}", target.base_url_line(&tenant));
             println!("token id: {}", info.id);
             println!("scope: {}", info.scope.as_str());
+            if let Some(expires) = &info.expires {
+                println!("expires: {expires}");
+            }
             println!("token (shown once, store it now): {text}");
         }
         TokenCommand::Rotate {
             tenant,
             id,
             overlap,
-            store,
+            target,
         } => {
             let overlap = parse_duration(&overlap)?;
-            let s = open(&store).await?;
+            let s = open(&target).await?;
             let tid = tenant_id(&s, &tenant).await?;
             let seconds = i64::try_from(overlap.as_secs()).unwrap_or(i64::MAX);
             let r = s.rotate_token(tid, &id, seconds).await?;
@@ -290,8 +399,8 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                 (None, None) => {}
             }
         }
-        TokenCommand::List { tenant, store } => {
-            let s = open(&store).await?;
+        TokenCommand::List { tenant, target } => {
+            let s = open(&target).await?;
             let id = tenant_id(&s, &tenant).await?;
             println!(
                 "{:<18} {:<16} {:<6} {:<25} {:<25} {:<25} REVOKED",
@@ -305,36 +414,92 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                     t.scope.as_str(),
                     t.created,
                     t.expires.as_deref().unwrap_or("-"),
-                    t.last_used.as_deref().unwrap_or("-"),
+                    t.last_used.as_deref().unwrap_or("never"),
                     t.revoked.as_deref().unwrap_or("-")
                 );
             }
         }
-        TokenCommand::Revoke { tenant, id, store } => {
-            let s = open(&store).await?;
+        TokenCommand::Revoke { tenant, id, target } => {
+            let s = open(&target).await?;
             let tid = tenant_id(&s, &tenant).await?;
-            if !s.revoke_token(tid, &id).await? {
-                bail!("tenant '{tenant}' has no active token with id '{id}'");
+            let tokens = s.list_tokens(tid).await?;
+            let Some(t) = tokens.iter().find(|t| t.id == id) else {
+                bail!(
+                    "tenant '{tenant}' has no token with id '{id}' (see `scim token list \
+                     --tenant {tenant}`)"
+                );
+            };
+            if let Some(at) = &t.revoked {
+                println!(
+                    "token {id} ('{}') was already revoked at {at}: nothing changed",
+                    t.name
+                );
+                return Ok(());
             }
-            println!("revoked token {id}");
+            if !s.revoke_token(tid, &id).await? {
+                bail!("token {id} could not be revoked: it was revoked or deleted meanwhile");
+            }
+            println!(
+                "revoked token {id} ('{}'): it no longer works (within 5 seconds on other \
+                 server instances)",
+                t.name
+            );
         }
     }
     Ok(())
 }
 
 pub async fn restore(args: RestoreArgs) -> Result<()> {
-    let s = open(&args.store).await?;
+    let s = open(&args.target).await?;
     let tid = tenant_id(&s, &args.tenant).await?;
+    let Some(id) = args.id.filter(|_| !args.list) else {
+        let deleted = s.deleted_resources(tid, 1000).await?;
+        println!(
+            "{:<38} {:<8} {:<28} {:<25} {:<25} GROUPS",
+            "ID", "TYPE", "NAME", "DELETED", "RESTORABLE UNTIL"
+        );
+        for d in &deleted {
+            println!(
+                "{:<38} {:<8} {:<28} {:<25} {:<25} {}",
+                d.id,
+                d.resource_type,
+                d.display.as_deref().unwrap_or("-"),
+                d.deleted,
+                d.restorable_until.as_deref().unwrap_or("-"),
+                d.groups
+            );
+        }
+        if deleted.is_empty() {
+            println!("(no soft-deleted resources in tenant '{}')", args.tenant);
+        }
+        return Ok(());
+    };
     let actor = Actor {
         token_name: Some("admin:restore".into()),
         ..Actor::default()
     };
-    let r = s.restore(tid, &args.id, &actor).await?;
+    let r = s.restore(tid, &id, &actor).await?;
     println!(
         "restored {} '{}' (version {})",
         r.resource_type, r.id, r.version
     );
+    let groups = s.groups_of(tid, vec![id.clone()]).await?;
+    let direct: Vec<String> = groups
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .filter(|g| g.direct)
+        .map(|g| g.display.clone().unwrap_or_else(|| g.group_id.clone()))
+        .collect();
+    if !direct.is_empty() {
+        println!("member again of: {}", direct.join(", "));
+    }
     Ok(())
+}
+
+async fn open_any(store: &StoreOptions) -> Result<AnyStore> {
+    let file = FileConfig::load(store.config.as_deref())?;
+    Ok(store.open(&file).await?.1)
 }
 
 pub async fn migrate(args: StoreArgs) -> Result<()> {
@@ -358,13 +523,16 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
         || a.jwt_key_file.is_some()
         || a.jwt_tenant_claim.is_some()
         || a.jwt_tenant_value.is_some();
-    let s = open(&a.store).await?;
+    let s = open(&a.target).await?;
     let jwt = if a.no_jwt {
         Some(None)
     } else if jwt_given {
         // Start from the tenant's current JWT settings: a flag changes only its part.
         let Some(t) = s.tenant(&a.name).await? else {
-            bail!("no tenant named '{}'", a.name);
+            bail!(
+                "there is no tenant named '{}' in this database (see `scim tenant list`)",
+                a.name
+            );
         };
         let current = s.tenant_settings(t.id).await?.jwt;
         let static_key = match &a.jwt_key_file {
@@ -422,7 +590,10 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
         jwt,
     };
     let Some((t, settings)) = s.update_tenant(&a.name, update).await? else {
-        bail!("no tenant named '{}' (see `scim tenant list`)", a.name);
+        bail!(
+            "there is no tenant named '{}' in this database (see `scim tenant list`)",
+            a.name
+        );
     };
     println!(
         "tenant '{}': delete mode {}, retention {}d, rate {}, burst {}, JWT mode {}",

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use crate::admin::open;
-use crate::config::StoreOptions;
+use crate::config::AdminTarget;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminTokenCommand {
@@ -17,12 +17,12 @@ pub enum AdminTokenCommand {
         #[arg(long)]
         expires: Option<String>,
         #[command(flatten)]
-        store: StoreOptions,
+        target: AdminTarget,
     },
     /// List administration tokens (never their secrets).
     List {
         #[command(flatten)]
-        store: StoreOptions,
+        target: AdminTarget,
     },
     /// Revoke an administration token by its id (from `scim admin-token list`); it stops
     /// working at once.
@@ -30,7 +30,7 @@ pub enum AdminTokenCommand {
         /// The token's id.
         id: String,
         #[command(flatten)]
-        store: StoreOptions,
+        target: AdminTarget,
     },
 }
 
@@ -39,16 +39,16 @@ pub async fn run(cmd: AdminTokenCommand) -> Result<()> {
         AdminTokenCommand::Create {
             name,
             expires,
-            store,
+            target,
         } => {
-            let s = open(&store).await?;
+            let s = open(&target).await?;
             let (info, text) = s.create_admin_token(&name, expires).await?;
             println!("admin token id: {}", info.id);
             println!("admin token (shown once, store it now): {text}");
             println!("use it as `Authorization: Bearer …` on /admin/v1 (never on a SCIM URL)");
         }
-        AdminTokenCommand::List { store } => {
-            let s = open(&store).await?;
+        AdminTokenCommand::List { target } => {
+            let s = open(&target).await?;
             println!(
                 "{:<18} {:<24} {:<26} {:<26} REVOKED",
                 "ID", "NAME", "CREATED", "EXPIRES"
@@ -64,8 +64,8 @@ pub async fn run(cmd: AdminTokenCommand) -> Result<()> {
                 );
             }
         }
-        AdminTokenCommand::Revoke { id, store } => {
-            let s = open(&store).await?;
+        AdminTokenCommand::Revoke { id, target } => {
+            let s = open(&target).await?;
             if !s.revoke_admin_token(&id).await? {
                 bail!(
                     "there is no active admin token with id '{id}' (see `scim admin-token list`)"

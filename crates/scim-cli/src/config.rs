@@ -186,3 +186,109 @@ pub async fn open_url(
         })?;
     Ok(store)
 }
+
+/// Which deployment an administration command acts on. Unlike `scim serve` and
+/// `scim migrate`, administration never creates a database: a SQLite file that does not
+/// exist is an error that says where it was looked for.
+#[derive(Debug, Clone, Args)]
+pub struct AdminTarget {
+    /// The deployment's database: `postgres://user[:password]@host[:port]/database` or
+    /// `sqlite://PATH` [default: the SQLite file in --data-dir].
+    #[arg(long, env = "SCIM_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The data directory the server was started with (it holds scim.db) [default: ./data,
+    /// relative to the current directory].
+    #[arg(long, env = "SCIM_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Seconds to wait when connecting to PostgreSQL [default: 5].
+    #[arg(long, env = "SCIM_DATABASE_CONNECT_TIMEOUT", value_name = "SECONDS")]
+    pub database_connect_timeout: Option<u64>,
+    /// The server's TOML config file: its `database_url` or `data_dir` (and `schemas_dir`)
+    /// are used unless given here.
+    #[arg(long, env = "SCIM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl AdminTarget {
+    fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            database_url: self.database_url.clone(),
+            database_max_connections: Some(2),
+            database_connect_timeout: self.database_connect_timeout,
+            database_statement_timeout: None,
+            database_acquire_timeout: None,
+            data_dir: self.data_dir.clone(),
+            schemas_dir: None,
+            config: self.config.clone(),
+        }
+    }
+
+    /// Opens the deployment's existing database (never creating one) and says on
+    /// standard error which one it is.
+    pub async fn open(&self) -> Result<AnyStore> {
+        let file = FileConfig::load(self.config.as_deref())?;
+        let options = self.store_options();
+        let url = options.database_url(&file)?;
+        if let DatabaseUrl::Sqlite(path) = &url
+            && !path.exists()
+        {
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            let why = if self.database_url.is_some() || file.database_url.is_some() {
+                "named by --database-url (or SCIM_DATABASE_URL, or the config file)".to_string()
+            } else if self.data_dir.is_some() {
+                "in the data directory given by --data-dir (or SCIM_DATA_DIR)".to_string()
+            } else if file.data_dir.is_some() {
+                "in the data directory of the config file".to_string()
+            } else {
+                "in ./data, the default data directory, relative to the current directory"
+                    .to_string()
+            };
+            anyhow::bail!(
+                "there is no scim database at {} ({why}). Administration commands act on an \
+                 existing deployment and never create one: point at the server's data with \
+                 --data-dir DIR (the one `scim serve` was started with), --database-url or \
+                 --config, or create it by starting the server (`scim serve`) or with `scim migrate`",
+                shown.display()
+            );
+        }
+        let registry = options.registry(&file)?;
+        let store = open_url(&url, &registry, &options.pg_options(&file)).await?;
+        eprintln!("scim: acting on {}", describe_absolute(&url, &store));
+        Ok(store)
+    }
+}
+
+impl AdminTarget {
+    /// A tenant's full SCIM base URL when the server's public URL is known here (the
+    /// config file's `public_url`, or `SCIM_PUBLIC_URL`), else a sentence with its path.
+    pub fn base_url_line(&self, tenant: &str) -> String {
+        let public = FileConfig::load(self.config.as_deref())
+            .ok()
+            .and_then(|f| f.public_url)
+            .or_else(|| std::env::var("SCIM_PUBLIC_URL").ok())
+            .filter(|u| !u.trim().is_empty());
+        match public {
+            Some(url) => format!(
+                "SCIM base URL: {}/scim/v2/{tenant}",
+                url.trim_end_matches('/')
+            ),
+            None => format!(
+                "SCIM base URL: the server's public URL + /scim/v2/{tenant} (e.g. \
+                 http://127.0.0.1:8080/scim/v2/{tenant} for `scim serve` with its defaults)"
+            ),
+        }
+    }
+}
+
+/// A store's description with a SQLite path made absolute (what an operator compares).
+fn describe_absolute(url: &DatabaseUrl, store: &AnyStore) -> String {
+    match url {
+        DatabaseUrl::Sqlite(path) => format!(
+            "sqlite://{}",
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+        ),
+        DatabaseUrl::Postgres(_) => store.describe(),
+    }
+}

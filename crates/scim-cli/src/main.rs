@@ -7,8 +7,10 @@ mod audit;
 mod backup;
 mod config;
 mod delivery;
+mod errors;
 mod limits;
 mod serve;
+mod serve_hints;
 mod store_cmd;
 mod sync;
 mod target_cmd;
@@ -78,8 +80,19 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // A sentence, not a protocol code or a debug dump.
+            eprintln!("error: {}", errors::sentence(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -119,8 +119,15 @@ async fn shutdown_signal() {
 /// On the first start (no tenant at all), creates the default tenant and a token and prints
 /// them. Several instances may start at once on a new PostgreSQL database: the one whose
 /// tenant is created prints the token, the others find the tenant taken and carry on.
-async fn bootstrap(store: &dyn Store, config: &ServerConfig) -> Result<()> {
-    if !store.list_tenants().await?.is_empty() {
+async fn bootstrap(store: &dyn Store, config: &ServerConfig, args: &ServeArgs) -> Result<()> {
+    let tenants = store.list_tenants().await?;
+    if !tenants.is_empty() {
+        let names: Vec<String> = tenants.into_iter().map(|t| t.name).collect();
+        println!();
+        for line in crate::serve_hints::restart_hint(&names, &store_flags(args)) {
+            println!("{line}");
+        }
+        println!();
         return Ok(());
     }
     let tenant = match store
@@ -144,6 +151,21 @@ async fn bootstrap(store: &dyn Store, config: &ServerConfig) -> Result<()> {
     );
     println!();
     Ok(())
+}
+
+/// The flags an administration command needs to act on this server's store, as given to
+/// `scim serve` (none for the defaults).
+fn store_flags(args: &ServeArgs) -> String {
+    let mut flags = String::new();
+    if let Some(config) = &args.store.config {
+        flags.push_str(&format!(" --config {}", config.display()));
+    }
+    if args.store.database_url.is_some() {
+        flags.push_str(" --database-url <the server's database URL>");
+    } else if let Some(dir) = &args.store.data_dir {
+        flags.push_str(&format!(" --data-dir {}", dir.display()));
+    }
+    flags
 }
 
 /// Raises the soft open-file limit to the hard one where allowed (each connection is a
@@ -224,12 +246,9 @@ fn fairness_of(args: &ServeArgs, file: &FileConfig) -> scim_store::Fairness {
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     let file = FileConfig::load(args.store.config.as_deref())?;
-    let _log_writer = init_logging(
-        args.log_format
-            .as_deref()
-            .or(file.log_format.as_deref())
-            .unwrap_or("text"),
-    );
+    let _log_writer = init_logging(crate::serve_hints::log_format(
+        args.log_format.as_deref().or(file.log_format.as_deref()),
+    )?);
     let listen = args
         .listen
         .clone()
@@ -239,11 +258,16 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
-    let public_url = args
-        .public_url
-        .clone()
-        .or_else(|| file.public_url.clone())
-        .unwrap_or_else(|| format!("http://{local}"));
+    let public_url = match args.public_url.clone().or_else(|| file.public_url.clone()) {
+        Some(url) => url,
+        None => {
+            let (url, warning) = crate::serve_hints::default_public_url(local);
+            if let Some(warning) = warning {
+                tracing::warn!("{warning}");
+            }
+            url
+        }
+    };
     let (registry, store) = args.store.open(&file).await?;
     let database = store.describe();
     // How soon a waiting event reader sees a commit made by another process: another
@@ -258,7 +282,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let any_store = store.clone();
     let store = store.shared();
     let config = server_config(&args, &file, public_url.trim_end_matches('/'))?;
-    bootstrap(store.as_ref(), &config).await?;
+    bootstrap(store.as_ref(), &config, &args).await?;
     tracing::info!(
         listen = %local,
         public_url = %config.public_url,

@@ -96,9 +96,21 @@ impl FromRequestParts<AppState> for Auth {
             }
             None => None,
         };
+        let found = match found {
+            Some((tenant, token)) if tenant.name == *tenant_name => Some((tenant, token)),
+            // Tenant names are case-insensitive: `/scim/v2/ACME` is tenant `acme`'s URL,
+            // unless that spelling names another tenant (see `find_tenant` in the store).
+            Some((tenant, token)) if tenant.name.eq_ignore_ascii_case(tenant_name) => {
+                let named = state.store.tenant(tenant_name).await?;
+                named
+                    .is_some_and(|t| t.id == tenant.id)
+                    .then_some((tenant, token))
+            }
+            _ => None,
+        };
         let (tenant, token) = match found {
-            Some((tenant, token)) if tenant.name == *tenant_name => (tenant, token),
-            _ => {
+            Some(found) => found,
+            None => {
                 state.throttle.authentication_failed(peer, presented);
                 return Err(ApiError(ScimError::unauthorized()));
             }

@@ -34,6 +34,10 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = self.0.to_json().to_string();
         let mut response = (status, body).into_response();
+        // For the request log line (scimType and a detail without values).
+        response
+            .extensions_mut()
+            .insert(crate::error_log::ErrorSummary::of(&self.0));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
         match self.0.retry_after {

@@ -93,8 +93,12 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
         } else {
             "The request body is not valid JSON"
         };
+        // serde_json's message ends with its own "at line L column C": said once, here.
+        let message = e.to_string();
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        let message = message.strip_suffix(&position).unwrap_or(&message);
         ScimError::invalid_syntax(format!(
-            "{what}: {e} (line {}, column {})",
+            "{what}: {message} (line {}, column {})",
             e.line(),
             e.column()
         ))

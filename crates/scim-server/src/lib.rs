@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+mod error_log;
 pub mod http;
 pub mod jwt;
 pub mod listener;
@@ -84,14 +85,44 @@ pub fn router_with(state: AppState, other: Router) -> Router {
                     .delete(resources::delete),
             ),
         );
-    Router::new()
+    let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready::ready))
         .nest("/scim/v2/{tenant}", tenant)
         .fallback(not_found)
         .with_state(state)
         .merge(other)
-        .layer(axum::middleware::from_fn(logging::log_request))
+        .layer(axum::middleware::from_fn(logging::log_request));
+    // `/Users/` is `/Users`: the path is normalised before it is routed.
+    Router::new().fallback_service(tower::service_fn(move |mut req: axum::extract::Request| {
+        let app = app.clone();
+        async move {
+            trim_trailing_slash(&mut req);
+            tower::ServiceExt::oneshot(app, req).await
+        }
+    }))
+}
+
+/// Removes the trailing slashes of a request's path (`/scim/v2/acme/Users/` →
+/// `/scim/v2/acme/Users`), keeping its query.
+fn trim_trailing_slash(req: &mut axum::extract::Request) {
+    let path = req.uri().path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_string(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
 }
 
 /// Serves `app` (from [`router`] or [`router_with`]) on `listener` until `shutdown`

@@ -40,15 +40,34 @@ pub async fn log_request(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
-    tracing::info!(
-        target: "scim::request",
-        tenant = %tenant,
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        request_id = %request_id,
-    );
+    let status = response.status().as_u16();
+    let latency_us = started.elapsed().as_micros() as u64;
+    match response
+        .extensions()
+        .get::<crate::error_log::ErrorSummary>()
+    {
+        // Why it failed: the SCIM error's scimType and detail (values sent are not shown).
+        Some(e) => tracing::info!(
+            target: "scim::request",
+            tenant = %tenant,
+            method = %method,
+            path = %path,
+            status,
+            latency_us,
+            request_id = %request_id,
+            scim_type = e.scim_type.unwrap_or("-"),
+            detail = %e.detail,
+        ),
+        None => tracing::info!(
+            target: "scim::request",
+            tenant = %tenant,
+            method = %method,
+            path = %path,
+            status,
+            latency_us,
+            request_id = %request_id,
+        ),
+    }
     response
 }
 

@@ -17,6 +17,7 @@ mod events;
 mod index;
 pub mod manage;
 mod model;
+mod operator;
 pub mod postgres;
 mod query;
 pub mod roles;
@@ -45,6 +46,7 @@ pub use model::{
     Member, MemberOp, MemberPredicate, MemberRef, MemberStream, Page, RecordedMember,
     StoredResource, Tenant, TokenInfo, Update, UpdateFn,
 };
+pub use operator::{DeletedResource, TenantContents};
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
 pub use settings::{JwtSettings, Rotation, TenantSettings, TenantUpdate, TokenScope, TokenSpec};
 pub use signal::CommitSignal;
@@ -135,7 +137,8 @@ pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Management + S
         actor: &Actor,
     ) -> Result<(), StoreError>;
 
-    /// Restores a soft-deleted resource (its memberships are not restored).
+    /// Restores a soft-deleted resource, and the group memberships its deletion ended
+    /// where both sides still exist.
     async fn restore(
         &self,
         tenant_id: i64,
@@ -219,4 +222,15 @@ pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Management + S
         token_id: &str,
         overlap_seconds: i64,
     ) -> Result<Rotation, StoreError>;
+
+    // What an operator checks (issue 12, `sql/operator.rs`).
+    /// How many resources (per type), soft-deleted resources, tokens and change records a
+    /// tenant has: what deleting it would erase.
+    async fn tenant_contents(&self, tenant_id: i64) -> Result<TenantContents, StoreError>;
+    /// The tenant's soft-deleted resources, most recently deleted first (at most `limit`).
+    async fn deleted_resources(
+        &self,
+        tenant_id: i64,
+        limit: u32,
+    ) -> Result<Vec<DeletedResource>, StoreError>;
 }

@@ -75,7 +75,14 @@ async fn admin_commands_work_on_postgres_from_flag_env_and_config_file() {
         run(&["token", "list", "--tenant", "from-file", "--config", config]).contains("20"),
         "revoked time shown"
     );
-    run(&["tenant", "delete", "from-env", "--database-url", &db.url]);
+    run(&[
+        "tenant",
+        "delete",
+        "from-env",
+        "--yes",
+        "--database-url",
+        &db.url,
+    ]);
     let list = run(&["tenant", "list", "--database-url", &db.url]);
     assert!(
         !list.contains("from-env") && list.contains("from-file"),

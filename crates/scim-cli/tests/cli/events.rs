@@ -19,6 +19,7 @@ async fn the_feed_tells_changes_and_a_shutdown_ends_long_polls() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
+    run(&["migrate", "--data-dir", data]);
     let created = run(&["admin-token", "create", "--name", "app", "--data-dir", data]);
     let admin = admin_token_in(&created);
     let list = run(&["admin-token", "list", "--data-dir", data]);

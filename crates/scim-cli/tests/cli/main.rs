@@ -17,6 +17,7 @@ mod backup;
 mod events;
 mod faults;
 mod ready;
+mod operator;
 mod safety;
 mod scale_out;
 mod targets;

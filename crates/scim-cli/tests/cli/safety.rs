@@ -21,6 +21,7 @@ async fn tenant_settings_and_token_lifecycle_commands() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
+    run(&["migrate", "--data-dir", d]);
     run(&[
         "tenant",
         "create",

@@ -60,6 +60,8 @@ pub async fn test_database(test: &str) -> Option<TestDatabase> {
 
 /// Creates tenant `acme` and a token for it with the CLI; returns the token.
 pub fn tenant_and_token(database_url: &str) -> String {
+    // Administration never creates a database: `migrate` does (and is idempotent).
+    run(&["migrate", "--database-url", database_url]);
     run(&["tenant", "create", "acme", "--database-url", database_url]);
     let out = run(&[
         "token",
@@ -134,7 +136,7 @@ impl Server {
         Self::spawn_command(c)
     }
 
-    fn spawn_command(mut command: Command) -> Starting {
+    pub fn spawn_command(mut command: Command) -> Starting {
         let mut child = command
             .env("SCIM_LOG", "info")
             .stdout(Stdio::piped())

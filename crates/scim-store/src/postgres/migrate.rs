@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "manage",
         include_str!("../../migrations/postgres/0007_manage.sql"),
     ),
+    (
+        8,
+        "operator",
+        include_str!("../../migrations/postgres/0008_operator.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

@@ -575,6 +575,15 @@ fn live_resources(
         .collect())
 }
 
+/// Which of these ids are live (not deleted) resources of the tenant.
+pub(crate) fn live_ids(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    ids: &[String],
+) -> Result<HashSet<String>, StoreError> {
+    Ok(live_resources(db, tenant_id, ids)?.into_keys().collect())
+}
+
 /// The statements [`groups_of`] runs, for a plan test.
 #[cfg(test)]
 pub(crate) fn groups_of_statements() -> Vec<String> {

@@ -12,6 +12,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod manage;
 pub(crate) mod members;
+pub(crate) mod operator;
 pub(crate) mod resources;
 pub(crate) mod roles;
 pub(crate) mod settings;
@@ -34,7 +35,8 @@ use crate::model::*;
 use crate::query::ListRequest;
 use crate::signal::CommitSignal;
 use crate::{
-    GroupMembership, Rotation, Store, StoreError, TenantSettings, TenantUpdate, TokenSpec,
+    DeletedResource, GroupMembership, Rotation, Store, StoreError, TenantContents, TenantSettings,
+    TenantUpdate, TokenSpec,
 };
 
 /// Stored times: UTC, always with exactly three fractional digits, so that their text
@@ -607,6 +609,22 @@ impl<E: Engine> Store for SqlStore<E> {
         // The old token's cached check carries its old expiry.
         self.auth_cache.clear();
         rotated
+    }
+
+    async fn tenant_contents(&self, tenant_id: i64) -> Result<TenantContents, StoreError> {
+        self.engine
+            .read(move |db| operator::tenant_contents(db, tenant_id))
+            .await
+    }
+
+    async fn deleted_resources(
+        &self,
+        tenant_id: i64,
+        limit: u32,
+    ) -> Result<Vec<DeletedResource>, StoreError> {
+        self.engine
+            .read(move |db| operator::deleted_resources(db, tenant_id, limit))
+            .await
     }
 }
 

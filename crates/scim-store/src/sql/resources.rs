@@ -520,12 +520,16 @@ pub(crate) fn delete(
     )?;
     let at = now();
     let role_users = super::roles::before_group_delete(db, tenant_id, resource_type, id)?;
+    let soft = DeleteMode::parse(&mode) == Some(DeleteMode::Soft);
+    if soft {
+        // What a restore will make again (read before the rows go).
+        super::operator::remember_memberships(db, tenant_id, id)?;
+    }
     let detached = members::detach_everywhere(db, tenant_id, id, &at)?;
     // A deleted group's own member list goes with it (its memberships end with it; its
     // last members stay readable in the records that added them).
     members::clear(db, tenant_id, id)?;
     clear_index(db, row.seq)?;
-    let soft = DeleteMode::parse(&mode) == Some(DeleteMode::Soft);
     if soft {
         db.exec(
             "UPDATE resources SET deleted = ? WHERE seq = ?",
@@ -613,6 +617,10 @@ pub(crate) fn restore(
         "UPDATE resources SET deleted = NULL, version = ?, last_modified = ? WHERE seq = ?",
         params![version, at.as_str(), row.seq],
     )?;
+    // Back into the groups it was removed from at deletion (and, for a group, its own
+    // members back into it), where they still exist.
+    let (rejoined, own_members) =
+        super::operator::rejoin(db, tenant_id, id, &resource.resource_type, &at)?;
     let changed: Vec<String> = resource.data.keys().cloned().collect();
     let base = RecordBase {
         tenant_id,
@@ -625,6 +633,10 @@ pub(crate) fn restore(
         at: &at,
     };
     record_attributes(db, &base, &changed, None, Some(&resource.data))?;
+    if !own_members.is_empty() {
+        record_members(db, &base, Some(&resource.data), &own_members)?;
+    }
+    super::operator::record_rejoined(db, tenant_id, rejoined, actor, &at)?;
     Ok(StoredResource {
         version,
         last_modified: at,

@@ -42,12 +42,7 @@ pub(crate) fn update_tenant(
     name: &str,
     update: &TenantUpdate,
 ) -> Result<Option<(Tenant, TenantSettings)>, StoreError> {
-    let Some(tenant) = db.row(
-        &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE name = ?"),
-        params![name],
-        tenant_from_row,
-    )?
-    else {
+    let Some(tenant) = super::tenants::find_tenant(db, name, "")? else {
         return Ok(None);
     };
     if let Some(days) = update.retention_days

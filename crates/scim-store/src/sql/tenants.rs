@@ -53,8 +53,21 @@ pub(crate) fn create_tenant(
         ))
         .into());
     }
-    if tenant(db, name)?.is_some() {
-        return Err(ScimError::uniqueness(format!("tenant '{name}' already exists")).into());
+    // Names are case-insensitive: `Acme` is refused when `acme` exists.
+    if let Some(existing) = db.row(
+        "SELECT name FROM tenants WHERE lower(name) = lower(?)",
+        params![name],
+        |r| r.text(0),
+    )? {
+        let detail = if existing == name {
+            format!("tenant '{name}' already exists")
+        } else {
+            format!(
+                "tenant '{existing}' already exists, and tenant names are case-insensitive: \
+                 '{name}' would name the same tenant"
+            )
+        };
+        return Err(ScimError::uniqueness(detail).into());
     }
     db.one(
         &format!(
@@ -67,11 +80,31 @@ pub(crate) fn create_tenant(
 }
 
 pub(crate) fn tenant(db: &mut dyn Db, name: &str) -> Result<Option<Tenant>, StoreError> {
-    db.row(
-        &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE name = ?"),
-        params![name],
+    find_tenant(db, name, "")
+}
+
+/// The tenant a name designates, in any letter case: the tenant of that exact name, else
+/// the one whose name differs only by case. Two tenants created before names became
+/// case-insensitive whose names differ only by case (`case_twin`, migration 0008) are
+/// each found by their exact name only. `lock` is appended to the query (` FOR UPDATE`).
+pub(crate) fn find_tenant(
+    db: &mut dyn Db,
+    name: &str,
+    lock: &str,
+) -> Result<Option<Tenant>, StoreError> {
+    let found = db.rows(
+        &format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants
+             WHERE name = ? OR (lower(name) = lower(?) AND case_twin IS NULL){lock}"
+        ),
+        params![name, name],
         tenant_from_row,
-    )
+    )?;
+    let exact = found.iter().position(|t| t.name == name);
+    Ok(match exact {
+        Some(i) => found.into_iter().nth(i),
+        None => found.into_iter().next(),
+    })
 }
 
 pub(crate) fn list_tenants(db: &mut dyn Db) -> Result<Vec<Tenant>, StoreError> {
@@ -91,17 +124,13 @@ pub(crate) fn delete_tenant(db: &mut dyn Db, name: &str) -> Result<bool, StoreEr
     } else {
         ""
     };
-    let Some(t) = db.row(
-        &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE name = ?{lock}"),
-        params![name],
-        tenant_from_row,
-    )?
-    else {
+    let Some(t) = find_tenant(db, name, lock)? else {
         return Ok(false);
     };
     for table in [
         "attr_index",
         "members",
+        "ended_memberships",
         "changes",
         "resources",
         "tokens",
@@ -117,6 +146,14 @@ pub(crate) fn delete_tenant(db: &mut dyn Db, name: &str) -> Result<bool, StoreEr
         )?;
     }
     db.exec("DELETE FROM tenants WHERE id = ?", params![t.id])?;
+    // The last of tenants whose names differed only by case becomes an ordinary tenant,
+    // found in any spelling (migration 0008).
+    db.exec(
+        "UPDATE tenants SET case_twin = NULL
+         WHERE lower(name) = lower(?) AND case_twin IS NOT NULL
+           AND (SELECT count(*) FROM tenants o WHERE lower(o.name) = lower(?)) = 1",
+        params![t.name.as_str(), t.name.as_str()],
+    )?;
     Ok(true)
 }
 

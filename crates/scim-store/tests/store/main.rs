@@ -17,6 +17,7 @@ mod events;
 mod lifecycle;
 mod list;
 mod members;
+mod operator;
 mod resources;
 mod safety;
 mod tenants;

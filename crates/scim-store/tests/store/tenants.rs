@@ -40,7 +40,16 @@ async fn tenants_are_unique_named_and_listed_by_name(f: Fixture) {
         (zeta.delete_mode, zeta.retention_days),
         (DeleteMode::Soft, 7)
     );
-    assert!(s.tenant("zeta").await.unwrap().is_none());
+    // Names are case-insensitive (issue 12): any spelling finds the tenant, and a name
+    // that differs only by case is taken.
+    assert_eq!(s.tenant("zeta").await.unwrap().unwrap().id, zeta.id);
+    assert_eq!(s.tenant("ZETA").await.unwrap().unwrap().name, "Zeta");
+    let e = s
+        .create_tenant("ZETA", DeleteMode::Hard, 30)
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 409);
+    assert!(e.to_scim().detail.contains("case-insensitive"), "{e}");
 }
 
 async fn deleting_a_tenant_removes_everything_in_it(f: Fixture) {
