@@ -10,7 +10,7 @@ use scim_store::{Store, StoreError, Tenant};
 use serde_json::{Value, json};
 
 use crate::admin::open;
-use crate::config::StoreOptions;
+use crate::config::AdminTarget;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -108,7 +108,7 @@ pub struct Common {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     #[command(flatten)]
-    store: StoreOptions,
+    store: AdminTarget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

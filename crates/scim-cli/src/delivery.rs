@@ -16,7 +16,7 @@ use scim_store::{Store, Tenant};
 use serde::Deserialize;
 
 use crate::admin::open;
-use crate::config::{FileConfig, StoreOptions};
+use crate::config::{AdminTarget, FileConfig};
 use crate::limits::parse_duration;
 
 /// `scim serve`'s delivery flags.
@@ -164,7 +164,7 @@ pub enum WebhookCommand {
         #[arg(long)]
         allow_private: bool,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
     #[command(flatten)]
     Common(Common),
@@ -175,7 +175,7 @@ pub enum WebhookCommand {
         #[arg(long, default_value = "24h")]
         overlap: String,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
 }
 
@@ -198,7 +198,7 @@ pub enum NatsCommand {
         #[arg(long)]
         description: Option<String>,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
     #[command(flatten)]
     Common(Common),
@@ -228,31 +228,31 @@ pub enum Common {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
     /// Show one destination (JSON).
     Show {
         id: String,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
     /// Remove a destination.
     Remove {
         id: String,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
     /// Stop delivering (the position is kept).
     Pause {
         id: String,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
     /// Deliver again from the position kept (clears the failures).
     Resume {
         id: String,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
     /// Send every event after a position again, and carry on from there.
     Replay {
@@ -261,7 +261,7 @@ pub enum Common {
         #[arg(long)]
         from: i64,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
     /// The latest delivery attempts, newest first.
     Deliveries {
@@ -271,7 +271,7 @@ pub enum Common {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        store: StoreOptions,
+        store: AdminTarget,
     },
 }
 

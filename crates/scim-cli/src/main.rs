@@ -2,9 +2,9 @@
 
 mod admin;
 mod admin_token;
-mod check;
 mod audit;
 mod backup;
+mod check;
 mod config;
 mod delivery;
 mod errors;

@@ -56,7 +56,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let users: usize = users.parse()?;
     let mysql = url.starts_with("mysql://");
     for sql in SCHEMA {
-        let serial = if mysql { "INT AUTO_INCREMENT" } else { "SERIAL" };
+        let serial = if mysql {
+            "INT AUTO_INCREMENT"
+        } else {
+            "SERIAL"
+        };
         exec(url, &sql.replace("{serial}", serial)).await?;
     }
     let dir = tempfile::tempdir()?;
@@ -103,11 +107,20 @@ is_active = "{{active | default(true)}}"
         ),
     )?;
     // A fresh position for this run.
-    exec(url, "DELETE FROM scim_target_positions WHERE target = 'bench'")
+    exec(
+        url,
+        "DELETE FROM scim_target_positions WHERE target = 'bench'",
+    )
+    .await
+    .ok();
+    let configured = load_target(&file, &registry)
         .await
-        .ok();
-    let configured = load_target(&file, &registry).await.map_err(|e| e.to_string())?;
-    exec(url, "DELETE FROM scim_target_positions WHERE target = 'bench'").await?;
+        .map_err(|e| e.to_string())?;
+    exec(
+        url,
+        "DELETE FROM scim_target_positions WHERE target = 'bench'",
+    )
+    .await?;
     let feed = Feed::new(store.clone(), registry.clone(), "http://localhost");
     let applier = Applier::new(
         configured.target.clone(),
@@ -126,17 +139,39 @@ is_active = "{{active | default(true)}}"
         progress.applied as f64 / secs
     );
     let started = Instant::now();
-    let sum = reconcile(configured.target.as_ref(), states.as_ref(), &tenant, false, |_| {}).await?;
+    let sum = reconcile(
+        configured.target.as_ref(),
+        states.as_ref(),
+        &tenant,
+        false,
+        |_| {},
+    )
+    .await?;
     println!(
         "reconcile of {} users / {} rows (no drift): {:.2} s",
         sum.scim_users,
         sum.target_rows,
         started.elapsed().as_secs_f64()
     );
-    let every = if mysql { "MOD(id, 100) = 0" } else { "id % 100 = 0" };
-    exec(url, &format!("UPDATE bench_users SET last_name = 'edited' WHERE {every}")).await?;
+    let every = if mysql {
+        "MOD(id, 100) = 0"
+    } else {
+        "id % 100 = 0"
+    };
+    exec(
+        url,
+        &format!("UPDATE bench_users SET last_name = 'edited' WHERE {every}"),
+    )
+    .await?;
     let started = Instant::now();
-    let sum = reconcile(configured.target.as_ref(), states.as_ref(), &tenant, true, |_| {}).await?;
+    let sum = reconcile(
+        configured.target.as_ref(),
+        states.as_ref(),
+        &tenant,
+        true,
+        |_| {},
+    )
+    .await?;
     println!(
         "reconcile with repair of {} drifted rows: {:.2} s",
         sum.repaired,

@@ -88,6 +88,7 @@ fn repair_event(tenant: &Tenant, kind: EventType, id: &str, resource: Option<Val
             changes: Vec::new(),
             members: Vec::new(),
             delete_mode: None,
+            roles: None,
         },
     }
 }

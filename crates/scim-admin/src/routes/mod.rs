@@ -1,7 +1,7 @@
 //! The management API's handlers, one module per resource.
 
-pub(crate) mod audit;
 pub(crate) mod admin_log;
+pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod events;
 pub(crate) mod openapi;

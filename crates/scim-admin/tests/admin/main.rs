@@ -15,7 +15,7 @@ mod audit;
 mod auth;
 mod directory;
 mod events;
-mod webhooks;
 mod openapi;
 mod roles;
 mod tenants;
+mod webhooks;

@@ -3,7 +3,7 @@
 //! with a stable code and the field named, changing nothing.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::App;
 
@@ -14,18 +14,6 @@ backend_tests!(
 );
 
 const HOOK: &str = "https://hooks.example.com/scim";
-
-impl App {
-    async fn admin(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> crate::support::Reply {
-        self.call(&self.admin_token, method, &format!("/admin/v1{path}"), body)
-            .await
-    }
-}
 
 async fn webhooks_are_managed_and_their_secret_is_shown_once(app: App) {
     app.create_user("before@example.com").await;

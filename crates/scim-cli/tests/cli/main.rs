@@ -11,13 +11,13 @@
 mod support;
 
 mod admin;
-mod client;
 mod audit;
 mod backup;
+mod client;
 mod events;
 mod faults;
-mod ready;
 mod operator;
+mod ready;
 mod safety;
 mod scale_out;
 mod targets;
