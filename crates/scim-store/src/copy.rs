@@ -1,7 +1,10 @@
 //! Copying a whole store to another, in any direction between the backends (`scim store
 //! copy`): administration tokens, tenants (with their change counters and uids), tokens
 //! (hashes only), resources (ids, versions, times, data, soft-deleted rows), the attribute
-//! index, memberships and the change history, keeping every id and sequence number.
+//! index, memberships and the change history, keeping every id and sequence number; and
+//! what was built over them: webhook and NATS endpoints with their positions, the
+//! point-in-time audit index, connector targets' positions and parked events, the record of
+//! management writes, role rules and users' roles, and the memberships a restore re-makes.
 //!
 //! The source is read from one consistent snapshot, page by page; each page is written to
 //! the target in a transaction of its own, as an upsert keyed by the row's primary key, so
@@ -58,12 +61,14 @@ const TENANTS: Table = Table {
         ("retention_days", Col::Int),
         ("change_seq", Col::Int),
         ("uid", Col::Text),
+        ("case_twin", Col::OptInt),
     ],
     key: &[0],
     // The change counter never goes backwards: a target that has moved on keeps its count.
     // The uid is kept, so that event ids stay the same after a move between databases.
-    upsert: "INSERT INTO tenants (id, name, created, delete_mode, retention_days, change_seq, uid)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+    upsert: "INSERT INTO tenants (id, name, created, delete_mode, retention_days, change_seq, uid,
+                 case_twin)
+             VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS BIGINT))
              ON CONFLICT (id) DO UPDATE SET delete_mode = excluded.delete_mode,
                  retention_days = excluded.retention_days,
                  change_seq = CASE WHEN excluded.change_seq > tenants.change_seq
@@ -221,8 +226,237 @@ const ADMIN_TOKENS: Table = Table {
     tenant_column: "length(id) * 0",
 };
 
-/// Every table, in the order they are copied (parents before children).
-const TABLES: [&Table; 8] = [
+/// Webhook endpoints and NATS publishers, with their positions (not their leases, nor the
+/// record of past attempts, `delivery_attempts`, which stays behind).
+const DESTINATIONS: Table = Table {
+    name: "destinations",
+    columns: &[
+        ("id", Col::Text),
+        ("tenant_id", Col::Int),
+        ("kind", Col::Text),
+        ("url", Col::Text),
+        ("event_types", Col::Text),
+        ("description", Col::Text),
+        ("secret", Col::OptText),
+        ("previous_secret", Col::OptText),
+        ("previous_expires", Col::OptText),
+        ("batch_max", Col::Int),
+        ("state", Col::Text),
+        ("paused_reason", Col::OptText),
+        ("position", Col::Int),
+        ("generation", Col::Int),
+        ("failures", Col::Int),
+        ("failing_since", Col::OptText),
+        ("next_attempt", Col::OptText),
+        ("last_status", Col::OptInt),
+        ("last_error", Col::OptText),
+        ("last_success", Col::OptText),
+        ("created", Col::Text),
+        ("updated", Col::Text),
+    ],
+    key: &[0],
+    // An existing endpoint is brought up to date; its generation moves on, so that a
+    // deliverer holding the old one reloads it.
+    upsert: "INSERT INTO destinations (id, tenant_id, kind, url, event_types, description,
+                 secret, previous_secret, previous_expires, batch_max, state, paused_reason,
+                 position, generation, failures, failing_since, next_attempt, last_status,
+                 last_error, last_success, created, updated)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS BIGINT), ?, ?,
+                 ?, ?)
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url,
+                 event_types = excluded.event_types, description = excluded.description,
+                 secret = excluded.secret, previous_secret = excluded.previous_secret,
+                 previous_expires = excluded.previous_expires, batch_max = excluded.batch_max,
+                 state = excluded.state, paused_reason = excluded.paused_reason,
+                 position = excluded.position, generation = excluded.generation + 1,
+                 failures = excluded.failures, failing_since = excluded.failing_since,
+                 next_attempt = excluded.next_attempt, last_status = excluded.last_status,
+                 last_error = excluded.last_error, last_success = excluded.last_success,
+                 updated = excluded.updated",
+    tenant_column: "tenant_id",
+};
+
+/// How far the point-in-time audit index has read the change log.
+const AUDIT_PROGRESS: Table = Table {
+    name: "audit_progress",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("through_seq", Col::Int),
+        ("complete", Col::Int),
+    ],
+    key: &[0],
+    upsert: "INSERT INTO audit_progress (tenant_id, through_seq, complete) VALUES (?, ?, ?)
+             ON CONFLICT (tenant_id) DO UPDATE SET through_seq = excluded.through_seq,
+                 complete = excluded.complete",
+    tenant_column: "tenant_id",
+};
+
+/// Membership intervals of the audit index (they outlive the change records they were
+/// derived from once those are pruned).
+const AUDIT_MEMBERS: Table = Table {
+    name: "audit_members",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("group_id", Col::Text),
+        ("member_id", Col::Text),
+        ("member_type", Col::OptText),
+        ("from_seq", Col::Int),
+        ("to_seq", Col::OptInt),
+    ],
+    key: &[0, 1, 2, 4],
+    upsert: "INSERT INTO audit_members (tenant_id, group_id, member_id, member_type, from_seq,
+                 to_seq)
+             VALUES (?, ?, ?, ?, ?, CAST(? AS BIGINT))
+             ON CONFLICT (tenant_id, group_id, member_id, from_seq) DO UPDATE SET
+                 to_seq = excluded.to_seq",
+    tenant_column: "tenant_id",
+};
+
+/// Resource states of the audit index.
+const AUDIT_STATES: Table = Table {
+    name: "audit_states",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("resource_id", Col::Text),
+        ("resource_type", Col::Text),
+        ("from_seq", Col::Int),
+        ("to_seq", Col::OptInt),
+        ("active", Col::OptInt),
+        ("data", Col::Text),
+    ],
+    key: &[0, 1, 3],
+    upsert: "INSERT INTO audit_states (tenant_id, resource_id, resource_type, from_seq, to_seq,
+                 active, data)
+             VALUES (?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?)
+             ON CONFLICT (tenant_id, resource_id, from_seq) DO UPDATE SET
+                 to_seq = excluded.to_seq",
+    tenant_column: "tenant_id",
+};
+
+/// Connector targets' positions kept by `scim` (targets that keep theirs in their own
+/// database have none here).
+const TARGET_POSITIONS: Table = Table {
+    name: "target_positions",
+    columns: &[
+        ("target", Col::Text),
+        ("tenant_id", Col::Int),
+        ("position", Col::Int),
+        ("failures", Col::Int),
+        ("last_error", Col::OptText),
+        ("last_error_at", Col::OptText),
+        ("paused", Col::OptText),
+        ("updated", Col::Text),
+    ],
+    key: &[0, 1],
+    upsert: "INSERT INTO target_positions (target, tenant_id, position, failures, last_error,
+                 last_error_at, paused, updated)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (target, tenant_id) DO UPDATE SET position = excluded.position,
+                 failures = excluded.failures, last_error = excluded.last_error,
+                 last_error_at = excluded.last_error_at, paused = excluded.paused,
+                 updated = excluded.updated",
+    tenant_column: "tenant_id",
+};
+
+/// Events a connector target parked (waiting for an operator).
+const TARGET_PARKED: Table = Table {
+    name: "target_parked",
+    columns: &[
+        ("target", Col::Text),
+        ("tenant_id", Col::Int),
+        ("position", Col::Int),
+        ("resource_id", Col::Text),
+        ("event", Col::Text),
+        ("error", Col::Text),
+        ("parked_at", Col::Text),
+    ],
+    key: &[0, 1, 2],
+    upsert: "INSERT INTO target_parked (target, tenant_id, position, resource_id, event, error,
+                 parked_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (target, tenant_id, position) DO NOTHING",
+    tenant_column: "tenant_id",
+};
+
+/// The record of management writes: it belongs to the deployment (tenants are named in
+/// it, not referenced), so it is counted under tenant 0.
+const ADMIN_AUDIT: Table = Table {
+    name: "admin_audit",
+    columns: &[
+        ("seq", Col::Int),
+        ("at", Col::Text),
+        ("actor", Col::Text),
+        ("actor_id", Col::OptText),
+        ("action", Col::Text),
+        ("tenant", Col::OptText),
+        ("target", Col::OptText),
+        ("request_id", Col::OptText),
+        ("detail", Col::Text),
+    ],
+    key: &[0],
+    upsert: "INSERT INTO admin_audit (seq, at, actor, actor_id, action, tenant, target,
+                 request_id, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (seq) DO NOTHING",
+    tenant_column: "length(actor) * 0",
+};
+
+/// Group-to-role rules.
+const ROLE_RULES: Table = Table {
+    name: "role_rules",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("id", Col::Text),
+        ("role", Col::Text),
+        ("match_kind", Col::Text),
+        ("value", Col::OptText),
+        ("created", Col::Text),
+    ],
+    key: &[0, 1],
+    upsert: "INSERT INTO role_rules (tenant_id, id, role, match_kind, value, created)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, id) DO UPDATE SET role = excluded.role,
+                 match_kind = excluded.match_kind, value = excluded.value",
+    tenant_column: "tenant_id",
+};
+
+/// Users' effective roles (derived from the rules, copied as they are).
+const USER_ROLES: Table = Table {
+    name: "user_roles",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("user_id", Col::Text),
+        ("role", Col::Text),
+    ],
+    key: &[0, 1, 2],
+    upsert: "INSERT INTO user_roles (tenant_id, user_id, role) VALUES (?, ?, ?)
+             ON CONFLICT (tenant_id, user_id, role) DO NOTHING",
+    tenant_column: "tenant_id",
+};
+
+/// The memberships a soft delete ended, which a restore makes again.
+const ENDED_MEMBERSHIPS: Table = Table {
+    name: "ended_memberships",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("deleted_id", Col::Text),
+        ("group_id", Col::Text),
+        ("member_id", Col::Text),
+        ("member_type", Col::OptText),
+        ("display", Col::OptText),
+    ],
+    key: &[0, 1, 2, 3],
+    upsert: "INSERT INTO ended_memberships (tenant_id, deleted_id, group_id, member_id,
+                 member_type, display)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, deleted_id, group_id, member_id) DO NOTHING",
+    tenant_column: "tenant_id",
+};
+
+/// Every table, in the order they are copied (parents before children). Not copied:
+/// `delivery_attempts` (a delivery log of the old deployment) and `admin_idempotency`
+/// (idempotency keys live for a day).
+const TABLES: [&Table; 18] = [
     &ADMIN_TOKENS,
     &TENANTS,
     &TENANT_SETTINGS,
@@ -231,6 +465,16 @@ const TABLES: [&Table; 8] = [
     &ATTR_INDEX,
     &MEMBERS,
     &CHANGES,
+    &DESTINATIONS,
+    &AUDIT_PROGRESS,
+    &AUDIT_MEMBERS,
+    &AUDIT_STATES,
+    &TARGET_POSITIONS,
+    &TARGET_PARKED,
+    &ADMIN_AUDIT,
+    &ROLE_RULES,
+    &USER_ROLES,
+    &ENDED_MEMBERSHIPS,
 ];
 
 /// The rows of one table in the source and, after the copy, in the target (counted over the
@@ -416,15 +660,8 @@ fn read_all(db: &mut dyn Db, tx: &mpsc::Sender<Batch>) -> Result<Counts, StoreEr
         tx.blocking_send(batch)
             .map_err(|_| StoreError::Database("the copy's writer stopped".into()))
     };
-    for table in [
-        &ADMIN_TOKENS,
-        &TENANTS,
-        &TENANT_SETTINGS,
-        &TOKENS,
-        &RESOURCES,
-        &MEMBERS,
-        &CHANGES,
-    ] {
+    // The attribute index goes with its resources' pages.
+    for table in TABLES.into_iter().filter(|t| t.name != ATTR_INDEX.name) {
         let mut last: Option<Row> = None;
         loop {
             let rows = read_page(db, table, last.as_ref(), None)?;
@@ -565,7 +802,11 @@ fn finish_target(db: &mut dyn Db) -> Result<(), StoreError> {
     if db.dialect() != Dialect::Postgres {
         return Ok(());
     }
-    for (table, column) in [("tenants", "id"), ("resources", "seq")] {
+    for (table, column) in [
+        ("tenants", "id"),
+        ("resources", "seq"),
+        ("admin_audit", "seq"),
+    ] {
         db.rows(
             &format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', '{column}'),

@@ -15,6 +15,8 @@ fn setup() -> (tempfile::TempDir, Server, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("data");
     let d = d.to_str().unwrap();
+    // Administration never creates a database: `migrate` does.
+    run(&["migrate", "--data-dir", d]);
     run(&["tenant", "create", "acme", "--data-dir", d]);
     let token = token_in(&run(&[
         "token",

@@ -280,6 +280,8 @@ fn setup(legacy: &Legacy) -> Setup {
     let targets = dir.path().join("targets");
     std::fs::create_dir_all(&targets).unwrap();
     std::fs::write(targets.join("legacy.toml"), mapping(legacy.url())).unwrap();
+    // Administration never creates a database: `migrate` does.
+    run(&["migrate", "--data-dir", &data]);
     run(&["tenant", "create", "acme", "--data-dir", &data]);
     let out = run(&[
         "token",

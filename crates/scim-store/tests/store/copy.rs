@@ -2,13 +2,16 @@
 
 use scim_store::copy::copy;
 use scim_store::sqlite::SqliteStore;
-use scim_store::{AnyStore, DeleteMode, MemberOp, Store};
+use scim_store::{AnyStore, DeleteMode, MemberOp};
 use serde_json::json;
 
 use crate::support::{actor, member, members_op, registry, set, test_database, user_data};
 
 /// Fills a store with a bit of everything and returns a fingerprint of its contents.
-async fn fill(s: &dyn Store) {
+async fn fill(any: &AnyStore) {
+    let shared = any.shared();
+    let s = shared.as_ref();
+    let targets = any.target_states();
     let acme = s.create_tenant("acme", DeleteMode::Soft, 14).await.unwrap();
     let other = s
         .create_tenant("other", DeleteMode::Hard, 30)
@@ -84,11 +87,80 @@ async fn fill(s: &dyn Store) {
     s.create(other.id, "User", user_data("solo"), Vec::new(), &actor())
         .await
         .unwrap();
+    // What is built over the data: a webhook endpoint (paused by an operator), a role rule
+    // (and the roles it gives), the audit index, a connector target's position and a parked
+    // event, the record of management writes.
+    let hook = s
+        .create_destination(scim_store::delivery::NewDestination {
+            tenant_id: acme.id,
+            kind: scim_store::delivery::DestinationKind::Webhook,
+            url: "https://hooks.example.com/scim".into(),
+            event_types: "user.*".into(),
+            description: "billing".into(),
+            secret: Some("whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into()),
+            batch_max: 1,
+            position: 0,
+        })
+        .await
+        .unwrap();
+    s.set_destination_active(&hook.id, false, Some("operator".into()))
+        .await
+        .unwrap();
+    s.admin_write(
+        scim_store::manage::AdminOp::AddRoleRule {
+            tenant: "acme".into(),
+            spec: scim_store::roles::RoleRuleSpec {
+                role: "staff".into(),
+                matches: scim_store::roles::RoleMatch::GroupDisplayName,
+                value: Some("All".into()),
+            },
+        },
+        scim_store::manage::AuditActor {
+            name: "cli:test".into(),
+            id: None,
+            request_id: Some("req-1".into()),
+        },
+        None,
+        Box::new(|_| json!({})),
+    )
+    .await
+    .unwrap();
+    s.audit_catch_up(acme.id).await.unwrap();
+    let mut status = scim_store::TargetStatus::new("legacy", acme.id);
+    status.position = 5;
+    status.updated = "2026-12-03T00:00:00Z".into();
+    targets.save_target_status(&status).await.unwrap();
+    targets
+        .park_event(
+            &scim_store::ParkedEvent {
+                target: "legacy".into(),
+                tenant_id: acme.id,
+                position: 6,
+                resource_id: ids[3].clone(),
+                event: "{}".into(),
+                error: "no such column".into(),
+                parked_at: "2026-12-03T00:00:01Z".into(),
+            },
+            true,
+        )
+        .await
+        .unwrap();
 }
 
 /// Everything observable through the store, as text.
-async fn snapshot(s: &dyn Store) -> String {
+async fn snapshot(any: &AnyStore) -> String {
+    let shared = any.shared();
+    let s = shared.as_ref();
+    let targets = any.target_states();
     let mut out = String::new();
+    let log = scim_store::manage::AuditQuery {
+        after: 0,
+        limit: 100,
+        tenant: None,
+    };
+    for e in s.audit_log(log).await.unwrap() {
+        out.push_str(&format!("{e:?}\n"));
+    }
     for a in s.list_admin_tokens().await.unwrap() {
         out.push_str(&format!("{a:?}\n"));
     }
@@ -99,6 +171,28 @@ async fn snapshot(s: &dyn Store) -> String {
         }
         for c in s.changes(t.id, 0, u32::MAX).await.unwrap() {
             out.push_str(&format!("{c:?}\n"));
+        }
+        for d in s.list_destinations(Some(t.id), None).await.unwrap() {
+            let kept = (
+                &d.id,
+                &d.url,
+                &d.event_types,
+                &d.secret,
+                d.position,
+                d.active,
+            );
+            out.push_str(&format!("{kept:?} {:?}\n", d.paused_reason));
+        }
+        for r in s.role_rules(t.id).await.unwrap() {
+            out.push_str(&format!("{r:?}\n"));
+        }
+        for st in targets.target_statuses(None).await.unwrap() {
+            if st.tenant_id == t.id {
+                out.push_str(&format!("{st:?}\n"));
+            }
+        }
+        for p in targets.parked_events("legacy", t.id).await.unwrap() {
+            out.push_str(&format!("{p:?}\n"));
         }
         let registry = registry();
         for rt in ["User", "Group"] {
@@ -114,6 +208,10 @@ async fn snapshot(s: &dyn Store) -> String {
                 max_scan: u64::MAX,
             };
             for r in s.list(t.id, request).await.unwrap().resources {
+                if rt == "User" {
+                    let roles = s.user_roles(t.id, &r.id).await.unwrap();
+                    out.push_str(&format!("roles {roles:?}\n"));
+                }
                 out.push_str(&format!("{r:?}\n"));
             }
             let _ = &registry;
@@ -130,7 +228,7 @@ fn sqlite_at(dir: &tempfile::TempDir, name: &str) -> AnyStore {
 async fn sqlite_to_sqlite_copies_everything_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (sqlite_at(&dir, "a.db"), sqlite_at(&dir, "b.db"));
-    fill(a.shared().as_ref()).await;
+    fill(&a).await;
     let report = copy(&a, &b).await.unwrap();
     let counts: Vec<(&str, u64)> = report.tables.iter().map(|t| (t.table, t.target)).collect();
     assert_eq!(
@@ -143,19 +241,23 @@ async fn sqlite_to_sqlite_copies_everything_and_is_idempotent() {
             ("resources", 622),
             ("attr_index", 621),
             ("members", 298),
-            ("changes", 627)
+            ("changes", 925),
+            ("destinations", 1),
+            ("audit_progress", 1),
+            ("audit_members", 300),
+            ("audit_states", 622),
+            ("target_positions", 1),
+            ("target_parked", 1),
+            ("admin_audit", 1),
+            ("role_rules", 1),
+            ("user_roles", 298),
+            ("ended_memberships", 1)
         ]
     );
-    assert_eq!(
-        snapshot(a.shared().as_ref()).await,
-        snapshot(b.shared().as_ref()).await
-    );
+    assert_eq!(snapshot(&a).await, snapshot(&b).await);
     // Again: nothing changes.
     copy(&a, &b).await.unwrap();
-    assert_eq!(
-        snapshot(a.shared().as_ref()).await,
-        snapshot(b.shared().as_ref()).await
-    );
+    assert_eq!(snapshot(&a).await, snapshot(&b).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,15 +267,15 @@ async fn sqlite_to_postgres_and_back() {
     };
     let dir = tempfile::tempdir().unwrap();
     let source = sqlite_at(&dir, "source.db");
-    fill(source.shared().as_ref()).await;
+    fill(&source).await;
     let pg = AnyStore::Postgres(db.store(&registry()).await.unwrap());
     copy(&source, &pg).await.unwrap();
-    let expected = snapshot(source.shared().as_ref()).await;
-    assert_eq!(snapshot(pg.shared().as_ref()).await, expected);
+    let expected = snapshot(&source).await;
+    assert_eq!(snapshot(&pg).await, expected);
     // Idempotent, and the copy is fully usable: tokens authenticate, uniqueness holds, and
     // new ids and change numbers continue after the copied ones.
     copy(&source, &pg).await.unwrap();
-    assert_eq!(snapshot(pg.shared().as_ref()).await, expected);
+    assert_eq!(snapshot(&pg).await, expected);
     let s = pg.shared();
     let acme = s.tenant("acme").await.unwrap().unwrap();
     let e = s
@@ -191,7 +293,8 @@ async fn sqlite_to_postgres_and_back() {
         .last()
         .unwrap()
         .seq;
-    assert_eq!(last, 626 + 1);
+    // 626 records of the data, 298 of the roles the rule gave; then the newcomer.
+    assert_eq!(last, 626 + 298 + 1);
     let t = s
         .create_tenant("third", DeleteMode::Hard, 30)
         .await
@@ -200,10 +303,7 @@ async fn sqlite_to_postgres_and_back() {
     // And back to a new SQLite file.
     let back = sqlite_at(&dir, "back.db");
     copy(&pg, &back).await.unwrap();
-    assert_eq!(
-        snapshot(back.shared().as_ref()).await,
-        snapshot(pg.shared().as_ref()).await
-    );
+    assert_eq!(snapshot(&back).await, snapshot(&pg).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
