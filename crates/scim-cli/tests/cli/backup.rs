@@ -35,7 +35,11 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() {
             }
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Writes under way (waited for, not timed: a loaded machine is slower).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acked.lock().unwrap().len() <= 10 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // Everything acknowledged now must be in the backup.
     let before: Vec<String> = acked.lock().unwrap().clone();
     let file = dir.path().join("backup.db");
@@ -54,7 +58,10 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() {
     .await
     .unwrap();
     assert!(out.contains("integrity check ok"), "{out}");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acked.lock().unwrap().len() <= before.len() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();

@@ -217,7 +217,7 @@ async fn sync_killed_mid_run_and_resumed() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("refused") && err.contains("--allow-deletes 220"),
+        err.to_lowercase().contains("refused") && err.contains("--allow-deletes 220"),
         "{err}"
     );
     assert_eq!(target_state(&url, &token).await.0.len(), n);
