@@ -89,6 +89,8 @@ pub struct Progress {
 
 /// Events read per page.
 const PAGE: u32 = 500;
+/// Events read per page by a target that applies batches: one transaction each.
+const BATCH: u32 = 100;
 /// How long a paused applier waits before it looks whether it was resumed.
 const PAUSED_POLL: Duration = Duration::from_secs(2);
 
@@ -234,7 +236,7 @@ impl Applier {
             }
             let request = FeedRequest {
                 after: status.position,
-                limit: PAGE,
+                limit: if self.target.batches() { BATCH } else { PAGE },
                 wait: match mode {
                     RunMode::UntilCaughtUp => Duration::ZERO,
                     RunMode::Forever => Duration::from_secs(30),
@@ -278,7 +280,25 @@ impl Applier {
             {
                 blocked.entry(p.resource_id).or_insert(p.position);
             }
-            for event in &page.events {
+            // A target that applies batches gets the page's leading run of events of
+            // unblocked resources at once; any failure falls back to one at a time.
+            let mut start = 0;
+            if self.target.batches() && status.failures == 0 {
+                let run = page
+                    .events
+                    .iter()
+                    .take_while(|e| !blocked.contains_key(&e.data.id))
+                    .count();
+                if run > 1
+                    && let Ok(Applied::Done) = self.target.apply_batch(&page.events[..run]).await
+                {
+                    progress.applied += run as u64;
+                    status.position = page.events[run - 1].position;
+                    progress.position = status.position;
+                    start = run;
+                }
+            }
+            for event in &page.events[start..] {
                 loop {
                     if let Some(first) = blocked.get(&event.data.id) {
                         let why = format!(

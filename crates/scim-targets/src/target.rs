@@ -50,6 +50,23 @@ pub trait Target: Send + Sync {
     /// Applies one event (see the contract above).
     async fn apply(&self, event: &Event) -> Result<Applied, TargetError>;
 
+    /// Whether [`Target::apply_batch`] applies several events at once, all or nothing
+    /// (targets that keep their position). The applier then sends runs of events, and
+    /// falls back to one at a time when a batch fails.
+    fn batches(&self) -> bool {
+        false
+    }
+
+    /// Applies consecutive events of one tenant all or nothing, moving the position to the
+    /// last. [`Applied::AlreadyApplied`] when some of them were applied before (nothing
+    /// changed: the applier then applies them one at a time).
+    async fn apply_batch(&self, events: &[Event]) -> Result<Applied, TargetError> {
+        for e in events {
+            self.apply(e).await?;
+        }
+        Ok(Applied::Done)
+    }
+
     /// Records that the event at `position` was parked, without applying it (targets
     /// that keep their position move it past the event, so a restart does not try it
     /// again).

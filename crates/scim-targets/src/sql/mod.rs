@@ -137,6 +137,7 @@ pub struct RolesTable {
 /// One piece of work on the target database.
 enum Work<'a> {
     Apply(&'a Event),
+    ApplyBatch(&'a [Event]),
     Claim(&'a str, i64),
     Exec(Vec<Stmt>),
     Query(Stmt),
@@ -532,6 +533,18 @@ impl SqlTarget {
         tenant: &str,
         position: i64,
     ) -> Result<bool, TargetError> {
+        self.claim_range(tx, tenant, position, position).await
+    }
+
+    /// Moves the stored position to `last` if it is before `first` (none of the events
+    /// `first..=last` was applied). `false`: some were.
+    async fn claim_range(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &str,
+        first: i64,
+        position: i64,
+    ) -> Result<bool, TargetError> {
         let d = self.dialect;
         let mut s = Stmt::default();
         let p = s.p(d, Some(position.to_string()), "bigint");
@@ -539,7 +552,7 @@ impl SqlTarget {
             s.p(d, Some(self.name.clone()), "text"),
             s.p(d, Some(tenant.to_string()), "text"),
         );
-        let p2 = s.p(d, Some(position.to_string()), "bigint");
+        let p2 = s.p(d, Some(first.to_string()), "bigint");
         s.sql = format!(
             "UPDATE {POSITIONS_TABLE} SET position = {p} WHERE target = {t} AND tenant = {n} AND position < {p2}"
         );
@@ -726,6 +739,21 @@ impl SqlTarget {
     async fn work(&self, tx: &mut dyn Tx, work: Work<'_>) -> Result<Output, TargetError> {
         match work {
             Work::Apply(event) => self.apply_in(tx, event).await.map(Output::Applied),
+            Work::ApplyBatch(events) => {
+                let (Some(first), Some(last)) = (events.first(), events.last()) else {
+                    return Ok(Output::Applied(Applied::Done));
+                };
+                if !self
+                    .claim_range(tx, &first.tenant, first.position, last.position)
+                    .await?
+                {
+                    return Ok(Output::Applied(Applied::AlreadyApplied));
+                }
+                for e in events {
+                    self.effect(tx, e).await?;
+                }
+                Ok(Output::Applied(Applied::Done))
+            }
             Work::Claim(tenant, position) => {
                 self.claim(tx, tenant, position).await.map(|_| Output::None)
             }
@@ -820,6 +848,22 @@ impl Target for SqlTarget {
         match self.run(Work::Apply(event), true).await? {
             Output::Applied(a) => Ok(a),
             _ => Ok(Applied::Done),
+        }
+    }
+
+    fn batches(&self) -> bool {
+        self.keeps_position
+    }
+
+    async fn apply_batch(&self, events: &[Event]) -> Result<Applied, TargetError> {
+        if events.iter().any(|e| e.position <= 0) {
+            return Err(TargetError::permanent(
+                "a batch holds only events of the log",
+            ));
+        }
+        match self.run(Work::ApplyBatch(events), true).await? {
+            Output::Applied(a) => Ok(a),
+            _ => Ok(Applied::AlreadyApplied),
         }
     }
 
