@@ -188,6 +188,15 @@ pub(crate) async fn open(target: &AdminTarget) -> Result<Arc<dyn Store>> {
     Ok(target.open().await?.shared())
 }
 
+/// A last-use time as it is recorded, to the minute: `2026-12-03T12:07:00.000Z` is shown
+/// as `2026-12-03T12:07Z`, so that it does not look earlier than a creation in that minute.
+fn to_the_minute(at: &str) -> String {
+    match at.get(..16) {
+        Some(minute) if at.len() > 16 => format!("{minute}Z"),
+        _ => at.to_string(),
+    }
+}
+
 async fn tenant_id(store: &Arc<dyn Store>, name: &str) -> Result<i64> {
     match store.tenant(name).await? {
         Some(t) => Ok(t.id),
@@ -414,7 +423,9 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                     t.scope.as_str(),
                     t.created,
                     t.expires.as_deref().unwrap_or("-"),
-                    t.last_used.as_deref().unwrap_or("never"),
+                    t.last_used
+                        .as_deref()
+                        .map_or_else(|| "never".to_string(), to_the_minute),
                     t.revoked.as_deref().unwrap_or("-")
                 );
             }
@@ -610,4 +621,16 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
     );
     println!("running servers apply the change within 5 seconds");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn last_use_is_shown_to_the_minute() {
+        assert_eq!(
+            super::to_the_minute("2026-12-03T12:07:00.000Z"),
+            "2026-12-03T12:07Z"
+        );
+        assert_eq!(super::to_the_minute("never"), "never");
+    }
 }

@@ -30,6 +30,7 @@ pub enum AuditCommand {
     },
     /// The users that could sign in at an instant (they existed and `active` was not false).
     Active {
+        /// The instant (RFC 3339, e.g. 2026-03-14T09:00:00Z) [default: now].
         #[arg(long)]
         at: Option<String>,
         #[command(flatten)]
@@ -51,6 +52,7 @@ pub enum AuditCommand {
         /// The resource's id.
         #[arg(long)]
         id: String,
+        /// The instant (RFC 3339, e.g. 2026-03-14T09:00:00Z) [default: now].
         #[arg(long)]
         at: Option<String>,
         #[command(flatten)]
@@ -59,6 +61,7 @@ pub enum AuditCommand {
     /// Every change of a resource: time, token, request id, attributes with old and new
     /// values, members added and removed.
     History {
+        /// The resource's id.
         #[arg(long)]
         id: String,
         /// Most records shown.
@@ -69,8 +72,10 @@ pub enum AuditCommand {
     },
     /// The changes in a period, by resource type, operation and token.
     Changes {
+        /// The start (exclusive; RFC 3339) [default: the tenant's creation].
         #[arg(long)]
         from: Option<String>,
+        /// The end (inclusive; RFC 3339) [default: now].
         #[arg(long)]
         to: Option<String>,
         /// `User`, `Group`, or a custom resource type.
@@ -82,6 +87,7 @@ pub enum AuditCommand {
         /// The name of the token the changes were made with.
         #[arg(long)]
         token: Option<String>,
+        /// Most records shown.
         #[arg(long, default_value_t = MAX_LIMIT)]
         limit: u32,
         #[command(flatten)]
@@ -90,8 +96,10 @@ pub enum AuditCommand {
     /// How the tenant differs between two instants: resources created, deleted, updated
     /// (with the attributes), memberships begun and ended.
     Diff {
+        /// The first instant (RFC 3339).
         #[arg(long)]
         from: String,
+        /// The second instant (RFC 3339) [default: now].
         #[arg(long)]
         to: Option<String>,
         #[command(flatten)]

@@ -30,7 +30,12 @@ pub struct RestoreBackupArgs {
 
 fn sqlite_path(store: &StoreOptions, what: &str) -> Result<PathBuf> {
     let file = FileConfig::load(store.config.as_deref())?;
-    match store.database_url(&file)? {
+    let url = if what == "backup" {
+        store.existing_url(&file)?
+    } else {
+        store.database_url(&file)?
+    };
+    match url {
         DatabaseUrl::Sqlite(path) => Ok(path),
         DatabaseUrl::Postgres(_) => bail!(
             "`scim {what}` is for the embedded SQLite database; back up PostgreSQL with its own \
@@ -49,6 +54,19 @@ fn show(r: &BackupReport) {
 
 pub async fn backup(args: BackupArgs) -> Result<()> {
     let from = sqlite_path(&args.store, "backup")?;
+    eprintln!(
+        "scim: backing up {}",
+        std::path::absolute(&from)
+            .unwrap_or_else(|_| from.clone())
+            .display()
+    );
+    if args.to.exists() {
+        bail!(
+            "{} exists already; `scim backup` writes a new file and never overwrites one: \
+             choose another name or remove it first",
+            args.to.display()
+        );
+    }
     let to = args.to.clone();
     let report = tokio::task::spawn_blocking(move || backup::backup(&from, &to)).await??;
     println!("backed up to {}", args.to.display());

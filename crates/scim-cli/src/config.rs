@@ -33,7 +33,8 @@ pub struct StoreOptions {
     /// 503 [default: 5].
     #[arg(long, env = "SCIM_DATABASE_ACQUIRE_TIMEOUT")]
     pub database_acquire_timeout: Option<u64>,
-    /// Directory for the embedded database (created if missing), when no --database-url.
+    /// Directory of the embedded database, when no --database-url (`scim serve` and `scim
+    /// migrate` create it when missing; other commands need it to exist) [default: ./data].
     #[arg(long, env = "SCIM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Directory of extra schema and resource type JSON files (the format /Schemas and
@@ -227,8 +228,16 @@ impl AdminTarget {
     /// standard error which one it is.
     pub async fn open(&self) -> Result<AnyStore> {
         let file = FileConfig::load(self.config.as_deref())?;
-        let options = self.store_options();
-        let url = options.database_url(&file)?;
+        let (_, store) = self.store_options().open_existing(&file).await?;
+        Ok(store)
+    }
+}
+
+impl StoreOptions {
+    /// The database these options name, which must exist already if it is a SQLite file:
+    /// a command that acts on a deployment never creates one.
+    pub fn existing_url(&self, file: &FileConfig) -> Result<DatabaseUrl> {
+        let url = self.database_url(file)?;
         if let DatabaseUrl::Sqlite(path) = &url
             && !path.exists()
         {
@@ -251,10 +260,20 @@ impl AdminTarget {
                 shown.display()
             );
         }
-        let registry = options.registry(&file)?;
-        let store = open_url(&url, &registry, &options.pg_options(&file)).await?;
+        Ok(url)
+    }
+
+    /// Opens the existing database (see [`StoreOptions::existing_url`]) with the schema
+    /// registry, and says on standard error which database it is.
+    pub async fn open_existing(
+        &self,
+        file: &FileConfig,
+    ) -> Result<(Arc<SchemaRegistry>, AnyStore)> {
+        let url = self.existing_url(file)?;
+        let registry = Arc::new(self.registry(file)?);
+        let store = open_url(&url, &registry, &self.pg_options(file)).await?;
         eprintln!("scim: acting on {}", describe_absolute(&url, &store));
-        Ok(store)
+        Ok((registry, store))
     }
 }
 

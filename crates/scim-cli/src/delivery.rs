@@ -153,7 +153,8 @@ pub enum WebhookCommand {
         /// Events per POST (a `scim.batch` body); 1 sends one event per request [default: 1].
         #[arg(long)]
         batch: Option<i64>,
-        /// Where delivery starts: `now`, `beginning` or a position [default: now].
+        /// Where delivery starts: `now` (only changes made from now on), `beginning` (every
+        /// event kept) or a position.
         #[arg(long, default_value = "now")]
         from: String,
         /// A note for operators.
@@ -170,8 +171,9 @@ pub enum WebhookCommand {
     Common(Common),
     /// Replace the signing secret; the old one keeps signing beside it for `--overlap`.
     RotateSecret {
+        /// The webhook's id (`wh_…`, from `list`).
         id: String,
-        /// How long both secrets sign (e.g. 24h, 0 for none) [default: 24h].
+        /// How long both secrets sign (e.g. 24h, 0 for none).
         #[arg(long, default_value = "24h")]
         overlap: String,
         #[command(flatten)]
@@ -192,9 +194,12 @@ pub enum NatsCommand {
         /// Event types and patterns, comma-separated [default: all].
         #[arg(long)]
         events: Option<String>,
-        /// Where publishing starts: `now`, `beginning` or a position [default: beginning].
+        /// Where publishing starts: `now`, `beginning` or a position. A stream is usually a
+        /// consumer's copy of the whole history, so it starts at the beginning; a webhook
+        /// starts now.
         #[arg(long, default_value = "beginning")]
         from: String,
+        /// A note for operators.
         #[arg(long)]
         description: Option<String>,
         #[command(flatten)]
@@ -232,30 +237,35 @@ pub enum Common {
     },
     /// Show one destination (JSON).
     Show {
+        /// The destination's id (`wh_…` or `nats_…`, from `list`).
         id: String,
         #[command(flatten)]
         store: AdminTarget,
     },
     /// Remove a destination.
     Remove {
+        /// The destination's id (`wh_…` or `nats_…`, from `list`).
         id: String,
         #[command(flatten)]
         store: AdminTarget,
     },
     /// Stop delivering (the position is kept).
     Pause {
+        /// The destination's id (`wh_…` or `nats_…`, from `list`).
         id: String,
         #[command(flatten)]
         store: AdminTarget,
     },
     /// Deliver again from the position kept (clears the failures).
     Resume {
+        /// The destination's id (`wh_…` or `nats_…`, from `list`).
         id: String,
         #[command(flatten)]
         store: AdminTarget,
     },
     /// Send every event after a position again, and carry on from there.
     Replay {
+        /// The destination's id (`wh_…` or `nats_…`, from `list`).
         id: String,
         /// The position to resend after (0: everything kept).
         #[arg(long)]
@@ -265,9 +275,12 @@ pub enum Common {
     },
     /// The latest delivery attempts, newest first.
     Deliveries {
+        /// The destination's id (`wh_…` or `nats_…`, from `list`).
         id: String,
+        /// How many attempts.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// JSON, one object per line.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -311,7 +324,7 @@ fn print_view(v: &DestinationView) {
 
 fn header() {
     println!(
-        "{:<22} {:<10} {:<7} {:>9} {:>7}  URL",
+        "{:<22} {:<10} {:<7} {:>9} {:>7}  URL  NOTE (paused or last error)",
         "ID", "TENANT", "STATE", "POSITION", "LAG"
     );
 }

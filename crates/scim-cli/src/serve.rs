@@ -13,7 +13,7 @@ use crate::config::{FileConfig, StoreOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
+    /// Address and port to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "SCIM_LISTEN")]
     pub listen: Option<String>,
     /// The URL clients use to reach this server (used in `meta.location`, `$ref` and

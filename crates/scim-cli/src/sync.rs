@@ -52,8 +52,9 @@ pub struct SyncArgs {
     /// The source server's bearer token.
     #[arg(long, env = "SCIM_FROM_TOKEN", hide_env_values = true)]
     from_token: Option<String>,
-    /// A TOML mapping file from source fields to SCIM attributes (without one, CSV columns
-    /// name SCIM attributes and JSON Lines objects and SCIM resources are copied as they are).
+    /// A TOML mapping file from source fields to SCIM attributes. Without one, CSV column
+    /// names are SCIM attribute paths, and JSON Lines objects (or another server's
+    /// resources) are taken as SCIM resources unchanged.
     #[arg(long)]
     mapping: Option<PathBuf>,
     /// The attribute that pairs source and target users.
@@ -176,6 +177,10 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     let prepared = scim_sync::prepare(&target, &source, mapping.as_ref(), &opts).await?;
     print_plan(&prepared.plan, args.plan_json)?;
     if args.dry_run {
+        // A dry run says what the real run would do, refusal included.
+        if let Err(reason) = prepared.guard(&opts) {
+            bail!("a real run would be refused: {reason}");
+        }
         return Ok(());
     }
     let nothing = prepared.plan.is_empty();

@@ -45,6 +45,7 @@ pub enum TargetCommand {
     },
     /// Apply pending events to a target (until caught up, or forever with --follow).
     Run {
+        /// The target's name (its file's name in --targets-dir, without `.toml`).
         name: String,
         /// Only this tenant (default: every tenant the target is bound to).
         #[arg(long)]
@@ -59,7 +60,9 @@ pub enum TargetCommand {
     },
     /// The events a target parked for a tenant, with their errors.
     Parked {
+        /// The target's name (its file's name in --targets-dir, without `.toml`).
         name: String,
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
         #[command(flatten)]
@@ -69,7 +72,9 @@ pub enum TargetCommand {
     },
     /// Apply parked events again after a fix (each resource's in order).
     Retry {
+        /// The target's name (its file's name in --targets-dir, without `.toml`).
         name: String,
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
         /// Only the resource of the parked event at this position.
@@ -82,9 +87,12 @@ pub enum TargetCommand {
     },
     /// Forget a parked event without applying it.
     Drop {
+        /// The target's name (its file's name in --targets-dir, without `.toml`).
         name: String,
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
+        /// The parked event's position (from `scim target parked`).
         #[arg(long)]
         position: i64,
         #[command(flatten)]
@@ -94,7 +102,9 @@ pub enum TargetCommand {
     },
     /// Resume a target paused after repeated failures (it goes on from its place).
     Resume {
+        /// The target's name (its file's name in --targets-dir, without `.toml`).
         name: String,
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
         #[command(flatten)]
@@ -106,6 +116,7 @@ pub enum TargetCommand {
 
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
+    /// The tenant's name.
     #[arg(long)]
     pub tenant: String,
     /// The target's name (from its file in --targets-dir).
@@ -130,7 +141,7 @@ struct Opened {
 
 async fn open(dir: &Path, store: &StoreOptions) -> Result<Opened> {
     let file = FileConfig::load(store.config.as_deref())?;
-    let (registry, any) = store.open(&file).await?;
+    let (registry, any) = store.open_existing(&file).await?;
     let targets = load_dir(dir, &registry).await.map_err(|e| anyhow!("{e}"))?;
     let public_url = file
         .public_url

@@ -218,6 +218,12 @@ pub async fn prepare(
 }
 
 impl Prepared {
+    /// The delete guard's verdict on this plan: `Err` with the reason when a run with
+    /// these options would be refused.
+    pub fn guard(&self, opts: &SyncOptions) -> Result<(), String> {
+        plan::guard(&self.plan, opts.limit, opts.allow_deletes)
+    }
+
     /// Checks the delete guard, then applies the plan.
     pub async fn apply(self, target: &Client, opts: &SyncOptions) -> Result<Report, SyncError> {
         let Prepared {

@@ -520,11 +520,12 @@ impl Limit {
             .map_err(|_| format!("'{s}' is neither a count nor a percentage"))
     }
 
-    /// The largest number allowed out of `base`.
+    /// The largest number allowed out of `base`. A percentage is rounded up, so that a
+    /// small directory may still lose one user (10% of 5 allows 1, not 0).
     pub fn allowed(self, base: usize) -> usize {
         match self {
             Limit::Count(n) => n,
-            Limit::Percent(p) => ((base as f64) * p / 100.0).floor() as usize,
+            Limit::Percent(p) => ((base as f64) * p / 100.0).ceil() as usize,
         }
     }
 }
@@ -577,6 +578,9 @@ mod tests {
         assert_eq!(Limit::parse("10%"), Ok(Limit::Percent(10.0)));
         assert_eq!(Limit::parse("5"), Ok(Limit::Count(5)));
         assert!(Limit::parse("x").is_err() && Limit::parse("120%").is_err());
-        assert_eq!(Limit::Percent(10.0).allowed(95), 9);
+        assert_eq!(Limit::Percent(10.0).allowed(95), 10);
+        assert_eq!(Limit::Percent(10.0).allowed(5), 1);
+        assert_eq!(Limit::Percent(10.0).allowed(100), 10);
+        assert_eq!(Limit::Percent(0.0).allowed(100), 0);
     }
 }

@@ -153,8 +153,12 @@ async fn tenant_settings_and_token_lifecycle_commands() {
         let d = d.to_string();
         async move {
             let list = run(&["token", "list", "--tenant", "acme", "--data-dir", &d]);
-            list.lines()
-                .any(|l| l.contains("okta") && l.contains(":00.000Z"))
+            // Shown to the minute (`2026-12-03T12:07Z`), as it is recorded.
+            list.lines().any(|l| {
+                l.contains("okta")
+                    && l.split_whitespace()
+                        .any(|w| w.len() == 17 && w.ends_with('Z') && w.as_bytes()[13] == b':')
+            })
         }
     })
     .await;

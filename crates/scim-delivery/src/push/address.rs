@@ -68,8 +68,9 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
         };
         if private {
             return Err(format!(
-                "{} is a private, loopback or link-local address; the operator must allow \
-                 those (scim serve --allow-private-webhooks)",
+                "{} is a private, loopback or link-local address, refused unless the operator \
+                 allows those: `scim serve --allow-private-webhooks` for the server and its \
+                 management API, and `--allow-private` on `scim webhook add`",
                 url.host_str().unwrap_or_default()
             ));
         }
