@@ -1,7 +1,8 @@
 //! Copying a whole store to another, in any direction between the backends (`scim store
 //! copy`): administration tokens, tenants (with their change counters and uids), tokens
 //! (hashes only), resources (ids, versions, times, data, soft-deleted rows), the attribute
-//! index, memberships and the change history, keeping every id and sequence number.
+//! index, memberships, the change history and role rules with users' roles, keeping every
+//! id and sequence number.
 //!
 //! The source is read from one consistent snapshot, page by page; each page is written to
 //! the target in a transaction of its own, as an upsert keyed by the row's primary key, so
@@ -221,8 +222,43 @@ const ADMIN_TOKENS: Table = Table {
     tenant_column: "length(id) * 0",
 };
 
+/// Group-to-role rules (a `user_filter` rule's filter is kept resolved in `compiled`).
+const ROLE_RULES: Table = Table {
+    name: "role_rules",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("id", Col::Text),
+        ("role", Col::Text),
+        ("match_kind", Col::Text),
+        ("value", Col::OptText),
+        ("created", Col::Text),
+        ("pattern", Col::Int),
+        ("compiled", Col::OptText),
+    ],
+    key: &[0, 1],
+    upsert: "INSERT INTO role_rules (tenant_id, id, role, match_kind, value, created, pattern,
+                 compiled)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, id) DO NOTHING",
+    tenant_column: "tenant_id",
+};
+
+/// Users' effective roles, as the rules made them.
+const USER_ROLES: Table = Table {
+    name: "user_roles",
+    columns: &[
+        ("tenant_id", Col::Int),
+        ("user_id", Col::Text),
+        ("role", Col::Text),
+    ],
+    key: &[0, 1, 2],
+    upsert: "INSERT INTO user_roles (tenant_id, user_id, role) VALUES (?, ?, ?)
+             ON CONFLICT (tenant_id, user_id, role) DO NOTHING",
+    tenant_column: "tenant_id",
+};
+
 /// Every table, in the order they are copied (parents before children).
-const TABLES: [&Table; 8] = [
+const TABLES: [&Table; 10] = [
     &ADMIN_TOKENS,
     &TENANTS,
     &TENANT_SETTINGS,
@@ -231,6 +267,8 @@ const TABLES: [&Table; 8] = [
     &ATTR_INDEX,
     &MEMBERS,
     &CHANGES,
+    &ROLE_RULES,
+    &USER_ROLES,
 ];
 
 /// The rows of one table in the source and, after the copy, in the target (counted over the
@@ -424,6 +462,8 @@ fn read_all(db: &mut dyn Db, tx: &mpsc::Sender<Batch>) -> Result<Counts, StoreEr
         &RESOURCES,
         &MEMBERS,
         &CHANGES,
+        &ROLE_RULES,
+        &USER_ROLES,
     ] {
         let mut last: Option<Row> = None;
         loop {

@@ -84,6 +84,24 @@ async fn fill(s: &dyn Store) {
     s.create(other.id, "User", user_data("solo"), Vec::new(), &actor())
         .await
         .unwrap();
+    // A role rule: the group's 298 members get a role (and a roles_changed record each).
+    s.admin_write(
+        scim_store::manage::AdminOp::AddRoleRule {
+            tenant: "acme".into(),
+            spec: scim_store::roles::RoleRuleSpec {
+                role: "staff".into(),
+                matches: scim_store::roles::RoleMatch::GroupDisplayName,
+                value: Some("A*".into()),
+                pattern: true,
+                filter: None,
+            },
+        },
+        scim_store::manage::AuditActor::default(),
+        None,
+        Box::new(|_| serde_json::Value::Null),
+    )
+    .await
+    .unwrap();
 }
 
 /// Everything observable through the store, as text.
@@ -100,6 +118,9 @@ async fn snapshot(s: &dyn Store) -> String {
         for c in s.changes(t.id, 0, u32::MAX).await.unwrap() {
             out.push_str(&format!("{c:?}\n"));
         }
+        for rule in s.role_rules(t.id).await.unwrap() {
+            out.push_str(&format!("{rule:?}\n"));
+        }
         let registry = registry();
         for rt in ["User", "Group"] {
             let request = scim_store::ListRequest {
@@ -115,6 +136,8 @@ async fn snapshot(s: &dyn Store) -> String {
             };
             for r in s.list(t.id, request).await.unwrap().resources {
                 out.push_str(&format!("{r:?}\n"));
+                let roles = s.user_roles(t.id, &r.id).await.unwrap();
+                out.push_str(&format!("{roles:?}\n"));
             }
             let _ = &registry;
         }
@@ -143,7 +166,9 @@ async fn sqlite_to_sqlite_copies_everything_and_is_idempotent() {
             ("resources", 622),
             ("attr_index", 621),
             ("members", 298),
-            ("changes", 627)
+            ("changes", 925),
+            ("role_rules", 1),
+            ("user_roles", 298)
         ]
     );
     assert_eq!(
@@ -191,7 +216,8 @@ async fn sqlite_to_postgres_and_back() {
         .last()
         .unwrap()
         .seq;
-    assert_eq!(last, 626 + 1);
+    // 626 changes, 298 roles_changed records, and the newcomer.
+    assert_eq!(last, 626 + 298 + 1);
     let t = s
         .create_tenant("third", DeleteMode::Hard, 30)
         .await
