@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::support::App;
 
 /// Every operation of the management API. Adding an endpoint means adding it here too.
-const OPERATIONS: &[(&str, &str)] = &[
+pub(crate) const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/admin/v1/openapi.json"),
     ("GET", "/admin/v1/tenants"),
     ("POST", "/admin/v1/tenants"),
@@ -77,7 +77,7 @@ const OPERATIONS: &[(&str, &str)] = &[
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
 
 /// A concrete URL for a documented path.
-fn concrete(path: &str) -> String {
+pub(crate) fn concrete(path: &str) -> String {
     path.replace("{tenant}", "nobody")
         .replace("{token_id}", "0123456789abcdef")
         .replace("{id}", "0123456789abcdef")
