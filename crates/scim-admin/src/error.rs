@@ -60,6 +60,19 @@ impl AdminError {
     }
 }
 
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.extra.get("field").and_then(Value::as_str) {
+            Some(field) if !self.message.contains(field) => {
+                write!(f, "{} ({field})", self.message)
+            }
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
+
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match &e {

@@ -278,6 +278,12 @@ impl StoreOptions {
 }
 
 impl AdminTarget {
+    /// The deployment's schemas (the built-in ones and its config file's `schemas_dir`).
+    pub fn registry(&self) -> Result<SchemaRegistry> {
+        let file = FileConfig::load(self.config.as_deref())?;
+        self.store_options().registry(&file)
+    }
+
     /// A tenant's full SCIM base URL when the server's public URL is known here (the
     /// config file's `public_url`, or `SCIM_PUBLIC_URL`), else a sentence with its path.
     pub fn base_url_line(&self, tenant: &str) -> String {

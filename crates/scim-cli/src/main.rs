@@ -9,6 +9,7 @@ mod config;
 mod delivery;
 mod errors;
 mod limits;
+mod role_rule;
 mod serve;
 mod serve_hints;
 mod store_cmd;
@@ -75,6 +76,9 @@ enum Command {
     /// Restore a backup into an empty data directory (no server running).
     #[command(name = "restore-backup")]
     RestoreBackup(backup::RestoreBackupArgs),
+    /// Add, list and remove group-to-role rules of a tenant.
+    #[command(subcommand, name = "role-rule")]
+    RoleRule(role_rule::RoleRuleCommand),
 }
 
 #[global_allocator]
@@ -114,6 +118,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Audit(cmd) => audit::run(cmd).await,
             Command::Backup(args) => backup::backup(args).await,
             Command::RestoreBackup(args) => backup::restore(args).await,
+            Command::RoleRule(cmd) => role_rule::run(cmd).await,
         }
     })
 }

@@ -401,7 +401,7 @@ const ADMIN_AUDIT: Table = Table {
     tenant_column: "length(actor) * 0",
 };
 
-/// Group-to-role rules.
+/// Group-to-role rules (a `user_filter` rule's filter is kept resolved in `compiled`).
 const ROLE_RULES: Table = Table {
     name: "role_rules",
     columns: &[
@@ -411,12 +411,16 @@ const ROLE_RULES: Table = Table {
         ("match_kind", Col::Text),
         ("value", Col::OptText),
         ("created", Col::Text),
+        ("pattern", Col::Int),
+        ("compiled", Col::OptText),
     ],
     key: &[0, 1],
-    upsert: "INSERT INTO role_rules (tenant_id, id, role, match_kind, value, created)
-             VALUES (?, ?, ?, ?, ?, ?)
+    upsert: "INSERT INTO role_rules (tenant_id, id, role, match_kind, value, created, pattern,
+                 compiled)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (tenant_id, id) DO UPDATE SET role = excluded.role,
-                 match_kind = excluded.match_kind, value = excluded.value",
+                 match_kind = excluded.match_kind, value = excluded.value,
+                 pattern = excluded.pattern, compiled = excluded.compiled",
     tenant_column: "tenant_id",
 };
 

@@ -31,7 +31,7 @@ pub struct TenantDeletion {
 }
 
 /// A management write. Each runs in one transaction together with its audit record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AdminOp {
     /// Creates a tenant with its settings (all or nothing).
     CreateTenant {
@@ -104,7 +104,7 @@ impl AdminOp {
 }
 
 /// What a management write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AdminOutcome {
     /// A tenant created or updated, with its settings.
     Tenant(Tenant, TenantSettings),

@@ -2,6 +2,8 @@
 //! the store in step with memberships: `scim-store/src/sql/roles.rs`).
 
 use axum::http::StatusCode;
+use scim_core::filter::{ResolvedFilter, parse_filter, resolve};
+use scim_core::schema::SchemaRegistry;
 use scim_store::manage::{AdminOp, AdminOutcome};
 use scim_store::roles::{RoleRule, RoleRuleSpec};
 use serde_json::Value;
@@ -16,11 +18,17 @@ fn view(r: &RoleRule) -> RoleRuleView {
         role: r.role.clone(),
         matches: r.matches.into(),
         value: r.value.clone(),
+        pattern: r.pattern,
         created: r.created.clone(),
     }
 }
 
-fn check(req: &RoleRuleCreate) -> Result<(), AdminError> {
+/// Validates a rule (a 400 naming the field otherwise); for a `user_filter` rule, its
+/// filter resolved against the User schemas.
+fn check(
+    req: &RoleRuleCreate,
+    registry: Option<&SchemaRegistry>,
+) -> Result<Option<ResolvedFilter>, AdminError> {
     if req.role.trim().is_empty()
         || req.role.chars().count() > 100
         || req.role.chars().any(char::is_control)
@@ -30,13 +38,42 @@ fn check(req: &RoleRuleCreate) -> Result<(), AdminError> {
             "a role must be 1-100 printable characters",
         ));
     }
+    let group = !matches!(req.matches, RoleMatch::Default | RoleMatch::UserFilter);
+    if req.pattern && !group {
+        return Err(AdminError::invalid(
+            "pattern",
+            "only a group rule (group_display_name, group_external_id, group_id) can be a pattern",
+        ));
+    }
     match (req.matches, req.value.as_deref()) {
         (RoleMatch::Default, Some(_)) => Err(AdminError::invalid(
             "value",
             "a `default` rule applies to every active user and takes no value",
         )),
-        (RoleMatch::Default, None) => Ok(()),
-        (_, Some(v)) if !v.is_empty() && v.len() <= 1000 => Ok(()),
+        (RoleMatch::Default, None) => Ok(None),
+        (RoleMatch::UserFilter, Some(v)) if !v.trim().is_empty() && v.len() <= 4000 => {
+            let Some(reg) = registry else {
+                return Err(AdminError::invalid("value", "filters are not available"));
+            };
+            let rt = reg.resource_type("User").ok_or_else(|| {
+                AdminError::invalid("value", "this server has no User resource type")
+            })?;
+            let parsed = parse_filter(v).map_err(|e| {
+                AdminError::invalid(
+                    "value",
+                    format!("value: not a valid SCIM filter: {}", e.detail),
+                )
+            })?;
+            let resolved = resolve(&parsed, reg, rt)
+                .map_err(|e| AdminError::invalid("value", format!("value: {}", e.detail)))?;
+            Ok(Some(resolved))
+        }
+        (RoleMatch::UserFilter, _) => Err(AdminError::invalid(
+            "value",
+            "a `user_filter` rule needs a SCIM filter on the user's attributes as its value \
+             (at most 4000 characters)",
+        )),
+        (_, Some(v)) if !v.is_empty() && v.len() <= 1000 => Ok(None),
         _ => Err(AdminError::invalid(
             "value",
             "a group rule needs the group's displayName, externalId or id as its value",
@@ -54,7 +91,7 @@ impl Manager {
         req: RoleRuleCreate,
         idempotency: Option<Idempotency>,
     ) -> Result<Created<RoleRuleView>, AdminError> {
-        check(&req)?;
+        let filter = check(&req, self.registry.as_deref())?;
         self.find_tenant(tenant).await?;
         let op = AdminOp::AddRoleRule {
             tenant: tenant.to_string(),
@@ -62,6 +99,8 @@ impl Manager {
                 role: req.role,
                 matches: req.matches.into(),
                 value: req.value,
+                pattern: req.pattern,
+                filter,
             },
         };
         let render = Box::new(|o: &AdminOutcome| match o {

@@ -376,6 +376,10 @@ pub enum RoleMatch {
     GroupId,
     /// Every active user (no `value`).
     Default,
+    /// Users whose attributes match the SCIM filter in `value`, e.g.
+    /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "Finance"`;
+    /// re-evaluated whenever the user changes.
+    UserFilter,
 }
 
 impl From<RoleMatch> for scim_store::roles::RoleMatch {
@@ -385,6 +389,7 @@ impl From<RoleMatch> for scim_store::roles::RoleMatch {
             RoleMatch::GroupExternalId => scim_store::roles::RoleMatch::GroupExternalId,
             RoleMatch::GroupId => scim_store::roles::RoleMatch::GroupId,
             RoleMatch::Default => scim_store::roles::RoleMatch::Default,
+            RoleMatch::UserFilter => scim_store::roles::RoleMatch::UserFilter,
         }
     }
 }
@@ -396,12 +401,14 @@ impl From<scim_store::roles::RoleMatch> for RoleMatch {
             scim_store::roles::RoleMatch::GroupExternalId => RoleMatch::GroupExternalId,
             scim_store::roles::RoleMatch::GroupId => RoleMatch::GroupId,
             scim_store::roles::RoleMatch::Default => RoleMatch::Default,
+            scim_store::roles::RoleMatch::UserFilter => RoleMatch::UserFilter,
         }
     }
 }
 
 /// A role rule to add (`POST /tenants/{tenant}/role-rules`): "members of the group whose
-/// `match` is `value` get `role`".
+/// `match` is `value` get `role`", "every active user gets `role`" (`default`), or "users
+/// matching the filter `value` get `role`" (`user_filter`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRuleCreate {
@@ -409,9 +416,26 @@ pub struct RoleRuleCreate {
     pub role: String,
     #[serde(rename = "match")]
     pub matches: RoleMatch,
-    /// The group's displayName, externalId or id; absent for `default`.
+    /// The group's displayName, externalId or id (or a pattern of them), or a
+    /// `user_filter`'s SCIM filter; absent for `default`.
     #[serde(default)]
     pub value: Option<String>,
+    /// A group rule's `value` is a pattern: `*` any characters, `?` exactly one
+    /// (displayName patterns are case-insensitive). Default `false`.
+    #[serde(default)]
+    pub pattern: bool,
+}
+
+impl RoleRuleCreate {
+    /// A rule with this role, match and value (not a pattern).
+    pub fn new(role: &str, matches: RoleMatch, value: Option<&str>) -> RoleRuleCreate {
+        RoleRuleCreate {
+            role: role.to_string(),
+            matches,
+            value: value.map(str::to_string),
+            pattern: false,
+        }
+    }
 }
 
 /// A tenant's role rule.
@@ -422,6 +446,7 @@ pub struct RoleRuleView {
     #[serde(rename = "match")]
     pub matches: RoleMatch,
     pub value: Option<String>,
+    pub pattern: bool,
     pub created: String,
 }
 

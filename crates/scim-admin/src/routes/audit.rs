@@ -14,35 +14,16 @@
 //! | `GET …/audit/diff?from=&to=` | how the tenant differs between two instants |
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use scim_store::audit::{self, ChangeQuery, MAX_LIMIT, OPERATIONS, Point};
 use scim_store::{StoreError, Tenant};
 use serde_json::{Value, json};
 
+use super::ApiError;
 use crate::auth::AdminAuth;
 use crate::query::Params;
 use crate::{AdminError, AdminState};
-
-/// The audit's routes (merged into `/admin/v1`).
-pub(crate) fn router() -> Router<AdminState> {
-    Router::new()
-        .route("/tenants/{tenant}/audit/resources/{id}", get(resource))
-        .route(
-            "/tenants/{tenant}/audit/resources/{id}/history",
-            get(history),
-        )
-        .route("/tenants/{tenant}/audit/groups/{id}/members", get(members))
-        .route("/tenants/{tenant}/audit/users/active", get(active_users))
-        .route(
-            "/tenants/{tenant}/audit/users/active-changes",
-            get(active_changes),
-        )
-        .route("/tenants/{tenant}/audit/changes", get(changes))
-        .route("/tenants/{tenant}/audit/diff", get(diff))
-}
 
 async fn tenant(state: &AdminState, name: &str) -> Result<Tenant, AdminError> {
     state
@@ -106,7 +87,12 @@ fn endpoint(resource_type: &str) -> String {
     format!("{resource_type}s")
 }
 
-async fn resource(
+/// A resource as it was at an instant.
+#[utoipa::path(get, path = "/tenants/{tenant}/audit/resources/{id}", operation_id = "audit_resource", tag = "audit",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The resource's id"), ("at" = Option<String>, Query, description = "An RFC 3339 instant (default: now)")),
+    responses((status = 200, description = "`{\"at\", \"position\", \"resource\"}`: its SCIM representation then", body = Object),
+        (status = 400, description = "`field` names the parameter", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, or `not_found`: it did not exist then", body = ApiError)))]
+pub(crate) async fn resource(
     _auth: AdminAuth,
     State(state): State<AdminState>,
     Path((name, id)): Path<(String, String)>,
@@ -132,7 +118,11 @@ async fn resource(
     })))
 }
 
-async fn history(
+/// A resource's change records, oldest first.
+#[utoipa::path(get, path = "/tenants/{tenant}/audit/resources/{id}/history", operation_id = "audit_history", tag = "audit",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The resource's id"), ("after" = Option<i64>, Query, description = "Records after this position (the previous page's `next`)"), ("limit" = Option<i64>, Query, description = "1-1000 (default 100)")),
+    responses((status = 200, description = "`{\"id\", \"changes\": […], \"next\"}`", body = Object), (status = 400, description = "`field` names the parameter", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`", body = ApiError)))]
+pub(crate) async fn history(
     _auth: AdminAuth,
     State(state): State<AdminState>,
     Path((name, id)): Path<(String, String)>,
@@ -156,7 +146,13 @@ async fn history(
     })))
 }
 
-async fn members(
+/// A group's members at an instant, direct or through nested groups.
+#[utoipa::path(get, path = "/tenants/{tenant}/audit/groups/{id}/members", operation_id = "audit_group_members", tag = "audit",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The group's id"), ("at" = Option<String>, Query, description = "An RFC 3339 instant (default: now)"),
+        ("nested" = Option<bool>, Query, description = "Also the members of nested groups (default false)")),
+    responses((status = 200, description = "`{\"at\", \"position\", \"group\", \"members\": […]}`", body = Object),
+        (status = 400, description = "`field` names the parameter", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, or `not_found`: the group did not exist then", body = ApiError)))]
+pub(crate) async fn members(
     _auth: AdminAuth,
     State(state): State<AdminState>,
     Path((name, id)): Path<(String, String)>,
@@ -186,7 +182,11 @@ async fn members(
     })))
 }
 
-async fn active_users(
+/// The users that could sign in (active) at an instant.
+#[utoipa::path(get, path = "/tenants/{tenant}/audit/users/active", operation_id = "audit_active_users", tag = "audit",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("at" = Option<String>, Query, description = "An RFC 3339 instant (default: now)")),
+    responses((status = 200, description = "`{\"at\", \"position\", \"users\": […]}`", body = Object), (status = 400, description = "`field` names the parameter", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`", body = ApiError)))]
+pub(crate) async fn active_users(
     _auth: AdminAuth,
     State(state): State<AdminState>,
     Path(name): Path<String>,
@@ -202,7 +202,11 @@ async fn active_users(
     ))
 }
 
-async fn active_changes(
+/// The changes of users' `active` between two instants.
+#[utoipa::path(get, path = "/tenants/{tenant}/audit/users/active-changes", operation_id = "audit_active_changes", tag = "audit",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("from" = Option<String>, Query, description = "An RFC 3339 instant (default: the tenant's creation)"), ("to" = Option<String>, Query, description = "An RFC 3339 instant (default: now)")),
+    responses((status = 200, description = "`{\"from\", \"to\", \"changes\": […]}`", body = Object), (status = 400, description = "`field` names the parameter", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`", body = ApiError)))]
+pub(crate) async fn active_changes(
     _auth: AdminAuth,
     State(state): State<AdminState>,
     Path(name): Path<String>,
@@ -220,7 +224,14 @@ async fn active_changes(
     Ok(Json(json!({ "from": from, "to": to, "changes": changes })))
 }
 
-async fn changes(
+/// The change records between two instants, filtered.
+#[utoipa::path(get, path = "/tenants/{tenant}/audit/changes", operation_id = "audit_changes", tag = "audit",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("from" = Option<String>, Query, description = "An RFC 3339 instant (default: the tenant's creation)"), ("to" = Option<String>, Query, description = "An RFC 3339 instant (default: now)"), ("after" = Option<i64>, Query, description = "Records after this position (the previous page's `next`)"), ("limit" = Option<i64>, Query, description = "1-1000 (default 100)"),
+        ("resourceType" = Option<String>, Query, description = "`User`, `Group`, …"),
+        ("operation" = Option<String>, Query, description = "One operation (create, update, delete, …)"),
+        ("token" = Option<String>, Query, description = "The name of the token that made the change")),
+    responses((status = 200, description = "`{\"from\", \"to\", \"changes\": […], \"next\"}`", body = Object), (status = 400, description = "`field` names the parameter", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`", body = ApiError)))]
+pub(crate) async fn changes(
     _auth: AdminAuth,
     State(state): State<AdminState>,
     Path(name): Path<String>,
@@ -266,7 +277,11 @@ async fn changes(
     })))
 }
 
-async fn diff(
+/// How the tenant differs between two instants.
+#[utoipa::path(get, path = "/tenants/{tenant}/audit/diff", operation_id = "audit_diff", tag = "audit",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("from" = Option<String>, Query, description = "An RFC 3339 instant (default: the tenant's creation)"), ("to" = Option<String>, Query, description = "An RFC 3339 instant (default: now)")),
+    responses((status = 200, description = "`{\"from\", \"to\", \"diff\"}`", body = Object), (status = 400, description = "`field` names the parameter", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`", body = ApiError)))]
+pub(crate) async fn diff(
     _auth: AdminAuth,
     State(state): State<AdminState>,
     Path(name): Path<String>,

@@ -5,65 +5,23 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use scim_delivery::push::{DestinationSpec, DestinationView, Start};
 use scim_store::Tenant;
 use scim_store::delivery::{Destination, DestinationKind};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::ApiError;
 use crate::auth::AdminAuth;
 use crate::query::Params;
 use crate::{AdminError, AdminState};
 
-/// The routes, mounted under `/admin/v1`.
-pub(crate) fn routes() -> Router<AdminState> {
-    Router::new()
-        .route(
-            "/tenants/{tenant}/webhooks",
-            get(list_webhooks).post(create_webhook),
-        )
-        .route(
-            "/tenants/{tenant}/webhooks/{id}",
-            get(get_webhook)
-                .patch(update_webhook)
-                .delete(delete_webhook),
-        )
-        .route("/tenants/{tenant}/webhooks/{id}/pause", post(pause_webhook))
-        .route(
-            "/tenants/{tenant}/webhooks/{id}/resume",
-            post(resume_webhook),
-        )
-        .route(
-            "/tenants/{tenant}/webhooks/{id}/replay",
-            post(replay_webhook),
-        )
-        .route(
-            "/tenants/{tenant}/webhooks/{id}/rotate-secret",
-            post(rotate_secret),
-        )
-        .route(
-            "/tenants/{tenant}/webhooks/{id}/attempts",
-            get(webhook_attempts),
-        )
-        .route("/tenants/{tenant}/nats", get(list_nats).post(create_nats))
-        .route(
-            "/tenants/{tenant}/nats/{id}",
-            get(get_nats).patch(update_nats).delete(delete_nats),
-        )
-        .route("/tenants/{tenant}/nats/{id}/pause", post(pause_nats))
-        .route("/tenants/{tenant}/nats/{id}/resume", post(resume_nats))
-        .route("/tenants/{tenant}/nats/{id}/replay", post(replay_nats))
-        .route("/tenants/{tenant}/nats/{id}/attempts", get(nats_attempts))
-}
-
 /// The body of a create or update.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct DestinationBody {
     /// The receiver (`https://…`) or NATS server (`nats://host:4222`). Required to create.
@@ -74,17 +32,18 @@ pub(crate) struct DestinationBody {
     /// Events per POST (webhooks; 1 by default: one event per request).
     batch_max: Option<i64>,
     /// Where delivery starts (create only): `now` (default), `beginning`, or a position.
+    #[schema(value_type = Option<Object>)]
     start: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ReplayBody {
     /// Events after this position are sent again.
     from: i64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RotateBody {
     /// How long the old secret keeps signing beside the new one (default 86400, a day).
@@ -95,8 +54,8 @@ fn body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, Ad
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| AdminError::invalid("body", format!("the request body is not valid: {e}")))
+    // Strict, with errors that name the field (unknown fields, wrong types).
+    crate::body::json(bytes, false)
 }
 
 fn label(kind: DestinationKind) -> &'static str {
@@ -353,6 +312,12 @@ const NATS: DestinationKind = DestinationKind::Nats;
 // Webhooks.
 
 /// `POST /tenants/{tenant}/webhooks`: 201 with `webhook` and its `secret` (shown once).
+#[utoipa::path(post, path = "/tenants/{tenant}/webhooks", operation_id = "create_webhook", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name")),
+    request_body = DestinationBody,
+    responses((status = 201, description = "`{\"webhook\": …, \"secret\": \"whsec_…\"}`: the signing secret, shown once", body = Object),
+        (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError),
+        (status = 404, description = "`tenant_not_found`", body = ApiError)))]
 pub(crate) async fn create_webhook(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -362,6 +327,11 @@ pub(crate) async fn create_webhook(
     create(s, WH, t, b).await
 }
 
+/// The tenant's webhook endpoints.
+#[utoipa::path(get, path = "/tenants/{tenant}/webhooks", operation_id = "list_webhooks", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name")),
+    responses((status = 200, description = "`{\"webhooks\": [destination, …]}`", body = Object), (status = 401, body = ApiError),
+        (status = 404, description = "`tenant_not_found`", body = ApiError)))]
 pub(crate) async fn list_webhooks(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -370,6 +340,10 @@ pub(crate) async fn list_webhooks(
     list(s, WH, t).await
 }
 
+/// One webhook endpoint, with its position, lag and last error.
+#[utoipa::path(get, path = "/tenants/{tenant}/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn get_webhook(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -378,6 +352,12 @@ pub(crate) async fn get_webhook(
     show(s, WH, t, id).await
 }
 
+/// Changes a webhook endpoint's URL, event types, description or batch size.
+#[utoipa::path(patch, path = "/tenants/{tenant}/webhooks/{id}", operation_id = "update_webhook", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    request_body = DestinationBody,
+    responses((status = 200, description = "The destination", body = Object),
+        (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn update_webhook(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -387,6 +367,10 @@ pub(crate) async fn update_webhook(
     update(s, WH, t, id, b).await
 }
 
+/// Deletes a webhook endpoint.
+#[utoipa::path(delete, path = "/tenants/{tenant}/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn delete_webhook(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -395,6 +379,10 @@ pub(crate) async fn delete_webhook(
     delete(s, WH, t, id).await
 }
 
+/// Pauses delivery to a webhook endpoint (its position is kept).
+#[utoipa::path(post, path = "/tenants/{tenant}/webhooks/{id}/pause", operation_id = "pause_webhook", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn pause_webhook(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -403,6 +391,10 @@ pub(crate) async fn pause_webhook(
     pause(s, WH, t, id, false).await
 }
 
+/// Resumes delivery to a webhook endpoint where it stopped.
+#[utoipa::path(post, path = "/tenants/{tenant}/webhooks/{id}/resume", operation_id = "resume_webhook", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn resume_webhook(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -411,6 +403,12 @@ pub(crate) async fn resume_webhook(
     pause(s, WH, t, id, true).await
 }
 
+/// Sends again the events after a position.
+#[utoipa::path(post, path = "/tenants/{tenant}/webhooks/{id}/replay", operation_id = "replay_webhook", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    request_body = ReplayBody,
+    responses((status = 200, description = "The destination", body = Object),
+        (status = 400, description = "`from` is missing or out of range", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn replay_webhook(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -422,6 +420,11 @@ pub(crate) async fn replay_webhook(
 
 /// `POST …/rotate-secret`: a new secret (shown once); the old one keeps signing beside it
 /// for `overlapSeconds`.
+#[utoipa::path(post, path = "/tenants/{tenant}/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    request_body = RotateBody,
+    responses((status = 200, description = "`{\"webhook\": …, \"secret\": \"whsec_…\"}`: the new secret, shown once", body = Object),
+        (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn rotate_secret(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -435,6 +438,13 @@ pub(crate) async fn rotate_secret(
     Ok(Json(json!({ "webhook": view, "secret": secret })))
 }
 
+/// The latest delivery attempts to a webhook endpoint, newest first.
+#[utoipa::path(get, path = "/tenants/{tenant}/webhooks/{id}/attempts", operation_id = "webhook_attempts", tag = "webhooks",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id"),
+        ("before" = Option<i64>, Query, description = "Attempts older than this id (the previous page's `before`)"),
+        ("limit" = Option<i64>, Query, description = "1-1000 (default 100)")),
+    responses((status = 200, description = "`{\"attempts\": […], \"before\": next page or null}`", body = Object),
+        (status = 400, description = "`field` names the parameter", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn webhook_attempts(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -446,6 +456,13 @@ pub(crate) async fn webhook_attempts(
 
 // NATS publishers.
 
+/// Creates a NATS JetStream publisher.
+#[utoipa::path(post, path = "/tenants/{tenant}/nats", operation_id = "create_nats", tag = "nats",
+    params(("tenant" = String, Path, description = "The tenant's name")),
+    request_body = DestinationBody,
+    responses((status = 201, description = "`{\"nats\": …}`", body = Object),
+        (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError),
+        (status = 404, description = "`tenant_not_found`", body = ApiError)))]
 pub(crate) async fn create_nats(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -455,6 +472,11 @@ pub(crate) async fn create_nats(
     create(s, NATS, t, b).await
 }
 
+/// The tenant's NATS JetStream publishers.
+#[utoipa::path(get, path = "/tenants/{tenant}/nats", operation_id = "list_nats", tag = "nats",
+    params(("tenant" = String, Path, description = "The tenant's name")),
+    responses((status = 200, description = "`{\"nats\": [destination, …]}`", body = Object), (status = 401, body = ApiError),
+        (status = 404, description = "`tenant_not_found`", body = ApiError)))]
 pub(crate) async fn list_nats(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -463,6 +485,10 @@ pub(crate) async fn list_nats(
     list(s, NATS, t).await
 }
 
+/// One NATS JetStream publisher, with its position, lag and last error.
+#[utoipa::path(get, path = "/tenants/{tenant}/nats/{id}", operation_id = "get_nats", tag = "nats",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn get_nats(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -471,6 +497,12 @@ pub(crate) async fn get_nats(
     show(s, NATS, t, id).await
 }
 
+/// Changes a NATS JetStream publisher's URL, event types, description or batch size.
+#[utoipa::path(patch, path = "/tenants/{tenant}/nats/{id}", operation_id = "update_nats", tag = "nats",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    request_body = DestinationBody,
+    responses((status = 200, description = "The destination", body = Object),
+        (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn update_nats(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -480,6 +512,10 @@ pub(crate) async fn update_nats(
     update(s, NATS, t, id, b).await
 }
 
+/// Deletes a NATS JetStream publisher.
+#[utoipa::path(delete, path = "/tenants/{tenant}/nats/{id}", operation_id = "delete_nats", tag = "nats",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn delete_nats(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -488,6 +524,10 @@ pub(crate) async fn delete_nats(
     delete(s, NATS, t, id).await
 }
 
+/// Pauses delivery to a NATS JetStream publisher (its position is kept).
+#[utoipa::path(post, path = "/tenants/{tenant}/nats/{id}/pause", operation_id = "pause_nats", tag = "nats",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn pause_nats(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -496,6 +536,10 @@ pub(crate) async fn pause_nats(
     pause(s, NATS, t, id, false).await
 }
 
+/// Resumes delivery to a NATS JetStream publisher where it stopped.
+#[utoipa::path(post, path = "/tenants/{tenant}/nats/{id}/resume", operation_id = "resume_nats", tag = "nats",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn resume_nats(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -504,6 +548,12 @@ pub(crate) async fn resume_nats(
     pause(s, NATS, t, id, true).await
 }
 
+/// Sends again the events after a position.
+#[utoipa::path(post, path = "/tenants/{tenant}/nats/{id}/replay", operation_id = "replay_nats", tag = "nats",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
+    request_body = ReplayBody,
+    responses((status = 200, description = "The destination", body = Object),
+        (status = 400, description = "`from` is missing or out of range", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn replay_nats(
     _auth: AdminAuth,
     State(s): State<AdminState>,
@@ -513,6 +563,13 @@ pub(crate) async fn replay_nats(
     replay(s, NATS, t, id, b).await
 }
 
+/// The latest delivery attempts to a NATS JetStream publisher, newest first.
+#[utoipa::path(get, path = "/tenants/{tenant}/nats/{id}/attempts", operation_id = "nats_attempts", tag = "nats",
+    params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id"),
+        ("before" = Option<i64>, Query, description = "Attempts older than this id (the previous page's `before`)"),
+        ("limit" = Option<i64>, Query, description = "1-1000 (default 100)")),
+    responses((status = 200, description = "`{\"attempts\": […], \"before\": next page or null}`", body = Object),
+        (status = 400, description = "`field` names the parameter", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn nats_attempts(
     _auth: AdminAuth,
     State(s): State<AdminState>,

@@ -14,7 +14,8 @@ backend_tests!(
     roles_follow_rules_and_nested_memberships,
     recomputation_costs_the_users_affected_not_the_tenant,
     concurrent_membership_changes_end_with_the_right_roles,
-    bad_rules_are_refused_naming_the_field
+    bad_rules_are_refused_naming_the_field,
+    pattern_and_attribute_rules_follow_names_and_attributes
 );
 
 impl App {
@@ -385,6 +386,34 @@ async fn bad_rules_are_refused_naming_the_field(app: App) {
             json!({"role": "a", "match": "default", "extra": 1}),
             "extra",
         ),
+        (
+            json!({"role": "a", "match": "default", "pattern": true}),
+            "pattern",
+        ),
+        (
+            json!({"role": "a", "match": "group_id", "value": 7}),
+            "value",
+        ),
+        (
+            json!({"role": "a", "match": "group_id", "value": "g", "pattern": "yes"}),
+            "pattern",
+        ),
+        // A filter that does not parse, one naming a missing attribute, one of the wrong
+        // type, and none at all.
+        (
+            json!({"role": "a", "match": "user_filter", "value": "department eq"}),
+            "value",
+        ),
+        (
+            json!({"role": "a", "match": "user_filter",
+                "value": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:shoeSize eq \"9\""}),
+            "value",
+        ),
+        (
+            json!({"role": "a", "match": "user_filter", "value": "active eq \"maybe\""}),
+            "value",
+        ),
+        (json!({"role": "a", "match": "user_filter"}), "value"),
     ] {
         let r = app
             .call(
@@ -396,6 +425,13 @@ async fn bad_rules_are_refused_naming_the_field(app: App) {
             .await
             .expect_error(400, "invalid_request");
         assert_eq!(r.body["error"]["field"], field, "{body}: {}", r.body);
+        if body["value"]
+            .as_str()
+            .is_some_and(|v| v.contains("shoeSize"))
+        {
+            let message = r.body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("shoeSize"), "{message}");
+        }
     }
     let rules = app
         .admin_get("/tenants/acme/role-rules")
@@ -418,4 +454,141 @@ async fn bad_rules_are_refused_naming_the_field(app: App) {
         .await
         .expect_error(404, "tenant_not_found");
     assert!(app.roles(&user).await.is_empty());
+}
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+async fn pattern_and_attribute_rules_follow_names_and_attributes(app: App) {
+    let ann = app
+        .scim(
+            Method::POST,
+            "/Users",
+            Some(
+                json!({"schemas": [USER_SCHEMA, ENTERPRISE], "userName": "ann",
+                ENTERPRISE: {"department": "Finance"}}),
+            ),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ben = app.create_user("ben").await;
+    let eng = app.group("Eng-Backend", Some("eng-1"), &[&ben]).await;
+    let sales = app.group("Sales", Some("okta-sales"), &[&ann]).await;
+
+    // Patterns: displayName case-insensitively, externalId exactly.
+    app.call(
+        &app.admin_token,
+        Method::POST,
+        "/admin/v1/tenants/acme/role-rules",
+        Some(json!({"role": "engineer", "match": "group_display_name", "value": "eng-*", "pattern": true})),
+    )
+    .await
+    .expect(201);
+    let by_ext = app
+        .call(
+            &app.admin_token,
+            Method::POST,
+            "/admin/v1/tenants/acme/role-rules",
+            Some(json!({"role": "okta", "match": "group_external_id", "value": "okta-?????", "pattern": true})),
+        )
+        .await
+        .expect(201);
+    assert_eq!(by_ext.body["pattern"], true);
+    // The department rule, on a filter written with a short name and any case.
+    let finance = app
+        .call(
+            &app.admin_token,
+            Method::POST,
+            "/admin/v1/tenants/acme/role-rules",
+            Some(json!({"role": "finance", "match": "user_filter",
+                "value": format!("{ENTERPRISE}:department eq \"finance\"")})),
+        )
+        .await
+        .expect(201);
+    assert_eq!(finance.body["match"], "user_filter");
+    assert_eq!(app.roles(&ben).await, set(&["engineer"]));
+    assert_eq!(
+        app.roles(&ann).await,
+        set(&["finance", "okta"]),
+        "okta-sales: five characters after okta-"
+    );
+
+    // Attributes change: the user's own write recomputes its roles, counted as one user.
+    let before = app.recomputed().await;
+    app.patch(
+        &format!("/Users/{ann}"),
+        json!([{"op": "replace", "path": format!("{ENTERPRISE}:department"), "value": "Sales"}]),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.roles(&ann).await, set(&["okta"]));
+    assert_eq!(app.recomputed().await - before, 1);
+    app.scim(
+        Method::PUT,
+        &format!("/Users/{ben}"),
+        Some(
+            json!({"schemas": [USER_SCHEMA, ENTERPRISE], "userName": "ben",
+            ENTERPRISE: {"department": "Finance"}}),
+        ),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.roles(&ben).await, set(&["engineer", "finance"]));
+
+    // Renaming groups in and out of a pattern.
+    app.patch(
+        &format!("/Groups/{eng}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Backend"}]),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.roles(&ben).await, set(&["finance"]));
+    app.patch(
+        &format!("/Groups/{sales}"),
+        json!([{"op": "replace", "path": "displayName", "value": "ENG-Sales"},
+            {"op": "replace", "path": "externalId", "value": "okta-sales-emea"}]),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.roles(&ann).await, set(&["engineer"]));
+
+    // The rule kept resolved survives being read back and listed.
+    let rules = app
+        .admin_get("/tenants/acme/role-rules")
+        .await
+        .expect(200)
+        .body;
+    let listed: BTreeSet<(String, bool)> = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["match"].as_str().unwrap().to_string(),
+                r["pattern"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        BTreeSet::from([
+            ("group_display_name".to_string(), true),
+            ("group_external_id".to_string(), true),
+            ("user_filter".to_string(), false),
+        ])
+    );
+    // Removing the attribute rule takes its role away.
+    let id = finance.body["id"].as_str().unwrap();
+    app.call(
+        &app.admin_token,
+        Method::DELETE,
+        &format!("/admin/v1/tenants/acme/role-rules/{id}"),
+        None,
+    )
+    .await
+    .expect(200);
+    assert!(app.roles(&ben).await.is_empty());
 }

@@ -341,9 +341,12 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing(app: App) {
             .expect_error(400, "invalid_request");
         assert_eq!(r.body["error"]["field"], field, "{body}: {}", r.body);
     }
-    app.admin(Method::POST, "/tenants", Some(json!({"name": "acme"})))
-        .await
-        .expect_error(409, "tenant_exists");
+    // Duplicates, also by another spelling (tenant names are case-insensitive).
+    for name in ["acme", "ACME", "Acme"] {
+        app.admin(Method::POST, "/tenants", Some(json!({"name": name})))
+            .await
+            .expect_error(409, "tenant_exists");
+    }
     app.admin(
         Method::POST,
         "/tenants?debug=1",

@@ -189,7 +189,10 @@ async fn bad_webhook_input_is_refused_naming_the_field(app: App) {
         ),
         (json!({"url": HOOK, "batchMax": 0}), "batchMax"),
         (json!({"url": HOOK, "start": "yesterday"}), "start"),
-        (json!({"url": HOOK, "color": "red"}), "body"),
+        (json!({"url": HOOK, "color": "red"}), "color"),
+        (json!({"url": HOOK, "batchMax": "ten"}), "batchMax"),
+        (json!({"url": 7}), "url"),
+        (json!([HOOK]), "body"),
     ] {
         let r = app
             .admin(Method::POST, "/tenants/acme/webhooks", Some(body.clone()))

@@ -18,6 +18,7 @@ mod events;
 mod faults;
 mod operator;
 mod ready;
+mod roles;
 mod safety;
 mod scale_out;
 mod targets;

@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operator",
         include_str!("../../migrations/postgres/0008_operator.sql"),
     ),
+    (
+        9,
+        "roles2",
+        include_str!("../../migrations/postgres/0009_roles2.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

@@ -199,6 +199,9 @@ fn run(db: &mut dyn Db, op: &AdminOp, actor: &AuditActor) -> Result<Ran, StoreEr
             detail.insert("role".into(), json!(rule.role));
             detail.insert("match".into(), json!(rule.matches.as_str()));
             detail.insert("value".into(), json!(rule.value));
+            if rule.pattern {
+                detail.insert("pattern".into(), json!(true));
+            }
             let target = Some(rule.id.clone());
             Ok((
                 AdminOutcome::RoleRule {

@@ -1,7 +1,10 @@
 //! Group-to-role mapping: per-tenant rules ("members of the group whose displayName is
 //! `Eng-Admins` get the role `admin`"), and each user's effective roles, kept in
 //! `user_roles` and recomputed in the transaction of the write that changes what they
-//! depend on, so that roles never disagree with memberships.
+//! depend on, so that roles never disagree with memberships. A group rule names a group
+//! exactly or by a glob pattern (`Eng-*`); a `user_filter` rule matches the user's own
+//! attributes with a SCIM filter, kept resolved (`role_rules.compiled`) and evaluated on
+//! the user's stored JSON, so every write of the user re-evaluates it.
 //!
 //! **Cost proportional to the users affected.** A change record names what a write
 //! changed; only the users it can affect are recomputed: the user itself for a user's
@@ -48,15 +51,28 @@ fn count_recomputed(db: &mut dyn Db, tenant_id: i64, n: u64) -> Result<(), Store
     Ok(())
 }
 
-const RULE_COLUMNS: &str = "id, role, match_kind, value, created";
+const RULE_COLUMNS: &str = "id, role, match_kind, value, created, pattern, compiled";
 
 fn rule_from_row(r: &dyn super::db::SqlRow) -> Result<RoleRule, StoreError> {
+    let filter = match r.opt_text(6)? {
+        Some(text) => {
+            let f = crate::roles::filter_from_json(&serde_json::from_str(&text)?);
+            if f.is_none() {
+                // Written by this module: unreadable only if the row was edited by hand.
+                tracing::error!(rule = %r.text(0)?, "a role rule's stored filter is unreadable; it matches no one");
+            }
+            f
+        }
+        None => None,
+    };
     Ok(RoleRule {
         id: r.text(0)?,
         role: r.text(1)?,
         matches: RoleMatch::parse(&r.text(2)?).unwrap_or(RoleMatch::GroupId),
         value: r.opt_text(3)?,
         created: r.text(4)?,
+        pattern: r.int(5)? != 0,
+        filter,
     })
 }
 
@@ -113,14 +129,21 @@ fn names_group(
     external_id: Option<&str>,
 ) -> bool {
     let v = rule.value.as_deref().unwrap_or("");
-    match rule.matches {
-        RoleMatch::GroupId => id == v,
-        // displayName is case-insensitive (RFC 7643 §4.2).
-        RoleMatch::GroupDisplayName => {
-            display.is_some_and(|d| d.to_lowercase() == v.to_lowercase())
+    let same = |name: &str, v: &str| {
+        if rule.pattern {
+            crate::roles::glob_matches(v, name)
+        } else {
+            name == v
         }
-        RoleMatch::GroupExternalId => external_id == Some(v),
-        RoleMatch::Default => false,
+    };
+    match rule.matches {
+        RoleMatch::GroupId => same(id, v),
+        // displayName is case-insensitive (RFC 7643 §4.2), patterns too.
+        RoleMatch::GroupDisplayName => {
+            display.is_some_and(|d| same(&d.to_lowercase(), &v.to_lowercase()))
+        }
+        RoleMatch::GroupExternalId => external_id.is_some_and(|e| same(e, v)),
+        RoleMatch::Default | RoleMatch::UserFilter => false,
     }
 }
 
@@ -198,6 +221,10 @@ pub(crate) fn recompute(
             for rule in &rules {
                 let hit = match rule.matches {
                     RoleMatch::Default => active,
+                    RoleMatch::UserFilter => match (&rule.filter, doc.as_object()) {
+                        (Some(f), Some(d)) => f.matches(d),
+                        _ => false,
+                    },
                     _ => groups.iter().any(|g| {
                         names_group(
                             rule,
@@ -391,10 +418,17 @@ fn check(spec: &RoleRuleSpec) -> Result<(), StoreError> {
             ScimError::invalid_value("role: a role must be 1-100 printable characters").into(),
         );
     }
+    if spec.pattern && !spec.matches.is_group() {
+        return Err(ScimError::invalid_value("pattern: only a group rule can be a pattern").into());
+    }
     match (spec.matches, spec.value.as_deref()) {
         (RoleMatch::Default, None) => Ok(()),
         (RoleMatch::Default, Some(_)) => {
             Err(ScimError::invalid_value("value: a default rule takes no value").into())
+        }
+        (RoleMatch::UserFilter, Some(v)) if !v.is_empty() && spec.filter.is_some() => Ok(()),
+        (RoleMatch::UserFilter, _) => {
+            Err(ScimError::invalid_value("value: a user_filter rule needs a filter").into())
         }
         (_, Some(v)) if !v.is_empty() && v.len() <= 1000 => Ok(()),
         _ => Err(ScimError::invalid_value("value: a group rule needs the group's value").into()),
@@ -421,6 +455,26 @@ fn users_of_rule(
     rule: &RoleRule,
 ) -> Result<BTreeSet<String>, StoreError> {
     let mut users = BTreeSet::new();
+    if rule.matches == RoleMatch::UserFilter {
+        // The users it matches now (rule changes are rare: one pass over the users).
+        let Some(filter) = &rule.filter else {
+            return Ok(users);
+        };
+        let rows = db.rows(
+            "SELECT id, data FROM resources
+             WHERE tenant_id = ? AND resource_type = 'User' AND deleted IS NULL",
+            params![tenant_id],
+            |r| Ok((r.text(0)?, r.text(1)?)),
+        )?;
+        for (id, data) in rows {
+            if let Value::Object(doc) = serde_json::from_str::<Value>(&data)?
+                && filter.matches(&doc)
+            {
+                users.insert(id);
+            }
+        }
+        return Ok(users);
+    }
     if rule.matches == RoleMatch::Default {
         users.extend(db.rows(
             "SELECT id FROM resources WHERE tenant_id = ? AND resource_type = 'User' AND deleted IS NULL",
@@ -466,8 +520,9 @@ pub(crate) fn add_rule(
     let at = super::now();
     let rule = db.one(
         &format!(
-            "INSERT INTO role_rules (tenant_id, id, role, match_kind, value, created)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING {RULE_COLUMNS}"
+            "INSERT INTO role_rules
+             (tenant_id, id, role, match_kind, value, created, pattern, compiled)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {RULE_COLUMNS}"
         ),
         params![
             tenant_id,
@@ -475,7 +530,11 @@ pub(crate) fn add_rule(
             spec.role.as_str(),
             spec.matches.as_str(),
             spec.value.clone(),
-            at.as_str()
+            at.as_str(),
+            i64::from(spec.pattern),
+            spec.filter
+                .as_ref()
+                .map(|f| crate::roles::filter_to_json(f).to_string())
         ],
         rule_from_row,
     )?;

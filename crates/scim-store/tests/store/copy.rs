@@ -112,7 +112,10 @@ async fn fill(any: &AnyStore) {
             spec: scim_store::roles::RoleRuleSpec {
                 role: "staff".into(),
                 matches: scim_store::roles::RoleMatch::GroupDisplayName,
-                value: Some("All".into()),
+                // A pattern rule (`pattern` is copied too).
+                value: Some("A*".into()),
+                pattern: true,
+                filter: None,
             },
         },
         scim_store::manage::AuditActor {
