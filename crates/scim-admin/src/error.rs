@@ -60,6 +60,14 @@ impl AdminError {
     }
 }
 
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for AdminError {}
+
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match &e {

@@ -291,7 +291,7 @@ pub async fn render_resource(
 }
 
 /// The response bodies of resources under a projection. A user's `groups` come with the
-/// resource when it was read with them (see [`include`]) and are looked up otherwise.
+/// resource when it was read with them (see [`include()`]) and are looked up otherwise.
 pub async fn render_resources(
     state: &AppState,
     auth: &Auth,

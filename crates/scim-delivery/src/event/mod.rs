@@ -205,7 +205,7 @@ pub struct AttributeChange {
     pub new: Value,
 }
 
-/// What [`derive`] needs besides the record: where the tenant's resources live.
+/// What [`derive()`] needs besides the record: where the tenant's resources live.
 #[derive(Debug, Clone)]
 pub struct RenderContext<'a> {
     /// The tenant's SCIM base URL (`{public_url}/scim/v2/{tenant}`), for `meta.location`.
