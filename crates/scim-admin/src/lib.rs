@@ -20,6 +20,8 @@
 //! The router is separate from the SCIM router (`scim-server`): an application mounts
 //! either or both.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 mod body;
 pub mod error;
@@ -44,7 +46,9 @@ pub use ops::Manager;
 /// What the management API's handlers share.
 #[derive(Clone)]
 pub struct AdminState {
+    /// The store the operations run on.
     pub store: Arc<dyn Store>,
+    /// The event feed (`/tenants/{t}/events`).
     pub feed: Feed,
     /// Webhook endpoints and NATS publishers (`routes/webhooks.rs`).
     pub destinations: Destinations,
@@ -56,6 +60,9 @@ pub struct AdminState {
 }
 
 impl AdminState {
+    /// The state of a management API over `store`, reading events through `feed` (whose
+    /// public URL and tenants' path make the tenants' base URLs), authenticated with
+    /// administration tokens.
     pub fn new(store: Arc<dyn Store>, feed: Feed) -> AdminState {
         let manager = Manager::new(store.clone(), feed.public_url())
             .with_scim_path(feed.scim_path())

@@ -32,12 +32,14 @@ pub struct FeedRequest {
     pub limit: u32,
     /// How long to wait for a first event when there is none yet (0: answer at once).
     pub wait: Duration,
+    /// Which event types to return (events of other types are skipped, their positions passed).
     pub filter: EventFilter,
 }
 
 /// One read's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedPage {
+    /// The events, in position order.
     pub events: Vec<Event>,
     /// The cursor to ask from next: the position of the last event, or further when
     /// events the filter left out came after it.

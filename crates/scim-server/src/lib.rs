@@ -4,6 +4,8 @@
 //! parse HTTP, call [`service`] for SCIM semantics and render responses; every error becomes
 //! a SCIM Error body in exactly one place ([`error::ApiError`]).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod config;
 pub mod error;

@@ -94,7 +94,9 @@ impl Caller {
 /// (method, path and body: [`Idempotency::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Idempotency {
+    /// The key, as the client sent it.
     pub key: String,
+    /// A SHA-256 of the request's method, path and body (hex).
     pub fingerprint: String,
 }
 
@@ -133,7 +135,9 @@ impl Idempotency {
 /// `Idempotency-Key` (then it is the earlier answer's JSON, without any secret).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Created<T> {
+    /// Made now.
     New(T),
+    /// Replayed: the earlier answer's JSON.
     Replayed(Value),
 }
 
