@@ -16,6 +16,7 @@ pub enum RoleMatch {
 }
 
 impl RoleMatch {
+    /// The kind's name (`group_display_name`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             RoleMatch::GroupDisplayName => "group_display_name",
@@ -25,6 +26,7 @@ impl RoleMatch {
         }
     }
 
+    /// Reads a kind's name.
     pub fn parse(s: &str) -> Option<RoleMatch> {
         Some(match s {
             "group_display_name" => RoleMatch::GroupDisplayName,
@@ -41,6 +43,7 @@ impl RoleMatch {
 pub struct RoleRuleSpec {
     /// The application role it gives (e.g. `admin`).
     pub role: String,
+    /// What the rule matches on.
     pub matches: RoleMatch,
     /// The group's displayName, externalId or id; `None` for [`RoleMatch::Default`].
     pub value: Option<String>,
@@ -49,10 +52,15 @@ pub struct RoleRuleSpec {
 /// A tenant's role rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleRule {
+    /// The rule's id.
     pub id: String,
+    /// The application role it gives.
     pub role: String,
+    /// What it matches on.
     pub matches: RoleMatch,
+    /// The value matched (`None` for [`RoleMatch::Default`]).
     pub value: Option<String>,
+    /// When it was added (RFC 3339).
     pub created: String,
 }
 
