@@ -94,8 +94,8 @@ impl FromRequestParts<AdminState> for Who {
             .filter(|v| !v.is_empty() && v.len() <= 128)
             .map(str::to_string);
         Ok(Who(Caller {
-            name: auth.token.name,
-            token_id: Some(auth.token.id),
+            name: auth.name,
+            token_id: auth.token.map(|t| t.id),
             request_id,
         }))
     }

@@ -14,15 +14,18 @@ use serde_json::{Map, Value, json};
 /// An error answer of the management API.
 #[derive(Debug, Clone)]
 pub struct AdminError {
+    /// The HTTP status answered.
     pub status: StatusCode,
     /// Stable, snake_case: `unauthorized`, `not_found`, `invalid_request`, …
     pub code: &'static str,
+    /// What a person reads.
     pub message: String,
     /// More fields of the error object (`field`, `oldest`, …).
     pub extra: Map<String, Value>,
 }
 
 impl AdminError {
+    /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         AdminError {
             status,
@@ -38,6 +41,7 @@ impl AdminError {
         self
     }
 
+    /// 401 `unauthorized`: no administration token, or not a valid one.
     pub fn unauthorized() -> Self {
         AdminError::new(
             StatusCode::UNAUTHORIZED,
@@ -51,6 +55,7 @@ impl AdminError {
         AdminError::new(StatusCode::BAD_REQUEST, "invalid_request", message).with("field", field)
     }
 
+    /// 404 `tenant_not_found`: there is no tenant of this name.
     pub fn tenant_not_found(name: &str) -> Self {
         AdminError::new(
             StatusCode::NOT_FOUND,

@@ -22,6 +22,8 @@
 //! The router is separate from the SCIM router (`scim-server`): an application mounts
 //! either or both.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 mod body;
 pub mod error;
@@ -46,25 +48,44 @@ pub use ops::Manager;
 /// What the management API's handlers share.
 #[derive(Clone)]
 pub struct AdminState {
+    /// The store the operations run on.
     pub store: Arc<dyn Store>,
+    /// The event feed (`/tenants/{t}/events`).
     pub feed: Feed,
     /// Webhook endpoints and NATS publishers (`routes/webhooks.rs`).
     pub destinations: Destinations,
     /// The management operations (shared with the CLI).
     pub manager: Manager,
+    /// An application's own authentication, in place of administration tokens
+    /// ([`AdminState::with_auth_hook`]).
+    pub auth_hook: Option<auth::SharedAuthHook>,
 }
 
 impl AdminState {
+    /// The state of a management API over `store`, reading events through `feed` (whose
+    /// public URL and tenants' path make the tenants' base URLs), authenticated with
+    /// administration tokens.
     pub fn new(store: Arc<dyn Store>, feed: Feed) -> AdminState {
-        let manager =
-            Manager::new(store.clone(), feed.public_url()).with_registry(feed.registry().clone());
+        let manager = Manager::new(store.clone(), feed.public_url())
+            .with_scim_path(feed.scim_path())
+            .with_registry(feed.registry().clone());
         let destinations = Destinations::new(store.clone(), false);
         AdminState {
             store,
             feed,
             destinations,
             manager,
+            auth_hook: None,
         }
+    }
+
+    /// The same state, whose requests are authenticated by the application's `hook`
+    /// instead of administration tokens (when `scim` is embedded in an application that
+    /// has its own users and sessions). The hook alone decides: administration tokens are
+    /// then not accepted, and a tenant's SCIM token only if the hook accepts it.
+    pub fn with_auth_hook(mut self, hook: impl auth::AuthHook) -> AdminState {
+        self.auth_hook = Some(Arc::new(hook));
+        self
     }
 
     /// Whether webhook URLs may point at private, loopback or link-local addresses

@@ -6,6 +6,8 @@
 //! section. The checker creates its own users and groups (named `scimcheck-<random>-…`),
 //! never touches anything else, and deletes what it created at the end.
 
+#![warn(missing_docs)]
+
 mod checks;
 
 use serde::Serialize;
@@ -16,16 +18,22 @@ pub use checks::run;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
+    /// Microsoft Entra ID.
     Entra,
+    /// Okta.
     Okta,
+    /// OneLogin.
     OneLogin,
+    /// JumpCloud.
     JumpCloud,
+    /// Google Workspace.
     Google,
     /// Every client (an RFC requirement).
     Rfc,
 }
 
 impl Provider {
+    /// The provider's name as the report shows it.
     pub fn name(self) -> &'static str {
         match self {
             Provider::Entra => "Entra ID",
@@ -41,8 +49,11 @@ impl Provider {
 /// Which failures decide the exit code (`--provider`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
+    /// What Entra ID relies on (and the RFC's requirements).
     Entra,
+    /// What Okta relies on (and the RFC's requirements).
     Okta,
+    /// Every check.
     All,
 }
 
@@ -50,21 +61,30 @@ pub enum Focus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// The server behaves as the providers expect.
     Pass,
+    /// It does not (the reason says how).
     Fail,
+    /// Not checked: an optional feature the server does not advertise, or a check an earlier failure made impossible.
     Skip,
 }
 
 /// The result of one check.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
+    /// Stable identifier (`entra.user.filter_username`, …).
     pub id: &'static str,
+    /// What is checked, in one line.
     pub title: &'static str,
+    /// Who relies on the behaviour.
     pub providers: Vec<Provider>,
+    /// The section of RFC 7643/7644 that defines it.
     pub rfc: &'static str,
     /// Optional features (Bulk, sorting, cursors, ETags) are checked only when advertised.
     pub optional: bool,
+    /// The verdict.
     pub status: Status,
+    /// Why it failed or was skipped (empty on a pass).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
 }
@@ -89,13 +109,16 @@ impl CheckResult {
 /// All results of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The SCIM base URL checked.
     pub target: String,
+    /// Every check's result, in the order run.
     pub results: Vec<CheckResult>,
     /// Resources the checker created and could not delete (should be empty).
     pub left_behind: Vec<String>,
 }
 
 impl Report {
+    /// How many checks ended with this verdict.
     pub fn count(&self, s: Status) -> usize {
         self.results.iter().filter(|r| r.status == s).count()
     }

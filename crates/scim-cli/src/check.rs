@@ -16,7 +16,7 @@ pub enum ProviderArg {
 /// Flags of `scim check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The SCIM base URL to check (e.g. https://app.example.com/scim/v2).
+    /// The SCIM base URL to check (e.g. `https://app.example.com/scim/v2`).
     url: String,
     /// A bearer token of that server (the checker creates and deletes its own users and
     /// groups, named scimcheck-…).

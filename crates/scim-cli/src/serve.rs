@@ -4,10 +4,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::time::Duration;
 
-use scim_admin::AdminState;
-use scim_delivery::Feed;
-use scim_server::{AppState, ServerConfig};
-use scim_store::{AnyStore, DeleteMode, Store};
+use scim_server::ServerConfig;
+use scim_store::{DeleteMode, Store};
 
 use crate::config::{FileConfig, StoreOptions};
 
@@ -270,19 +268,19 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     };
     let (registry, store) = args.store.open(&file).await?;
     let database = store.describe();
-    // How soon a waiting event reader sees a commit made by another process: another
-    // instance on the same PostgreSQL database, or an admin command on the SQLite file.
-    // (This process's own commits wake readers at once.)
-    let head_poll = match store {
-        AnyStore::Postgres(_) => Duration::from_millis(100),
-        AnyStore::Sqlite(_) => Duration::from_secs(1),
-    };
     let fairness = fairness_of(&args, &file);
-    store.set_fairness(fairness.clone());
-    let any_store = store.clone();
-    let store = store.shared();
     let config = server_config(&args, &file, public_url.trim_end_matches('/'))?;
-    bootstrap(store.as_ref(), &config, &args).await?;
+    // The store, the event feed, the head poller (commits of other processes: another
+    // instance, an admin command) and the routers, as an embedding application has them.
+    let service = scim_service::ScimService::builder()
+        .store(store, registry)
+        .server_config(config)
+        .fairness(fairness.clone())
+        .allow_private_webhooks(args.delivery.allow_private(&file))
+        .open()
+        .await?;
+    let config = service.config();
+    bootstrap(service.store().as_ref(), config, &args).await?;
     tracing::info!(
         listen = %local,
         public_url = %config.public_url,
@@ -298,36 +296,29 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         "scim is serving {}/scim/v2/{{tenant}} (listening on {local})",
         config.public_url
     );
-    let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let feed = Feed::new(store.clone(), registry.clone(), &config.public_url)
-        .with_shutdown(closing_rx.clone());
+    let feed = service.feed().clone();
     // Webhooks and NATS, woken by the store's commit signal (crates/scim-cli/src/delivery.rs).
-    let delivery = crate::delivery::spawn(&args.delivery, &file, feed.clone(), closing_rx.clone())?;
+    let delivery = crate::delivery::spawn(&args.delivery, &file, feed.clone(), service.closing())?;
     let targets = crate::target_cmd::spawn_in_serve(
         args.targets_dir.as_deref(),
-        &any_store,
-        feed.clone(),
-        &registry,
-        closing.subscribe(),
+        service.any_store(),
+        feed,
+        service.registry(),
+        service.closing(),
     )
     .await?;
-    let admin = scim_admin::router(
-        AdminState::new(store.clone(), feed)
-            .allow_private_webhooks(args.delivery.allow_private(&file)),
-    );
-    let poller = scim_delivery::watch::spawn_head_poller(store.clone(), head_poll);
     let limits = config.connections.clone();
-    let app = scim_server::router_with(AppState::new(store, registry, config), admin);
+    let app = service.router_with(service.admin_token_router());
+    let closing = service.clone();
     let shutdown = async move {
         shutdown_signal().await;
         // Long polls answer with what they have instead of holding up the shutdown.
-        let _ = closing.send(true);
+        closing.shutdown();
     };
     scim_server::serve_app(listener, app, limits, shutdown).await?;
     if let Some(d) = delivery {
         let _ = d.await;
     }
-    poller.abort();
     for t in targets {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }

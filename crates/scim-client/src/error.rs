@@ -8,31 +8,45 @@ pub enum ClientError {
     /// The server answered with a SCIM Error (RFC 7644 §3.12).
     #[error("{method} {path}: {error}")]
     Scim {
+        /// The request's method.
         method: String,
+        /// The request's path (or URL).
         path: String,
+        /// The server's error.
         error: ScimError,
     },
     /// The server answered with an error that is not a SCIM Error body (HTML, plain text…).
     #[error("{method} {path}: HTTP {status} without a SCIM error body ({content_type}): {snippet}")]
     NotScim {
+        /// The request's method.
         method: String,
+        /// The request's path (or URL).
         path: String,
+        /// The HTTP status.
         status: u16,
+        /// The answer's `Content-Type`.
         content_type: String,
+        /// The body's first 200 characters.
         snippet: String,
     },
     /// No answer: connection refused or reset, timeout, TLS.
     #[error("{method} {path}: {reason}")]
     Transport {
+        /// The request's method.
         method: String,
+        /// The request's path (or URL).
         path: String,
+        /// What failed.
         reason: String,
     },
     /// A 2xx answer whose body is not what SCIM says it must be.
     #[error("{method} {path}: the answer is not valid SCIM: {reason}")]
     Protocol {
+        /// The request's method.
         method: String,
+        /// The request's path (or URL).
         path: String,
+        /// What is wrong with the body.
         reason: String,
     },
 }

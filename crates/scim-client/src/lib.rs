@@ -9,6 +9,8 @@
 //! - [`Pager`] walks a list by cursor (RFC 9865) when the server offers it, else by index.
 //! - [`ServiceProviderConfig`] says what the server supports (Bulk limits, cursors, ETags).
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod limiter;
 pub mod pager;
@@ -51,6 +53,8 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Settings for the server at `base_url` with this bearer token (`None`: no
+    /// authentication): 6 retries, 30 s per attempt, waits of at most 60 s, no rate limit.
     pub fn new(base_url: impl Into<String>, token: Option<String>) -> ClientConfig {
         ClientConfig {
             base_url: base_url.into().trim_end_matches('/').to_string(),
@@ -66,7 +70,9 @@ impl ClientConfig {
 /// Counters of what a client did (for reports and tests).
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Requests sent (retries included).
     pub requests: AtomicU64,
+    /// Requests sent again after a transient failure.
     pub retries: AtomicU64,
     /// Answers `429 Too Many Requests`.
     pub throttled: AtomicU64,
@@ -75,7 +81,9 @@ pub struct Stats {
 /// An answer, whatever its status.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// The headers.
     pub headers: HeaderMap,
     /// The body as JSON (`Null` when empty or not JSON).
     pub body: Value,
@@ -84,10 +92,12 @@ pub struct Response {
 }
 
 impl Response {
+    /// A header's value, when it is present and text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The `Content-Type` (empty when absent).
     pub fn content_type(&self) -> &str {
         self.header("content-type").unwrap_or("")
     }
@@ -140,6 +150,7 @@ struct Inner {
 }
 
 impl Client {
+    /// A client with these settings; fails only when the HTTP client cannot be built (TLS).
     pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -161,10 +172,12 @@ impl Client {
         })
     }
 
+    /// The server's SCIM base URL (no trailing `/`).
     pub fn base_url(&self) -> &str {
         &self.inner.config.base_url
     }
 
+    /// What the client did so far.
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
     }

@@ -9,17 +9,24 @@ use crate::{Client, ClientError};
 /// Query parameters of a list request.
 #[derive(Debug, Clone, Default)]
 pub struct ListParams {
+    /// `filter` (RFC 7644 §3.4.2.2).
     pub filter: Option<String>,
+    /// `attributes`: the attributes to return.
     pub attributes: Option<String>,
+    /// `excludedAttributes`: attributes not to return.
     pub excluded_attributes: Option<String>,
+    /// `sortBy`.
     pub sort_by: Option<String>,
+    /// `startIndex` (1-based).
     pub start_index: Option<u64>,
+    /// `count`: the page size asked for.
     pub count: Option<u64>,
     /// `Some("")` asks for the first page of a cursor walk.
     pub cursor: Option<String>,
 }
 
 impl ListParams {
+    /// The parameters as query pairs (SCIM names), the absent ones left out.
     pub fn query(&self) -> Vec<(&'static str, String)> {
         let mut q = Vec::new();
         let mut push = |k: &'static str, v: &Option<String>| {
@@ -45,7 +52,9 @@ impl ListParams {
 /// How to walk the pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Paging {
+    /// By cursor (RFC 9865).
     Cursor,
+    /// By `startIndex` and `count`.
     Index,
 }
 

@@ -6,14 +6,18 @@ use serde_json::{Value, json};
 /// One PATCH operation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PatchOp {
+    /// `add`, `replace` or `remove`.
     pub op: &'static str,
+    /// The attribute path (`members`, `emails[type eq "work"].value`); none: the whole resource.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The value (none for `remove`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
 }
 
 impl PatchOp {
+    /// An `add` of `value` at `path`.
     pub fn add(path: impl Into<String>, value: Value) -> PatchOp {
         PatchOp {
             op: "add",
@@ -22,6 +26,7 @@ impl PatchOp {
         }
     }
 
+    /// A `replace` of `path` by `value`.
     pub fn replace(path: impl Into<String>, value: Value) -> PatchOp {
         PatchOp {
             op: "replace",
@@ -30,6 +35,7 @@ impl PatchOp {
         }
     }
 
+    /// A `remove` of `path`.
     pub fn remove(path: impl Into<String>) -> PatchOp {
         PatchOp {
             op: "remove",
@@ -49,6 +55,7 @@ impl PatchOp {
         PatchOp::remove(format!("members[value eq {}]", crate::quote(id)))
     }
 
+    /// The operation as JSON.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }

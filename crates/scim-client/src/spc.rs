@@ -6,15 +6,21 @@ use serde_json::Value;
 /// The parts of a ServiceProviderConfig a client acts on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServiceProviderConfig {
+    /// PATCH is supported.
     pub patch: bool,
     /// `Some((maxOperations, maxPayloadSize))` when Bulk is supported.
     pub bulk: Option<(usize, usize)>,
+    /// Filters are supported.
     pub filter: bool,
+    /// The most results a filtered list returns (`filter.maxResults`).
     pub filter_max_results: Option<usize>,
+    /// Sorting is supported.
     pub sort: bool,
+    /// ETags (versions, `If-Match`) are supported.
     pub etag: bool,
     /// RFC 9865 cursor pagination.
     pub cursor: bool,
+    /// The largest page the server serves (`pagination.maxPageSize`, RFC 9865).
     pub max_page_size: Option<usize>,
 }
 
@@ -44,6 +50,8 @@ fn num(v: Option<&Value>) -> Option<usize> {
 }
 
 impl ServiceProviderConfig {
+    /// Reads a `/ServiceProviderConfig` body leniently: names in any case, booleans and numbers
+    /// as strings too; what is missing or malformed counts as not supported.
     pub fn from_json(v: &Value) -> ServiceProviderConfig {
         let bulk = flag(v, "bulk").then(|| {
             let b = get(v, "bulk");

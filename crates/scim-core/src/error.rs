@@ -8,15 +8,25 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 /// The `scimType` keywords of RFC 7644 §3.12 table 9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScimType {
+    /// The filter is malformed or not supported.
     InvalidFilter,
+    /// The request would return or touch more resources than the server allows.
     TooMany,
+    /// A value must be unique and is taken.
     Uniqueness,
+    /// The request changes an attribute that may not be changed.
     Mutability,
+    /// The body is not valid SCIM (malformed JSON, a missing `schemas`, …).
     InvalidSyntax,
+    /// The path attribute is malformed or not supported.
     InvalidPath,
+    /// The path matched no value (a PATCH `remove` or `replace` with a filter).
     NoTarget,
+    /// A value is of the wrong type or out of range, or a required one is missing.
     InvalidValue,
+    /// The SCIM protocol version is not supported.
     InvalidVers,
+    /// The request put sensitive data (a password) in the URL.
     Sensitive,
     /// RFC 9865: the cursor is not one the server issued, or is malformed.
     InvalidCursor,
@@ -77,8 +87,11 @@ impl std::fmt::Display for ScimType {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status}{}: {detail}", scim_type.map(|t| format!(" {t}")).unwrap_or_default())]
 pub struct ScimError {
+    /// The HTTP status.
     pub status: u16,
+    /// The `scimType` keyword (400 and 409 answers).
     pub scim_type: Option<ScimType>,
+    /// What went wrong, for a person.
     pub detail: String,
     /// Seconds the client should wait before retrying (an HTTP `Retry-After` header, for
     /// 429 and 503 answers); not part of the SCIM body.
@@ -89,6 +102,7 @@ pub struct ScimError {
 pub type ScimResult<T> = Result<T, ScimError>;
 
 impl ScimError {
+    /// An error with this status, `scimType` and detail.
     pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
         ScimError {
             status,
@@ -109,27 +123,35 @@ impl ScimError {
         Self::new(400, Some(scim_type), detail)
     }
 
+    /// 400 `invalidFilter`.
     pub fn invalid_filter(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidFilter, detail)
     }
+    /// 400 `invalidSyntax`.
     pub fn invalid_syntax(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidSyntax, detail)
     }
+    /// 400 `invalidValue`.
     pub fn invalid_value(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidValue, detail)
     }
+    /// 400 `invalidPath`.
     pub fn invalid_path(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidPath, detail)
     }
+    /// 400 `noTarget`.
     pub fn no_target(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::NoTarget, detail)
     }
+    /// 400 `mutability`.
     pub fn mutability(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::Mutability, detail)
     }
+    /// 400 `tooMany`.
     pub fn too_many(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::TooMany, detail)
     }
+    /// 400 `invalidVers`.
     pub fn invalid_vers(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidVers, detail)
     }
@@ -157,18 +179,23 @@ impl ScimError {
             "Authentication failed: send a valid bearer token for this tenant in the Authorization header",
         )
     }
+    /// 403: the token may not do this (a read-scope token writing).
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(403, None, detail)
     }
+    /// 405: the endpoint does not support this method.
     pub fn method_not_allowed(detail: impl Into<String>) -> Self {
         Self::new(405, None, detail)
     }
+    /// 501: the feature is not implemented.
     pub fn not_implemented(detail: impl Into<String>) -> Self {
         Self::new(501, None, detail)
     }
+    /// 500: a fault of the server.
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(500, None, detail)
     }
+    /// 503: the server cannot answer now; retry later (with `Retry-After`).
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(503, None, detail)
     }

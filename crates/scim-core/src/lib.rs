@@ -4,6 +4,8 @@
 //! reads no clock; callers pass in documents, times and identifiers. Everything here is
 //! deterministic and can be tested and fuzzed in isolation.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod filter;
 pub mod json;

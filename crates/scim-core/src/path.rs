@@ -11,17 +11,22 @@ use std::fmt;
 pub struct AttrPath {
     /// The schema URN, when the path was URN-qualified.
     pub schema: Option<String>,
+    /// The attribute's name (`emails`, `name`).
     pub attr: String,
+    /// The sub-attribute's name (`givenName` in `name.givenName`).
     pub sub_attr: Option<String>,
 }
 
 /// Why a path could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
+    /// The path is empty.
     #[error("the attribute path is empty")]
     Empty,
+    /// A name has characters attribute names may not have.
     #[error("'{0}' is not a valid attribute name")]
     InvalidName(String),
+    /// More than one level of sub-attributes (`a.b.c`).
     #[error("'{0}' has more than one sub-attribute level")]
     TooDeep(String),
 }

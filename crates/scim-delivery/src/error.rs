@@ -13,7 +13,12 @@ pub enum DeliveryError {
     #[error(
         "the cursor {after} is older than the events kept; the oldest cursor available is {oldest}"
     )]
-    CursorExpired { after: i64, oldest: i64 },
+    CursorExpired {
+        /// The cursor asked from.
+        after: i64,
+        /// The oldest cursor that can be read from now.
+        oldest: i64,
+    },
     /// A request was malformed (an unknown event type pattern, a negative cursor, …).
     #[error("{0}")]
     Invalid(String),

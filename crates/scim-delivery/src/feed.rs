@@ -32,12 +32,14 @@ pub struct FeedRequest {
     pub limit: u32,
     /// How long to wait for a first event when there is none yet (0: answer at once).
     pub wait: Duration,
+    /// Which event types to return (events of other types are skipped, their positions passed).
     pub filter: EventFilter,
 }
 
 /// One read's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedPage {
+    /// The events, in position order.
     pub events: Vec<Event>,
     /// The cursor to ask from next: the position of the last event, or further when
     /// events the filter left out came after it.
@@ -52,6 +54,8 @@ pub struct Feed {
     store: Arc<dyn Store>,
     registry: Arc<SchemaRegistry>,
     public_url: Arc<str>,
+    /// The tenants' path below the public URL (`/scim/v2`).
+    scim_path: Arc<str>,
     /// Ends every wait when it turns true (the server is shutting down).
     shutdown: Option<tokio::sync::watch::Receiver<bool>>,
 }
@@ -64,8 +68,21 @@ impl Feed {
             store,
             registry,
             public_url: public_url.trim_end_matches('/').into(),
+            scim_path: "/scim/v2".into(),
             shutdown: None,
         }
+    }
+
+    /// The same feed for a server whose tenants' base URLs are `{public_url}{scim_path}/{tenant}`
+    /// (`scim_server::ServerConfig::scim_path`; `/scim/v2` unless set).
+    pub fn with_scim_path(mut self, scim_path: &str) -> Feed {
+        self.scim_path = scim_path.trim_end_matches('/').into();
+        self
+    }
+
+    /// The tenants' path below the public URL (no trailing `/`).
+    pub fn scim_path(&self) -> &str {
+        &self.scim_path
     }
 
     /// The same feed, whose waits end (with what they have) once `shutdown` is true, so
@@ -134,7 +151,7 @@ impl Feed {
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let deadline = Instant::now() + request.wait.min(MAX_WAIT);
         let signal = self.store.commit_signal().watch(tenant.id);
-        let base_url = format!("{}/scim/v2/{}", self.public_url, tenant.name);
+        let base_url = format!("{}{}/{}", self.public_url, self.scim_path, tenant.name);
         let ctx = RenderContext {
             base_url: &base_url,
             registry: &self.registry,

@@ -14,6 +14,8 @@
 //! only reads the change log; a slow or failing consumer can never slow down or fail a
 //! provisioning write.
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod event;
 pub mod feed;

@@ -7,7 +7,9 @@ use crate::template::EvalError;
 /// A filter and its literal arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
+    /// Which filter.
     pub kind: FilterKind,
+    /// Its literal arguments (`default("none")`: one string).
     pub args: Vec<Value>,
 }
 
@@ -51,11 +53,13 @@ pub enum FilterKind {
 }
 
 impl FilterKind {
+    /// Every filter's name, as written in templates.
     pub const NAMES: &'static [&'static str] = &[
         "lower", "upper", "trim", "default", "split", "join", "first", "eq", "ne", "in", "bool",
         "present", "not", "if", "replace", "int", "string",
     ];
 
+    /// The filter of this name (`None`: no such filter).
     pub fn from_name(name: &str) -> Option<FilterKind> {
         Some(match name {
             "lower" => FilterKind::Lower,

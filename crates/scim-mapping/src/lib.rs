@@ -27,6 +27,8 @@
 //! Every error in a mapping file is found at load time and names the file, the line and the
 //! reason; evaluation errors name the attribute.
 
+#![warn(missing_docs)]
+
 pub mod filter;
 pub mod path;
 pub mod template;
@@ -49,9 +51,11 @@ pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.render())]
 pub struct LoadError {
+    /// The file's path, as given.
     pub file: String,
     /// 1-based line; 0 when the error concerns the whole file.
     pub line: usize,
+    /// What is wrong.
     pub reason: String,
 }
 
@@ -69,7 +73,9 @@ impl LoadError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{attribute}: {reason}")]
 pub struct MapError {
+    /// The SCIM attribute path (or record field) that could not be mapped.
     pub attribute: String,
+    /// Why.
     pub reason: String,
 }
 
@@ -78,10 +84,12 @@ pub struct MapError {
 pub struct Record(pub Map<String, Value>);
 
 impl Record {
+    /// An empty record.
     pub fn new() -> Record {
         Record::default()
     }
 
+    /// Sets a field.
     pub fn insert(&mut self, name: impl Into<String>, value: Value) {
         self.0.insert(name.into(), value);
     }
@@ -115,11 +123,14 @@ impl Fields for Resource<'_> {
 /// Which resource a section maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
+    /// Users (`[user]`).
     User,
+    /// Groups (`[group]`).
     Group,
 }
 
 impl Kind {
+    /// The core schema URN of the kind's resources.
     pub fn core_schema(self) -> &'static str {
         match self {
             Kind::User => USER_SCHEMA,
@@ -127,6 +138,7 @@ impl Kind {
         }
     }
 
+    /// The section's name in a mapping file (`user`, `group`).
     pub fn table(self) -> &'static str {
         match self {
             Kind::User => "user",
@@ -138,25 +150,35 @@ impl Kind {
 /// One forward rule: SCIM attribute ← template, optionally only when a condition holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
+    /// The SCIM attribute written.
     pub target: ScimPath,
+    /// What it is set to.
     pub value: Template,
+    /// The condition: the rule applies only when it renders true.
     pub when: Option<Template>,
+    /// The rule's line in its file (for errors).
     pub line: usize,
 }
 
 /// One reverse rule: record field ← template over the resource's attribute paths.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadRule {
+    /// The record field written.
     pub field: String,
+    /// What it is set to, from the resource's attribute paths.
     pub value: Template,
+    /// The rule's line in its file (for errors).
     pub line: usize,
 }
 
 /// The rules of one resource kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section {
+    /// Users or groups.
     pub kind: Kind,
+    /// The forward rules (record → SCIM), in file order.
     pub rules: Vec<Rule>,
+    /// The reverse rules (SCIM → record): `[read.…]` and the copy rules read back.
     pub read: Vec<ReadRule>,
 }
 
@@ -237,7 +259,9 @@ impl Section {
 /// A loaded mapping file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapping {
+    /// The `[user]` section, if any.
     pub user: Option<Section>,
+    /// The `[group]` section, if any.
     pub group: Option<Section>,
 }
 
@@ -297,6 +321,7 @@ impl Mapping {
         Ok(Mapping { user, group })
     }
 
+    /// The section of this kind, if the file has one.
     pub fn section(&self, kind: Kind) -> Option<&Section> {
         match kind {
             Kind::User => self.user.as_ref(),

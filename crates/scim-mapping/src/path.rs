@@ -15,9 +15,11 @@ use serde_json::{Map, Value};
 pub struct ScimPath {
     /// The schema URN of an extension attribute.
     pub urn: Option<String>,
+    /// The attribute's name (`emails`, `name`, `department`).
     pub attr: String,
     /// `[name eq "value"]`: which element of a multi-valued attribute.
     pub select: Option<(String, String)>,
+    /// The sub-attribute (`givenName` in `name.givenName`).
     pub sub: Option<String>,
 }
 

@@ -22,6 +22,7 @@ use crate::filter::{Filter, FilterKind};
 pub struct TemplateError {
     /// Character (not byte) offset into the template text.
     pub offset: usize,
+    /// What is wrong.
     pub reason: String,
 }
 
@@ -40,7 +41,9 @@ enum Part {
 /// One `{…}` expression: a term and its filters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
+    /// What the expression starts from.
     pub term: Term,
+    /// The filters applied to it, left to right (`| lower | trim`).
     pub filters: Vec<Filter>,
 }
 
@@ -49,6 +52,7 @@ pub struct Expr {
 pub enum Term {
     /// A named field of the input (a record's column, or a SCIM attribute path).
     Field(String),
+    /// A literal: a quoted string, a number, `true`, `false` or `null`.
     Literal(Value),
 }
 

@@ -20,8 +20,11 @@ use crate::state::AppState;
 /// The authenticated tenant and token of a request.
 #[derive(Debug, Clone)]
 pub struct Auth {
+    /// The tenant the bearer token belongs to (the one named in the URL).
     pub tenant: Tenant,
+    /// The token the request was made with (its name is recorded with every change).
     pub token: TokenInfo,
+    /// The request's `X-Request-Id`, recorded with every change it makes.
     pub request_id: Option<String>,
     /// The tenant's settings (rate limit, JWT mode), as of at most a few seconds ago.
     pub settings: TenantSettings,

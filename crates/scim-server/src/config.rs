@@ -4,8 +4,13 @@
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The URL clients reach the server at, without a trailing slash
-    /// (`https://scim.example.com`). Tenant base URLs are `{public_url}/scim/v2/{tenant}`.
+    /// (`https://scim.example.com`). Tenant base URLs are `{public_url}{scim_path}/{tenant}`.
     pub public_url: String,
+    /// The path of the tenants' base URLs below the public URL and below the router:
+    /// `/scim/v2` (the default) serves `/scim/v2/{tenant}/Users`. Empty (no trailing `/`)
+    /// when an application mounts the router at a path of its own and makes that path part
+    /// of `public_url` (`scim-service`): then the router serves `/{tenant}/Users`.
+    pub scim_path: String,
     /// Page size when a list request gives no `count`.
     pub default_page_size: u64,
     /// Largest page served; larger `count` values are lowered to it (RFC 7644 §3.4.2.4).
@@ -41,10 +46,14 @@ pub struct ServerConfig {
     pub page_max_members: u64,
 }
 
+/// Where tenants' base URLs live below the public URL unless configured otherwise.
+pub const DEFAULT_SCIM_PATH: &str = "/scim/v2";
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             public_url: "http://127.0.0.1:8080".into(),
+            scim_path: DEFAULT_SCIM_PATH.into(),
             default_page_size: 100,
             max_page_size: 1000,
             bulk_max_operations: 1000,
@@ -64,6 +73,10 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// The SCIM base URL of a tenant.
     pub fn base_url(&self, tenant: &str) -> String {
-        format!("{}/scim/v2/{tenant}", self.public_url.trim_end_matches('/'))
+        format!(
+            "{}{}/{tenant}",
+            self.public_url.trim_end_matches('/'),
+            self.scim_path.trim_end_matches('/')
+        )
     }
 }

@@ -59,4 +59,5 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a handler returns: an answer, or an error answered as a SCIM Error.
 pub type ApiResult<T> = Result<T, ApiError>;

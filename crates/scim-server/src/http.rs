@@ -10,17 +10,23 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The media type of SCIM bodies (RFC 7644 §3.1).
 pub const SCIM_JSON: &str = "application/scim+json";
 
 /// A JSON response with the SCIM media type and optional `ETag` / `Location`.
 pub struct ScimJson {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The JSON body.
     pub body: Value,
+    /// The `ETag` header (a resource's version), when the answer is one resource.
     pub etag: Option<String>,
+    /// The `Location` header (a created resource's URL).
     pub location: Option<String>,
 }
 
 impl ScimJson {
+    /// A `200 OK` with this body and no headers.
     pub fn ok(body: Value) -> Self {
         ScimJson {
             status: StatusCode::OK,

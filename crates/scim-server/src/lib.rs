@@ -4,6 +4,8 @@
 //! parse HTTP, call [`service`] for SCIM semantics and render responses; every error becomes
 //! a SCIM Error body in exactly one place ([`error::ApiError`]).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -35,10 +37,11 @@ async fn method_not_allowed() -> ApiError {
     ))
 }
 
-async fn not_found() -> ApiError {
-    ApiError(ScimError::not_found(
-        "There is no such endpoint; SCIM endpoints live under /scim/v2/{tenant}/",
-    ))
+async fn not_found(axum::extract::State(state): axum::extract::State<AppState>) -> ApiError {
+    ApiError(ScimError::not_found(format!(
+        "There is no such endpoint; SCIM endpoints live under {}/{{tenant}}/",
+        state.config.scim_path.trim_end_matches('/')
+    )))
 }
 
 fn with_405(r: MethodRouter<AppState>) -> MethodRouter<AppState> {
@@ -52,9 +55,10 @@ pub fn router(state: AppState) -> Router {
 
 /// The SCIM HTTP API with other routes beside it (the management API, an application's own
 /// routes), which share its request log and its answer to unknown paths. `other` must not
-/// use `/health` or `/scim/v2`.
+/// use `/health`, `/ready` or the tenants' path ([`ServerConfig::scim_path`], `/scim/v2`).
 pub fn router_with(state: AppState, other: Router) -> Router {
     use routes::{bulk, discovery, resources};
+    let scim_path = state.config.scim_path.trim_end_matches('/').to_string();
     let tenant = Router::new()
         .route(
             "/ServiceProviderConfig",
@@ -88,11 +92,14 @@ pub fn router_with(state: AppState, other: Router) -> Router {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready::ready))
-        .nest("/scim/v2/{tenant}", tenant)
+        .nest(&format!("{scim_path}/{{tenant}}"), tenant)
         .fallback(not_found)
         .with_state(state)
         .merge(other)
-        .layer(axum::middleware::from_fn(logging::log_request));
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::<str>::from(format!("{scim_path}/")),
+            logging::log_request,
+        ));
     // `/Users/` is `/Users`: the path is normalised before it is routed.
     Router::new().fallback_service(tower::service_fn(move |mut req: axum::extract::Request| {
         let app = app.clone();

@@ -20,7 +20,13 @@ pub(crate) fn acceptable_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-pub async fn log_request(mut req: Request, next: Next) -> Response {
+/// Logs one request; `scim_prefix` is the tenants' path with a trailing `/` (`/scim/v2/`),
+/// which the tenant's name follows.
+pub async fn log_request(
+    axum::extract::State(scim_prefix): axum::extract::State<std::sync::Arc<str>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = match req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()) {
         Some(id) if acceptable_request_id(id) => id.to_string(),
@@ -32,7 +38,7 @@ pub async fn log_request(mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let tenant = path
-        .strip_prefix("/scim/v2/")
+        .strip_prefix(&*scim_prefix)
         .and_then(|rest| rest.split('/').next())
         .unwrap_or("-")
         .to_string();

@@ -147,12 +147,16 @@ fn member_ops(changes: Vec<MemberChange>) -> ApiResult<Vec<MemberOp>> {
 /// A resource type the service works on, with what it needs to know about it.
 #[derive(Clone)]
 pub struct Target {
+    /// The schemas the resource type's documents follow.
     pub registry: Arc<SchemaRegistry>,
+    /// The resource type (`User`, `Group`, or a custom one).
     pub rt: ResourceType,
+    /// Whether its `members` may name values that are not resources of the tenant.
     pub external_members: bool,
 }
 
 impl Target {
+    /// The resource type `rt` as served by `state`.
     pub fn new(state: &AppState, rt: &ResourceType) -> Target {
         Target {
             registry: state.registry.clone(),
@@ -162,6 +166,8 @@ impl Target {
     }
 }
 
+/// Creates a resource from a POST body (RFC 7644 §3.3): validated against the schemas
+/// and stored with its change record; the answer renders the stored resource.
 pub async fn create(
     state: &AppState,
     auth: &Auth,
@@ -190,7 +196,9 @@ pub async fn create(
 
 /// A change to an existing resource: a PUT body or a PATCH body.
 pub enum Modification {
+    /// A PUT body: the resource's new state (RFC 7644 §3.5.1).
     Replace(Value),
+    /// A PATCH body: operations on the current state (RFC 7644 §3.5.2).
     Patch(Value),
 }
 
@@ -291,7 +299,7 @@ pub async fn render_resource(
 }
 
 /// The response bodies of resources under a projection. A user's `groups` come with the
-/// resource when it was read with them (see [`include`]) and are looked up otherwise.
+/// resource when it was read with them (see [`include()`]) and are looked up otherwise.
 pub async fn render_resources(
     state: &AppState,
     auth: &Auth,

@@ -12,8 +12,11 @@ use crate::throttle::Throttle;
 /// Shared state of a running server.
 #[derive(Clone)]
 pub struct AppState {
+    /// The store every tenant's data lives in.
     pub store: Arc<dyn Store>,
+    /// The schemas and resource types served.
     pub registry: Arc<SchemaRegistry>,
+    /// The server's settings.
     pub config: Arc<ServerConfig>,
     /// Rate limits and authentication throttling.
     pub throttle: Arc<Throttle>,
@@ -22,6 +25,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state of a server on `store`, serving `registry`'s resource types with `config`.
     pub fn new(store: Arc<dyn Store>, registry: Arc<SchemaRegistry>, config: ServerConfig) -> Self {
         AppState {
             store,

@@ -35,7 +35,9 @@ pub struct StreamedResource {
 
 /// A resource of an answer: rendered whole, or with its members still to come.
 pub enum Rendered {
+    /// The resource's whole body.
     Whole(Value),
+    /// The resource with its members still to be read from the store, chunk by chunk.
     Streamed(Box<StreamedResource>),
 }
 

@@ -111,6 +111,7 @@ pub fn too_many(detail: impl Into<String>, wait: Duration) -> ScimError {
 }
 
 impl Throttle {
+    /// Rate limiters and authentication throttling with these settings.
     pub fn new(config: ThrottleConfig) -> Throttle {
         let auth = quota(config.auth_attempts_per_minute, config.auth_attempt_burst);
         // A token id can be guessed at from many addresses: a tenth of the address rate.
@@ -129,6 +130,7 @@ impl Throttle {
         }
     }
 
+    /// The settings it was made with.
     pub fn config(&self) -> &ThrottleConfig {
         &self.config
     }

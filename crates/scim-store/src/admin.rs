@@ -7,10 +7,15 @@ use crate::StoreError;
 /// An administration token's metadata (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminTokenInfo {
+    /// The token's id (the part of the bearer token between `scimadm_` and the secret).
     pub id: String,
+    /// Its name (who holds it).
     pub name: String,
+    /// When it was created (RFC 3339).
     pub created: String,
+    /// When it stops working (`None`: never).
     pub expires: Option<String>,
+    /// When it was revoked (`None`: not revoked).
     pub revoked: Option<String>,
 }
 

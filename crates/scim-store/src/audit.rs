@@ -29,6 +29,7 @@ pub struct Point {
 /// A member of a group at a position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MemberAt {
+    /// The member's id.
     pub value: String,
     /// `User`, `Group`, or absent for an id that was not a resource of the tenant.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
@@ -44,7 +45,9 @@ pub struct MemberAt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserAt {
+    /// The user's id.
     pub id: String,
+    /// The user's `userName`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
     /// The user's `active` (absent: not set, which counts as active).
@@ -56,18 +59,25 @@ pub struct UserAt {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveChange {
+    /// The change record's position.
     pub seq: i64,
+    /// When it was committed.
     pub at: String,
+    /// The user's id.
     pub id: String,
+    /// The user's `userName`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
+    /// What the client did (`create`, `patch`, `delete`, …).
     pub operation: String,
     /// `active` before (`null`: not set, or the user did not exist).
     pub old: Value,
     /// `active` after (`null`: not set, or the user was deleted).
     pub new: Value,
+    /// The name of the token the change was made with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The request's `X-Request-Id`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
@@ -75,8 +85,11 @@ pub struct ActiveChange {
 /// One changed attribute, with its value before and after (`null`: no value).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AttributeChange {
+    /// The attribute's canonical path.
     pub attribute: String,
+    /// Its value before.
     pub old: Value,
+    /// Its value after.
     pub new: Value,
 }
 
@@ -84,7 +97,9 @@ pub struct AttributeChange {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiffResource {
+    /// `User`, `Group`, or a custom type's name.
     pub resource_type: String,
+    /// The resource's id.
     pub id: String,
     /// `displayName`, else `userName` (at the later instant, else the earlier).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,8 +112,11 @@ pub struct DiffResource {
 /// A membership that began or ended between two instants.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct DiffMember {
+    /// The group's id.
     pub group: String,
+    /// The member's id.
     pub value: String,
+    /// The member's resource type, when it is a resource of the tenant.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }
@@ -108,12 +126,19 @@ pub struct DiffMember {
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantDiff {
+    /// The earlier position.
     pub from: i64,
+    /// The later position.
     pub to: i64,
+    /// Resources that exist at `to` and not at `from`.
     pub created: Vec<DiffResource>,
+    /// Resources that exist at `from` and not at `to`.
     pub deleted: Vec<DiffResource>,
+    /// Resources at both whose attributes differ.
     pub updated: Vec<DiffResource>,
+    /// Memberships at `to` and not at `from`.
     pub members_added: Vec<DiffMember>,
+    /// Memberships at `from` and not at `to`.
     pub members_removed: Vec<DiffMember>,
 }
 
@@ -124,6 +149,7 @@ pub struct ChangeQuery {
     pub from: i64,
     /// … up to and including this one.
     pub to: i64,
+    /// Only records of this resource type.
     pub resource_type: Option<String>,
     /// `create`, `replace`, `patch`, `delete`, `restore`.
     pub operation: Option<String>,

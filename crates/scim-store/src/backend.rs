@@ -40,7 +40,9 @@ impl DatabaseUrl {
 /// A store on either backend.
 #[derive(Clone)]
 pub enum AnyStore {
+    /// The embedded SQLite engine.
     Sqlite(SqliteStore),
+    /// The PostgreSQL engine.
     Postgres(PgStore),
 }
 

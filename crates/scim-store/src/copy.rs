@@ -485,15 +485,20 @@ const TABLES: [&Table; 18] = [
 /// source's tenants).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableCount {
+    /// The table's name.
     pub table: &'static str,
+    /// Rows in the source.
     pub source: u64,
+    /// Rows in the target after the copy.
     pub target: u64,
 }
 
 /// What a copy did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyReport {
+    /// The source store, as described for logs.
     pub from: String,
+    /// The target store, as described for logs.
     pub to: String,
     /// Per table, in copy order; every `source` equals its `target` (else the copy fails).
     pub tables: Vec<TableCount>,

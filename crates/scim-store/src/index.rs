@@ -19,6 +19,7 @@ pub struct IndexPlan {
 }
 
 impl IndexPlan {
+    /// The indexed attributes of a resource type (none for an unknown one).
     pub fn for_type(&self, resource_type: &str) -> &[IndexedAttr] {
         self.by_type
             .get(resource_type)

@@ -7,6 +7,8 @@
 //! without losing concurrent changes. Every write appends a [`ChangeRecord`] in its own
 //! transaction.
 
+#![warn(missing_docs)]
+
 mod admin;
 pub mod audit;
 mod backend;
@@ -59,13 +61,16 @@ pub use targets::{ParkedEvent, TargetStates, TargetStatus};
 #[async_trait]
 pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Management + Send + Sync {
     // Tenants.
+    /// Creates a tenant (409 when the name is taken, case-insensitively).
     async fn create_tenant(
         &self,
         name: &str,
         delete_mode: DeleteMode,
         retention_days: i64,
     ) -> Result<Tenant, StoreError>;
+    /// The tenant of this name, matched case-insensitively (an exact match first).
     async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Every tenant.
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
     /// Deletes a tenant and everything in it. `false` if there was no such tenant.
     async fn delete_tenant(&self, name: &str) -> Result<bool, StoreError>;
@@ -78,6 +83,7 @@ pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Management + S
         name: &str,
         expires: Option<String>,
     ) -> Result<(TokenInfo, String), StoreError>;
+    /// A tenant's tokens, revoked and expired ones included.
     async fn list_tokens(&self, tenant_id: i64) -> Result<Vec<TokenInfo>, StoreError>;
     /// Revokes a token of this tenant. `false` if there was no such token.
     async fn revoke_token(&self, tenant_id: i64, token_id: &str) -> Result<bool, StoreError>;
@@ -146,6 +152,7 @@ pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Management + S
         actor: &Actor,
     ) -> Result<StoredResource, StoreError>;
 
+    /// A page of resources of one type, filtered and sorted as asked.
     async fn list(&self, tenant_id: i64, request: ListRequest) -> Result<Page, StoreError>;
 
     /// [`Store::get`], except that when `include` asks for a group's members they come as a

@@ -13,16 +13,20 @@ use crate::{Rotation, StoreError, TenantSettings, TenantUpdate, TokenSpec};
 /// Live users and groups of a tenant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResourceCounts {
+    /// Live users.
     pub users: u64,
+    /// Live groups.
     pub groups: u64,
 }
 
 /// What deleting a tenant removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantDeletion {
+    /// The tenant as it was.
     pub tenant: Tenant,
     /// Users and groups, soft-deleted ones included.
     pub users: u64,
+    /// Groups, soft-deleted ones included.
     pub groups: u64,
     /// Tokens, revoked and expired ones included.
     pub tokens: u64,
@@ -35,40 +39,62 @@ pub struct TenantDeletion {
 pub enum AdminOp {
     /// Creates a tenant with its settings (all or nothing).
     CreateTenant {
+        /// The tenant's name.
         name: String,
+        /// What DELETE does to its resources.
         delete_mode: DeleteMode,
+        /// Days a soft-deleted resource stays restorable.
         retention_days: i64,
         /// Rate limits and JWT mode; `delete_mode`/`retention_days` here are ignored.
         settings: TenantUpdate,
     },
+    /// Changes a tenant's settings.
     UpdateTenant {
+        /// The tenant's name.
         name: String,
+        /// The settings to change.
         update: TenantUpdate,
     },
+    /// Deletes a tenant and every trace of its data.
     DeleteTenant {
+        /// The tenant's name.
         name: String,
     },
+    /// Creates a token for a tenant.
     CreateToken {
+        /// The tenant's name.
         tenant: String,
+        /// The token's name, expiry and scope.
         spec: TokenSpec,
     },
+    /// Revokes a token.
     RevokeToken {
+        /// The tenant's name.
         tenant: String,
+        /// The token's id.
         token_id: String,
     },
+    /// Creates a token in place of another, which keeps working for an overlap.
     RotateToken {
+        /// The tenant's name.
         tenant: String,
+        /// The id of the token replaced.
         token_id: String,
+        /// How long the old token keeps working (0: revoked at once).
         overlap_seconds: i64,
     },
     /// Adds a role rule; the roles of the users it affects are recomputed with it.
     AddRoleRule {
+        /// The tenant's name.
         tenant: String,
+        /// The rule.
         spec: crate::roles::RoleRuleSpec,
     },
     /// Removes a role rule; the roles of the users it affected are recomputed with it.
     RemoveRoleRule {
+        /// The tenant's name.
         tenant: String,
+        /// The rule's id.
         rule_id: String,
     },
 }
@@ -108,15 +134,21 @@ impl AdminOp {
 pub enum AdminOutcome {
     /// A tenant created or updated, with its settings.
     Tenant(Tenant, TenantSettings),
+    /// A tenant deleted, with what was removed.
     TenantDeleted(TenantDeletion),
     /// A token created, and its text (the only time it is visible).
     TokenCreated(TokenInfo, String),
+    /// A token revoked.
     TokenRevoked(TokenInfo),
+    /// A token rotated: the new one (with its text) and the old one.
     TokenRotated(Rotation),
     /// A role rule added or removed (`tenant_id`: whose users' roles were recomputed).
     RoleRule {
+        /// The tenant.
         tenant_id: i64,
+        /// The rule.
         rule: crate::roles::RoleRule,
+        /// `true` when added, `false` when removed.
         added: bool,
     },
 }
@@ -124,7 +156,8 @@ pub enum AdminOutcome {
 /// Who makes a management write, for the audit log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditActor {
-    /// The admin token's name (or `cli:<user>` for a local command).
+    /// The admin token's name, the name an embedding application's hook gave, or
+    /// `cli:<user>` for a local command.
     pub name: String,
     /// The admin token's id, when there is one.
     pub id: Option<String>,
@@ -137,6 +170,7 @@ pub struct AuditActor {
 pub struct IdempotencyClaim {
     /// Whose keys these are (keys of different callers never meet).
     pub scope: String,
+    /// The key, as the client sent it.
     pub key: String,
     /// A digest of what was asked (method, path, body): the same key with a different
     /// request is refused.
@@ -151,7 +185,9 @@ pub type ReplayRender = Box<dyn FnOnce(&AdminOutcome) -> Value + Send>;
 pub enum AdminWritten {
     /// The write was made; `seq` is its audit record.
     Done {
+        /// What the write did.
         outcome: Box<AdminOutcome>,
+        /// The position of its audit record.
         audit_seq: i64,
     },
     /// The key was used before for the same request: its stored answer, nothing written.
@@ -163,13 +199,21 @@ pub enum AdminWritten {
 /// One audit record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
+    /// Its position in the audit log.
     pub seq: i64,
+    /// When it was committed (RFC 3339).
     pub at: String,
+    /// Who made the write ([`AuditActor::name`]).
     pub actor: String,
+    /// The admin token's id, when there was one.
     pub actor_id: Option<String>,
+    /// What was done (`tenant.create`, `token.rotate`, …).
     pub action: String,
+    /// The tenant acted on.
     pub tenant: Option<String>,
+    /// The object acted on besides the tenant (a token id, a rule id).
     pub target: Option<String>,
+    /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
     /// What changed (never a secret).
     pub detail: Value,
@@ -178,7 +222,9 @@ pub struct AuditEntry {
 /// Which audit records to read: after a position, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
+    /// Records after this position.
     pub after: i64,
+    /// Most records to return.
     pub limit: u32,
     /// Only the records about this tenant.
     pub tenant: Option<String>,

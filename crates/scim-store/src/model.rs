@@ -5,13 +5,16 @@ use serde_json::{Map, Value};
 /// A tenant: one customer connection, with its own base URL, tokens and directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
+    /// The store's internal id of the tenant.
     pub id: i64,
     /// The URL-safe name used in the tenant's base URL (`/scim/v2/{name}`).
     pub name: String,
     /// Random and fixed at creation: tells this tenant apart from an earlier or later
     /// tenant of the same name (event ids include it, so they never repeat).
     pub uid: String,
+    /// When it was created (RFC 3339).
     pub created: String,
+    /// What DELETE does to its resources.
     pub delete_mode: DeleteMode,
     /// How long soft-deleted resources stay restorable, in days.
     pub retention_days: i64,
@@ -27,12 +30,14 @@ pub enum DeleteMode {
 }
 
 impl DeleteMode {
+    /// `hard` or `soft`.
     pub fn as_str(self) -> &'static str {
         match self {
             DeleteMode::Hard => "hard",
             DeleteMode::Soft => "soft",
         }
     }
+    /// Reads `hard` or `soft`.
     pub fn parse(s: &str) -> Option<DeleteMode> {
         match s {
             "hard" => Some(DeleteMode::Hard),
@@ -45,12 +50,19 @@ impl DeleteMode {
 /// A bearer token's metadata (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
+    /// The token's id (the part of the bearer token between `scim_` and the secret).
     pub id: String,
+    /// The tenant it belongs to.
     pub tenant_id: i64,
+    /// Recorded with every change it makes.
     pub name: String,
+    /// When it was created (RFC 3339).
     pub created: String,
+    /// When it stops working (`None`: never).
     pub expires: Option<String>,
+    /// When it was revoked (`None`: not revoked).
     pub revoked: Option<String>,
+    /// What it may do.
     pub scope: crate::TokenScope,
     /// When the token was last used, to the minute (recorded at most once a minute per
     /// token and instance; `None` if never).
@@ -60,8 +72,11 @@ pub struct TokenInfo {
 /// Who is making a write, for the change record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actor {
+    /// The token's id.
     pub token_id: Option<String>,
+    /// The token's name.
     pub token_name: Option<String>,
+    /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
 }
 
@@ -69,12 +84,17 @@ pub struct Actor {
 /// members) and the store-managed metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResource {
+    /// `User`, `Group`, or a custom resource type's name.
     pub resource_type: String,
+    /// The resource's id (a UUIDv7).
     pub id: String,
     /// Increases by one on every write; the ETag is `W/"{version}"`.
     pub version: i64,
+    /// `meta.created` (RFC 3339).
     pub created: String,
+    /// `meta.lastModified` (RFC 3339).
     pub last_modified: String,
+    /// The canonical attributes.
     pub data: Map<String, Value>,
     /// The members of a group, when they were asked for.
     pub members: Option<Vec<Member>>,
@@ -86,8 +106,11 @@ pub struct StoredResource {
 /// A group that a resource belongs to, directly or through nested groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMembership {
+    /// The group's id.
     pub group_id: String,
+    /// The group's `displayName`.
     pub display: Option<String>,
+    /// Whether the resource is a member of the group itself (not through a nested group).
     pub direct: bool,
 }
 
@@ -134,6 +157,7 @@ impl StoredResource {
 /// One member of a group, as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// The member's id.
     pub value: String,
     /// `User` or `Group`: the member's resource type; `None` for an id that is not a
     /// resource of the tenant (accepted as sent, see [`MemberRef`]).
@@ -217,8 +241,11 @@ impl Member {
 /// and conformance suites add made-up ids); they are shown with the `type` the client gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRef {
+    /// The member's id.
     pub value: String,
+    /// The `type` the client gave.
     pub kind: Option<String>,
+    /// The `display` the client gave.
     pub display: Option<String>,
 }
 
@@ -229,11 +256,15 @@ pub type MemberPredicate = std::sync::Arc<dyn Fn(&Value) -> bool + Send + Sync>;
 /// members named, not to the group's size.
 #[derive(Clone)]
 pub enum MemberOp {
+    /// Add these members (members already there stay as they are).
     Add(Vec<MemberRef>),
+    /// Remove the members with these ids.
     Remove(Vec<String>),
     /// Remove the members for which the predicate holds (evaluated on member rows).
     RemoveWhere(MemberPredicate),
+    /// Remove every member.
     RemoveAll,
+    /// Replace the member list with this one.
     ReplaceAll(Vec<MemberRef>),
 }
 
@@ -252,9 +283,11 @@ impl std::fmt::Debug for MemberOp {
 /// The new state of a resource computed from its current state.
 #[derive(Debug, Default)]
 pub struct Update {
+    /// The resource's new canonical attributes.
     pub data: Map<String, Value>,
     /// Canonical paths of the attributes that changed (for the change record).
     pub changed: Vec<String>,
+    /// Changes to a group's member rows, in order.
     pub members: Vec<MemberOp>,
     /// The update changes only members (row by row) and leaves the document as it was: it
     /// applies as it is to a later version of the resource too, so a membership PATCH that
@@ -285,7 +318,9 @@ pub struct IndexedAttr {
 /// A page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
+    /// How many resources match (across every page).
     pub total_results: u64,
+    /// The resources of this page.
     pub resources: Vec<StoredResource>,
     /// Opaque cursor of the next page (RFC 9865), when cursor pagination was used.
     pub next_cursor: Option<String>,
@@ -302,15 +337,23 @@ pub struct Page {
 pub struct ChangeRecord {
     /// Orders all changes of a tenant; strictly increasing in commit order.
     pub seq: i64,
+    /// The tenant.
     pub tenant_id: i64,
+    /// The resource's type.
     pub resource_type: String,
+    /// The resource's id.
     pub resource_id: String,
     /// What the client did: `create`, `replace`, `patch`, `delete`, `restore`.
     pub operation: String,
+    /// Canonical paths of the attributes that changed.
     pub changed: Vec<String>,
+    /// The resource before the change (`None` for a create and for members records).
     pub before: Option<Value>,
+    /// The resource after the change (`None` for a delete).
     pub after: Option<Value>,
+    /// Members added to a group.
     pub members_added: Vec<RecordedMember>,
+    /// Members removed from a group.
     pub members_removed: Vec<RecordedMember>,
     /// The resource's version after the change (`None` in records written before it was
     /// kept, and for members removed from a group by the deletion of the member).
@@ -320,7 +363,9 @@ pub struct ChangeRecord {
     /// What else a reader must know of the change: `{"deleteMode": "soft"|"hard"}` on a
     /// delete. Empty when there is nothing.
     pub detail: Map<String, Value>,
+    /// Who made the change.
     pub actor: Actor,
+    /// When it was committed (RFC 3339).
     pub at: String,
 }
 
@@ -340,6 +385,7 @@ impl ChangeRecord {
 /// A member added to or removed from a group, as the change log keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecordedMember {
+    /// The member's id.
     pub value: String,
     /// The member's resource type (`User`, `Group`), when it is a resource of the tenant.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]

@@ -30,7 +30,9 @@ impl TenantContents {
 /// A soft-deleted resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeletedResource {
+    /// Its id.
     pub id: String,
+    /// Its resource type.
     pub resource_type: String,
     /// Its displayName or userName.
     pub display: Option<String>,

@@ -8,9 +8,13 @@ use crate::model::Include;
 /// A list (or search) request, already validated against the schema.
 #[derive(Debug, Clone)]
 pub struct ListRequest {
+    /// The resource type listed.
     pub resource_type: String,
+    /// The filter, resolved against the resource type's schemas.
     pub filter: Option<ResolvedFilter>,
+    /// The order (`sortBy`, `sortOrder`); none: creation order.
     pub sort: Option<SortSpec>,
+    /// Which page.
     pub pagination: Pagination,
     /// What to load with each resource of the page (members of groups, groups of users).
     pub include: Include,
@@ -26,12 +30,23 @@ pub const DEFAULT_MAX_SCAN: u64 = 50_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pagination {
     /// `start_index` is 1-based; `count` may be 0 (only `totalResults` is wanted).
-    Index { start_index: u64, count: u64 },
+    Index {
+        /// The first result's 1-based index.
+        start_index: u64,
+        /// The page size.
+        count: u64,
+    },
     /// `cursor` is the `nextCursor` of the previous page, or `None` for the first page.
-    Cursor { cursor: Option<String>, count: u64 },
+    Cursor {
+        /// The previous page's `nextCursor` (`None`: the first page).
+        cursor: Option<String>,
+        /// The page size.
+        count: u64,
+    },
 }
 
 impl Pagination {
+    /// The page size asked for.
     pub fn count(&self) -> u64 {
         match self {
             Pagination::Index { count, .. } | Pagination::Cursor { count, .. } => *count,

@@ -23,6 +23,7 @@ pub enum RoleMatch {
 }
 
 impl RoleMatch {
+    /// The kind's name (`group_display_name`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             RoleMatch::GroupDisplayName => "group_display_name",
@@ -33,6 +34,7 @@ impl RoleMatch {
         }
     }
 
+    /// Reads a kind's name.
     pub fn parse(s: &str) -> Option<RoleMatch> {
         Some(match s {
             "group_display_name" => RoleMatch::GroupDisplayName,
@@ -58,6 +60,7 @@ impl RoleMatch {
 pub struct RoleRuleSpec {
     /// The application role it gives (e.g. `admin`).
     pub role: String,
+    /// What the rule matches on.
     pub matches: RoleMatch,
     /// The group's displayName, externalId or id (or a pattern of them), or the text of a
     /// [`RoleMatch::UserFilter`]'s filter; `None` for [`RoleMatch::Default`].
@@ -72,13 +75,19 @@ pub struct RoleRuleSpec {
 /// A tenant's role rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleRule {
+    /// The rule's id.
     pub id: String,
+    /// The application role it gives.
     pub role: String,
+    /// What it matches on.
     pub matches: RoleMatch,
+    /// The value matched (`None` for [`RoleMatch::Default`]).
     pub value: Option<String>,
+    /// Whether `value` is a pattern (`*`, `?`).
     pub pattern: bool,
     /// A [`RoleMatch::UserFilter`] rule's resolved filter.
     pub filter: Option<ResolvedFilter>,
+    /// When it was added (RFC 3339).
     pub created: String,
 }
 

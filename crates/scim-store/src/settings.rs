@@ -15,12 +15,14 @@ pub enum TokenScope {
 }
 
 impl TokenScope {
+    /// `write` or `read`.
     pub fn as_str(self) -> &'static str {
         match self {
             TokenScope::Read => "read",
             TokenScope::Write => "write",
         }
     }
+    /// Reads `write` or `read`.
     pub fn parse(s: &str) -> Option<TokenScope> {
         match s {
             "read" => Some(TokenScope::Read),
@@ -41,6 +43,7 @@ pub struct TokenSpec {
     pub name: String,
     /// An RFC 3339 time, which must be in the future.
     pub expires: Option<String>,
+    /// What the token may do.
     pub scope: TokenScope,
 }
 
@@ -116,9 +119,14 @@ impl JwtSettings {
 /// goes back to the default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantUpdate {
+    /// What DELETE does from now on.
     pub delete_mode: Option<crate::DeleteMode>,
+    /// Days a soft-deleted resource stays restorable.
     pub retention_days: Option<i64>,
+    /// Requests per minute on average.
     pub rate_per_minute: Option<Option<u32>>,
+    /// Requests at once above the rate.
     pub rate_burst: Option<Option<u32>>,
+    /// JWT mode.
     pub jwt: Option<Option<JwtSettings>>,
 }

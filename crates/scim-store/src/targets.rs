@@ -8,16 +8,21 @@ use crate::{StoreError, StoredResource};
 /// A target's place in one tenant's change log, and its health.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetStatus {
+    /// The target's name.
     pub target: String,
+    /// The tenant whose events it applies.
     pub tenant_id: i64,
     /// The last position applied or parked (0: none yet).
     pub position: i64,
     /// Failures in a row of the event after `position` (0 when the last attempt worked).
     pub failures: i64,
+    /// The last failure's message.
     pub last_error: Option<String>,
+    /// When the last failure happened (RFC 3339).
     pub last_error_at: Option<String>,
     /// When the target was paused after repeated failures (`None`: running).
     pub paused: Option<String>,
+    /// When this status was last written (RFC 3339).
     pub updated: String,
 }
 
@@ -41,14 +46,19 @@ impl TargetStatus {
 /// same resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParkedEvent {
+    /// The target's name.
     pub target: String,
+    /// The tenant.
     pub tenant_id: i64,
+    /// The event's position.
     pub position: i64,
     /// The resource the event is about: later events of it wait behind this one.
     pub resource_id: String,
     /// The event as JSON.
     pub event: String,
+    /// Why the target rejected it (or which earlier event it waits behind).
     pub error: String,
+    /// When it was parked (RFC 3339).
     pub parked_at: String,
 }
 

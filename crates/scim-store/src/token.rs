@@ -16,8 +16,11 @@ pub const ADMIN_PREFIX: &str = "scimadm_";
 /// A freshly generated token: its public id, the full text to show once, and the hash.
 #[derive(Debug, Clone)]
 pub struct NewToken {
+    /// The token's public id.
     pub id: String,
+    /// The whole bearer token, to show once.
     pub text: String,
+    /// The SHA-256 of the secret, which is all that is stored.
     pub secret_hash: Vec<u8>,
 }
 

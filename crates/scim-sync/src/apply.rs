@@ -32,35 +32,55 @@ pub struct ApplyOptions {
 /// One action that failed, with the server's error.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
+    /// The phase it belongs to (`create users`, `deactivate users`, …).
     pub action: String,
+    /// The resource's match key (or group name).
     pub key: String,
+    /// The HTTP status, when the server answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// The SCIM error's `scimType`, when there was one.
     #[serde(rename = "scimType", skip_serializing_if = "Option::is_none")]
     pub scim_type: Option<String>,
+    /// The error's detail.
     pub error: String,
 }
 
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
+    /// Users created.
     pub created: usize,
+    /// Users updated.
     pub updated: usize,
+    /// Groups created.
     pub groups_created: usize,
+    /// Groups updated.
     pub groups_updated: usize,
+    /// Memberships added.
     pub members_added: usize,
+    /// Memberships removed.
     pub members_removed: usize,
+    /// Users deactivated (leavers).
     pub deactivated: usize,
+    /// Users or groups deleted.
     pub deleted: usize,
+    /// The actions that failed.
     pub failures: Vec<Failure>,
+    /// HTTP requests sent (retries included).
     pub requests: u64,
+    /// Requests sent again after a transient failure.
     pub retries: u64,
+    /// Answers `429 Too Many Requests`.
     pub throttled: u64,
+    /// Bulk requests sent.
     pub bulk_requests: usize,
+    /// How long the run took.
     pub seconds: f64,
 }
 
 impl Report {
+    /// The report as the text `scim sync` prints.
     pub fn render(&self) -> String {
         let mut s = format!(
             "Done in {:.1}s: {} created, {} updated, {} deactivated, {} deleted; {} groups created, {} updated; {} members added, {} removed; {} requests ({} Bulk), {} retried, {} answered 429.\n",
@@ -187,10 +207,15 @@ fn id_of(body: &Value) -> Option<String> {
     body.get("id").and_then(Value::as_str).map(str::to_string)
 }
 
+/// Applies a plan's phases to the target, recording what it created in the journal.
 pub struct Applier<'a> {
+    /// The target's client.
     pub client: &'a Client,
+    /// How to apply (concurrency, batches, Bulk).
     pub opts: &'a ApplyOptions,
+    /// The record of created resources that makes a run resumable.
     pub journal: &'a mut Journal,
+    /// What was done so far.
     pub report: Report,
 }
 

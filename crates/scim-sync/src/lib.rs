@@ -7,6 +7,8 @@
 //! applies it ([`apply`]). Killed at any point and run again, it recomputes the plan from
 //! the target and finishes the job; the state file ([`state`]) remembers what it created.
 
+#![warn(missing_docs)]
+
 pub mod apply;
 pub mod plan;
 pub mod source;
@@ -27,17 +29,27 @@ pub use source::{Desired, MatchKey, Reader, SourceSpec};
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// The source could not be read.
     #[error("source: {0}")]
     Source(String),
+    /// The source SCIM server failed.
     #[error("source server: {0}")]
     SourceServer(ClientError),
+    /// The target failed.
     #[error("target: {0}")]
     Target(ClientError),
+    /// A record could not be mapped (with `strict`), or the mapping is invalid.
     #[error("mapping: {0}")]
     Mapping(String),
     /// The delete guard refused the plan (the plan is included, for printing).
     #[error("refused: {reason}")]
-    Guard { reason: String, plan: Box<Plan> },
+    Guard {
+        /// Why it was refused.
+        reason: String,
+        /// The plan refused.
+        plan: Box<Plan>,
+    },
+    /// The state file could not be read or written.
     #[error("state file {0}")]
     State(String),
     /// The target stopped answering properly mid-run; running again resumes.
@@ -48,17 +60,27 @@ pub enum SyncError {
 /// Everything a run needs besides the client and the source.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
+    /// How to match and what to do with leavers.
     pub plan: PlanOptions,
+    /// The delete guard: the most deactivations and deletes a plan may carry.
     pub limit: Limit,
+    /// Allow up to this many deactivations and deletes in this run, above `limit`.
     pub allow_deletes: Option<usize>,
+    /// Compute the plan, write nothing.
     pub dry_run: bool,
+    /// Stop at the first record that cannot be mapped (default: report and skip it).
     pub strict: bool,
+    /// The state file that makes an interrupted run resumable.
     pub state_file: Option<PathBuf>,
+    /// Requests in flight at once.
     pub concurrency: usize,
+    /// Members per membership PATCH.
     pub batch: usize,
     /// Use Bulk when the target supports it.
     pub bulk: bool,
+    /// How to page through the target's lists (`None`: cursors when offered).
     pub paging: Option<Paging>,
+    /// Progress lines on standard error.
     pub progress: bool,
 }
 
@@ -88,7 +110,9 @@ impl Default for SyncOptions {
 /// What a run did: its plan and, unless it was a dry run, the report.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The plan computed.
     pub plan: Plan,
+    /// What applying it did (`None` for a dry run).
     pub report: Option<Report>,
 }
 
@@ -174,6 +198,7 @@ pub async fn read_target(
 
 /// A computed plan, ready to be applied.
 pub struct Prepared {
+    /// The plan.
     pub plan: Plan,
     spc: scim_client::ServiceProviderConfig,
     journal: state::Journal,

@@ -13,88 +13,126 @@ use crate::source::{Desired, MatchKey, Skipped};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LeaverPolicy {
+    /// Set `active` to false.
     Deactivate,
+    /// Delete them.
     Delete,
+    /// Leave them as they are.
     Ignore,
 }
 
 /// A target user as read before planning.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
+    /// Its id on the target.
     pub id: String,
+    /// The user as the target returned it.
     pub resource: Value,
 }
 
 /// A target group as read before planning.
 #[derive(Debug, Clone)]
 pub struct CurrentGroup {
+    /// Its id on the target.
     pub id: String,
+    /// The group as the target returned it.
     pub resource: Value,
+    /// The ids of its members.
     pub members: HashSet<String>,
 }
 
 /// The target's state.
 #[derive(Debug, Default)]
 pub struct Current {
+    /// Every user of the target.
     pub users: Vec<CurrentUser>,
+    /// Every group of the target.
     pub groups: Vec<CurrentGroup>,
 }
 
+/// A user to create.
 #[derive(Debug, Clone, Serialize)]
 pub struct Create {
+    /// Its match key.
     pub key: String,
+    /// Its line in the source.
     pub line: u64,
+    /// The resource to POST.
     pub resource: Value,
 }
 
+/// A user or group to change with a PATCH.
 #[derive(Debug, Clone, Serialize)]
 pub struct Update {
+    /// Its match key (a group's name).
     pub key: String,
+    /// Its id on the target.
     pub id: String,
+    /// The PATCH operations (only what differs).
     pub operations: Vec<PatchOp>,
 }
 
+/// A target user the source no longer has.
 #[derive(Debug, Clone, Serialize)]
 pub struct Leaver {
+    /// Its match key.
     pub key: String,
+    /// Its id on the target.
     pub id: String,
+    /// Its `userName`, for people reading the plan.
     #[serde(rename = "userName")]
     pub user_name: String,
 }
 
+/// A group to create.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupCreate {
+    /// Its `displayName`.
     pub name: String,
+    /// The resource to POST (without members: those are added by membership PATCHes).
     pub resource: Value,
 }
 
 /// A member named by user key; `id` is known unless the user is created by this plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberRef {
+    /// The user's match key.
     pub key: String,
+    /// The user's id on the target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }
 
+/// The membership changes of one group.
 #[derive(Debug, Clone, Serialize)]
 pub struct Membership {
+    /// The group's `displayName`.
     pub group: String,
     /// `None` for a group this plan creates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
+    /// Members to add.
     pub add: Vec<MemberRef>,
+    /// Members to remove.
     pub remove: Vec<MemberRef>,
 }
 
 /// Everything a run will write, in the order it writes it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
+    /// Users to create.
     pub creates: Vec<Create>,
+    /// Users to update.
     pub updates: Vec<Update>,
+    /// Groups to create.
     pub group_creates: Vec<GroupCreate>,
+    /// Groups to update.
     pub group_updates: Vec<Update>,
+    /// Membership changes, per group.
     pub memberships: Vec<Membership>,
+    /// Users to deactivate (leavers).
     pub deactivations: Vec<Leaver>,
+    /// Users to delete (leavers).
     pub deletes: Vec<Leaver>,
     /// Source rows not used, with their reasons.
     pub skipped: Vec<Skipped>,
@@ -108,10 +146,12 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// How many memberships it adds.
     pub fn member_adds(&self) -> usize {
         self.memberships.iter().map(|m| m.add.len()).sum()
     }
 
+    /// How many memberships it removes.
     pub fn member_removes(&self) -> usize {
         self.memberships.iter().map(|m| m.remove.len()).sum()
     }
@@ -302,7 +342,9 @@ fn text(resource: &Value, name: &str) -> String {
 /// Options of planning.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
+    /// Which attribute pairs source and target users.
     pub key: MatchKey,
+    /// What to do with target users the source does not have.
     pub leavers: LeaverPolicy,
     /// Delete groups the source does not have (never by default).
     pub delete_groups: bool,
@@ -498,11 +540,14 @@ pub fn plan(desired: Desired, current: &Current, opts: &PlanOptions) -> Plan {
 /// The delete guard: how many deactivations and deletes a run may carry.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Limit {
+    /// At most this many.
     Count(usize),
+    /// At most this percentage of the target's managed users.
     Percent(f64),
 }
 
 impl Limit {
+    /// Reads `25` (a count) or `10%` (a percentage).
     pub fn parse(s: &str) -> Result<Limit, String> {
         let s = s.trim();
         if let Some(p) = s.strip_suffix('%') {

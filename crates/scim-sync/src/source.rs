@@ -16,13 +16,16 @@ use crate::SyncError;
 /// Which attribute pairs source and target users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum MatchKey {
+    /// `externalId`: the source's own id of the user.
     #[serde(rename = "externalId")]
     ExternalId,
+    /// `userName`, compared ignoring case.
     #[serde(rename = "userName")]
     UserName,
 }
 
 impl MatchKey {
+    /// The attribute's name.
     pub fn attr(self) -> &'static str {
         match self {
             MatchKey::ExternalId => "externalId",
@@ -54,12 +57,16 @@ impl MatchKey {
 pub enum SourceSpec {
     /// CSV (`.csv`) or JSON Lines (`.jsonl`, `.ndjson`, `.json`) files.
     Files {
+        /// The users file.
         users: Option<PathBuf>,
+        /// The groups file.
         groups: Option<PathBuf>,
     },
     /// Another SCIM server: all its users and groups.
     Scim {
+        /// A client of the source server.
         client: Client,
+        /// How to page through its lists (`None`: cursors when offered).
         paging: Option<Paging>,
     },
 }
@@ -67,34 +74,48 @@ pub enum SourceSpec {
 /// A source row that was not used, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
+    /// The file (or server) it came from.
     pub source: String,
+    /// Its line (1-based).
     pub line: u64,
+    /// Why it was not used.
     pub reason: String,
 }
 
 /// One desired user.
 #[derive(Debug, Clone, Serialize)]
 pub struct DesiredUser {
+    /// The file (or server) it came from.
     pub source: String,
+    /// Its line (1-based).
     pub line: u64,
+    /// Its match key.
     pub key: String,
+    /// The user as it should be on the target.
     pub resource: Value,
 }
 
 /// One desired group, its members named by user key.
 #[derive(Debug, Clone, Serialize)]
 pub struct DesiredGroup {
+    /// Its line (1-based).
     pub line: u64,
+    /// Its `displayName`.
     pub name: String,
+    /// The group as it should be on the target (without members).
     pub resource: Value,
+    /// Its members' match keys.
     pub members: Vec<String>,
 }
 
 /// What the source says the target should hold.
 #[derive(Debug, Default)]
 pub struct Desired {
+    /// The users.
     pub users: Vec<DesiredUser>,
+    /// The groups.
     pub groups: Vec<DesiredGroup>,
+    /// Rows that could not be used.
     pub skipped: Vec<Skipped>,
     /// True when the source had users at all (a groups-only run deactivates nobody).
     pub has_users: bool,
@@ -102,8 +123,11 @@ pub struct Desired {
 
 /// How rows become resources.
 pub struct Reader<'a> {
+    /// The mapping file (`None`: columns are SCIM attribute paths).
     pub mapping: Option<&'a Mapping>,
+    /// Which attribute pairs users.
     pub key: MatchKey,
+    /// Stop at the first row that cannot be mapped (default: skip it and report it).
     pub strict: bool,
 }
 

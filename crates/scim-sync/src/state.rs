@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use crate::SyncError;
 
+/// The journal of a run: the resources it created, appended to the state file as they
+/// are, so that a run killed midway resumes without creating them again.
 #[derive(Debug, Default)]
 pub struct Journal {
     path: Option<PathBuf>,
@@ -84,11 +86,13 @@ impl Journal {
         Ok(())
     }
 
+    /// Records a created user (by its match key) and appends it to the file.
     pub fn created_user(&mut self, key: &str, id: &str) -> Result<(), SyncError> {
         self.users.insert(key.to_string(), id.to_string());
         self.append(json!({"user": key, "id": id}))
     }
 
+    /// Records a created group (by name) and appends it to the file.
     pub fn created_group(&mut self, name: &str, id: &str) -> Result<(), SyncError> {
         self.groups.insert(name.to_lowercase(), id.to_string());
         self.append(json!({"group": name, "id": id}))

@@ -50,6 +50,7 @@ pub struct Schemas {
 const COMMON: &[&str] = &["schemas", "id", "externalid", "meta"];
 
 impl Schemas {
+    /// The schemas of `/Schemas` documents (attributes by URN).
     pub fn from_documents(docs: &[Value]) -> Schemas {
         let mut by_urn = HashMap::new();
         for d in docs {
@@ -60,6 +61,7 @@ impl Schemas {
         Schemas { by_urn }
     }
 
+    /// Whether no schema was read.
     pub fn is_empty(&self) -> bool {
         self.by_urn.is_empty()
     }

@@ -73,17 +73,24 @@ pub enum RunMode {
 /// Why [`Applier::run`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
+    /// Every event committed when the run started was applied or parked.
     CaughtUp,
+    /// The target is paused (by an operator, or after failing too long).
     Paused,
+    /// The server is shutting down.
     Shutdown,
 }
 
 /// What the applier did, for `scim target run` and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
+    /// Events applied by this run.
     pub applied: u64,
+    /// Events the target said it had applied already (its kept position was past them).
     pub already_applied: u64,
+    /// Events parked (a permanent failure, or behind one of the same resource).
     pub parked: u64,
+    /// The position reached.
     pub position: i64,
 }
 
@@ -118,6 +125,8 @@ fn now() -> String {
 }
 
 impl Applier {
+    /// An applier of `tenant`'s events (read through `feed`) to `target`, keeping its state in
+    /// `states` and retrying transient failures by `policy`.
     pub fn new(
         target: Arc<dyn Target>,
         states: Arc<dyn TargetStates>,
@@ -404,6 +413,7 @@ impl Applier {
 /// What [`retry_parked`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetryReport {
+    /// The positions of the parked events that were applied this time.
     pub applied: Vec<i64>,
     /// Events still parked, with their (new) errors.
     pub still_parked: Vec<(i64, String)>,

@@ -54,11 +54,14 @@ pub fn secret(
 /// Which tenants a target serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TenantBinding {
+    /// One tenant, by name.
     One(String),
+    /// Every tenant (`tenant = "*"`).
     All,
 }
 
 impl TenantBinding {
+    /// Whether the binding includes this tenant.
     pub fn covers(&self, tenant: &str) -> bool {
         match self {
             TenantBinding::One(t) => t == tenant,
@@ -70,8 +73,11 @@ impl TenantBinding {
 /// What every target file has.
 #[derive(Debug, Clone)]
 pub struct Common {
+    /// The target's name (unique among the loaded targets).
     pub name: String,
+    /// `sql` or `http`.
     pub kind: String,
+    /// The tenants whose events it applies.
     pub tenant: TenantBinding,
 }
 
@@ -85,9 +91,13 @@ struct RawCommon {
 /// A loaded target with its binding.
 #[derive(Clone)]
 pub struct Configured {
+    /// The target.
     pub target: Arc<dyn Target>,
+    /// `sql` or `http`.
     pub kind: String,
+    /// The tenants whose events it applies.
     pub tenant: TenantBinding,
+    /// The file it was loaded from.
     pub file: PathBuf,
 }
 

@@ -17,11 +17,14 @@ pub enum Disposition {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct TargetError {
+    /// Whether trying again may help.
     pub disposition: Disposition,
+    /// What went wrong.
     pub message: String,
 }
 
 impl TargetError {
+    /// A transient failure: the event is tried again after a backoff.
     pub fn retry(message: impl Into<String>) -> TargetError {
         TargetError {
             disposition: Disposition::Retry,
@@ -29,6 +32,7 @@ impl TargetError {
         }
     }
 
+    /// A permanent failure: the event is parked.
     pub fn permanent(message: impl Into<String>) -> TargetError {
         TargetError {
             disposition: Disposition::Permanent,
@@ -36,6 +40,7 @@ impl TargetError {
         }
     }
 
+    /// Whether the event must be parked rather than retried.
     pub fn is_permanent(&self) -> bool {
         self.disposition == Disposition::Permanent
     }
@@ -44,12 +49,16 @@ impl TargetError {
 /// Why running a target (or a reconcile) stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// scim's store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Reading events failed.
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    /// The target failed.
     #[error("target: {0}")]
     Target(#[from] TargetError),
+    /// A request or a state that cannot be acted on.
     #[error("{0}")]
     Invalid(String),
 }

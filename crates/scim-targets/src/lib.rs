@@ -6,6 +6,8 @@
 //! One mapping language for every direction: column values and request bodies are
 //! `scim-mapping` templates over SCIM attribute paths.
 
+#![warn(missing_docs)]
+
 mod applier;
 mod error;
 pub mod reconcile;

@@ -22,12 +22,20 @@ const PAGE: u32 = 1000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
     /// `scim` has the user; the target has no row.
-    Missing { id: String },
+    Missing {
+        /// The user's SCIM id.
+        id: String,
+    },
     /// The target has a row for a user `scim` does not have (or that it should not hold).
-    Extra { id: String },
+    Extra {
+        /// The row's SCIM id.
+        id: String,
+    },
     /// Both have it, with different columns: (column, expected, found).
     Different {
+        /// The user's SCIM id.
         id: String,
+        /// The columns that differ: (column, expected, found).
         columns: Vec<(String, Option<String>, Option<String>)>,
     },
 }
@@ -35,15 +43,22 @@ pub enum Drift {
 /// What a reconcile found (and repaired).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReconcileSummary {
+    /// Users in `scim` (of the target's tenant).
     pub scim_users: u64,
+    /// Rows in the target's users table.
     pub target_rows: u64,
+    /// Users without a row.
     pub missing: u64,
+    /// Rows without a user.
     pub extra: u64,
+    /// Users whose row's mapped columns differ.
     pub different: u64,
+    /// Differences repaired (with `--repair`).
     pub repaired: u64,
 }
 
 impl ReconcileSummary {
+    /// How many users and rows differ.
     pub fn drifted(&self) -> u64 {
         self.missing + self.extra + self.different
     }

@@ -45,6 +45,8 @@ pub use views::*;
 pub struct Manager {
     store: Arc<dyn Store>,
     public_url: Arc<str>,
+    /// The tenants' path below the public URL (`/scim/v2`).
+    scim_path: Arc<str>,
     /// The schemas filters are read with and resources rendered with (`None`: the
     /// built-in ones could not be loaded, which only a broken build does).
     registry: Option<Arc<SchemaRegistry>>,
@@ -92,7 +94,9 @@ impl Caller {
 /// (method, path and body: [`Idempotency::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Idempotency {
+    /// The key, as the client sent it.
     pub key: String,
+    /// A SHA-256 of the request's method, path and body (hex).
     pub fingerprint: String,
 }
 
@@ -131,7 +135,9 @@ impl Idempotency {
 /// `Idempotency-Key` (then it is the earlier answer's JSON, without any secret).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Created<T> {
+    /// Made now.
     New(T),
+    /// Replayed: the earlier answer's JSON.
     Replayed(Value),
 }
 
@@ -153,8 +159,16 @@ impl Manager {
         Manager {
             store,
             public_url: public_url.trim_end_matches('/').into(),
+            scim_path: "/scim/v2".into(),
             registry: SchemaRegistry::builtin().ok().map(Arc::new),
         }
+    }
+
+    /// The same manager for a server whose tenants' base URLs are
+    /// `{public_url}{scim_path}/{tenant}` (`/scim/v2` unless set).
+    pub fn with_scim_path(mut self, scim_path: &str) -> Manager {
+        self.scim_path = scim_path.trim_end_matches('/').into();
+        self
     }
 
     /// The same manager with the server's schemas (custom schemas and resource types).
@@ -169,7 +183,7 @@ impl Manager {
     }
 
     fn base_url(&self, tenant: &str) -> String {
-        format!("{}/scim/v2/{tenant}", self.public_url)
+        format!("{}{}/{tenant}", self.public_url, self.scim_path)
     }
 
     /// Runs a write with its audit record; `replay` renders what a later request with the

@@ -107,6 +107,7 @@ pub struct TenantCreate {
     #[serde(default)]
     #[schema(minimum = 1)]
     pub rate_burst: Option<u32>,
+    /// JWT mode: bearer JWTs signed by the tenant's identity provider (default: off).
     #[serde(default)]
     pub jwt: Option<Jwt>,
 }
@@ -130,16 +131,21 @@ impl TenantCreate {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
+    /// What DELETE does to the tenant's resources from now on: `hard` or `soft`.
     #[serde(default)]
     pub delete_mode: Option<DeleteMode>,
+    /// Days a soft-deleted resource stays restorable (0-36500).
     #[serde(default)]
     pub retention_days: Option<i64>,
+    /// Requests per minute on average; `null` goes back to the server's default.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>, minimum = 1)]
     pub rate_limit_per_minute: Option<Option<u32>>,
+    /// Requests at once above the rate; `null` goes back to the server's default.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>, minimum = 1)]
     pub rate_burst: Option<Option<u32>>,
+    /// JWT mode's settings; `null` turns it off.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Jwt>)]
     pub jwt: Option<Option<Jwt>>,
@@ -148,13 +154,17 @@ pub struct TenantPatch {
 /// A tenant with its settings and how many users and groups it has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TenantView {
+    /// URL-safe, unique (case-insensitively); part of the SCIM base URL.
     pub name: String,
     /// Random and fixed at creation (event ids contain it).
     pub uid: String,
+    /// When it was created (RFC 3339).
     pub created: String,
     /// The URL an identity provider is given.
     pub scim_base_url: String,
+    /// What DELETE does to its resources: `hard` or `soft`.
     pub delete_mode: DeleteMode,
+    /// Days a soft-deleted resource stays restorable.
     pub retention_days: i64,
     /// `null`: the server's default.
     pub rate_limit_per_minute: Option<u32>,
@@ -171,16 +181,20 @@ pub struct TenantView {
 /// `GET /tenants`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TenantList {
+    /// Every tenant, by name.
     pub tenants: Vec<TenantView>,
 }
 
 /// What deleting a tenant removed (every trace of its data).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TenantDeleted {
+    /// The deleted tenant's name.
     pub name: String,
+    /// The deleted tenant's uid (a tenant created later with the same name has another).
     pub uid: String,
     /// Users and groups, soft-deleted ones included.
     pub users: u64,
+    /// Groups, soft-deleted ones included.
     pub groups: u64,
     /// Tokens, revoked and expired ones included.
     pub tokens: u64,
@@ -246,35 +260,46 @@ impl TokenCreate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenStatus {
+    /// It authenticates requests.
     Active,
+    /// Its expiry has passed.
     Expired,
+    /// It was revoked.
     Revoked,
 }
 
 /// A token's metadata (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenView {
+    /// The token's id (the part of the bearer token after `scim_`, before the secret).
     pub id: String,
+    /// Recorded with every change the token makes.
     pub name: String,
+    /// What the token may do.
     pub scope: Scope,
+    /// Whether it works now.
     pub status: TokenStatus,
+    /// When it was created (RFC 3339).
     pub created: String,
     /// `null`: never expires. A rotated token expires at the end of its overlap.
     pub expires: Option<String>,
     /// To the minute; `null`: never used.
     pub last_used: Option<String>,
+    /// When it was revoked; `null`: not revoked.
     pub revoked: Option<String>,
 }
 
 /// `GET /tenants/{tenant}/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenList {
+    /// The tenant's tokens, revoked and expired ones included.
     pub tokens: Vec<TokenView>,
 }
 
 /// A created token and its secret, shown this once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenCreated {
+    /// The new token's metadata.
     pub token: TokenView,
     /// The bearer token (`scim_…`). Shown only in this answer: a replay of the request
     /// with the same `Idempotency-Key` answers without it (only its hash is stored).
@@ -302,9 +327,13 @@ pub struct TokenRotate {
 /// A rotation: the new token (secret shown once) and the old one with its new expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenRotated {
+    /// The new token's metadata.
     pub token: TokenView,
+    /// The new bearer token (`scim_…`), shown only in this answer.
     pub secret: String,
+    /// The old token, with the expiry the rotation gave it.
     pub old_token: TokenView,
+    /// The tenant's SCIM base URL, for the identity provider.
     pub scim_base_url: String,
 }
 
@@ -312,6 +341,7 @@ pub struct TokenRotated {
 /// SCIM representation, without a group's `members` and a user's `groups`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResourcePage {
+    /// The resources of the page.
     #[schema(value_type = Vec<Object>)]
     pub resources: Vec<serde_json::Value>,
     /// How many match the filter.
@@ -339,13 +369,15 @@ pub struct AuditRecord {
     pub seq: i64,
     /// When it was committed (RFC 3339, UTC).
     pub at: String,
-    /// The admin token's name (`cli:<user>` for a local command).
+    /// The admin token's name, the name an embedding application's hook gave
+    /// (`scim_admin::auth::AuthHook`), or `cli:<user>` for a local command.
     pub actor: String,
     /// The admin token's id.
     pub actor_id: Option<String>,
     /// `tenant.create`, `tenant.update`, `tenant.delete`, `token.create`, `token.revoke`,
     /// `token.rotate`, …
     pub action: String,
+    /// The tenant acted on, when there is one.
     pub tenant: Option<String>,
     /// The object acted on besides the tenant (a token id, …).
     pub target: Option<String>,
@@ -359,6 +391,7 @@ pub struct AuditRecord {
 /// `GET /audit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditPage {
+    /// The records, oldest first.
     pub records: Vec<AuditRecord>,
     /// Ask with `after=` this for the next records.
     pub next: i64,
@@ -414,6 +447,7 @@ impl From<scim_store::roles::RoleMatch> for RoleMatch {
 pub struct RoleRuleCreate {
     /// The application role (1-100 printable characters), e.g. `admin`.
     pub role: String,
+    /// How the rule matches: a group by `displayName`, `externalId` or `id`, or `default`.
     #[serde(rename = "match")]
     pub matches: RoleMatch,
     /// The group's displayName, externalId or id (or a pattern of them), or a
@@ -441,24 +475,32 @@ impl RoleRuleCreate {
 /// A tenant's role rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RoleRuleView {
+    /// The rule's id.
     pub id: String,
+    /// The application role it gives.
     pub role: String,
+    /// How it matches.
     #[serde(rename = "match")]
     pub matches: RoleMatch,
+    /// What it matches (absent for `default`).
     pub value: Option<String>,
+    /// Whether `value` is a pattern (`*`, `?`).
     pub pattern: bool,
+    /// When it was added (RFC 3339).
     pub created: String,
 }
 
 /// `GET /tenants/{tenant}/role-rules`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RoleRuleList {
+    /// The tenant's rules.
     pub rules: Vec<RoleRuleView>,
 }
 
 /// A user's effective roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserRoles {
+    /// The user's SCIM id.
     pub user_id: String,
     /// Sorted.
     pub roles: Vec<String>,

@@ -5,14 +5,23 @@ use crate::path::AttrPath;
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CompareOp {
+    /// `eq`: equal.
     Eq,
+    /// `ne`: not equal.
     Ne,
+    /// `co`: contains.
     Co,
+    /// `sw`: starts with.
     Sw,
+    /// `ew`: ends with.
     Ew,
+    /// `gt`: greater than.
     Gt,
+    /// `ge`: greater than or equal.
     Ge,
+    /// `lt`: less than.
     Lt,
+    /// `le`: less than or equal.
     Le,
 }
 
@@ -36,9 +45,13 @@ impl CompareOp {
 /// A comparison value: a JSON literal (`compValue` in the RFC grammar).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CompValue {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// A number.
     Number(serde_json::Number),
+    /// A string (unescaped).
     String(String),
 }
 
@@ -48,13 +61,19 @@ pub enum CompValue {
 /// attribute's elements (`type`, `value`), never URN-qualified or nested again.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
+    /// `a and b`.
     And(Box<Filter>, Box<Filter>),
+    /// `a or b`.
     Or(Box<Filter>, Box<Filter>),
+    /// `not (a)`.
     Not(Box<Filter>),
     /// `path op value`
     Compare {
+        /// The attribute compared.
         path: AttrPath,
+        /// The operator.
         op: CompareOp,
+        /// The value compared with.
         value: CompValue,
     },
     /// `path pr`
@@ -63,7 +82,9 @@ pub enum Filter {
     /// matches `filter`. The Entra form `emails[type eq "work"].value eq "x"` is parsed as
     /// `emails[type eq "work" and value eq "x"]`.
     ValuePath {
+        /// The multi-valued (or complex) attribute.
         attr: AttrPath,
+        /// The filter on its elements.
         filter: Box<Filter>,
     },
 }

@@ -20,8 +20,11 @@ use super::ast::{CompValue, CompareOp, Filter};
 /// A filter resolved against a resource type (see [`resolve`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResolvedFilter {
+    /// Both match.
     And(Box<ResolvedFilter>, Box<ResolvedFilter>),
+    /// Either matches.
     Or(Box<ResolvedFilter>, Box<ResolvedFilter>),
+    /// The inner filter does not match.
     Not(Box<ResolvedFilter>),
     /// `path op value`: some value at `path` compares as asked (for `ne`: none equals).
     Compare(Comparison),
@@ -32,7 +35,9 @@ pub enum ResolvedFilter {
     /// Inside `filter`, every path names the same attribute as `attr` and a sub-attribute
     /// of it (`sub_attr` is always set); those paths are read from one element at a time.
     ValuePath {
+        /// The complex attribute.
         attr: ResolvedPath,
+        /// The filter on its elements.
         filter: Box<ResolvedFilter>,
     },
 }
@@ -40,7 +45,9 @@ pub enum ResolvedFilter {
 /// A resolved, type-checked comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
+    /// The attribute compared, resolved against the schema.
     pub path: ResolvedPath,
+    /// The operator.
     pub op: CompareOp,
     /// The comparison value, normalised for the attribute's type: a string for string,
     /// reference, binary and dateTime attributes (dateTimes are valid RFC 3339), a number

@@ -30,8 +30,11 @@ pub enum PatchPathKind {
     Attr(AttrPath),
     /// `attr[filter]` or `attr[filter].sub`: elements of a multi-valued complex attribute.
     Filtered {
+        /// The multi-valued complex attribute.
         attr: AttrPath,
+        /// Which of its elements.
         filter: Filter,
+        /// The sub-attribute of those elements, when the path names one.
         sub_attr: Option<String>,
     },
     /// A URN that is not also an attribute path (`urn:example:ext:2.0`): it can only name a

@@ -17,8 +17,11 @@ pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp
 /// `Replace` and `Remove`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PatchOp {
+    /// `add`.
     Add,
+    /// `replace`.
     Replace,
+    /// `remove`.
     Remove,
 }
 
@@ -54,8 +57,11 @@ impl fmt::Display for PatchOp {
 /// `value` is `None` when absent or `null`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchOperation {
+    /// The operation.
     pub op: PatchOp,
+    /// Where it applies (`None`: the resource itself).
     pub path: Option<PatchPath>,
+    /// The value (see the invariants above).
     pub value: Option<Value>,
 }
 
@@ -72,6 +78,7 @@ impl PatchOperation {
 /// A parsed PATCH request body: the operations in the order they apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchRequest {
+    /// The operations, in request order.
     pub operations: Vec<PatchOperation>,
 }
 

@@ -8,18 +8,27 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum AttributeType {
+    /// Text.
     #[default]
     String,
+    /// `true` or `false`.
     Boolean,
+    /// A number with a fractional part.
     Decimal,
+    /// A whole number.
     Integer,
+    /// An RFC 3339 instant.
     DateTime,
+    /// Base64-encoded bytes.
     Binary,
+    /// A URI (`referenceTypes` says to what).
     Reference,
+    /// An object of sub-attributes.
     Complex,
 }
 
 impl AttributeType {
+    /// The type's name as schemas write it (`string`, `dateTime`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             AttributeType::String => "string",
@@ -38,10 +47,14 @@ impl AttributeType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum Mutability {
+    /// Set by the service provider only.
     ReadOnly,
+    /// Set and changed by clients.
     #[default]
     ReadWrite,
+    /// Set once, at creation (or while it has no value).
     Immutable,
+    /// Set by clients, never returned (a password).
     WriteOnly,
 }
 
@@ -49,10 +62,14 @@ pub enum Mutability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum Returned {
+    /// In every response.
     Always,
+    /// In no response.
     Never,
+    /// Unless excluded with `excludedAttributes` (or not asked for in `attributes`).
     #[default]
     Default,
+    /// Only when asked for in `attributes`.
     Request,
 }
 
@@ -60,9 +77,12 @@ pub enum Returned {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum Uniqueness {
+    /// No uniqueness.
     #[default]
     None,
+    /// Unique within the tenant.
     Server,
+    /// Unique across the whole service provider (RFC 7643 §7).
     Global,
 }
 
@@ -70,27 +90,39 @@ pub enum Uniqueness {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attribute {
+    /// The attribute's name (canonical spelling).
     pub name: String,
+    /// Its type.
     #[serde(rename = "type", default)]
     pub kind: AttributeType,
+    /// Whether it holds a list of values.
     #[serde(default)]
     pub multi_valued: bool,
+    /// What it means, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Whether a resource must have a value.
     #[serde(default)]
     pub required: bool,
+    /// Suggested values (`work`, `home`, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub canonical_values: Vec<String>,
+    /// Whether string comparisons are case-sensitive.
     #[serde(default)]
     pub case_exact: bool,
+    /// When it may be changed.
     #[serde(default)]
     pub mutability: Mutability,
+    /// When it is returned.
     #[serde(default)]
     pub returned: Returned,
+    /// How unique its values must be.
     #[serde(default)]
     pub uniqueness: Uniqueness,
+    /// What a `reference` may point at (`User`, `Group`, `external`, `uri`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reference_types: Vec<String>,
+    /// The sub-attributes of a complex attribute.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sub_attributes: Vec<Attribute>,
 }
@@ -121,6 +153,7 @@ impl Attribute {
             .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 
+    /// Whether the attribute is complex (has sub-attributes).
     pub fn is_complex(&self) -> bool {
         self.kind == AttributeType::Complex
     }
@@ -136,11 +169,15 @@ impl Attribute {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Schema {
+    /// The schema's URN.
     pub id: String,
+    /// Its short name (`User`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// What it describes, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Its top-level attributes.
     pub attributes: Vec<Attribute>,
 }
 
@@ -157,7 +194,9 @@ impl Schema {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SchemaExtension {
+    /// The extension schema's URN.
     pub schema: String,
+    /// Whether every resource of the type must carry the extension.
     #[serde(default)]
     pub required: bool,
 }
@@ -166,13 +205,18 @@ pub struct SchemaExtension {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceType {
+    /// The resource type's id (`User`).
     pub id: String,
+    /// Its name (`User`), as `meta.resourceType` says.
     pub name: String,
+    /// What it is, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The endpoint path relative to the base URL, with its leading slash (`/Users`).
     pub endpoint: String,
+    /// The URN of its core schema.
     pub schema: String,
+    /// The extension schemas its resources may carry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schema_extensions: Vec<SchemaExtension>,
 }

@@ -9,13 +9,19 @@ use super::model::{Attribute, AttributeType, Mutability, Returned, Schema, Uniqu
 use super::model::{ResourceType, SchemaExtension};
 use crate::path::{AttrPath, is_attr_name, is_urn};
 
+/// The core User schema (RFC 7643 §4.1).
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// The core Group schema (RFC 7643 §4.2).
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// The Enterprise User extension (RFC 7643 §4.3).
 pub const ENTERPRISE_USER_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// The ServiceProviderConfig schema (RFC 7643 §5).
 pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+/// The ResourceType schema (RFC 7643 §6).
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+/// The schema of Schema resources (RFC 7643 §7).
 pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 /// The extra group schema URN that Microsoft Entra ID sends; accepted and ignored.
 pub const ENTRA_GROUP_SCHEMA: &str =
@@ -43,27 +49,42 @@ const BUILTIN_SCHEMAS: [(&str, &str); 6] = [
 /// (usually a file name) and, where it applies, the attribute.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaError {
+    /// A document is not valid JSON.
     #[error("{source_name}: not valid JSON: {message}")]
     Json {
+        /// Where the document came from (a file name).
         source_name: String,
+        /// What is wrong.
         message: String,
     },
+    /// A document is not a schema or resource type document.
     #[error("{source_name}: {message}")]
     Document {
+        /// Where the document came from (a file name).
         source_name: String,
+        /// What is wrong.
         message: String,
     },
+    /// An attribute definition is invalid.
     #[error("{source_name}: schema {schema}, attribute '{attribute}': {message}")]
     Attribute {
+        /// Where the document came from (a file name).
         source_name: String,
+        /// The schema's URN.
         schema: String,
+        /// The attribute's path.
         attribute: String,
+        /// What is wrong.
         message: String,
     },
+    /// A resource type document is invalid.
     #[error("{source_name}: resource type '{resource_type}': {message}")]
     ResourceType {
+        /// Where the document came from (a file name).
         source_name: String,
+        /// The resource type's name.
         resource_type: String,
+        /// What is wrong.
         message: String,
     },
 }
@@ -77,7 +98,9 @@ pub struct ResolvedAttr<'a> {
     pub extension: bool,
     /// Whether the attribute is a common attribute (`id`, `externalId`, `meta`).
     pub common: bool,
+    /// The attribute's definition.
     pub attr: &'a Attribute,
+    /// The sub-attribute's definition, when the path names one.
     pub sub: Option<&'a Attribute>,
 }
 
@@ -378,6 +401,7 @@ impl SchemaRegistry {
             .map(|s| s.as_ref())
     }
 
+    /// Every resource type served.
     pub fn resource_types(&self) -> &[ResourceType] {
         &self.resource_types
     }

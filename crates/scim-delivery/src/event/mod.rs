@@ -19,6 +19,7 @@ pub const VERSION: u32 = 1;
 /// What happened, in the words an application switches on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
+    /// A user was created.
     UserCreated,
     /// Attributes of a user changed (other than a change of `active`).
     UserUpdated,
@@ -33,18 +34,29 @@ pub enum EventType {
     /// The user's application roles changed (role rules, `data.roles`): its memberships,
     /// its `active` or the tenant's rules changed.
     UserRolesChanged,
+    /// A group was created.
     GroupCreated,
+    /// Attributes of a group changed (not its members: those are events of their own).
     GroupUpdated,
+    /// Deleted, hard or soft (`data.deleteMode`).
     GroupDeleted,
+    /// A soft-deleted group was restored.
     GroupRestored,
+    /// Members were added to a group (`data.members`, at most 1,000 per event).
     GroupMembersAdded,
+    /// Members were removed from a group (`data.members`, at most 1,000 per event).
     GroupMembersRemoved,
     /// A resource of a custom resource type (`data.resourceType` says which).
     ResourceCreated,
+    /// Attributes of a custom resource changed.
     ResourceUpdated,
+    /// A custom resource was deleted, hard or soft (`data.deleteMode`).
     ResourceDeleted,
+    /// A soft-deleted custom resource was restored.
     ResourceRestored,
+    /// Members were added to a custom resource (`data.members`).
     ResourceMembersAdded,
+    /// Members were removed from a custom resource (`data.members`).
     ResourceMembersRemoved,
 }
 
@@ -129,6 +141,7 @@ impl<'de> Deserialize<'de> for EventType {
 pub struct Event {
     /// Stable and unique: the same on every delivery and every read (de-duplicate by it).
     pub id: String,
+    /// What happened (`user.created`, `group.members_added`, …).
     #[serde(rename = "type")]
     pub event_type: EventType,
     /// The envelope's version ([`VERSION`]).
@@ -139,7 +152,9 @@ pub struct Event {
     pub position: i64,
     /// When the change was committed (RFC 3339, UTC, milliseconds).
     pub timestamp: String,
+    /// Who made the change.
     pub actor: EventActor,
+    /// What the change is about: the resource and what changed.
     pub data: EventData,
 }
 
@@ -187,7 +202,9 @@ pub struct EventData {
 /// A change of a user's application roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolesChange {
+    /// The roles the user gained.
     pub added: Vec<String>,
+    /// The roles the user lost.
     pub removed: Vec<String>,
     /// Every role the user has after the change.
     pub roles: Vec<String>,
@@ -205,11 +222,12 @@ pub struct AttributeChange {
     pub new: Value,
 }
 
-/// What [`derive`] needs besides the record: where the tenant's resources live.
+/// What [`derive()`] needs besides the record: where the tenant's resources live.
 #[derive(Debug, Clone)]
 pub struct RenderContext<'a> {
     /// The tenant's SCIM base URL (`{public_url}/scim/v2/{tenant}`), for `meta.location`.
     pub base_url: &'a str,
+    /// The schemas the resource is rendered with.
     pub registry: &'a SchemaRegistry,
 }
 

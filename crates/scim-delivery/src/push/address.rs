@@ -39,7 +39,7 @@ pub fn is_private(ip: IpAddr) -> bool {
 
 /// Checks a webhook URL: http or https, a host, no credentials; when `allow_private` is
 /// false, no private address literal and no `localhost`. Names are checked again when they
-/// are resolved, at every delivery ([`PublicResolver`]).
+/// are resolved, at every delivery (`PublicResolver`).
 pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|e| format!("'{text}' is not a URL: {e}"))?;
     if url.scheme() != "http" && url.scheme() != "https" {

@@ -39,6 +39,7 @@ const STORE_RETRY: Duration = Duration::from_secs(1);
 pub struct Sent {
     /// The id sent (`webhook-id`, or the first `Nats-Msg-Id`).
     pub id: String,
+    /// The receiver's HTTP status, when it answered (webhooks).
     pub status: Option<u16>,
     /// Why it failed (`None`: acknowledged).
     pub error: Option<String>,
@@ -46,6 +47,7 @@ pub struct Sent {
     pub retry_after: Option<Duration>,
     /// The receiver answered 410 Gone: it wants no more deliveries.
     pub gone: bool,
+    /// How long the send took.
     pub latency: Duration,
 }
 
@@ -68,7 +70,9 @@ pub struct EngineOptions {
     pub lease_ttl: Duration,
     /// How often the engine looks for destinations created, resumed or released.
     pub rescan: Duration,
+    /// When to retry a failed send (backoff, `Retry-After`, the give-up point).
     pub retry: RetryPolicy,
+    /// The webhook HTTP client's settings (timeouts, private addresses).
     pub http: HttpOptions,
     /// Publish every tenant's events to this NATS server (`scim serve --nats-url`): each
     /// tenant without a NATS publisher to it gets one, starting with its oldest event kept.
@@ -102,6 +106,7 @@ pub struct DeliveryEngine {
 }
 
 impl DeliveryEngine {
+    /// An engine reading events through `feed`; fails when the HTTP client cannot be built.
     pub fn new(feed: Feed, options: EngineOptions) -> Result<DeliveryEngine, DeliveryError> {
         let http = webhook::client(&options.http).map_err(|e| {
             DeliveryError::Invalid(format!("cannot build the webhook HTTP client: {e}"))

@@ -29,12 +29,15 @@ pub enum Start {
 /// A destination to create.
 #[derive(Debug, Clone, Default)]
 pub struct DestinationSpec {
+    /// The webhook URL, or the NATS server URL.
     pub url: String,
     /// Event types (`user.*,group.members_*`); all when `None`.
     pub event_types: Option<String>,
+    /// What the operator wrote about it.
     pub description: Option<String>,
     /// Events per POST (webhooks; 1 when `None`).
     pub batch_max: Option<i64>,
+    /// Where delivery starts (default: with the next change).
     pub start: Start,
 }
 
@@ -42,15 +45,23 @@ pub struct DestinationSpec {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationView {
+    /// The destination's id.
     pub id: String,
+    /// `webhook` or `nats`.
     pub kind: &'static str,
+    /// The tenant whose events it receives.
     pub tenant: String,
+    /// The webhook URL, or the NATS server URL.
     pub url: String,
+    /// The event types it receives (`*` for all).
     pub event_types: String,
+    /// What the operator wrote about it.
     pub description: String,
+    /// Most events per POST.
     pub batch_max: i64,
     /// `active` or `paused`.
     pub state: &'static str,
+    /// Why it was paused (by an operator, or after failing too long).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<String>,
     /// The last position acknowledged.
@@ -59,15 +70,21 @@ pub struct DestinationView {
     pub head: i64,
     /// Events (change records) not delivered yet: `head - position`.
     pub lag: i64,
+    /// Failed attempts since the last success.
     pub failures: i64,
+    /// When the current run of failures began.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<String>,
+    /// When the next attempt is due (after a failure).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt: Option<String>,
+    /// The HTTP status of the last attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_status: Option<i64>,
+    /// The error of the last failed attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When an attempt last succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_success: Option<String>,
     /// Until when the previous secret still signs (after a rotation).
@@ -76,7 +93,9 @@ pub struct DestinationView {
     /// The instance delivering it now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered_by: Option<String>,
+    /// When it was created.
     pub created: String,
+    /// When an operator last changed it.
     pub updated: String,
 }
 
@@ -84,20 +103,29 @@ pub struct DestinationView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptView {
+    /// The attempt's id.
     pub id: i64,
+    /// When it was made.
     pub at: String,
+    /// The position of its first event.
     pub first_position: i64,
+    /// The position of its last event.
     pub last_position: i64,
     /// The `webhook-id` (or first `Nats-Msg-Id`) sent.
     pub event_id: String,
+    /// How many events it carried.
     pub events: i64,
+    /// The receiver's HTTP status, when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<i64>,
+    /// How long it took, in milliseconds.
     pub latency_ms: i64,
     /// `delivered` or `failed`.
     pub outcome: String,
+    /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The instance that made it.
     pub instance: String,
 }
 
@@ -334,6 +362,7 @@ impl Destinations {
         Ok((self.view(tenant, d).await?, secret))
     }
 
+    /// Pauses delivery to a destination (an operator's pause: it stays paused until resumed).
     pub async fn pause(
         &self,
         tenant: &Tenant,
@@ -347,6 +376,7 @@ impl Destinations {
         self.view(tenant, d).await
     }
 
+    /// Resumes delivery to a paused destination, from where it stopped.
     pub async fn resume(
         &self,
         tenant: &Tenant,
@@ -397,6 +427,7 @@ impl Destinations {
         self.view(tenant, d).await
     }
 
+    /// Deletes a destination; `false` when there was none.
     pub async fn delete(&self, d: &Destination) -> Result<bool, DeliveryError> {
         Ok(self.store.delete_destination(&d.id).await?)
     }

@@ -94,7 +94,7 @@ impl ToSql for SqlValue {
         }
     }
 
-    /// Statements are prepared with the types of [`param_type`], so the declared type always
+    /// Statements are prepared with the types of `param_type`, so the declared type always
     /// fits the value; the per-value check happens in `to_sql`.
     fn accepts(_: &Type) -> bool {
         true

@@ -7,10 +7,15 @@ use crate::StoreError;
 /// A parameter or column value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
+    /// SQL `NULL`.
     Null,
+    /// An integer.
     Int(i64),
+    /// A boolean (an integer on SQLite).
     Bool(bool),
+    /// Text.
     Text(String),
+    /// Bytes.
     Blob(Vec<u8>),
 }
 
@@ -65,17 +70,24 @@ pub(crate) use params;
 
 /// One result row, read by column index.
 pub trait SqlRow {
+    /// Column `i` as an integer.
     fn int(&self, i: usize) -> Result<i64, StoreError>;
+    /// Column `i` as text.
     fn text(&self, i: usize) -> Result<String, StoreError>;
+    /// Column `i` as text, `None` for `NULL`.
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    /// Column `i` as an integer, `None` for `NULL`.
     fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    /// Column `i` as bytes.
     fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError>;
 }
 
 /// Which database a statement runs on, for the few places where SQL must differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
+    /// SQLite.
     Sqlite,
+    /// PostgreSQL.
     Postgres,
 }
 
@@ -94,6 +106,7 @@ impl Dialect {
 
 /// A connection (inside a transaction, for writes).
 pub trait Db {
+    /// The database the statements run on.
     fn dialect(&self) -> Dialect;
 
     /// Runs a statement; returns the number of rows it changed. A unique-constraint
@@ -112,7 +125,9 @@ pub trait Db {
 /// A statement's failure, with unique violations told apart (they become 409s).
 #[derive(Debug)]
 pub enum DbError {
+    /// A unique constraint was violated.
     Unique,
+    /// Any other failure.
     Store(StoreError),
 }
 
@@ -135,10 +150,12 @@ impl From<DbError> for StoreError {
 
 /// Query helpers on any [`Db`].
 pub trait DbExt: Db {
+    /// Runs a statement; the number of rows it changed.
     fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
         Ok(self.execute(sql, params)?)
     }
 
+    /// Every row of a query, each mapped by `map`.
     fn rows<T>(
         &mut self,
         sql: &str,
@@ -153,6 +170,7 @@ pub trait DbExt: Db {
         Ok(out)
     }
 
+    /// The first row of a query, if any.
     fn row<T>(
         &mut self,
         sql: &str,
@@ -162,6 +180,7 @@ pub trait DbExt: Db {
         Ok(self.rows(sql, params, map)?.into_iter().next())
     }
 
+    /// The first row of a query, which must exist.
     fn one<T>(
         &mut self,
         sql: &str,

@@ -25,7 +25,9 @@ pub struct BackupReport {
     pub bytes: u64,
     /// Rows of `tenants`, `resources` and `changes` in the copy.
     pub tenants: i64,
+    /// Rows of `resources`.
     pub resources: i64,
+    /// Rows of `changes`.
     pub changes: i64,
 }
 

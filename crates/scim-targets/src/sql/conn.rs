@@ -9,11 +9,14 @@ use crate::TargetError;
 /// Which database a target writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
+    /// PostgreSQL.
     Postgres,
+    /// MariaDB or MySQL.
     MySql,
 }
 
 impl Dialect {
+    /// An identifier quoted for this database (`"name"` or `` `name` ``).
     pub fn quote(self, ident: &str) -> String {
         match self {
             Dialect::Postgres => format!("\"{ident}\""),

@@ -17,8 +17,11 @@ use crate::config::{Common, line_of, secret};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqlConfig {
+    /// The target's name.
     pub name: Spanned<String>,
+    /// `sql`.
     pub kind: Spanned<String>,
+    /// The tenant whose events it applies, or `*` for every tenant.
     pub tenant: Spanned<String>,
     /// `postgres://user@host:port/db` or `mysql://user@host:port/db`, without a password.
     pub database_url: Option<Spanned<String>>,
@@ -31,7 +34,9 @@ pub struct SqlConfig {
     /// `target` (default): the position lives in the target database, moved in the same
     /// transaction as each event's effect; `scim`: in scim's database.
     pub position: Option<Spanned<String>>,
+    /// `[users]`: the users table and its columns.
     pub users: RawUsers,
+    /// `[roles]`: a link table of group memberships, if any.
     pub roles: Option<RawRoles>,
 }
 

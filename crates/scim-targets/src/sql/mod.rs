@@ -36,14 +36,20 @@ pub const GROUPS_TABLE: &str = "scim_target_groups";
 /// How a column's values are written and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
+    /// Integers.
     Int,
+    /// Booleans.
     Bool,
+    /// Decimal and floating-point numbers.
     Num,
+    /// Text (and every type not listed elsewhere).
     Text,
+    /// Dates and times.
     Time,
 }
 
 impl Category {
+    /// The category of a column's SQL data type (`information_schema` spelling).
     pub fn of(data_type: &str) -> Category {
         let t = data_type.to_ascii_lowercase();
         match t.as_str() {
@@ -79,8 +85,11 @@ impl Category {
 /// A column filled from a template.
 #[derive(Debug, Clone)]
 pub struct Column {
+    /// The column's name.
     pub name: String,
+    /// What it is set to, from the resource.
     pub template: Template,
+    /// How its values are written and compared.
     pub category: Category,
     /// The type parameters are cast to (PostgreSQL).
     pub sql_type: String,
@@ -109,26 +118,38 @@ pub enum RowPolicy {
 /// The users table.
 #[derive(Debug, Clone)]
 pub struct UsersTable {
+    /// The table's name.
     pub table: String,
     /// The column holding the SCIM id.
     pub key: String,
+    /// The SQL type of the key column.
     pub key_type: String,
     /// The primary key that role rows reference.
     pub id: String,
+    /// A column holding the tenant's name, and its SQL type (multi-customer schemas).
     pub tenant_column: Option<(String, String)>,
+    /// The mapped columns.
     pub columns: Vec<Column>,
+    /// What a deactivation does to the row.
     pub deactivate: RowPolicy,
+    /// What a deletion does to the row.
     pub delete: RowPolicy,
+    /// The columns set on deletion when the row stays.
     pub on_delete: Vec<Column>,
 }
 
 /// Group memberships as rows of a link table: (user's primary key, the group's value).
 #[derive(Debug, Clone)]
 pub struct RolesTable {
+    /// The link table's name.
     pub table: String,
+    /// The column referencing the user's primary key.
     pub user: String,
+    /// Its SQL type.
     pub user_type: String,
+    /// The column holding the group's value.
     pub value: String,
+    /// Its SQL type.
     pub value_type: String,
     /// The group's value, a template over the group.
     pub from: Template,
@@ -185,6 +206,7 @@ async fn pg_connect(
 }
 
 impl SqlTarget {
+    /// The database it writes to.
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
