@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use scim_store::{
-    Actor, AnyStore, DeleteMode, JwtSettings, Store, TenantContents, TenantUpdate, TokenScope,
-};
+use scim_store::{Actor, AnyStore, DeleteMode, JwtSettings, Store, TenantContents, TokenScope};
 
 use crate::limits::{
     parse_duration, parse_optional_count, parse_optional_rate, parse_rate, show_rate,
@@ -14,7 +12,7 @@ use crate::limits::{
 
 use crate::config::{AdminTarget, FileConfig, StoreOptions};
 use scim_admin::Manager;
-use scim_admin::ops::{Caller, TenantCreate, TokenCreate, TokenRotate};
+use scim_admin::ops::{Caller, TenantCreate, TenantPatch, TokenCreate, TokenRotate};
 
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
@@ -616,35 +614,40 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
     } else {
         None
     };
-    let update = TenantUpdate {
-        delete_mode,
+    // Validated, written and audited as `PATCH /admin/v1/tenants/{name}`.
+    let patch = TenantPatch {
+        delete_mode: delete_mode.map(Into::into),
         retention_days: a.retention_days,
-        rate_per_minute: a
+        rate_limit_per_minute: a
             .rate_limit
             .as_deref()
             .map(parse_optional_rate)
             .transpose()?,
         rate_burst: a.burst.as_deref().map(parse_optional_count).transpose()?,
-        jwt,
+        jwt: jwt.map(|j| j.map(Into::into)),
     };
-    let Some((t, settings)) = s.update_tenant(&a.name, update).await? else {
-        bail!(
+    let t = match manager(&s)
+        .update_tenant(&cli_caller(), &a.name, patch)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) if e.code == "tenant_not_found" => bail!(
             "there is no tenant named '{}' in this database (see `scim tenant list`)",
             a.name
-        );
+        ),
+        Err(e) => return Err(e.into()),
     };
+    let mode = DeleteMode::from(t.delete_mode);
     println!(
         "tenant '{}': delete mode {}, retention {}d, rate {}, burst {}, JWT mode {}",
         t.name,
-        t.delete_mode.as_str(),
+        mode.as_str(),
         t.retention_days,
-        settings
-            .rate_per_minute
+        t.rate_limit_per_minute
             .map_or_else(|| "default".into(), show_rate),
-        settings
-            .rate_burst
+        t.rate_burst
             .map_or_else(|| "default".into(), |b| b.to_string()),
-        if settings.jwt.is_some() { "on" } else { "off" }
+        if t.jwt.is_some() { "on" } else { "off" }
     );
     println!("running servers apply the change within 5 seconds");
     Ok(())
