@@ -4,16 +4,15 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use scim_store::{
-    Actor, AnyStore, DeleteMode, JwtSettings, Store, TenantContents, TenantUpdate, TokenScope,
-    TokenSpec,
-};
+use scim_store::{Actor, AnyStore, DeleteMode, JwtSettings, Store, TenantContents, TokenScope};
 
 use crate::limits::{
     parse_duration, parse_optional_count, parse_optional_rate, parse_rate, show_rate,
 };
 
 use crate::config::{AdminTarget, FileConfig, StoreOptions};
+use scim_admin::Manager;
+use scim_admin::ops::{Caller, TenantCreate, TenantPatch, TokenCreate, TokenRotate};
 
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
@@ -197,6 +196,18 @@ fn to_the_minute(at: &str) -> String {
     }
 }
 
+/// Who runs a command, as the management audit log records it (`cli:<user>`).
+pub(crate) fn cli_caller() -> Caller {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Caller::cli(&user)
+}
+
+/// The management layer the API uses: the commands' writes go through it, validated and
+/// recorded in the same audit log. (Base URLs are printed from the target's public URL.)
+fn manager(store: &Arc<dyn Store>) -> Manager {
+    Manager::new(store.clone(), "")
+}
+
 async fn tenant_id(store: &Arc<dyn Store>, name: &str) -> Result<i64> {
     match store.tenant(name).await? {
         Some(t) => Ok(t.id),
@@ -266,15 +277,21 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
                 bail!("--burst must be at least 1");
             }
             let s = open(&target).await?;
-            let t = s.create_tenant(&name, mode, retention_days).await?;
-            if rate.is_some() || burst.is_some() {
-                let update = TenantUpdate {
-                    rate_per_minute: rate.map(Some),
-                    rate_burst: burst.map(Some),
-                    ..TenantUpdate::default()
-                };
-                s.update_tenant(&name, update).await?;
-            }
+            // One transaction with its settings, audited: as `POST /admin/v1/tenants`.
+            let req = TenantCreate {
+                delete_mode: Some(mode.into()),
+                retention_days: Some(retention_days),
+                rate_limit_per_minute: rate,
+                rate_burst: burst,
+                ..TenantCreate::named(&name)
+            };
+            let Some(t) = manager(&s)
+                .create_tenant(&cli_caller(), req, None)
+                .await?
+                .new_value()
+            else {
+                bail!("unexpected replay of a tenant creation");
+            };
             println!("created tenant '{}'", t.name);
             println!("{}", target.base_url_line(&t.name));
             println!("next: scim token create --tenant {} --name <idp>", t.name);
@@ -346,8 +363,11 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
                     t.name
                 );
             }
-            if !s.delete_tenant(&t.name).await? {
-                bail!("tenant '{}' was deleted by someone else meanwhile", t.name);
+            if let Err(e) = manager(&s).delete_tenant(&cli_caller(), &t.name).await {
+                if e.code == "tenant_not_found" {
+                    bail!("tenant '{}' was deleted by someone else meanwhile", t.name);
+                }
+                return Err(e.into());
             }
             println!("deleted tenant '{}': {what}", t.name);
         }
@@ -368,16 +388,23 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                 bail!("--scope must be 'write' or 'read'");
             };
             let s = open(&target).await?;
-            let id = tenant_id(&s, &tenant).await?;
-            let spec = TokenSpec {
-                name,
+            tenant_id(&s, &tenant).await?;
+            let req = TokenCreate {
                 expires,
-                scope,
+                scope: Some(scope.into()),
+                ..TokenCreate::named(&name)
             };
-            let (info, text) = s.create_token_with(id, spec).await?;
+            let Some(made) = manager(&s)
+                .create_token(&cli_caller(), &tenant, req, None)
+                .await?
+                .new_value()
+            else {
+                bail!("unexpected replay of a token creation");
+            };
+            let (info, text) = (made.token, made.secret.unwrap_or_default());
             println!("{}", target.base_url_line(&tenant));
             println!("token id: {}", info.id);
-            println!("scope: {}", info.scope.as_str());
+            println!("scope: {}", scope.as_str());
             if let Some(expires) = &info.expires {
                 println!("expires: {expires}");
             }
@@ -391,19 +418,25 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
         } => {
             let overlap = parse_duration(&overlap)?;
             let s = open(&target).await?;
-            let tid = tenant_id(&s, &tenant).await?;
+            tenant_id(&s, &tenant).await?;
             let seconds = i64::try_from(overlap.as_secs()).unwrap_or(i64::MAX);
-            let r = s.rotate_token(tid, &id, seconds).await?;
-            println!(
-                "new token id: {} (scope {})",
-                r.new.id,
-                r.new.scope.as_str()
-            );
-            println!("new token (shown once, store it now): {}", r.text);
-            match (&r.old.revoked, &r.old.expires) {
-                (Some(at), _) => println!("old token {} revoked at {at}", r.old.id),
+            let req = TokenRotate {
+                overlap_seconds: Some(seconds),
+                old_token_valid_until: None,
+            };
+            let r = manager(&s)
+                .rotate_token(&cli_caller(), &tenant, &id, req)
+                .await?;
+            let scope = match r.token.scope {
+                scim_admin::ops::Scope::Write => "write",
+                scim_admin::ops::Scope::Read => "read",
+            };
+            println!("new token id: {} (scope {scope})", r.token.id);
+            println!("new token (shown once, store it now): {}", r.secret);
+            match (&r.old_token.revoked, &r.old_token.expires) {
+                (Some(at), _) => println!("old token {} revoked at {at}", r.old_token.id),
                 (None, Some(end)) => {
-                    println!("old token {} keeps working until {end}", r.old.id)
+                    println!("old token {} keeps working until {end}", r.old_token.id)
                 }
                 (None, None) => {}
             }
@@ -447,8 +480,11 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                 );
                 return Ok(());
             }
-            if !s.revoke_token(tid, &id).await? {
-                bail!("token {id} could not be revoked: it was revoked or deleted meanwhile");
+            if let Err(e) = manager(&s).revoke_token(&cli_caller(), &tenant, &id).await {
+                if e.status.is_client_error() {
+                    bail!("token {id} could not be revoked: it was revoked or deleted meanwhile");
+                }
+                return Err(e.into());
             }
             println!(
                 "revoked token {id} ('{}'): it no longer works (within 5 seconds on other \
@@ -589,35 +625,40 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
     } else {
         None
     };
-    let update = TenantUpdate {
-        delete_mode,
+    // Validated, written and audited as `PATCH /admin/v1/tenants/{name}`.
+    let patch = TenantPatch {
+        delete_mode: delete_mode.map(Into::into),
         retention_days: a.retention_days,
-        rate_per_minute: a
+        rate_limit_per_minute: a
             .rate_limit
             .as_deref()
             .map(parse_optional_rate)
             .transpose()?,
         rate_burst: a.burst.as_deref().map(parse_optional_count).transpose()?,
-        jwt,
+        jwt: jwt.map(|j| j.map(Into::into)),
     };
-    let Some((t, settings)) = s.update_tenant(&a.name, update).await? else {
-        bail!(
+    let t = match manager(&s)
+        .update_tenant(&cli_caller(), &a.name, patch)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) if e.code == "tenant_not_found" => bail!(
             "there is no tenant named '{}' in this database (see `scim tenant list`)",
             a.name
-        );
+        ),
+        Err(e) => return Err(e.into()),
     };
+    let mode = DeleteMode::from(t.delete_mode);
     println!(
         "tenant '{}': delete mode {}, retention {}d, rate {}, burst {}, JWT mode {}",
         t.name,
-        t.delete_mode.as_str(),
+        mode.as_str(),
         t.retention_days,
-        settings
-            .rate_per_minute
+        t.rate_limit_per_minute
             .map_or_else(|| "default".into(), show_rate),
-        settings
-            .rate_burst
+        t.rate_burst
             .map_or_else(|| "default".into(), |b| b.to_string()),
-        if settings.jwt.is_some() { "on" } else { "off" }
+        if t.jwt.is_some() { "on" } else { "off" }
     );
     println!("running servers apply the change within 5 seconds");
     Ok(())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use scim_admin::ops::{Caller, RoleMatch, RoleRuleCreate};
+use scim_admin::ops::{RoleMatch, RoleRuleCreate};
 
 use crate::config::AdminTarget;
 
@@ -58,10 +58,7 @@ pub enum RoleRuleCommand {
     },
 }
 
-fn caller() -> Caller {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    Caller::cli(&user)
-}
+use crate::admin::cli_caller as caller;
 
 async fn manager(target: &AdminTarget) -> Result<scim_admin::Manager> {
     let registry = Arc::new(target.registry()?);

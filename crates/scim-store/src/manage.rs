@@ -264,6 +264,13 @@ pub trait Management: Send + Sync {
         user_id: &str,
     ) -> Result<Option<Vec<String>>, StoreError>;
 
+    /// The roles of these users (each a sorted list; users without roles are absent).
+    async fn roles_of_users(
+        &self,
+        tenant_id: i64,
+        user_ids: Vec<String>,
+    ) -> Result<HashMap<String, Vec<String>>, StoreError>;
+
     /// Audit records, oldest first.
     async fn audit_log(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -37,6 +37,37 @@ impl Manager {
         Value::Object(r.into_json(rt.endpoint_name(), Some(&self.base_url(tenant))))
     }
 
+    /// Adds each user's effective roles from the role rules (`"effectiveRoles": [...]`,
+    /// sorted; not SCIM's own `roles` attribute, which is what the identity provider sent)
+    /// to users; other resources are left as they are.
+    async fn with_roles(
+        &self,
+        tenant_id: i64,
+        rt: &ResourceType,
+        resources: &mut [Value],
+    ) -> Result<(), AdminError> {
+        if rt.name != "User" || resources.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = resources
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        let mut roles = self.store.roles_of_users(tenant_id, ids).await?;
+        for r in resources.iter_mut() {
+            let id = r
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Value::Object(o) = r {
+                let mine = roles.remove(&id).unwrap_or_default();
+                o.insert("effectiveRoles".into(), Value::from(mine));
+            }
+        }
+        Ok(())
+    }
+
     /// A page of a tenant's resources of one type (`User`, `Group`).
     pub async fn list_resources(
         &self,
@@ -90,14 +121,16 @@ impl Manager {
                 e
             }
         })?;
+        let mut resources: Vec<Value> = page
+            .resources
+            .into_iter()
+            .map(|r| self.render(tenant, &rt, r))
+            .collect();
+        self.with_roles(t.id, &rt, &mut resources).await?;
         Ok(ResourcePage {
             total_results: page.total_results,
             next_cursor: page.next_cursor,
-            resources: page
-                .resources
-                .into_iter()
-                .map(|r| self.render(tenant, &rt, r))
-                .collect(),
+            resources,
         })
     }
 
@@ -111,7 +144,12 @@ impl Manager {
         let t = self.find_tenant(tenant).await?;
         let rt = self.resource_type(resource_type)?;
         match self.store.get(t.id, &rt.name, id, Include::NOTHING).await? {
-            Some(r) => Ok(self.render(tenant, &rt, r)),
+            Some(r) => {
+                let mut one = [self.render(tenant, &rt, r)];
+                self.with_roles(t.id, &rt, &mut one).await?;
+                let [user] = one;
+                Ok(user)
+            }
             None => Err(AdminError::new(
                 StatusCode::NOT_FOUND,
                 "resource_not_found",

@@ -124,12 +124,15 @@ impl Manager {
             .await
             .map_err(|e| {
                 if e.status == StatusCode::CONFLICT {
-                    AdminError::new(
-                        StatusCode::CONFLICT,
-                        "tenant_exists",
-                        format!("a tenant named '{}' already exists", req.name),
-                    )
-                    .with("field", "name")
+                    // The store's sentence names the existing tenant's spelling (names
+                    // are case-insensitive).
+                    let message = if e.message.is_empty() {
+                        format!("a tenant named '{}' already exists", req.name)
+                    } else {
+                        e.message
+                    };
+                    AdminError::new(StatusCode::CONFLICT, "tenant_exists", message)
+                        .with("field", "name")
                 } else {
                     e
                 }

@@ -338,7 +338,8 @@ pub struct TokenRotated {
 }
 
 /// A page of a tenant's users or groups, each in the JSON the event feed carries (the
-/// SCIM representation, without a group's `members` and a user's `groups`).
+/// SCIM representation, without a group's `members` and a user's `groups`); a user also
+/// has `effectiveRoles`, the sorted roles its tenant's role rules give it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ResourcePage {
     /// The resources of the page.

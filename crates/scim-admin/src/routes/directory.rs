@@ -50,7 +50,7 @@ pub(crate) async fn list_users(
 #[utoipa::path(get, path = "/tenants/{tenant}/users/{id}", tag = "directory", operation_id = "read_user",
     params(("tenant" = String, Path, description = "The tenant's name"),
         ("id" = String, Path, description = "The user's id")),
-    responses((status = 200, description = "The user, as in the event feed", body = Object),
+    responses((status = 200, description = "The user, as in the event feed, with `effectiveRoles` (its roles from the role rules)", body = Object),
         (status = 401, body = ApiError),
         (status = 404, description = "`tenant_not_found`, `resource_not_found`", body = ApiError)))]
 pub(crate) async fn read_user(

@@ -127,5 +127,8 @@ async fn a_scim_token_opens_no_management_operation_and_an_admin_token_no_scim_u
     }
     let users = app.scim(Method::GET, "/Users", None).await.expect(200).body;
     assert_eq!(users["totalResults"], 1, "{users}");
-    assert_eq!(users["Resources"][0]["meta"]["version"], "W/\"1\"", "{users}");
+    assert_eq!(
+        users["Resources"][0]["meta"]["version"], "W/\"1\"",
+        "{users}"
+    );
 }

@@ -580,6 +580,25 @@ async fn pattern_and_attribute_rules_follow_names_and_attributes(app: App) {
             ("user_filter".to_string(), false),
         ])
     );
+    // The directory's user JSON carries the effective roles (beside SCIM's own `roles`).
+    let page = app
+        .admin_get("/tenants/acme/users?filter=userName%20eq%20%22ben%22")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        page["resources"][0]["effectiveRoles"],
+        json!(["finance"]),
+        "{page}"
+    );
+    let one = app
+        .admin_get(&format!("/tenants/acme/users/{ann}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(one["effectiveRoles"], json!(["engineer"]), "{one}");
+    let groups = app.admin_get("/tenants/acme/groups").await.expect(200).body;
+    assert!(groups["resources"][0].get("effectiveRoles").is_none());
     // Removing the attribute rule takes its role away.
     let id = finance.body["id"].as_str().unwrap();
     app.call(

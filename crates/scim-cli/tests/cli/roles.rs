@@ -1,6 +1,7 @@
 //! `scim role-rule add|list|remove` through the real binary: the rules it writes (through
-//! the management layer the API uses, so audited) give roles to what a running server
-//! provisions, and bad rules are refused with what is wrong, nothing written.
+//! the management layer the API uses, so audited, like `scim tenant` and `scim token`
+//! writes) give roles to what a running server provisions, and bad rules are refused with
+//! what is wrong, nothing written.
 
 use std::process::Stdio;
 
@@ -190,4 +191,13 @@ async fn role_rules_from_the_cli_give_roles_to_what_is_provisioned() {
         "{audit}"
     );
     assert_eq!(actions[3].0, "role_rule.remove");
+    // `scim tenant create` and `scim token create` went through the same layer.
+    let first: Vec<(&str, &str)> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|r| (r["action"].as_str().unwrap(), r["tenant"].as_str().unwrap()))
+        .collect();
+    assert_eq!(first, [("tenant.create", "acme"), ("token.create", "acme")]);
 }

@@ -893,6 +893,16 @@ impl<E: Engine> crate::manage::Management for SqlStore<E> {
             .await
     }
 
+    async fn roles_of_users(
+        &self,
+        tenant_id: i64,
+        user_ids: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+        self.engine
+            .read_short(move |db| roles::roles_of_users(db, tenant_id, &user_ids))
+            .await
+    }
+
     async fn audit_log(
         &self,
         query: crate::manage::AuditQuery,

@@ -99,6 +99,33 @@ pub(crate) fn user_roles(
         .collect())
 }
 
+/// The roles of these users, each sorted (users without roles are absent); read in
+/// chunks of 500 ids, each one indexed lookup.
+pub(crate) fn roles_of_users(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    user_ids: &[String],
+) -> Result<HashMap<String, Vec<String>>, StoreError> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in user_ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut args = vec![super::db::SqlValue::Int(tenant_id)];
+        args.extend(chunk.iter().map(super::db::SqlValue::from));
+        let rows = db.rows(
+            &format!(
+                "SELECT user_id, role FROM user_roles WHERE tenant_id = ? AND user_id IN ({marks})
+                 ORDER BY user_id, role"
+            ),
+            &args,
+            |r| Ok((r.text(0)?, r.text(1)?)),
+        )?;
+        for (user, role) in rows {
+            out.entry(user).or_default().push(role);
+        }
+    }
+    Ok(out)
+}
+
 /// A live user's roles, sorted; `None` when there is no such live user.
 pub(crate) fn roles_of_live_user(
     db: &mut dyn Db,
