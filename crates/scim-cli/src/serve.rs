@@ -63,6 +63,10 @@ pub struct ServeArgs {
     pub store: StoreOptions,
     #[command(flatten)]
     pub delivery: crate::delivery::DeliveryArgs,
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 const DEFAULT_TENANT: &str = "default";
@@ -261,7 +265,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let public_url = match args.public_url.clone().or_else(|| file.public_url.clone()) {
         Some(url) => url,
         None => {
-            let (url, warning) = crate::serve_hints::default_public_url(local);
+            let (mut url, warning) = crate::serve_hints::default_public_url(local);
+            if args.tls.tls_cert.is_some() {
+                url = url.replacen("http://", "https://", 1);
+            }
             if let Some(warning) = warning {
                 tracing::warn!("{warning}");
             }
@@ -282,6 +289,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let any_store = store.clone();
     let store = store.shared();
     let config = server_config(&args, &file, public_url.trim_end_matches('/'))?;
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let tls = crate::tls::acceptor(&args.tls, closing_rx.clone())?;
+    crate::metrics::start(&args.metrics, store.clone(), closing_rx.clone()).await?;
     bootstrap(store.as_ref(), &config, &args).await?;
     tracing::info!(
         listen = %local,
@@ -298,7 +308,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         "scim is serving {}/scim/v2/{{tenant}} (listening on {local})",
         config.public_url
     );
-    let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let feed = Feed::new(store.clone(), registry.clone(), &config.public_url)
         .with_shutdown(closing_rx.clone());
     // Webhooks and NATS, woken by the store's commit signal (crates/scim-cli/src/delivery.rs).
@@ -323,7 +332,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         // Long polls answer with what they have instead of holding up the shutdown.
         let _ = closing.send(true);
     };
-    scim_server::serve_app(listener, app, limits, shutdown).await?;
+    match tls {
+        Some(tls) => scim_server::serve_app_tls(listener, app, limits, tls, shutdown).await?,
+        None => scim_server::serve_app(listener, app, limits, shutdown).await?,
+    }
     if let Some(d) = delivery {
         let _ = d.await;
     }

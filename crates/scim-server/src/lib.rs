@@ -12,6 +12,7 @@ pub mod http;
 pub mod jwt;
 pub mod listener;
 mod logging;
+pub mod metrics;
 mod ready;
 mod routes;
 pub mod service;
@@ -52,7 +53,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The SCIM HTTP API with other routes beside it (the management API, an application's own
 /// routes), which share its request log and its answer to unknown paths. `other` must not
-/// use `/health` or `/scim/v2`.
+/// use `/health`, `/ready`, `/metrics` or `/scim/v2`.
 pub fn router_with(state: AppState, other: Router) -> Router {
     use routes::{bulk, discovery, resources};
     let tenant = Router::new()
@@ -88,11 +89,13 @@ pub fn router_with(state: AppState, other: Router) -> Router {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready::ready))
+        .route("/metrics", get(metrics::metrics_with_admin_token))
         .nest("/scim/v2/{tenant}", tenant)
         .fallback(not_found)
         .with_state(state)
         .merge(other)
-        .layer(axum::middleware::from_fn(logging::log_request));
+        .layer(axum::middleware::from_fn(logging::log_request))
+        .layer(axum::middleware::from_fn(metrics::record));
     // `/Users/` is `/Users`: the path is normalised before it is routed.
     Router::new().fallback_service(tower::service_fn(move |mut req: axum::extract::Request| {
         let app = app.clone();
@@ -135,6 +138,22 @@ pub async fn serve_app(
 ) -> std::io::Result<()> {
     listener::serve_connections(listener, app, limits, shutdown).await
 }
+
+/// [`serve_app`] over TLS (HTTP/1.1 and HTTP/2): `tls` decides the certificate of each
+/// handshake (a resolver that reloads it applies to new connections).
+pub async fn serve_app_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: listener::ConnectionLimits,
+    tls: tokio_rustls::TlsAcceptor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener::serve_tls(listener, app, limits, tls, shutdown).await
+}
+
+/// The TLS crates the listener uses (rustls with the *ring* provider), for callers that
+/// build its configuration.
+pub use tokio_rustls::{self, rustls};
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes in-flight
 /// requests. Connections are kept within the state's [`listener::ConnectionLimits`].

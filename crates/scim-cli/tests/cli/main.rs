@@ -16,6 +16,7 @@ mod backup;
 mod client;
 mod events;
 mod faults;
+mod metrics;
 mod operator;
 mod ready;
 mod safety;
