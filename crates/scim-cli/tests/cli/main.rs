@@ -22,4 +22,5 @@ mod ready;
 mod safety;
 mod scale_out;
 mod targets;
+mod tls;
 mod webhooks;
