@@ -347,6 +347,56 @@ async fn run_traffic_and_check(database_url: &str, backend: &str, extra: &[&str]
     }
 }
 
+/// Every metric a query of the Grafana dashboard (docs/grafana/scim.json) names is in the
+/// scrape, except those of the other backend and of connector targets (none here).
+fn dashboard_names_metrics_that_exist(s: &Scrape, backend: &str) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/grafana/scim.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            exprs.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(exprs.len() >= 10, "the dashboard has its panels");
+    let mut known: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for sample in &s.samples {
+        known.insert(sample.metric.clone());
+        if matches!(sample.value, Prom::Histogram(_)) {
+            known.insert(format!("{}_bucket", sample.metric));
+        }
+    }
+    let elsewhere: &[&str] = match backend {
+        "sqlite" => &[
+            "scim_store_pool_connections",
+            "scim_store_pool_max_connections",
+        ],
+        _ => &["scim_store_writer_queue_depth"],
+    };
+    let mut named = 0;
+    for expr in &exprs {
+        let mut rest = expr.as_str();
+        while let Some(at) = rest.find("scim_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            named += 1;
+            if name == "scim_target_lag_seconds" || elsewhere.contains(&name.as_str()) {
+                continue;
+            }
+            assert!(
+                known.contains(&name),
+                "the dashboard's `{expr}` names {name}, which /metrics does not have"
+            );
+        }
+    }
+    assert!(named >= exprs.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_after_real_traffic_sqlite() {
     let dir = tempfile::tempdir().unwrap();
