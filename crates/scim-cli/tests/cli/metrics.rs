@@ -329,6 +329,7 @@ async fn run_traffic_and_check(database_url: &str, backend: &str, extra: &[&str]
     );
     assert_eq!(value(&s, "scim_delivery_failures_total", &[]), 0.0);
     assert!(present(&s, "scim_delivery_lag_seconds"), "{text}");
+    dashboard_names_metrics_that_exist(&s, backend);
     if backend == "sqlite" {
         assert_eq!(
             value(&s, "scim_store_writer_queue_depth", &[]),
