@@ -26,15 +26,20 @@ pub struct MetricsArgs {
 /// Installs the recorder and starts the metrics listener, if any, until `closing`.
 pub async fn start(
     args: &MetricsArgs,
+    file: &crate::config::FileConfig,
     store: Arc<dyn Store>,
     mut closing: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
     let mut config = MetricsConfig::default();
-    if let Some(n) = args.metrics_tenant_labels {
+    if let Some(n) = args.metrics_tenant_labels.or(file.metrics_tenant_labels) {
         config.tenant_labels = n;
     }
     scim_server::metrics::install(&config)?;
-    let Some(addr) = &args.metrics_listen else {
+    let Some(addr) = args
+        .metrics_listen
+        .as_ref()
+        .or(file.metrics_listen.as_ref())
+    else {
         return Ok(());
     };
     let listener = tokio::net::TcpListener::bind(addr)

@@ -266,7 +266,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         Some(url) => url,
         None => {
             let (mut url, warning) = crate::serve_hints::default_public_url(local);
-            if args.tls.tls_cert.is_some() {
+            if crate::tls::enabled(&args.tls, &file) {
                 url = url.replacen("http://", "https://", 1);
             }
             if let Some(warning) = warning {
@@ -290,8 +290,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let store = store.shared();
     let config = server_config(&args, &file, public_url.trim_end_matches('/'))?;
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let tls = crate::tls::acceptor(&args.tls, closing_rx.clone())?;
-    crate::metrics::start(&args.metrics, store.clone(), closing_rx.clone()).await?;
+    let tls = crate::tls::acceptor(&args.tls, &file, closing_rx.clone())?;
+    crate::metrics::start(&args.metrics, &file, store.clone(), closing_rx.clone()).await?;
     bootstrap(store.as_ref(), &config, &args).await?;
     tracing::info!(
         listen = %local,

@@ -25,10 +25,10 @@ const WATCH_EVERY: Duration = Duration::from_secs(2);
 pub struct TlsArgs {
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
     /// Reloaded on SIGHUP and when the file changes.
-    #[arg(long, env = "SCIM_TLS_CERT", requires = "tls_key")]
+    #[arg(long, env = "SCIM_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, env = "SCIM_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, env = "SCIM_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
 }
 
@@ -73,14 +73,24 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// Whether `scim serve` serves HTTPS.
+pub fn enabled(args: &TlsArgs, file: &crate::config::FileConfig) -> bool {
+    args.tls_cert.is_some() || file.tls_cert.is_some()
+}
+
 /// The acceptor for `scim serve`, or `None` without `--tls-cert`. Starts the reloads (a
 /// task on the current runtime, ended when `closing` turns true).
 pub fn acceptor(
     args: &TlsArgs,
+    file: &crate::config::FileConfig,
     mut closing: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Option<scim_server::tokio_rustls::TlsAcceptor>> {
-    let (Some(cert), Some(key)) = (args.tls_cert.clone(), args.tls_key.clone()) else {
-        return Ok(None);
+    let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
+    let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
+    let (cert, key) = match (cert, key) {
+        (Some(c), Some(k)) => (c, k),
+        (None, None) => return Ok(None),
+        _ => bail!("TLS needs both a certificate and its key (--tls-cert and --tls-key)"),
     };
     let resolver = Arc::new(Reloading {
         current: RwLock::new(Arc::new(load(&cert, &key)?)),

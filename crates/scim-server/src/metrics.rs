@@ -19,7 +19,7 @@
 //! are counted under `tenant="_other"`, and with a budget of 0 every request is counted
 //! under `tenant="_all"`. Only authenticated requests have a tenant: a path naming an
 //! unknown tenant cannot create a series. With the default of 100 tenants a process holds
-//! at most about 100 × 8 endpoint kinds × 6 methods × 5 status classes request counters,
+//! at most about 100 × 9 endpoint kinds × 6 methods × 5 status classes request counters,
 //! whatever the tenant count.
 
 use std::collections::HashSet;
