@@ -23,7 +23,7 @@
 //! whatever the tenant count.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -119,14 +119,14 @@ fn describe() {
 /// The tenant label values this process gives out, at most `max` of them.
 struct TenantLabels {
     max: usize,
-    seen: Mutex<HashSet<String>>,
+    seen: RwLock<HashSet<String>>,
 }
 
 impl TenantLabels {
     fn new(max: usize) -> Self {
         TenantLabels {
             max,
-            seen: Mutex::new(HashSet::new()),
+            seen: RwLock::new(HashSet::new()),
         }
     }
 
@@ -134,13 +134,17 @@ impl TenantLabels {
         if self.max == 0 {
             return ALL_TENANTS.into();
         }
-        let Ok(mut seen) = self.seen.lock() else {
+        // Requests of known tenants share the lock; only a new tenant takes it alone.
+        match self.seen.read() {
+            Ok(seen) if seen.contains(tenant) => return tenant.to_string(),
+            Ok(seen) if seen.len() >= self.max => return OTHER_TENANTS.into(),
+            Ok(_) => {}
+            Err(_) => return OTHER_TENANTS.into(),
+        }
+        let Ok(mut seen) = self.seen.write() else {
             return OTHER_TENANTS.into();
         };
-        if seen.contains(tenant) {
-            return tenant.to_string();
-        }
-        if seen.len() < self.max {
+        if seen.contains(tenant) || seen.len() < self.max {
             seen.insert(tenant.to_string());
             return tenant.to_string();
         }
