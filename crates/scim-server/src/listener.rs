@@ -86,7 +86,11 @@ async fn serve_inner(
     auto.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    auto.http2().timer(TokioTimer::new());
+    // HTTP/2 has no request heads to time out between: pings find peers that went away.
+    auto.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
     let auto = Arc::new(auto);
     tokio::pin!(shutdown);
     loop {
