@@ -167,3 +167,57 @@ async fn tls_serves_and_reloads_the_certificate_without_dropping_connections() {
     .await;
     assert_eq!(served(&client(&ca), &url).await, third);
 }
+
+/// The settings from the config file: TLS, a metrics listener, and no per-tenant series
+/// (`metrics_tenant_labels = 0` counts every tenant as `_all`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_metrics_settings_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ca = ca();
+    let first = leaf(&ca, "first", &cert, &key);
+    let config = dir.path().join("scim.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\ntls_cert = {:?}\ntls_key = {:?}\nmetrics_listen = \"127.0.0.1:0\"\nmetrics_tenant_labels = 0\n",
+            dir.path().join("data"),
+            cert,
+            key
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let url = server.url.replacen("http://", "https://", 1);
+    let out = server.output.lock().unwrap().clone();
+    let token = crate::support::token_in(&out).expect("the first start prints a token");
+    let metrics = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v["fields"]["metrics_listen"].as_str().map(str::to_string))
+        .expect("the metrics listener is logged");
+    let c = client(&ca);
+    assert_eq!(served(&c, &url).await, first);
+    let r = c
+        .get(format!("{url}/scim/v2/default/Users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let tenants: std::collections::HashSet<&str> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "scim_http_requests_total")
+        .filter_map(|s| s.labels.get("tenant"))
+        .collect();
+    assert!(tenants.contains("_all"), "{text}");
+    assert!(!tenants.contains("default"), "{text}");
+}
