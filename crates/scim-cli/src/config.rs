@@ -68,6 +68,10 @@ pub struct FileConfig {
     pub database_acquire_timeout: Option<u64>,
     pub patch_response_max_members: Option<u64>,
     pub page_max_members: Option<u64>,
+    pub metrics_listen: Option<String>,
+    pub metrics_tenant_labels: Option<usize>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Event delivery (webhooks, NATS): the `[delivery]` table.
     pub delivery: Option<crate::delivery::DeliveryFile>,
 }

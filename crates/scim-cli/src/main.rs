@@ -9,12 +9,14 @@ mod config;
 mod delivery;
 mod errors;
 mod limits;
+mod metrics;
 mod role_rule;
 mod serve;
 mod serve_hints;
 mod store_cmd;
 mod sync;
 mod target_cmd;
+mod tls;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -33,7 +35,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the SCIM server (creates a default tenant and token on first start).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create, update, list and delete tenants.
     #[command(subcommand)]
     Tenant(admin::TenantCommand),
@@ -102,7 +104,7 @@ fn run(cli: Cli) -> Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Tenant(cmd) => admin::tenant(cmd).await,
             Command::Token(cmd) => admin::token(cmd).await,
             Command::AdminToken(cmd) => admin_token::run(cmd).await,

@@ -61,6 +61,10 @@ pub struct ServeArgs {
     pub store: StoreOptions,
     #[command(flatten)]
     pub delivery: crate::delivery::DeliveryArgs,
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 const DEFAULT_TENANT: &str = "default";
@@ -259,7 +263,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let public_url = match args.public_url.clone().or_else(|| file.public_url.clone()) {
         Some(url) => url,
         None => {
-            let (url, warning) = crate::serve_hints::default_public_url(local);
+            let (mut url, warning) = crate::serve_hints::default_public_url(local);
+            if crate::tls::enabled(&args.tls, &file) {
+                url = url.replacen("http://", "https://", 1);
+            }
             if let Some(warning) = warning {
                 tracing::warn!("{warning}");
             }
@@ -281,6 +288,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .await?;
     let config = service.config();
     bootstrap(service.store().as_ref(), config, &args).await?;
+    let tls = crate::tls::acceptor(&args.tls, &file, service.closing())?;
+    crate::metrics::start(&args.metrics, &file, service.store().clone(), service.closing()).await?;
     tracing::info!(
         listen = %local,
         public_url = %config.public_url,
@@ -315,7 +324,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         // Long polls answer with what they have instead of holding up the shutdown.
         closing.shutdown();
     };
-    scim_server::serve_app(listener, app, limits, shutdown).await?;
+    match tls {
+        Some(tls) => scim_server::serve_app_tls(listener, app, limits, tls, shutdown).await?,
+        None => scim_server::serve_app(listener, app, limits, shutdown).await?,
+    }
     if let Some(d) = delivery {
         let _ = d.await;
     }

@@ -84,12 +84,16 @@ impl FromRequestParts<AppState> for Auth {
                 let (scheme, token) = h.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
-            .ok_or(ApiError(ScimError::unauthorized()))?;
+            .ok_or_else(|| {
+                crate::metrics::auth_failure("missing");
+                ApiError(ScimError::unauthorized())
+            })?;
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         if let Err(e) = state.throttle.before_authentication(peer, presented) {
+            crate::metrics::auth_failure("throttled");
             return Err(tarpit(e).await);
         }
         let found = match state.store.authenticate(presented, &now_rfc3339()).await? {
@@ -115,10 +119,14 @@ impl FromRequestParts<AppState> for Auth {
             Some(found) => found,
             None => {
                 state.throttle.authentication_failed(peer, presented);
+                crate::metrics::auth_failure("invalid");
                 return Err(ApiError(ScimError::unauthorized()));
             }
         };
         state.throttle.authenticated(presented);
+        if let Some(slot) = parts.extensions.get::<crate::metrics::TenantSlot>() {
+            slot.set(&tenant.name);
+        }
         let settings = settings_of(state, tenant.id).await?;
         if let Err(e) = state.throttle.admit(tenant.id, 1) {
             return Err(tarpit(e).await);

@@ -14,6 +14,7 @@ pub mod http;
 pub mod jwt;
 pub mod listener;
 mod logging;
+pub mod metrics;
 mod ready;
 mod routes;
 pub mod service;
@@ -55,7 +56,8 @@ pub fn router(state: AppState) -> Router {
 
 /// The SCIM HTTP API with other routes beside it (the management API, an application's own
 /// routes), which share its request log and its answer to unknown paths. `other` must not
-/// use `/health`, `/ready` or the tenants' path ([`ServerConfig::scim_path`], `/scim/v2`).
+/// use `/health`, `/ready`, `/metrics` or the tenants' path ([`ServerConfig::scim_path`],
+/// `/scim/v2`).
 pub fn router_with(state: AppState, other: Router) -> Router {
     use routes::{bulk, discovery, resources};
     let scim_path = state.config.scim_path.trim_end_matches('/').to_string();
@@ -92,6 +94,7 @@ pub fn router_with(state: AppState, other: Router) -> Router {
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready::ready))
+        .route("/metrics", get(metrics::metrics_with_admin_token))
         .nest(&format!("{scim_path}/{{tenant}}"), tenant)
         .fallback(not_found)
         .with_state(state)
@@ -99,7 +102,8 @@ pub fn router_with(state: AppState, other: Router) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::<str>::from(format!("{scim_path}/")),
             logging::log_request,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(metrics::record));
     // `/Users/` is `/Users`: the path is normalised before it is routed.
     Router::new().fallback_service(tower::service_fn(move |mut req: axum::extract::Request| {
         let app = app.clone();
@@ -142,6 +146,22 @@ pub async fn serve_app(
 ) -> std::io::Result<()> {
     listener::serve_connections(listener, app, limits, shutdown).await
 }
+
+/// [`serve_app`] over TLS (HTTP/1.1 and HTTP/2): `tls` decides the certificate of each
+/// handshake (a resolver that reloads it applies to new connections).
+pub async fn serve_app_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: listener::ConnectionLimits,
+    tls: tokio_rustls::TlsAcceptor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener::serve_tls(listener, app, limits, tls, shutdown).await
+}
+
+/// The TLS crates the listener uses (rustls with the *ring* provider), for callers that
+/// build its configuration.
+pub use tokio_rustls::{self, rustls};
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes in-flight
 /// requests. Connections are kept within the state's [`listener::ConnectionLimits`].

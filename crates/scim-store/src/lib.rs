@@ -60,6 +60,10 @@ pub use targets::{ParkedEvent, TargetStates, TargetStatus};
 /// tokens ([`AdminTokens`]).
 #[async_trait]
 pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Management + Send + Sync {
+    /// Sets the gauges of the `metrics` facade to their current values (SQLite's writer
+    /// queue, PostgreSQL's pool); called before each `/metrics` scrape.
+    fn record_gauges(&self) {}
+
     // Tenants.
     /// Creates a tenant (409 when the name is taken, case-insensitively).
     async fn create_tenant(

@@ -118,6 +118,10 @@ pub async fn closed(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Age of a target's oldest event not yet applied, seconds, as of its last read of the
+/// change log (0 when caught up): `target`, `tenant` (as many series as target files).
+pub const LAG_SECONDS: &str = "scim_target_lag_seconds";
+
 fn now() -> String {
     let t = time::OffsetDateTime::now_utc();
     t.format(&time::format_description::well_known::Rfc3339)
@@ -270,6 +274,23 @@ impl Applier {
                     };
                 }
             };
+            // How far behind the target is: the age of its oldest event not yet applied.
+            let lag = page
+                .events
+                .first()
+                .and_then(|e| scim_core::value::parse_datetime(&e.timestamp))
+                .map(|t| {
+                    (time::OffsetDateTime::now_utc() - t)
+                        .as_seconds_f64()
+                        .max(0.0)
+                })
+                .unwrap_or(0.0);
+            metrics::gauge!(
+                LAG_SECONDS,
+                "target" => self.target.name().to_string(),
+                "tenant" => self.tenant.name.clone()
+            )
+            .set(lag);
             if page.events.is_empty() {
                 status.position = status.position.max(page.next);
                 progress.position = status.position;

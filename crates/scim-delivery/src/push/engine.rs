@@ -218,6 +218,14 @@ async fn ensure_nats(store: &dyn Store, url: &str) -> Result<(), DeliveryError> 
     Ok(())
 }
 
+/// Age of a destination's oldest undelivered event, seconds, as of its last read (0 when
+/// it is caught up): `destination` (its id), `kind` (`webhook`, `nats`).
+pub const LAG_SECONDS: &str = "scim_delivery_lag_seconds";
+/// Events a destination acknowledged: `destination`, `kind`.
+pub const DELIVERED: &str = "scim_delivery_events_total";
+/// Failed delivery attempts: `destination`, `kind`.
+pub const FAILURES: &str = "scim_delivery_failures_total";
+
 /// Now as the store writes times, so that stored times compare as text.
 fn now_text() -> String {
     let f = time::macros::format_description!(
@@ -315,6 +323,13 @@ impl Worker<'_> {
             }),
             DestinationKind::Nats => Box::new(NatsSink::default()),
         };
+        // Both series exist from the start (a failure count of 0 is not a missing one).
+        let labels = [
+            ("destination", d.id.clone()),
+            ("kind", d.kind.as_str().to_string()),
+        ];
+        metrics::counter!(DELIVERED, &labels).increment(0);
+        metrics::counter!(FAILURES, &labels).increment(0);
         let signal = self.store.commit_signal().watch(d.tenant_id);
         let renew_every = self.inner.options.lease_ttl / 3;
         let mut renewed = Instant::now();
@@ -394,6 +409,14 @@ impl Worker<'_> {
                 }
             };
 
+            // How far behind the destination is: the age of its oldest undelivered event.
+            let lag = page
+                .events
+                .first()
+                .map(|e| since(&e.timestamp))
+                .unwrap_or_default();
+            metrics::gauge!(LAG_SECONDS, "destination" => d.id.clone(), "kind" => d.kind.as_str())
+                .set(lag.as_secs_f64());
             if page.events.is_empty() {
                 if page.next > d.position || renewed.elapsed() >= renew_every {
                     // Pass over the events the filter left out, and renew the lease.
@@ -453,6 +476,15 @@ impl Worker<'_> {
                     error: sent.error.clone(),
                 };
                 let failed = sent.error.is_some();
+                let labels = [
+                    ("destination", d.id.clone()),
+                    ("kind", d.kind.as_str().to_string()),
+                ];
+                if failed {
+                    metrics::counter!(FAILURES, &labels).increment(1);
+                } else {
+                    metrics::counter!(DELIVERED, &labels).increment(events.len() as u64);
+                }
                 let record = if !failed {
                     let through = if i + 1 == count {
                         page.next

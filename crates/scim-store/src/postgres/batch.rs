@@ -194,6 +194,8 @@ fn run_batch(
     batch: Vec<Box<dyn Job>>,
     deadline: Duration,
 ) -> u64 {
+    let started = std::time::Instant::now();
+    let writes = batch.len();
     let mut lease = Lease {
         conn: Some(conn),
         clean: false,
@@ -272,6 +274,7 @@ fn run_batch(
         }
     };
     let rows = if commit.is_ok() { db.rows_written } else { 0 };
+    crate::sql::metrics::commit_done("postgres", writes, started.elapsed());
     drop(db);
     drop(lease);
     for (finish, forced) in finishers {

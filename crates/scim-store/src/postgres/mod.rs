@@ -211,7 +211,10 @@ impl Engine for PgEngine {
         T: Send + 'static,
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run(Mode::Write, f).await
+        let started = std::time::Instant::now();
+        let done = self.run(Mode::Write, f).await;
+        crate::sql::metrics::write_done("postgres", started.elapsed());
+        done
     }
 
     async fn write_tenant<T, F>(&self, tenant_id: i64, f: F) -> Result<T, StoreError>
@@ -219,7 +222,10 @@ impl Engine for PgEngine {
         T: Send + 'static,
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        self.batcher.write(tenant_id, f).await
+        let started = std::time::Instant::now();
+        let done = self.batcher.write(tenant_id, f).await;
+        crate::sql::metrics::write_done("postgres", started.elapsed());
+        done
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -232,6 +238,16 @@ impl Engine for PgEngine {
 
     fn describe(&self) -> String {
         self.describe.clone()
+    }
+
+    fn record_gauges(&self) {
+        use crate::sql::metrics::{POOL_CONNECTIONS, POOL_MAX};
+        let status = self.pool.status();
+        let idle = status.available;
+        let in_use = status.size.saturating_sub(idle);
+        metrics::gauge!(POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
+        metrics::gauge!(POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
+        metrics::gauge!(POOL_MAX).set(status.max_size as f64);
     }
 }
 

@@ -12,6 +12,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod list;
 pub(crate) mod manage;
 pub(crate) mod members;
+pub(crate) mod metrics;
 pub(crate) mod operator;
 pub(crate) mod resources;
 pub(crate) mod roles;
@@ -114,6 +115,9 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Where the data lives, for logs (a file path or a URL without password).
     fn describe(&self) -> String;
+
+    /// Sets the engine's gauges (see [`Store::record_gauges`]).
+    fn record_gauges(&self) {}
 }
 
 /// A [`Store`] over any SQL [`Engine`].
@@ -246,6 +250,10 @@ impl<E: Engine> SqlStore<E> {
 
 #[async_trait]
 impl<E: Engine> Store for SqlStore<E> {
+    fn record_gauges(&self) {
+        self.engine.record_gauges();
+    }
+
     async fn create_tenant(
         &self,
         name: &str,

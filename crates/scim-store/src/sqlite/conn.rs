@@ -7,6 +7,7 @@
 //! a thread of their own (`checkpoint.rs`), not inside the writer's commits.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
@@ -123,6 +124,8 @@ where
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: std::sync::mpsc::SyncSender<Box<dyn Job>>,
+    /// Jobs sent and not yet taken by the writer thread (`/metrics`).
+    queued: Arc<AtomicUsize>,
     #[cfg(test)]
     pub(crate) checkpoints: super::checkpoint::Probe,
 }
@@ -146,6 +149,8 @@ impl Writer {
         #[cfg(test)]
         let probe = checkpoints.probe();
         let (tx, rx) = std::sync::mpsc::sync_channel::<Box<dyn Job>>(4096);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken = queued.clone();
         std::thread::Builder::new()
             .name("scim-sqlite-writer".into())
             .spawn(move || {
@@ -158,6 +163,7 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
+                    taken.fetch_sub(batch.len(), Ordering::Relaxed);
                     run_batch(&mut conn, batch, &checkpoints);
                 }
                 // `checkpoints` is dropped here: the checkpointer ends too.
@@ -165,6 +171,7 @@ impl Writer {
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             tx,
+            queued,
             #[cfg(test)]
             checkpoints: probe,
         })
@@ -177,9 +184,12 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
         let job: Box<dyn Job> = Box::new(TypedJob { f, reply });
         let stopped = || StoreError::Unavailable("the SQLite writer stopped".into());
+        // Counted before it is sent, so that the writer never takes more than was counted.
+        self.queued.fetch_add(1, Ordering::Relaxed);
         match self.tx.try_send(job) {
             Ok(()) => {}
             Err(std::sync::mpsc::TrySendError::Full(job)) => {
@@ -193,9 +203,16 @@ impl Writer {
             Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
         }
         // The job's answer is dropped without a reply only if the job panicked.
-        answer
+        let answer = answer
             .await
-            .map_err(|_| StoreError::Database("the write failed unexpectedly".into()))?
+            .map_err(|_| StoreError::Database("the write failed unexpectedly".into()))?;
+        crate::sql::metrics::write_done("sqlite", started.elapsed());
+        answer
+    }
+
+    /// Writes waiting for the writer thread.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 }
 
@@ -206,6 +223,8 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>, checkpoints: &Checkpoints) {
+    let started = std::time::Instant::now();
+    let writes = batch.len();
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         checkpoints.end_batch();
         let e = StoreError::from(e);
@@ -245,6 +264,7 @@ fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>, checkpoints: &Chec
         let _ = conn.execute_batch("ROLLBACK");
     }
     checkpoints.end_batch();
+    crate::sql::metrics::commit_done("sqlite", writes, started.elapsed());
     for finish in finishers {
         finish(commit.clone());
     }

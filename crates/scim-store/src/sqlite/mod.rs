@@ -77,6 +77,10 @@ impl Engine for SqliteEngine {
         self.readers.read_here(move |c| f(&mut SqliteDb(c))).await
     }
 
+    fn record_gauges(&self) {
+        metrics::gauge!(crate::sql::metrics::WRITER_QUEUE).set(self.writer.queued() as f64);
+    }
+
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }
