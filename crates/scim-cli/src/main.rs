@@ -9,6 +9,7 @@ mod config;
 mod delivery;
 mod errors;
 mod limits;
+mod retention;
 mod serve;
 mod serve_hints;
 mod store_cmd;
@@ -75,6 +76,10 @@ enum Command {
     /// Restore a backup into an empty data directory (no server running).
     #[command(name = "restore-backup")]
     RestoreBackup(backup::RestoreBackupArgs),
+    /// Retention policies of tenants (change records, deleted users' personal data, the
+    /// request log): show, set, and run now.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
 }
 
 #[global_allocator]
@@ -114,6 +119,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Audit(cmd) => audit::run(cmd).await,
             Command::Backup(args) => backup::backup(args).await,
             Command::RestoreBackup(args) => backup::restore(args).await,
+            Command::Retention(cmd) => retention::run(cmd).await,
         }
     })
 }

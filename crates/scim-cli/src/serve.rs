@@ -316,6 +316,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             .allow_private_webhooks(args.delivery.allow_private(&file)),
     );
     let poller = scim_delivery::watch::spawn_head_poller(store.clone(), head_poll);
+    // Retention and the audit index, every 5 minutes (scim_store::retention).
+    let maintenance = scim_store::retention::spawn(store.clone(), Duration::from_secs(300));
     let limits = config.connections.clone();
     let app = scim_server::router_with(AppState::new(store, registry, config), admin);
     let shutdown = async move {
@@ -331,5 +333,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     for t in targets {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
+    maintenance.abort();
     Ok(())
 }

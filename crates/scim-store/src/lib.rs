@@ -20,6 +20,7 @@ mod model;
 mod operator;
 pub mod postgres;
 mod query;
+pub mod retention;
 pub mod roles;
 mod settings;
 mod signal;
@@ -48,6 +49,7 @@ pub use model::{
 };
 pub use operator::{DeletedResource, TenantContents};
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
+pub use retention::{PolicyUpdate, Retention, RetentionPolicy};
 pub use settings::{JwtSettings, Rotation, TenantSettings, TenantUpdate, TokenScope, TokenSpec};
 pub use signal::CommitSignal;
 pub use sql::fairness::Fairness;
@@ -57,7 +59,9 @@ pub use targets::{ParkedEvent, TargetStates, TargetStatus};
 /// store implements: the change log as an event source ([`EventLog`]) and administration
 /// tokens ([`AdminTokens`]).
 #[async_trait]
-pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Management + Send + Sync {
+pub trait Store:
+    EventLog + AdminTokens + DeliveryStore + Audit + Management + Retention + Send + Sync
+{
     // Tenants.
     async fn create_tenant(
         &self,

@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "operator",
         include_str!("../../migrations/postgres/0008_operator.sql"),
     ),
+    (
+        10,
+        "requests",
+        include_str!("../../migrations/postgres/0010_requests.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

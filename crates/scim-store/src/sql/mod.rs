@@ -14,6 +14,7 @@ pub(crate) mod manage;
 pub(crate) mod members;
 pub(crate) mod operator;
 pub(crate) mod resources;
+pub(crate) mod retention;
 pub(crate) mod roles;
 pub(crate) mod settings;
 pub(crate) mod stream;

@@ -15,7 +15,7 @@ use tokio::sync::{Semaphore, oneshot};
 use super::checkpoint::{self, Checkpoints, Limits};
 use crate::error::StoreError;
 
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_events_admin.sql"),
     include_str!("../../migrations/sqlite/0003_tenant_settings_tokens.sql"),
@@ -24,6 +24,7 @@ const MIGRATIONS: [&str; 8] = [
     include_str!("../../migrations/sqlite/0006_targets.sql"),
     include_str!("../../migrations/sqlite/0007_manage.sql"),
     include_str!("../../migrations/sqlite/0008_operator.sql"),
+    include_str!("../../migrations/sqlite/0010_requests.sql"),
 ];
 
 /// Most jobs committed together in one transaction.
