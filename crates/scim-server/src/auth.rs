@@ -116,6 +116,9 @@ impl FromRequestParts<AppState> for Auth {
             }
         };
         state.throttle.authenticated(presented);
+        if let Some(slot) = parts.extensions.get::<crate::request_log::AuthSlot>() {
+            slot.set(tenant.id, &token.name);
+        }
         let settings = settings_of(state, tenant.id).await?;
         if let Err(e) = state.throttle.admit(tenant.id, 1) {
             return Err(tarpit(e).await);

@@ -13,6 +13,7 @@ pub mod jwt;
 pub mod listener;
 mod logging;
 mod ready;
+pub mod request_log;
 mod routes;
 pub mod service;
 pub mod state;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
 /// use `/health` or `/scim/v2`.
 pub fn router_with(state: AppState, other: Router) -> Router {
     use routes::{bulk, discovery, resources};
+    let logger = state.request_log.clone();
     let tenant = Router::new()
         .route(
             "/ServiceProviderConfig",
@@ -92,7 +94,9 @@ pub fn router_with(state: AppState, other: Router) -> Router {
         .fallback(not_found)
         .with_state(state)
         .merge(other)
-        .layer(axum::middleware::from_fn(logging::log_request));
+        .layer(axum::middleware::from_fn(move |req, next| {
+            logging::log_request(logger.clone(), req, next)
+        }));
     // `/Users/` is `/Users`: the path is normalised before it is routed.
     Router::new().fallback_service(tower::service_fn(move |mut req: axum::extract::Request| {
         let app = app.clone();

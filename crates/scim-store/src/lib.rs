@@ -20,6 +20,7 @@ mod model;
 mod operator;
 pub mod postgres;
 mod query;
+pub mod requests;
 pub mod retention;
 pub mod roles;
 mod settings;
@@ -49,6 +50,7 @@ pub use model::{
 };
 pub use operator::{DeletedResource, TenantContents};
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
+pub use requests::RequestLog;
 pub use retention::{PolicyUpdate, Retention, RetentionPolicy};
 pub use settings::{JwtSettings, Rotation, TenantSettings, TenantUpdate, TokenScope, TokenSpec};
 pub use signal::CommitSignal;
@@ -60,7 +62,7 @@ pub use targets::{ParkedEvent, TargetStates, TargetStatus};
 /// tokens ([`AdminTokens`]).
 #[async_trait]
 pub trait Store:
-    EventLog + AdminTokens + DeliveryStore + Audit + Management + Retention + Send + Sync
+    EventLog + AdminTokens + DeliveryStore + Audit + Management + Retention + RequestLog + Send + Sync
 {
     // Tenants.
     async fn create_tenant(

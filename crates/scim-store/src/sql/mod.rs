@@ -13,6 +13,7 @@ pub(crate) mod list;
 pub(crate) mod manage;
 pub(crate) mod members;
 pub(crate) mod operator;
+pub(crate) mod requests;
 pub(crate) mod resources;
 pub(crate) mod retention;
 pub(crate) mod roles;

@@ -15,12 +15,12 @@ pub(crate) const REDACTED: &str = r#"{"redacted":true}"#;
 /// Deleted users redacted in one write transaction.
 const REDACT_BATCH: i64 = 200;
 
-fn parse_now(now: &str) -> Result<time::OffsetDateTime, StoreError> {
+pub(crate) fn parse_now(now: &str) -> Result<time::OffsetDateTime, StoreError> {
     scim_core::value::parse_datetime(now)
         .ok_or_else(|| ScimError::invalid_value(format!("'{now}' is not an instant")).into())
 }
 
-fn days_before(now: time::OffsetDateTime, days: i64) -> String {
+pub(crate) fn days_before(now: time::OffsetDateTime, days: i64) -> String {
     super::format_time(now - time::Duration::days(days.clamp(0, 36_500)))
 }
 
