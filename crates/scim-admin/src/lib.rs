@@ -150,6 +150,7 @@ pub fn router(state: AdminState) -> Router {
     let v1 = v1
         .merge(routes::webhooks::routes())
         .merge(routes::audit::router())
+        .merge(routes::requests::router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state);

@@ -9,6 +9,7 @@ mod config;
 mod delivery;
 mod errors;
 mod limits;
+mod requests;
 mod retention;
 mod serve;
 mod serve_hints;
@@ -80,6 +81,9 @@ enum Command {
     /// request log): show, set, and run now.
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
+    /// A tenant's request log: what its identity provider sent and what it was answered
+    /// (--failed, --since, --follow).
+    Requests(Box<requests::RequestsArgs>),
 }
 
 #[global_allocator]
@@ -120,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Backup(args) => backup::backup(args).await,
             Command::RestoreBackup(args) => backup::restore(args).await,
             Command::Retention(cmd) => retention::run(cmd).await,
+            Command::Requests(args) => requests::run(*args).await,
         }
     })
 }

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// application's database"), applied while serving.
     #[arg(long, env = "SCIM_TARGETS_DIR")]
     pub targets_dir: Option<std::path::PathBuf>,
+    /// Do not keep the request log (`scim requests`): tenants' SCIM requests are then only
+    /// in this process's log lines.
+    #[arg(long, env = "SCIM_NO_REQUEST_LOG")]
+    pub no_request_log: bool,
     #[command(flatten)]
     pub store: StoreOptions,
     #[command(flatten)]
@@ -229,6 +233,7 @@ fn server_config(args: &ServeArgs, file: &FileConfig, public_url: &str) -> Resul
     if let Some(n) = args.page_max_members.or(file.page_max_members) {
         config.page_max_members = n.max(1);
     }
+    config.request_log = !args.no_request_log;
     Ok(config)
 }
 

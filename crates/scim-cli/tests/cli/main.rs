@@ -18,6 +18,7 @@ mod events;
 mod faults;
 mod operator;
 mod ready;
+mod requests;
 mod safety;
 mod scale_out;
 mod targets;
