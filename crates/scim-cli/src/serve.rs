@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// in this process's log lines.
     #[arg(long, env = "SCIM_NO_REQUEST_LOG")]
     pub no_request_log: bool,
+    /// Seconds between passes of the retention job (purges, pruning, redaction, request
+    /// log trimming; `scim retention`) [default: 300].
+    #[arg(long, env = "SCIM_RETENTION_INTERVAL", value_parser = clap::value_parser!(u64).range(1..))]
+    pub retention_interval: Option<u64>,
     #[command(flatten)]
     pub store: StoreOptions,
     #[command(flatten)]
@@ -322,7 +326,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     );
     let poller = scim_delivery::watch::spawn_head_poller(store.clone(), head_poll);
     // Retention and the audit index, every 5 minutes (scim_store::retention).
-    let maintenance = scim_store::retention::spawn(store.clone(), Duration::from_secs(300));
+    let every = Duration::from_secs(args.retention_interval.unwrap_or(300));
+    let maintenance = scim_store::retention::spawn(store.clone(), every);
     let limits = config.connections.clone();
     let app = scim_server::router_with(AppState::new(store, registry, config), admin);
     let shutdown = async move {

@@ -168,3 +168,53 @@ async fn a_refused_patch_is_in_the_request_log_and_retention_trims_it() {
     assert_eq!(policy["policy"]["requestsMax"], 1);
     assert_eq!(policy["policy"]["redactDays"], 90);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_applies_retention_periodically() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("scim.db").display());
+    let token = tenant_and_token(&url);
+    run(&[
+        "retention",
+        "set",
+        "--tenant",
+        "acme",
+        "--requests-max",
+        "2",
+        "--database-url",
+        &url,
+    ]);
+    let server = Server::start(&["--database-url", &url, "--retention-interval", "1"]);
+    let c = Client::new(&token);
+    for i in 0..6 {
+        c.create_user(&server.url, &format!("u{i}@example.com"))
+            .await
+            .expect(201);
+    }
+    let base = [
+        "requests",
+        "--tenant",
+        "acme",
+        "--json",
+        "--database-url",
+        &url,
+    ];
+    // All six are logged (ids 1 to 6 in a fresh database), then the job (every second)
+    // trims the log to the newest two.
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        ids = run(&base)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>();
+        if ids == [5, 6] {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(ids, [5, 6], "trimmed by the server's retention job");
+}
