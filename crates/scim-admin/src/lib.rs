@@ -112,6 +112,7 @@ impl AdminState {
         (name = "events", description = "A tenant's event feed"),
         (name = "directory", description = "A tenant's users and groups, in the event feed's JSON"),
         (name = "roles", description = "Group-to-role mapping: role rules and users' effective roles"),
+        (name = "requests", description = "A tenant's request log and retention policy, for troubleshooting"),
         (name = "audit", description = "The record of every management write, and point-in-time audit of a tenant's directory (`/tenants/{tenant}/audit/…`)"),
         (name = "webhooks", description = "A tenant's webhook endpoints: signed POSTs of its events"),
         (name = "nats", description = "A tenant's NATS JetStream publishers"),
@@ -143,7 +144,9 @@ impl utoipa::Modify for Security {
 
 /// Every route of the management API, relative to `/admin/v1`, with its documentation.
 pub fn api_routes() -> OpenApiRouter<AdminState> {
-    use routes::{admin_log, audit, directory, events, openapi, roles, tenants, tokens, webhooks};
+    use routes::{
+        admin_log, audit, directory, events, openapi, requests, roles, tenants, tokens, webhooks,
+    };
     OpenApiRouter::new()
         .routes(routes!(openapi::get))
         .routes(routes!(tenants::create, tenants::list))
@@ -188,6 +191,8 @@ pub fn api_routes() -> OpenApiRouter<AdminState> {
         .routes(routes!(audit::active_changes))
         .routes(routes!(audit::changes))
         .routes(routes!(audit::diff))
+        .routes(routes!(requests::requests))
+        .routes(routes!(requests::retention))
 }
 
 /// The management API's OpenAPI 3.1 document (paths under `/admin/v1`).

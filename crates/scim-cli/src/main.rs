@@ -10,6 +10,8 @@ mod delivery;
 mod errors;
 mod limits;
 mod metrics;
+mod requests;
+mod retention;
 mod role_rule;
 mod serve;
 mod serve_hints;
@@ -81,6 +83,13 @@ enum Command {
     /// Add, list and remove group-to-role rules of a tenant.
     #[command(subcommand, name = "role-rule")]
     RoleRule(role_rule::RoleRuleCommand),
+    /// Retention policies of tenants (change records, deleted users' personal data, the
+    /// request log): show, set, and run now.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
+    /// A tenant's request log: what its identity provider sent and what it was answered
+    /// (--failed, --since, --follow).
+    Requests(Box<requests::RequestsArgs>),
 }
 
 #[global_allocator]
@@ -121,6 +130,8 @@ fn run(cli: Cli) -> Result<()> {
             Command::Backup(args) => backup::backup(args).await,
             Command::RestoreBackup(args) => backup::restore(args).await,
             Command::RoleRule(cmd) => role_rule::run(cmd).await,
+            Command::Retention(cmd) => retention::run(cmd).await,
+            Command::Requests(args) => requests::run(*args).await,
         }
     })
 }

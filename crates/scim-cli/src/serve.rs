@@ -57,6 +57,14 @@ pub struct ServeArgs {
     /// application's database"), applied while serving.
     #[arg(long, env = "SCIM_TARGETS_DIR")]
     pub targets_dir: Option<std::path::PathBuf>,
+    /// Do not keep the request log (`scim requests`): tenants' SCIM requests are then only
+    /// in this process's log lines.
+    #[arg(long, env = "SCIM_NO_REQUEST_LOG")]
+    pub no_request_log: bool,
+    /// Seconds between passes of the retention job (purges, pruning, redaction, request
+    /// log trimming; `scim retention`) [default: 300].
+    #[arg(long, env = "SCIM_RETENTION_INTERVAL", value_parser = clap::value_parser!(u64).range(1..))]
+    pub retention_interval: Option<u64>,
     #[command(flatten)]
     pub store: StoreOptions,
     #[command(flatten)]
@@ -231,6 +239,7 @@ fn server_config(args: &ServeArgs, file: &FileConfig, public_url: &str) -> Resul
     if let Some(n) = args.page_max_members.or(file.page_max_members) {
         config.page_max_members = n.max(1);
     }
+    config.request_log = !args.no_request_log;
     Ok(config)
 }
 
@@ -289,7 +298,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let config = service.config();
     bootstrap(service.store().as_ref(), config, &args).await?;
     let tls = crate::tls::acceptor(&args.tls, &file, service.closing())?;
-    crate::metrics::start(&args.metrics, &file, service.store().clone(), service.closing()).await?;
+    crate::metrics::start(
+        &args.metrics,
+        &file,
+        service.store().clone(),
+        service.closing(),
+    )
+    .await?;
     tracing::info!(
         listen = %local,
         public_url = %config.public_url,
@@ -316,6 +331,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         service.closing(),
     )
     .await?;
+    // Retention and the audit index, every 5 minutes (scim_store::retention).
+    let every = Duration::from_secs(args.retention_interval.unwrap_or(300));
+    let maintenance = scim_store::retention::spawn(service.store().clone(), every);
     let limits = config.connections.clone();
     let app = service.router_with(service.admin_token_router());
     let closing = service.clone();
@@ -334,5 +352,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     for t in targets {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
+    maintenance.abort();
     Ok(())
 }

@@ -127,6 +127,9 @@ impl FromRequestParts<AppState> for Auth {
         if let Some(slot) = parts.extensions.get::<crate::metrics::TenantSlot>() {
             slot.set(&tenant.name);
         }
+        if let Some(slot) = parts.extensions.get::<crate::request_log::AuthSlot>() {
+            slot.set(tenant.id, &token.name);
+        }
         let settings = settings_of(state, tenant.id).await?;
         if let Err(e) = state.throttle.admit(tenant.id, 1) {
             return Err(tarpit(e).await);

@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// that would take it over (fewer results than `count`, RFC 7644 §3.4.2.4), except the
     /// first group, which is always on the page (its members are then streamed).
     pub page_max_members: u64,
+    /// Whether tenants' SCIM requests are written to the request log (in the database,
+    /// off the request's path; `scim requests`).
+    pub request_log: bool,
 }
 
 /// Where tenants' base URLs live below the public URL unless configured otherwise.
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             throttle: crate::throttle::ThrottleConfig::default(),
             patch_response_max_members: 100,
             page_max_members: 10_000,
+            request_log: true,
         }
     }
 }

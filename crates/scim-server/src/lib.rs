@@ -16,6 +16,7 @@ pub mod listener;
 mod logging;
 pub mod metrics;
 mod ready;
+pub mod request_log;
 mod routes;
 pub mod service;
 pub mod state;
@@ -61,6 +62,8 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, other: Router) -> Router {
     use routes::{bulk, discovery, resources};
     let scim_path = state.config.scim_path.trim_end_matches('/').to_string();
+    let logger = state.request_log.clone();
+    let scim_prefix: std::sync::Arc<str> = std::sync::Arc::from(format!("{scim_path}/"));
     let tenant = Router::new()
         .route(
             "/ServiceProviderConfig",
@@ -99,10 +102,9 @@ pub fn router_with(state: AppState, other: Router) -> Router {
         .fallback(not_found)
         .with_state(state)
         .merge(other)
-        .layer(axum::middleware::from_fn_with_state(
-            std::sync::Arc::<str>::from(format!("{scim_path}/")),
-            logging::log_request,
-        ))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            logging::log_request(scim_prefix.clone(), logger.clone(), req, next)
+        }))
         .layer(axum::middleware::from_fn(metrics::record));
     // `/Users/` is `/Users`: the path is normalised before it is routed.
     Router::new().fallback_service(tower::service_fn(move |mut req: axum::extract::Request| {

@@ -1,5 +1,7 @@
-//! One structured log line per request: tenant, method, path, status, latency, request id.
+//! One structured log line per request: tenant, method, path, status, latency, request id;
+//! and, for a tenant's SCIM requests, an entry of the request log (`request_log.rs`).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::Request;
@@ -20,10 +22,15 @@ pub(crate) fn acceptable_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Logs one request; `scim_prefix` is the tenants' path with a trailing `/` (`/scim/v2/`),
-/// which the tenant's name follows.
+/// Longest path and query kept in the request log, in characters.
+const MAX_PATH: usize = 2000;
+
+/// Logs one request (and records it in the tenant's request log when there is one);
+/// `scim_prefix` is the tenants' path with a trailing `/` (`/scim/v2/`), which the tenant's
+/// name follows.
 pub async fn log_request(
-    axum::extract::State(scim_prefix): axum::extract::State<std::sync::Arc<str>>,
+    scim_prefix: Arc<str>,
+    logger: Option<Arc<crate::request_log::RequestLogger>>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -42,16 +49,73 @@ pub async fn log_request(
         .and_then(|rest| rest.split('/').next())
         .unwrap_or("-")
         .to_string();
+    // A tenant's SCIM request goes to the request log.
+    let entry = match &logger {
+        Some(logger) if tenant != "-" && !tenant.is_empty() => {
+            let slot = crate::request_log::AuthSlot::default();
+            req.extensions_mut().insert(slot.clone());
+            let capture = crate::request_log::BodyCapture::default();
+            if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+                let body = std::mem::take(req.body_mut());
+                *req.body_mut() = capture.wrap(body);
+            }
+            let path_and_query: String = req
+                .uri()
+                .path_and_query()
+                .map_or(path.as_str(), |p| p.as_str())
+                .chars()
+                .take(MAX_PATH)
+                .collect();
+            let user_agent = req
+                .headers()
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(300).collect::<String>());
+            Some((logger.clone(), slot, capture, path_and_query, user_agent))
+        }
+        _ => None,
+    };
     let mut response = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
     let status = response.status().as_u16();
     let latency_us = started.elapsed().as_micros() as u64;
-    match response
+    let summary = response
         .extensions()
-        .get::<crate::error_log::ErrorSummary>()
-    {
+        .get::<crate::error_log::ErrorSummary>();
+    if let Some((logger, slot, capture, path_and_query, user_agent)) = entry {
+        let auth = slot.get();
+        let failed = status >= 400;
+        logger.record(scim_store::requests::NewRequest {
+            tenant_id: auth.as_ref().map(|a| a.0),
+            tenant_name: tenant.clone(),
+            at: scim_store::audit::now_instant(),
+            method: method.to_string(),
+            path: path_and_query,
+            status,
+            scim_type: summary.and_then(|e| e.scim_type).map(str::to_string),
+            detail: summary.map(|e| e.detail.clone()),
+            duration_us: latency_us,
+            request_id: Some(request_id.clone()),
+            token_name: auth.map(|a| a.1),
+            user_agent,
+            request_body: if failed { capture.logged() } else { None },
+            response_body: match summary {
+                Some(e) if failed => Some(
+                    serde_json::json!({
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                        "status": status.to_string(),
+                        "scimType": e.scim_type,
+                        "detail": e.detail,
+                    })
+                    .to_string(),
+                ),
+                _ => None,
+            },
+        });
+    }
+    match summary {
         // Why it failed: the SCIM error's scimType and detail (values sent are not shown).
         Some(e) => tracing::info!(
             target: "scim::request",

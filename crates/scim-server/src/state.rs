@@ -22,12 +22,18 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     /// JWT mode: signing keys fetched from tenants' JWKS URLs, cached.
     pub jwks: Arc<JwksCache>,
+    /// The request log's queue (`None`: not kept, see [`ServerConfig::request_log`]).
+    pub request_log: Option<Arc<crate::request_log::RequestLogger>>,
 }
 
 impl AppState {
     /// The state of a server on `store`, serving `registry`'s resource types with `config`.
+    /// The request log's writer is started on the current runtime, if there is one.
     pub fn new(store: Arc<dyn Store>, registry: Arc<SchemaRegistry>, config: ServerConfig) -> Self {
+        let request_log = (config.request_log && tokio::runtime::Handle::try_current().is_ok())
+            .then(|| crate::request_log::RequestLogger::spawn(store.clone()));
         AppState {
+            request_log,
             store,
             registry,
             throttle: Arc::new(Throttle::new(config.throttle.clone())),

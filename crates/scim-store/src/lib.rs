@@ -22,6 +22,8 @@ mod model;
 mod operator;
 pub mod postgres;
 mod query;
+pub mod requests;
+pub mod retention;
 pub mod roles;
 mod settings;
 mod signal;
@@ -50,6 +52,8 @@ pub use model::{
 };
 pub use operator::{DeletedResource, TenantContents};
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};
+pub use requests::RequestLog;
+pub use retention::{PolicyUpdate, Retention, RetentionPolicy};
 pub use settings::{JwtSettings, Rotation, TenantSettings, TenantUpdate, TokenScope, TokenSpec};
 pub use signal::CommitSignal;
 pub use sql::fairness::Fairness;
@@ -59,7 +63,9 @@ pub use targets::{ParkedEvent, TargetStates, TargetStatus};
 /// store implements: the change log as an event source ([`EventLog`]) and administration
 /// tokens ([`AdminTokens`]).
 #[async_trait]
-pub trait Store: EventLog + AdminTokens + DeliveryStore + Audit + Management + Send + Sync {
+pub trait Store:
+    EventLog + AdminTokens + DeliveryStore + Audit + Management + Retention + RequestLog + Send + Sync
+{
     /// Sets the gauges of the `metrics` facade to their current values (SQLite's writer
     /// queue, PostgreSQL's pool); called before each `/metrics` scrape.
     fn record_gauges(&self) {}

@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod events;
 pub(crate) mod openapi;
+pub(crate) mod requests;
 pub(crate) mod roles;
 pub(crate) mod tenants;
 pub(crate) mod tokens;

@@ -30,6 +30,8 @@ pub(crate) const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/admin/v1/tenants/{tenant}/groups"),
     ("GET", "/admin/v1/tenants/{tenant}/groups/{id}"),
     ("GET", "/admin/v1/audit"),
+    ("GET", "/admin/v1/tenants/{tenant}/requests"),
+    ("GET", "/admin/v1/tenants/{tenant}/retention"),
     ("GET", "/admin/v1/tenants/{tenant}/role-rules"),
     ("POST", "/admin/v1/tenants/{tenant}/role-rules"),
     ("DELETE", "/admin/v1/tenants/{tenant}/role-rules/{rule_id}"),

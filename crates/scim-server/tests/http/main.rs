@@ -30,6 +30,7 @@ mod large_groups;
 mod limits;
 mod okta;
 mod others;
+mod requests;
 mod resources;
 mod smoke;
 mod tenancy;

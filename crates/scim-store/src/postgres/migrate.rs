@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "roles2",
         include_str!("../../migrations/postgres/0009_roles2.sql"),
     ),
+    (
+        10,
+        "requests",
+        include_str!("../../migrations/postgres/0010_requests.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

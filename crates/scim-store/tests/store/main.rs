@@ -19,5 +19,6 @@ mod list;
 mod members;
 mod operator;
 mod resources;
+mod retention;
 mod safety;
 mod tenants;
