@@ -24,6 +24,7 @@ mod error;
 mod migrate;
 #[doc(hidden)]
 pub mod testing;
+mod tls;
 mod tx;
 
 use std::sync::Arc;
@@ -32,7 +33,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use scim_core::schema::SchemaRegistry;
-use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 
 use crate::StoreError;
@@ -84,8 +84,17 @@ pub struct PgEngine {
 
 /// Parses a `postgres://` URL (or a libpq key=value string).
 pub(crate) fn parse_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
-    url.parse::<tokio_postgres::Config>()
-        .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))
+    parse_with_tls(url).map(|(config, _)| config)
+}
+
+/// Parses a URL and its TLS settings (`sslmode`, `sslrootcert`; see [`tls`]).
+fn parse_with_tls(url: &str) -> Result<(tokio_postgres::Config, tls::TlsSettings), StoreError> {
+    let (rest, settings) = tls::split_url(url)?;
+    let mut config = rest
+        .parse::<tokio_postgres::Config>()
+        .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
+    config.ssl_mode(settings.driver_mode());
+    Ok((config, settings))
 }
 
 /// A URL for logs: user, hosts, ports and database, never the password.
@@ -122,7 +131,8 @@ impl SqlStore<PgEngine> {
         registry: &SchemaRegistry,
         options: &PgOptions,
     ) -> Result<PgStore, StoreError> {
-        let mut config = parse_config(url)?;
+        let (mut config, tls) = parse_with_tls(url)?;
+        let connector = tls.connector()?;
         config.connect_timeout(options.connect_timeout);
         if config.get_application_name().is_none() {
             config.application_name("scim");
@@ -144,7 +154,7 @@ impl SqlStore<PgEngine> {
         let describe = redacted(&config);
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 // A closed connection is detected by the driver; one that breaks while
                 // idle fails its next statement, is dropped, and the request gets a 503.
@@ -168,7 +178,7 @@ impl SqlStore<PgEngine> {
             describe,
             deadline,
         };
-        engine.migrate().await?;
+        engine.migrate().await.map_err(|e| tls.explain(e))?;
         engine.analyzer.start().await;
         Ok(SqlStore::from_engine(engine, indexed_attributes(registry)))
     }

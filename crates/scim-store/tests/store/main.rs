@@ -22,3 +22,4 @@ mod resources;
 mod retention;
 mod safety;
 mod tenants;
+mod tls;
