@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use scim_core::schema::SchemaRegistry;
 use tokio::sync::OnceCell;
-use tokio_postgres::NoTls;
 
-use super::{PgOptions, PgStore, parse_config, redacted};
+use super::{PgOptions, PgStore, parse_config, parse_with_tls, redacted};
 
 /// Where the admin connection of the tests goes, or why there is none.
 #[derive(Debug, Clone)]
@@ -25,10 +24,25 @@ enum Server {
 
 static SERVER: OnceCell<Server> = OnceCell::const_new();
 
+/// A URL's driver configuration and TLS connector (its `sslmode` and `sslrootcert`).
+fn tls_config(
+    url: &str,
+) -> Result<
+    (
+        tokio_postgres::Config,
+        tokio_postgres_rustls::MakeRustlsConnect,
+    ),
+    String,
+> {
+    let (config, tls) = parse_with_tls(url).map_err(|e| e.to_string())?;
+    let connector = tls.connector().map_err(|e| e.to_string())?;
+    Ok((config, connector))
+}
+
 async fn reachable(url: &str) -> Result<(), String> {
-    let mut config = parse_config(url).map_err(|e| e.to_string())?;
+    let (mut config, tls) = tls_config(url)?;
     config.connect_timeout(Duration::from_secs(3));
-    let (client, conn) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let (client, conn) = config.connect(tls).await.map_err(|e| e.to_string())?;
     let task = tokio::spawn(conn);
     let result = client
         .simple_query("SELECT 1")
@@ -187,9 +201,9 @@ impl TestDatabase {
     /// Runs a query that returns one integer (a count) on this database, over a connection
     /// of its own: for tests that look at what the store wrote, below the store.
     pub async fn query_i64(&self, sql: &str) -> Result<i64, String> {
-        let mut config = parse_config(&self.url).map_err(|e| e.to_string())?;
+        let (mut config, tls) = tls_config(&self.url)?;
         config.connect_timeout(Duration::from_secs(5));
-        let (client, conn) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+        let (client, conn) = config.connect(tls).await.map_err(|e| e.to_string())?;
         let task = tokio::spawn(conn);
         let n: i64 = client
             .query_one(sql, &[])
@@ -209,9 +223,9 @@ impl TestDatabase {
              WHERE datname = '{}' AND pid <> pg_backend_pid()",
             self.name
         );
-        let mut config = parse_config(&self.admin).map_err(|e| e.to_string())?;
+        let (mut config, tls) = tls_config(&self.admin)?;
         config.connect_timeout(Duration::from_secs(5));
-        let (client, conn) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+        let (client, conn) = config.connect(tls).await.map_err(|e| e.to_string())?;
         let task = tokio::spawn(conn);
         let n: i64 = client
             .query_one(&sql, &[])
@@ -225,10 +239,10 @@ impl TestDatabase {
 }
 
 async fn admin_exec(admin: &str, sql: &str) -> Result<(), String> {
-    let mut config = parse_config(admin).map_err(|e| e.to_string())?;
+    let (mut config, tls) = tls_config(admin)?;
     config.connect_timeout(Duration::from_secs(5));
     let (client, conn) = config
-        .connect(NoTls)
+        .connect(tls)
         .await
         .map_err(|e| format!("{sql}: {e}"))?;
     let task = tokio::spawn(conn);
