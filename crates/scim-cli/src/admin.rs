@@ -644,12 +644,7 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
             None => bail!("--delete-mode must be 'hard' or 'soft'"),
         },
     };
-    let jwt_given = a.jwt_issuer.is_some()
-        || a.jwt_audience.is_some()
-        || a.jwt_jwks_url.is_some()
-        || a.jwt_key_file.is_some()
-        || a.jwt_tenant_claim.is_some()
-        || a.jwt_tenant_value.is_some();
+    let jwt_given = jwt_given(&a);
     let s = open(&a.target).await?;
     let jwt = if a.no_jwt {
         Some(None)
@@ -662,46 +657,7 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
             );
         };
         let current = s.tenant_settings(t.id).await?.jwt;
-        let static_key = match &a.jwt_key_file {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-                anyhow::anyhow!("cannot read the key file {}: {e}", path.display())
-            })?),
-            None => None,
-        };
-        let (jwks_url, static_key) = match (a.jwt_jwks_url.clone(), static_key) {
-            (Some(url), None) => (Some(url), None),
-            (None, Some(key)) => (None, Some(key)),
-            (Some(_), Some(_)) => bail!("give --jwt-jwks-url or --jwt-key-file, not both"),
-            (None, None) => (
-                current.as_ref().and_then(|c| c.jwks_url.clone()),
-                current.as_ref().and_then(|c| c.static_key.clone()),
-            ),
-        };
-        let pick = |given: &Option<String>, old: Option<&String>, what: &str| {
-            given
-                .clone()
-                .or_else(|| old.cloned())
-                .ok_or_else(|| anyhow::anyhow!("JWT mode needs --jwt-{what}"))
-        };
-        Some(Some(JwtSettings {
-            issuer: pick(&a.jwt_issuer, current.as_ref().map(|c| &c.issuer), "issuer")?,
-            audience: pick(
-                &a.jwt_audience,
-                current.as_ref().map(|c| &c.audience),
-                "audience",
-            )?,
-            jwks_url,
-            static_key,
-            tenant_claim: pick(
-                &a.jwt_tenant_claim,
-                current.as_ref().map(|c| &c.tenant_claim),
-                "tenant-claim",
-            )?,
-            tenant_value: a
-                .jwt_tenant_value
-                .clone()
-                .or_else(|| current.as_ref().and_then(|c| c.tenant_value.clone())),
-        }))
+        Some(Some(merge_jwt(&a, current)?))
     } else {
         None
     };
@@ -747,6 +703,62 @@ pub(crate) fn print_tenant_updated(t: &scim_admin::ops::TenantView) {
         if t.jwt.is_some() { "on" } else { "off" }
     );
     println!("running servers apply the change within 5 seconds");
+}
+
+/// Whether `tenant update` was given a JWT setting (other than --no-jwt).
+pub(crate) fn jwt_given(a: &TenantUpdateArgs) -> bool {
+    a.jwt_issuer.is_some()
+        || a.jwt_audience.is_some()
+        || a.jwt_jwks_url.is_some()
+        || a.jwt_key_file.is_some()
+        || a.jwt_tenant_claim.is_some()
+        || a.jwt_tenant_value.is_some()
+}
+
+/// The JWT settings `tenant update` asks for: the tenant's current ones with the parts
+/// given changed (local and remote).
+pub(crate) fn merge_jwt(a: &TenantUpdateArgs, current: Option<JwtSettings>) -> Result<JwtSettings> {
+    let static_key = match &a.jwt_key_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the key file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let (jwks_url, static_key) = match (a.jwt_jwks_url.clone(), static_key) {
+        (Some(url), None) => (Some(url), None),
+        (None, Some(key)) => (None, Some(key)),
+        (Some(_), Some(_)) => bail!("give --jwt-jwks-url or --jwt-key-file, not both"),
+        (None, None) => (
+            current.as_ref().and_then(|c| c.jwks_url.clone()),
+            current.as_ref().and_then(|c| c.static_key.clone()),
+        ),
+    };
+    let pick = |given: &Option<String>, old: Option<&String>, what: &str| {
+        given
+            .clone()
+            .or_else(|| old.cloned())
+            .ok_or_else(|| anyhow::anyhow!("JWT mode needs --jwt-{what}"))
+    };
+    Ok(JwtSettings {
+        issuer: pick(&a.jwt_issuer, current.as_ref().map(|c| &c.issuer), "issuer")?,
+        audience: pick(
+            &a.jwt_audience,
+            current.as_ref().map(|c| &c.audience),
+            "audience",
+        )?,
+        jwks_url,
+        static_key,
+        tenant_claim: pick(
+            &a.jwt_tenant_claim,
+            current.as_ref().map(|c| &c.tenant_claim),
+            "tenant-claim",
+        )?,
+        tenant_value: a
+            .jwt_tenant_value
+            .clone()
+            .or_else(|| current.as_ref().and_then(|c| c.tenant_value.clone())),
+    })
 }
 
 #[cfg(test)]

@@ -12,9 +12,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::admin::{
-    TenantCommand, TenantRow, TokenCommand, confirm_tenant_delete, plural, print_already_revoked,
-    print_revoked, print_tenant_created, print_tenant_updated, print_tenants, print_token_created,
-    print_token_header, print_token_rotated, print_token_row, scope_name,
+    TenantCommand, TenantRow, TokenCommand, confirm_tenant_delete, jwt_given, merge_jwt, plural,
+    print_already_revoked, print_revoked, print_tenant_created, print_tenant_updated,
+    print_tenants, print_token_created, print_token_header, print_token_rotated, print_token_row,
+    scope_name,
 };
 use crate::config::{AdminTarget, FileConfig};
 use crate::limits::{parse_duration, parse_optional_count, parse_optional_rate, parse_rate};
@@ -223,20 +224,16 @@ pub async fn tenant(r: &Remote, cmd: TenantCommand) -> Result<()> {
             print_tenants(&rows);
         }
         TenantCommand::Update(a) => {
-            if a.jwt_issuer.is_some()
-                || a.jwt_audience.is_some()
-                || a.jwt_jwks_url.is_some()
-                || a.jwt_key_file.is_some()
-                || a.jwt_tenant_claim.is_some()
-                || a.jwt_tenant_value.is_some()
-                || a.no_jwt
-            {
-                bail!(
-                    "JWT settings are not changed through --server yet: use the management \
-                     API's PATCH /admin/v1/tenants/{} or run the command on the database",
-                    a.name
-                );
-            }
+            let path = format!("/tenants/{}", seg(&a.name));
+            let jwt = if a.no_jwt {
+                Some(None)
+            } else if jwt_given(&a) {
+                // Start from the tenant's current JWT settings, as on the database.
+                let t: TenantView = r.call(Method::GET, &path, None).await?;
+                Some(Some(merge_jwt(&a, t.jwt.map(Into::into))?.into()))
+            } else {
+                None
+            };
             let patch = TenantPatch {
                 delete_mode: match a.delete_mode.as_deref() {
                     Some("soft") => Some(DeleteMode::Soft),
@@ -250,7 +247,7 @@ pub async fn tenant(r: &Remote, cmd: TenantCommand) -> Result<()> {
                     .map(parse_optional_rate)
                     .transpose()?,
                 rate_burst: a.burst.as_deref().map(parse_optional_count).transpose()?,
-                jwt: None,
+                jwt,
             };
             // Only what is given is sent: a JSON null would reset a setting.
             let mut body = Map::new();
@@ -266,12 +263,11 @@ pub async fn tenant(r: &Remote, cmd: TenantCommand) -> Result<()> {
             if let Some(burst) = patch.rate_burst {
                 body.insert("rate_burst".into(), burst.into());
             }
+            if let Some(jwt) = &patch.jwt {
+                body.insert("jwt".into(), serde_json::to_value(jwt)?);
+            }
             let t: TenantView = r
-                .call(
-                    Method::PATCH,
-                    &format!("/tenants/{}", seg(&a.name)),
-                    Some(Value::Object(body)),
-                )
+                .call(Method::PATCH, &path, Some(Value::Object(body)))
                 .await?;
             print_tenant_updated(&t);
         }

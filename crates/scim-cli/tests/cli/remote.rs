@@ -77,6 +77,36 @@ async fn tenants_and_tokens_are_managed_through_the_management_api() {
     );
     assert!(updated.contains("retention 7d"), "{updated}");
     assert!(remote_ok(url, &admin, &["tenant", "list"]).contains("7d"));
+    // JWT mode: one flag later changes only its part of the current settings.
+    let jwt = remote_ok(
+        url,
+        &admin,
+        &[
+            "tenant",
+            "update",
+            "acme",
+            "--jwt-issuer",
+            "https://idp.example.com",
+            "--jwt-audience",
+            "scim",
+            "--jwt-jwks-url",
+            "https://idp.example.com/jwks",
+            "--jwt-tenant-claim",
+            "tid",
+        ],
+    );
+    assert!(jwt.contains("JWT mode on"), "{jwt}");
+    let jwt = remote_ok(
+        url,
+        &admin,
+        &["tenant", "update", "acme", "--jwt-audience", "other"],
+    );
+    assert!(
+        jwt.contains("JWT mode on") && jwt.contains("retention 7d"),
+        "{jwt}"
+    );
+    let jwt = remote_ok(url, &admin, &["tenant", "update", "acme", "--no-jwt"]);
+    assert!(jwt.contains("JWT mode off"), "{jwt}");
 
     // A token made remotely works for SCIM.
     let made = remote_ok(
