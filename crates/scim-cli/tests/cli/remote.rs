@@ -195,6 +195,24 @@ async fn tenants_and_tokens_are_managed_through_the_management_api() {
     assert!(err.contains("refused the admin token"), "{err}");
     assert!(out.stdout.is_empty());
 
+    // The server and the admin token from the config file.
+    let config = dir.path().join("remote.toml");
+    std::fs::write(
+        &config,
+        format!("server = \"{url}\"\nadmin_token = \"{admin}\"\n"),
+    )
+    .unwrap();
+    let out = scim()
+        .args(["tenant", "list", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("default"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(management API)"));
+
     // --server with --data-dir is refused.
     let out = remote(url, &admin, &["tenant", "list", "--data-dir", data]);
     assert_eq!(out.status.code(), Some(1));
