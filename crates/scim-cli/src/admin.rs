@@ -218,7 +218,7 @@ async fn tenant_id(store: &Arc<dyn Store>, name: &str) -> Result<i64> {
 }
 
 /// "3 users, 1 group" and the like.
-fn plural(n: i64, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: i64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -259,7 +259,157 @@ fn confirmed_on_terminal(name: &str) -> Result<bool> {
     Ok(line.trim() == name)
 }
 
+/// One line of `scim tenant list`.
+pub(crate) struct TenantRow {
+    pub name: String,
+    pub delete_mode: &'static str,
+    pub retention_days: i64,
+    pub rate_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    pub jwt: bool,
+    pub created: String,
+}
+
+/// `scim tenant create`'s answer (local and remote).
+pub(crate) fn print_tenant_created(name: &str, base_url_line: &str) {
+    println!("created tenant '{name}'");
+    println!("{base_url_line}");
+    println!("next: scim token create --tenant {name} --name <idp>");
+}
+
+/// `scim tenant list`'s table, with a note on names that differ only by letter case.
+pub(crate) fn print_tenants(tenants: &[TenantRow]) {
+    println!(
+        "{:<24} {:<6} {:<10} {:<10} {:<8} {:<4} CREATED",
+        "NAME", "DELETE", "RETENTION", "RATE", "BURST", "JWT"
+    );
+    for t in tenants {
+        println!(
+            "{:<24} {:<6} {:<10} {:<10} {:<8} {:<4} {}",
+            t.name,
+            t.delete_mode,
+            format!("{}d", t.retention_days),
+            t.rate_per_minute
+                .map_or_else(|| "default".into(), show_rate),
+            t.burst.map_or_else(|| "default".into(), |b| b.to_string()),
+            if t.jwt { "on" } else { "-" },
+            t.created
+        );
+    }
+    if tenants.is_empty() {
+        println!("(no tenants: `scim serve` creates 'default' on its first start)");
+    }
+    // Tenants from before names were case-insensitive (migration 0008).
+    let mut by_folded: std::collections::BTreeMap<String, Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for t in tenants {
+        by_folded
+            .entry(t.name.to_ascii_lowercase())
+            .or_default()
+            .push(&t.name);
+    }
+    for names in by_folded.values().filter(|n| n.len() > 1) {
+        println!(
+            "note: tenants {} differ only by letter case (created before tenant names \
+             became case-insensitive); each is reached by its exact name only. Move \
+             the connections to one of them and delete the others.",
+            names
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+/// Says what a tenant holds and asks for confirmation unless `yes`; an error if refused.
+pub(crate) fn confirm_tenant_delete(name: &str, what: &str, yes: bool) -> Result<()> {
+    println!("tenant '{name}' holds {what}");
+    if !yes && !confirmed_on_terminal(name)? {
+        bail!("tenant '{name}' was not deleted: the name typed was not '{name}'");
+    }
+    Ok(())
+}
+
+/// `scim token create`'s answer (local and remote).
+pub(crate) fn print_token_created(base_url_line: &str, made: &scim_admin::ops::TokenCreated) {
+    println!("{base_url_line}");
+    println!("token id: {}", made.token.id);
+    println!("scope: {}", scope_name(made.token.scope));
+    if let Some(expires) = &made.token.expires {
+        println!("expires: {expires}");
+    }
+    println!(
+        "token (shown once, store it now): {}",
+        made.secret.as_deref().unwrap_or_default()
+    );
+}
+
+pub(crate) fn scope_name(scope: scim_admin::ops::Scope) -> &'static str {
+    match scope {
+        scim_admin::ops::Scope::Write => "write",
+        scim_admin::ops::Scope::Read => "read",
+    }
+}
+
+/// `scim token rotate`'s answer (local and remote).
+pub(crate) fn print_token_rotated(r: &scim_admin::ops::TokenRotated) {
+    let scope = scope_name(r.token.scope);
+    println!("new token id: {} (scope {scope})", r.token.id);
+    println!("new token (shown once, store it now): {}", r.secret);
+    match (&r.old_token.revoked, &r.old_token.expires) {
+        (Some(at), _) => println!("old token {} revoked at {at}", r.old_token.id),
+        (None, Some(end)) => println!("old token {} keeps working until {end}", r.old_token.id),
+        (None, None) => {}
+    }
+}
+
+/// The header of `scim token list`.
+pub(crate) fn print_token_header() {
+    println!(
+        "{:<18} {:<16} {:<6} {:<25} {:<25} {:<25} REVOKED",
+        "ID", "NAME", "SCOPE", "CREATED", "EXPIRES", "LAST USED"
+    );
+}
+
+/// One line of `scim token list`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn print_token_row(
+    id: &str,
+    name: &str,
+    scope: &str,
+    created: &str,
+    expires: Option<&str>,
+    last_used: Option<&str>,
+    revoked: Option<&str>,
+) {
+    println!(
+        "{:<18} {:<16} {:<6} {:<25} {:<25} {:<25} {}",
+        id,
+        name,
+        scope,
+        created,
+        expires.unwrap_or("-"),
+        last_used.map_or_else(|| "never".to_string(), to_the_minute),
+        revoked.unwrap_or("-")
+    );
+}
+
+pub(crate) fn print_already_revoked(id: &str, name: &str, at: &str) {
+    println!("token {id} ('{name}') was already revoked at {at}: nothing changed");
+}
+
+pub(crate) fn print_revoked(id: &str, name: &str) {
+    println!(
+        "revoked token {id} ('{name}'): it no longer works (within 5 seconds on other \
+         server instances)"
+    );
+}
+
 pub async fn tenant(cmd: TenantCommand) -> Result<()> {
+    if let Some(remote) = crate::remote::Remote::of(cmd.target())? {
+        return crate::remote::tenant(&remote, cmd).await;
+    }
     match cmd {
         TenantCommand::Create {
             name,
@@ -292,59 +442,25 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
             else {
                 bail!("unexpected replay of a tenant creation");
             };
-            println!("created tenant '{}'", t.name);
-            println!("{}", target.base_url_line(&t.name));
-            println!("next: scim token create --tenant {} --name <idp>", t.name);
+            print_tenant_created(&t.name, &target.base_url_line(&t.name));
         }
         TenantCommand::Update(args) => update_tenant(args).await?,
         TenantCommand::List { target } => {
             let s = open(&target).await?;
-            let tenants = s.list_tenants().await?;
-            println!(
-                "{:<24} {:<6} {:<10} {:<10} {:<8} {:<4} CREATED",
-                "NAME", "DELETE", "RETENTION", "RATE", "BURST", "JWT"
-            );
-            for t in &tenants {
+            let mut rows = Vec::new();
+            for t in s.list_tenants().await? {
                 let settings = s.tenant_settings(t.id).await?;
-                println!(
-                    "{:<24} {:<6} {:<10} {:<10} {:<8} {:<4} {}",
-                    t.name,
-                    t.delete_mode.as_str(),
-                    format!("{}d", t.retention_days),
-                    settings
-                        .rate_per_minute
-                        .map_or_else(|| "default".into(), show_rate),
-                    settings
-                        .rate_burst
-                        .map_or_else(|| "default".into(), |b| b.to_string()),
-                    if settings.jwt.is_some() { "on" } else { "-" },
-                    t.created
-                );
+                rows.push(TenantRow {
+                    name: t.name,
+                    delete_mode: t.delete_mode.as_str(),
+                    retention_days: t.retention_days,
+                    rate_per_minute: settings.rate_per_minute,
+                    burst: settings.rate_burst,
+                    jwt: settings.jwt.is_some(),
+                    created: t.created,
+                });
             }
-            if tenants.is_empty() {
-                println!("(no tenants: `scim serve` creates 'default' on its first start)");
-            }
-            // Tenants from before names were case-insensitive (migration 0008).
-            let mut by_folded: std::collections::BTreeMap<String, Vec<&str>> =
-                std::collections::BTreeMap::new();
-            for t in &tenants {
-                by_folded
-                    .entry(t.name.to_ascii_lowercase())
-                    .or_default()
-                    .push(&t.name);
-            }
-            for names in by_folded.values().filter(|n| n.len() > 1) {
-                println!(
-                    "note: tenants {} differ only by letter case (created before tenant names \
-                     became case-insensitive); each is reached by its exact name only. Move \
-                     the connections to one of them and delete the others.",
-                    names
-                        .iter()
-                        .map(|n| format!("'{n}'"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
+            print_tenants(&rows);
         }
         TenantCommand::Delete { name, yes, target } => {
             let s = open(&target).await?;
@@ -355,14 +471,7 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
             };
             let contents = s.tenant_contents(t.id).await?;
             let what = contents_sentence(&contents);
-            println!("tenant '{}' holds {what}", t.name);
-            if !yes && !confirmed_on_terminal(&t.name)? {
-                bail!(
-                    "tenant '{}' was not deleted: the name typed was not '{}'",
-                    t.name,
-                    t.name
-                );
-            }
+            confirm_tenant_delete(&t.name, &what, yes)?;
             if let Err(e) = manager(&s).delete_tenant(&cli_caller(), &t.name).await {
                 if e.code == "tenant_not_found" {
                     bail!("tenant '{}' was deleted by someone else meanwhile", t.name);
@@ -376,6 +485,9 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
 }
 
 pub async fn token(cmd: TokenCommand) -> Result<()> {
+    if let Some(remote) = crate::remote::Remote::of(cmd.target())? {
+        return crate::remote::token(&remote, cmd).await;
+    }
     match cmd {
         TokenCommand::Create {
             tenant,
@@ -401,14 +513,7 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
             else {
                 bail!("unexpected replay of a token creation");
             };
-            let (info, text) = (made.token, made.secret.unwrap_or_default());
-            println!("{}", target.base_url_line(&tenant));
-            println!("token id: {}", info.id);
-            println!("scope: {}", scope.as_str());
-            if let Some(expires) = &info.expires {
-                println!("expires: {expires}");
-            }
-            println!("token (shown once, store it now): {text}");
+            print_token_created(&target.base_url_line(&tenant), &made);
         }
         TokenCommand::Rotate {
             tenant,
@@ -427,39 +532,21 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
             let r = manager(&s)
                 .rotate_token(&cli_caller(), &tenant, &id, req)
                 .await?;
-            let scope = match r.token.scope {
-                scim_admin::ops::Scope::Write => "write",
-                scim_admin::ops::Scope::Read => "read",
-            };
-            println!("new token id: {} (scope {scope})", r.token.id);
-            println!("new token (shown once, store it now): {}", r.secret);
-            match (&r.old_token.revoked, &r.old_token.expires) {
-                (Some(at), _) => println!("old token {} revoked at {at}", r.old_token.id),
-                (None, Some(end)) => {
-                    println!("old token {} keeps working until {end}", r.old_token.id)
-                }
-                (None, None) => {}
-            }
+            print_token_rotated(&r);
         }
         TokenCommand::List { tenant, target } => {
             let s = open(&target).await?;
             let id = tenant_id(&s, &tenant).await?;
-            println!(
-                "{:<18} {:<16} {:<6} {:<25} {:<25} {:<25} REVOKED",
-                "ID", "NAME", "SCOPE", "CREATED", "EXPIRES", "LAST USED"
-            );
+            print_token_header();
             for t in s.list_tokens(id).await? {
-                println!(
-                    "{:<18} {:<16} {:<6} {:<25} {:<25} {:<25} {}",
-                    t.id,
-                    t.name,
+                print_token_row(
+                    &t.id,
+                    &t.name,
                     t.scope.as_str(),
-                    t.created,
-                    t.expires.as_deref().unwrap_or("-"),
-                    t.last_used
-                        .as_deref()
-                        .map_or_else(|| "never".to_string(), to_the_minute),
-                    t.revoked.as_deref().unwrap_or("-")
+                    &t.created,
+                    t.expires.as_deref(),
+                    t.last_used.as_deref(),
+                    t.revoked.as_deref(),
                 );
             }
         }
@@ -474,10 +561,7 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                 );
             };
             if let Some(at) = &t.revoked {
-                println!(
-                    "token {id} ('{}') was already revoked at {at}: nothing changed",
-                    t.name
-                );
+                print_already_revoked(&id, &t.name, at);
                 return Ok(());
             }
             if let Err(e) = manager(&s).revoke_token(&cli_caller(), &tenant, &id).await {
@@ -486,11 +570,7 @@ pub async fn token(cmd: TokenCommand) -> Result<()> {
                 }
                 return Err(e.into());
             }
-            println!(
-                "revoked token {id} ('{}'): it no longer works (within 5 seconds on other \
-                 server instances)",
-                t.name
-            );
+            print_revoked(&id, &t.name);
         }
     }
     Ok(())
@@ -564,12 +644,7 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
             None => bail!("--delete-mode must be 'hard' or 'soft'"),
         },
     };
-    let jwt_given = a.jwt_issuer.is_some()
-        || a.jwt_audience.is_some()
-        || a.jwt_jwks_url.is_some()
-        || a.jwt_key_file.is_some()
-        || a.jwt_tenant_claim.is_some()
-        || a.jwt_tenant_value.is_some();
+    let jwt_given = jwt_given(&a);
     let s = open(&a.target).await?;
     let jwt = if a.no_jwt {
         Some(None)
@@ -582,46 +657,7 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
             );
         };
         let current = s.tenant_settings(t.id).await?.jwt;
-        let static_key = match &a.jwt_key_file {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-                anyhow::anyhow!("cannot read the key file {}: {e}", path.display())
-            })?),
-            None => None,
-        };
-        let (jwks_url, static_key) = match (a.jwt_jwks_url.clone(), static_key) {
-            (Some(url), None) => (Some(url), None),
-            (None, Some(key)) => (None, Some(key)),
-            (Some(_), Some(_)) => bail!("give --jwt-jwks-url or --jwt-key-file, not both"),
-            (None, None) => (
-                current.as_ref().and_then(|c| c.jwks_url.clone()),
-                current.as_ref().and_then(|c| c.static_key.clone()),
-            ),
-        };
-        let pick = |given: &Option<String>, old: Option<&String>, what: &str| {
-            given
-                .clone()
-                .or_else(|| old.cloned())
-                .ok_or_else(|| anyhow::anyhow!("JWT mode needs --jwt-{what}"))
-        };
-        Some(Some(JwtSettings {
-            issuer: pick(&a.jwt_issuer, current.as_ref().map(|c| &c.issuer), "issuer")?,
-            audience: pick(
-                &a.jwt_audience,
-                current.as_ref().map(|c| &c.audience),
-                "audience",
-            )?,
-            jwks_url,
-            static_key,
-            tenant_claim: pick(
-                &a.jwt_tenant_claim,
-                current.as_ref().map(|c| &c.tenant_claim),
-                "tenant-claim",
-            )?,
-            tenant_value: a
-                .jwt_tenant_value
-                .clone()
-                .or_else(|| current.as_ref().and_then(|c| c.tenant_value.clone())),
-        }))
+        Some(Some(merge_jwt(&a, current)?))
     } else {
         None
     };
@@ -648,6 +684,12 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
         ),
         Err(e) => return Err(e.into()),
     };
+    print_tenant_updated(&t);
+    Ok(())
+}
+
+/// `scim tenant update`'s answer (local and remote).
+pub(crate) fn print_tenant_updated(t: &scim_admin::ops::TenantView) {
     let mode = DeleteMode::from(t.delete_mode);
     println!(
         "tenant '{}': delete mode {}, retention {}d, rate {}, burst {}, JWT mode {}",
@@ -661,7 +703,62 @@ async fn update_tenant(a: TenantUpdateArgs) -> Result<()> {
         if t.jwt.is_some() { "on" } else { "off" }
     );
     println!("running servers apply the change within 5 seconds");
-    Ok(())
+}
+
+/// Whether `tenant update` was given a JWT setting (other than --no-jwt).
+pub(crate) fn jwt_given(a: &TenantUpdateArgs) -> bool {
+    a.jwt_issuer.is_some()
+        || a.jwt_audience.is_some()
+        || a.jwt_jwks_url.is_some()
+        || a.jwt_key_file.is_some()
+        || a.jwt_tenant_claim.is_some()
+        || a.jwt_tenant_value.is_some()
+}
+
+/// The JWT settings `tenant update` asks for: the tenant's current ones with the parts
+/// given changed (local and remote).
+pub(crate) fn merge_jwt(a: &TenantUpdateArgs, current: Option<JwtSettings>) -> Result<JwtSettings> {
+    let static_key = match &a.jwt_key_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the key file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let (jwks_url, static_key) = match (a.jwt_jwks_url.clone(), static_key) {
+        (Some(url), None) => (Some(url), None),
+        (None, Some(key)) => (None, Some(key)),
+        (Some(_), Some(_)) => bail!("give --jwt-jwks-url or --jwt-key-file, not both"),
+        (None, None) => (
+            current.as_ref().and_then(|c| c.jwks_url.clone()),
+            current.as_ref().and_then(|c| c.static_key.clone()),
+        ),
+    };
+    let pick = |given: &Option<String>, old: Option<&String>, what: &str| {
+        given
+            .clone()
+            .or_else(|| old.cloned())
+            .ok_or_else(|| anyhow::anyhow!("JWT mode needs --jwt-{what}"))
+    };
+    Ok(JwtSettings {
+        issuer: pick(&a.jwt_issuer, current.as_ref().map(|c| &c.issuer), "issuer")?,
+        audience: pick(
+            &a.jwt_audience,
+            current.as_ref().map(|c| &c.audience),
+            "audience",
+        )?,
+        jwks_url,
+        static_key,
+        tenant_claim: pick(
+            &a.jwt_tenant_claim,
+            current.as_ref().map(|c| &c.tenant_claim),
+            "tenant-claim",
+        )?,
+        tenant_value: a
+            .jwt_tenant_value
+            .clone()
+            .or_else(|| current.as_ref().and_then(|c| c.tenant_value.clone())),
+    })
 }
 
 #[cfg(test)]

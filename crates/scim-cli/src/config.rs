@@ -72,6 +72,10 @@ pub struct FileConfig {
     pub metrics_tenant_labels: Option<usize>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Administration commands: the running server to act on through its management API.
+    pub server: Option<String>,
+    /// Administration commands: the admin token for `server`.
+    pub admin_token: Option<String>,
     /// Event delivery (webhooks, NATS): the `[delivery]` table.
     pub delivery: Option<crate::delivery::DeliveryFile>,
 }
@@ -212,6 +216,18 @@ pub struct AdminTarget {
     /// are used unless given here.
     #[arg(long, env = "SCIM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// `scim tenant` and `scim token`: act on a running server through its management API
+    /// (e.g. `https://scim.example.com`) instead of on its database; needs --admin-token.
+    #[arg(long, env = "SCIM_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The admin token (`scimadm_…`, from `scim admin-token create`) for --server.
+    #[arg(
+        long,
+        env = "SCIM_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
 }
 
 impl AdminTarget {
@@ -231,6 +247,13 @@ impl AdminTarget {
     /// Opens the deployment's existing database (never creating one) and says on
     /// standard error which one it is.
     pub async fn open(&self) -> Result<AnyStore> {
+        if let Some(server) = &self.server {
+            anyhow::bail!(
+                "this command acts on the database only, not through the management API: \
+                 drop --server {server} (or SCIM_SERVER) and give --data-dir, --database-url \
+                 or --config"
+            );
+        }
         let file = FileConfig::load(self.config.as_deref())?;
         let (_, store) = self.store_options().open_existing(&file).await?;
         Ok(store)

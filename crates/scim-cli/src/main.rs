@@ -10,6 +10,7 @@ mod delivery;
 mod errors;
 mod limits;
 mod metrics;
+mod remote;
 mod requests;
 mod retention;
 mod role_rule;

@@ -19,6 +19,7 @@ mod faults;
 mod metrics;
 mod operator;
 mod ready;
+mod remote;
 mod requests;
 mod roles;
 mod safety;
