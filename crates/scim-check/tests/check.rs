@@ -117,7 +117,7 @@ async fn scim_postgres_passes_every_check() {
     all_pass_against_scim(Arc::new(store), registry).await;
 }
 
-/// Starts a peer with /work/shared/peers/start.sh; `None` (SKIPPED) when not installed.
+/// Starts a peer with start.sh of `SCIM_PEERS_DIR` (default /work/shared/peers); `None` (SKIPPED) when not installed.
 fn start_peer(peer: &str, port: u16, token: &str) -> Option<u32> {
     let home = std::env::var("PEERS_HOME").unwrap_or_else(|_| "/tmp/scim-peers".into());
     let installed = match peer {
@@ -128,13 +128,10 @@ fn start_peer(peer: &str, port: u16, token: &str) -> Option<u32> {
             .join("node/node_modules/scimmy-routers")
             .exists(),
     };
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/start.sh");
-    let script = if script.exists() {
-        script
-    } else {
-        std::path::PathBuf::from("/work/shared/peers/start.sh")
-    };
+    let script = std::path::PathBuf::from(
+        std::env::var("SCIM_PEERS_DIR").unwrap_or_else(|_| "/work/shared/peers".into()),
+    )
+    .join("start.sh");
     if !installed || !script.exists() {
         if std::env::var("SCIM_CHECK_PEERS").as_deref() == Ok("1") {
             panic!("{peer} is not installed under {home} (run /work/shared/peers/setup.sh)");

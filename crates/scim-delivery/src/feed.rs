@@ -128,10 +128,7 @@ impl Feed {
                 "the cursor must be a position (0 or more), not {after}"
             )));
         }
-        let first_kept = match self.store.oldest_change(tenant.id).await? {
-            Some(oldest) => oldest,
-            None => self.store.change_head(tenant.id).await? + 1,
-        };
+        let first_kept = self.store.first_kept(tenant.id).await?;
         if after < first_kept - 1 {
             return Err(DeliveryError::CursorExpired {
                 after,

@@ -29,6 +29,12 @@ pub trait EventLog: Send + Sync {
     /// The position of the oldest change record still kept (`None` when the log is empty).
     async fn oldest_change(&self, tenant_id: i64) -> Result<Option<i64>, StoreError>;
 
+    /// The position of the first change a reader can still get: the oldest record kept, or
+    /// one past the head when the log is empty (everything was pruned, or nothing happened
+    /// yet). Read in one snapshot, so that a commit between two reads cannot make a cursor
+    /// look expired; a cursor `after` is served in full when `after >= first_kept - 1`.
+    async fn first_kept(&self, tenant_id: i64) -> Result<i64, StoreError>;
+
     /// Deletes a tenant's change records at or before `through` (retention); returns how
     /// many were deleted. Readers asking for an older position are then told it is gone.
     async fn prune_changes(&self, tenant_id: i64, through: i64) -> Result<u64, StoreError>;

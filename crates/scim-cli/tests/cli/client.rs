@@ -283,9 +283,10 @@ async fn check_reports_findings_in_scim2_server() {
         .local_addr()
         .unwrap()
         .port();
+    let peers = std::env::var("SCIM_PEERS_DIR").unwrap_or_else(|_| "/work/shared/peers".into());
     let out = std::process::Command::new("bash")
         .args([
-            "/work/shared/peers/start.sh",
+            &format!("{peers}/start.sh"),
             "scim2-server",
             &port.to_string(),
             "peer-token",

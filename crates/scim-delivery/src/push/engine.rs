@@ -197,10 +197,7 @@ async fn ensure_nats(store: &dyn Store, url: &str) -> Result<(), DeliveryError> 
         {
             continue;
         }
-        let position = match store.oldest_change(tenant.id).await? {
-            Some(oldest) => oldest - 1,
-            None => store.change_head(tenant.id).await?,
-        };
+        let position = store.first_kept(tenant.id).await? - 1;
         let d = store
             .create_destination(NewDestination {
                 tenant_id: tenant.id,

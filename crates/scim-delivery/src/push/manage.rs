@@ -176,11 +176,7 @@ impl Destinations {
     async fn start_position(&self, tenant: &Tenant, start: Start) -> Result<i64, DeliveryError> {
         Ok(match start {
             Start::Now => self.store.change_head(tenant.id).await?,
-            Start::Beginning => self
-                .store
-                .oldest_change(tenant.id)
-                .await?
-                .map_or(self.store.change_head(tenant.id).await?, |o| o - 1),
+            Start::Beginning => self.store.first_kept(tenant.id).await? - 1,
             Start::After(p) if p < 0 => {
                 return Err(DeliveryError::Invalid(format!(
                     "a position is 0 or more, not {p}"
@@ -408,11 +404,7 @@ impl Destinations {
                 "position {from} is after the tenant's latest ({head})"
             )));
         }
-        let oldest = self
-            .store
-            .oldest_change(tenant.id)
-            .await?
-            .unwrap_or(head + 1);
+        let oldest = self.store.first_kept(tenant.id).await?;
         if from < oldest - 1 {
             return Err(DeliveryError::CursorExpired {
                 after: from,

@@ -8,5 +8,6 @@
 #[macro_use]
 mod support;
 
+mod cursors;
 mod nats;
 mod webhooks;

@@ -84,7 +84,12 @@ async fn deliveries_are_signed_in_order_and_retried_honouring_retry_after(mut f:
         expected.iter().map(|e| e.0.clone()).collect::<Vec<_>>()
     );
 
-    // Every attempt is recorded; the position is the last event's.
+    // Every attempt is recorded; the position is the last event's (committed just after
+    // the receiver's acknowledgement).
+    eventually("the last position recorded", WAIT, || async {
+        f.store.destination(&id).await.unwrap().unwrap().position == expected[4].1
+    })
+    .await;
     let d = f.store.destination(&id).await.unwrap().unwrap();
     assert_eq!(d.position, expected[4].1);
     assert_eq!((d.failures, d.last_status), (0, Some(204)));

@@ -39,6 +39,19 @@ pub(crate) fn oldest_change(db: &mut dyn Db, tenant_id: i64) -> Result<Option<i6
     )
 }
 
+pub(crate) fn first_kept(db: &mut dyn Db, tenant_id: i64) -> Result<i64, StoreError> {
+    // One statement, so one snapshot on both engines: the oldest kept record, else the
+    // tenant's head + 1 (0 + 1 for a tenant that does not exist).
+    db.row(
+        "SELECT COALESCE(\
+             (SELECT seq FROM changes WHERE tenant_id = ? ORDER BY seq LIMIT 1), \
+             (SELECT change_seq + 1 FROM tenants WHERE id = ?), 1)",
+        params![tenant_id, tenant_id],
+        |r| r.int(0),
+    )
+    .map(|first| first.unwrap_or(1))
+}
+
 pub(crate) fn prune_changes(
     db: &mut dyn Db,
     tenant_id: i64,

@@ -658,6 +658,12 @@ impl<E: Engine> EventLog for SqlStore<E> {
             .await
     }
 
+    async fn first_kept(&self, tenant_id: i64) -> Result<i64, StoreError> {
+        self.engine
+            .read_short(move |db| events::first_kept(db, tenant_id))
+            .await
+    }
+
     async fn prune_changes(&self, tenant_id: i64, through: i64) -> Result<u64, StoreError> {
         // The audit index takes in what is pruned first (sql/audit.rs).
         self.prune_indexed(tenant_id, through).await

@@ -90,6 +90,11 @@ async fn heads_oldest_and_pruning(f: Fixture) {
     let s = f.s();
     assert_eq!(s.change_head(f.acme).await.unwrap(), 0);
     assert_eq!(s.oldest_change(f.acme).await.unwrap(), None);
+    assert_eq!(
+        s.first_kept(f.acme).await.unwrap(),
+        1,
+        "an empty log: everything is kept"
+    );
     for i in 0..5 {
         f.user(f.acme, &format!("u{i}")).await;
     }
@@ -105,6 +110,7 @@ async fn heads_oldest_and_pruning(f: Fixture) {
 
     assert_eq!(s.prune_changes(f.acme, 3).await.unwrap(), 3);
     assert_eq!(s.oldest_change(f.acme).await.unwrap(), Some(4));
+    assert_eq!(s.first_kept(f.acme).await.unwrap(), 4);
     let left: Vec<i64> = s
         .changes(f.acme, 0, 100)
         .await
@@ -119,6 +125,11 @@ async fn heads_oldest_and_pruning(f: Fixture) {
     let t = s.tenant_by_id(f.acme).await.unwrap().unwrap();
     assert_eq!(t.name, "acme");
     assert!(s.tenant_by_id(999_999).await.unwrap().is_none());
+
+    // Everything pruned: the first change a reader can get is the next one.
+    assert_eq!(s.prune_changes(f.acme, 5).await.unwrap(), 2);
+    assert_eq!(s.oldest_change(f.acme).await.unwrap(), None);
+    assert_eq!(s.first_kept(f.acme).await.unwrap(), 6);
 }
 
 async fn a_commit_wakes_the_tenants_waiters(f: Fixture) {

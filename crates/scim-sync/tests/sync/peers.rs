@@ -1,4 +1,4 @@
-//! `scim sync` into the peers of /work/shared/peers (scim2-server, and the Node server on
+//! `scim sync` into the peers of ../shared/peers (`SCIM_PEERS_DIR`; scim2-server, and the Node server on
 //! scimmy), started with its start.sh: the same source ends in the same state as in
 //! `scim`, and a second run plans nothing. A peer that is not installed (run
 //! /work/shared/peers/setup.sh) is SKIPPED with a message, or fails with SCIM_SYNC_PEERS=1.
@@ -42,13 +42,9 @@ fn start(peer: &str, base: &str) -> Option<Peer> {
         .unwrap()
         .port();
     let token = "sync-peer-token";
+    let peers = std::env::var("SCIM_PEERS_DIR").unwrap_or_else(|_| "/work/shared/peers".into());
     let out = std::process::Command::new("bash")
-        .args([
-            "/work/shared/peers/start.sh",
-            peer,
-            &port.to_string(),
-            token,
-        ])
+        .args([&format!("{peers}/start.sh"), peer, &port.to_string(), token])
         .output()
         .unwrap();
     assert!(
