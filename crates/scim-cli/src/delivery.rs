@@ -310,6 +310,12 @@ async fn targets(store: &Arc<dyn Store>, target: &Target) -> Result<Vec<Tenant>>
     }
 }
 
+/// Who runs the command, as the management audit log records it: the same `cli:<user>`
+/// as `scim tenant` and `scim token` (every change goes through the management layer).
+fn cli_actor() -> scim_store::manage::AuditActor {
+    crate::admin::cli_caller().audit()
+}
+
 fn print_view(v: &DestinationView) {
     let extra = match (&v.paused_reason, &v.last_error) {
         (Some(r), _) => format!("paused ({r})"),
@@ -343,6 +349,7 @@ pub async fn webhook(cmd: WebhookCommand) -> Result<()> {
         } => {
             let s = open(&store).await?;
             let m = Destinations::new(s.clone(), allow_private);
+            let actor = cli_actor();
             for t in targets(&s, &target).await? {
                 let spec = DestinationSpec {
                     url: url.clone(),
@@ -351,7 +358,7 @@ pub async fn webhook(cmd: WebhookCommand) -> Result<()> {
                     batch_max: batch,
                     start: start_of(&from)?,
                 };
-                let (view, secret) = m.create_webhook(&t, spec).await?;
+                let (view, secret) = m.create_webhook(&t, spec, &actor).await?;
                 println!(
                     "webhook {} for tenant '{}' -> {}",
                     view.id, t.name, view.url
@@ -370,7 +377,7 @@ pub async fn webhook(cmd: WebhookCommand) -> Result<()> {
             let (t, d) = find(&s, DestinationKind::Webhook, &id).await?;
             let overlap = parse_duration(&overlap)?;
             let (view, secret) = Destinations::new(s, true)
-                .rotate_secret(&t, &d, overlap)
+                .rotate_secret(&t, &d, overlap, &cli_actor())
                 .await?;
             println!("new signing secret for {} (shown once): {secret}", view.id);
             match view.previous_secret_expires {
@@ -394,6 +401,7 @@ pub async fn nats(cmd: NatsCommand) -> Result<()> {
         } => {
             let s = open(&store).await?;
             let m = Destinations::new(s.clone(), true);
+            let actor = cli_actor();
             for t in targets(&s, &target).await? {
                 let spec = DestinationSpec {
                     url: url.clone(),
@@ -402,7 +410,7 @@ pub async fn nats(cmd: NatsCommand) -> Result<()> {
                     batch_max: None,
                     start: start_of(&from)?,
                 };
-                let view = m.create_nats(&t, spec).await?;
+                let view = m.create_nats(&t, spec, &actor).await?;
                 println!(
                     "NATS publisher {} for tenant '{}' -> {} (subjects scim.events.{}.*), starting after position {}",
                     view.id, t.name, view.url, t.name, view.position
@@ -472,20 +480,26 @@ async fn common(kind: DestinationKind, cmd: Common) -> Result<()> {
         }
         Common::Remove { id, store } => {
             let s = open(&store).await?;
-            let (_, d) = find(&s, kind, &id).await?;
-            Destinations::new(s, true).delete(&d).await?;
+            let (t, d) = find(&s, kind, &id).await?;
+            Destinations::new(s, true)
+                .delete(&t, &d, &cli_actor())
+                .await?;
             println!("removed {id}");
         }
         Common::Pause { id, store } => {
             let s = open(&store).await?;
             let (t, d) = find(&s, kind, &id).await?;
-            let v = Destinations::new(s, true).pause(&t, &d).await?;
+            let v = Destinations::new(s, true)
+                .pause(&t, &d, &cli_actor())
+                .await?;
             println!("paused {} at position {}", v.id, v.position);
         }
         Common::Resume { id, store } => {
             let s = open(&store).await?;
             let (t, d) = find(&s, kind, &id).await?;
-            let v = Destinations::new(s, true).resume(&t, &d).await?;
+            let v = Destinations::new(s, true)
+                .resume(&t, &d, &cli_actor())
+                .await?;
             println!(
                 "resumed {} after position {} ({} behind)",
                 v.id, v.position, v.lag
@@ -494,7 +508,9 @@ async fn common(kind: DestinationKind, cmd: Common) -> Result<()> {
         Common::Replay { id, from, store } => {
             let s = open(&store).await?;
             let (t, d) = find(&s, kind, &id).await?;
-            let v = Destinations::new(s, true).replay(&t, &d, from).await?;
+            let v = Destinations::new(s, true)
+                .replay(&t, &d, from, &cli_actor())
+                .await?;
             println!("{} resends every event after position {}", v.id, v.position);
         }
         Common::Deliveries {

@@ -150,6 +150,10 @@ async fn main() {
                 start: Start::Beginning,
                 ..Default::default()
             },
+            &scim_store::manage::AuditActor {
+                name: "bench".into(),
+                ..Default::default()
+            },
         )
         .await
         .unwrap();

@@ -192,10 +192,33 @@ impl Feed {
     async fn page(
         &self,
         tenant: &Tenant,
-        events: Vec<Event>,
+        mut events: Vec<Event>,
         next: i64,
     ) -> Result<FeedPage, DeliveryError> {
+        self.add_roles(tenant, &mut events).await?;
         let head = self.store.change_head(tenant.id).await?.max(next);
         Ok(FeedPage { events, next, head })
+    }
+
+    /// Adds to each user an event carries its effective roles as of the event (right
+    /// after the event's write, with the recompute that write made), not the roles now:
+    /// one batched store read for the page.
+    async fn add_roles(&self, tenant: &Tenant, events: &mut [Event]) -> Result<(), DeliveryError> {
+        let asked: Vec<(String, i64)> = events
+            .iter()
+            .filter(|e| e.event_type.carries_user() && e.data.resource.is_some())
+            .map(|e| (e.data.id.clone(), e.position))
+            .collect();
+        if asked.is_empty() {
+            return Ok(());
+        }
+        let mut roles = self.store.roles_at(tenant.id, asked).await?;
+        for e in events.iter_mut().filter(|e| e.event_type.carries_user()) {
+            let key = (e.data.id.clone(), e.position);
+            if let (Some(user), Some(r)) = (e.data.resource.as_mut(), roles.remove(&key)) {
+                event::set_effective_roles(user, r);
+            }
+        }
+        Ok(())
     }
 }

@@ -96,7 +96,7 @@ pub struct Destination {
 }
 
 /// A destination to create.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDestination {
     /// The tenant whose events it receives.
     pub tenant_id: i64,
@@ -117,7 +117,7 @@ pub struct NewDestination {
 }
 
 /// Changes to a destination's settings (`None`: unchanged).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DestinationChange {
     /// A new URL.
     pub url: Option<String>,

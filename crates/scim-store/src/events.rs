@@ -1,5 +1,7 @@
 //! Reading the change log for delivery: positions, heads, pruning, commit signals.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use crate::StoreError;
@@ -38,6 +40,18 @@ pub trait EventLog: Send + Sync {
     /// Deletes a tenant's change records at or before `through` (retention); returns how
     /// many were deleted. Readers asking for an older position are then told it is gone.
     async fn prune_changes(&self, tenant_id: i64, through: i64) -> Result<u64, StoreError>;
+
+    /// The effective roles users had as of change records of theirs: for each `(user id,
+    /// position of a record of that user)`, the roles right after that record's write
+    /// (including the recompute the write made: its `roles_changed` record, right after
+    /// it), sorted. Exact for any position kept, not the roles now; a pair is absent only
+    /// when it cannot be known (a user deleted since, whose earlier records were pruned).
+    /// One batched read for all the pairs.
+    async fn roles_at(
+        &self,
+        tenant_id: i64,
+        at: Vec<(String, i64)>,
+    ) -> Result<HashMap<(String, i64), Vec<String>>, StoreError>;
 
     /// Wake-ups after this store's own writes (see [`CommitSignal`]).
     fn commit_signal(&self) -> &CommitSignal;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::delivery::{Destination, DestinationChange, DestinationKind, NewDestination};
 use crate::model::{DeleteMode, Tenant, TokenInfo};
 use crate::{Rotation, StoreError, TenantSettings, TenantUpdate, TokenSpec};
 
@@ -97,6 +98,99 @@ pub enum AdminOp {
         /// The rule's id.
         rule_id: String,
     },
+    /// An operator's change of one of a tenant's push destinations (webhook endpoint,
+    /// NATS publisher). Its audit record never holds a secret, nor the user information
+    /// or query of its URL.
+    Destination {
+        /// The tenant's name.
+        tenant: String,
+        /// Which kind of destination (a destination of another kind is not found).
+        kind: DestinationKind,
+        /// What is done.
+        op: DestinationOp,
+    },
+}
+
+/// What an operator does to a push destination ([`AdminOp::Destination`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DestinationOp {
+    /// Creates one (of the op's tenant and kind).
+    Create(NewDestination),
+    /// Changes its settings, or rotates its secret (`rotate_secret`).
+    Change {
+        /// The destination's id.
+        id: String,
+        /// What changes.
+        change: DestinationChange,
+    },
+    /// Resumes it (`true`: failures cleared, next attempt at once) or pauses it
+    /// (`false`: an operator's pause, its position kept).
+    SetActive {
+        /// The destination's id.
+        id: String,
+        /// Resume or pause.
+        active: bool,
+    },
+    /// Resends every event after a position.
+    Replay {
+        /// The destination's id.
+        id: String,
+        /// The position delivery goes on after.
+        from: i64,
+    },
+    /// Deletes it with its attempts.
+    Delete {
+        /// The destination's id.
+        id: String,
+    },
+}
+
+impl DestinationOp {
+    /// The destination's id (`None` for a create).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            DestinationOp::Create(_) => None,
+            DestinationOp::Change { id, .. }
+            | DestinationOp::SetActive { id, .. }
+            | DestinationOp::Replay { id, .. }
+            | DestinationOp::Delete { id } => Some(id),
+        }
+    }
+
+    /// The audit log's name of the operation (`webhook.create`, `nats.pause`, …).
+    pub fn action(&self, kind: DestinationKind) -> &'static str {
+        let i = match self {
+            DestinationOp::Create(_) => 0,
+            DestinationOp::Change { change, .. } if change.rotate_secret.is_some() => 1,
+            DestinationOp::Change { .. } => 2,
+            DestinationOp::SetActive { active: false, .. } => 3,
+            DestinationOp::SetActive { active: true, .. } => 4,
+            DestinationOp::Replay { .. } => 5,
+            DestinationOp::Delete { .. } => 6,
+        };
+        const WEBHOOK: [&str; 7] = [
+            "webhook.create",
+            "webhook.rotate_secret",
+            "webhook.update",
+            "webhook.pause",
+            "webhook.resume",
+            "webhook.replay",
+            "webhook.delete",
+        ];
+        const NATS: [&str; 7] = [
+            "nats.create",
+            "nats.rotate_secret",
+            "nats.update",
+            "nats.pause",
+            "nats.resume",
+            "nats.replay",
+            "nats.delete",
+        ];
+        match kind {
+            DestinationKind::Webhook => WEBHOOK[i],
+            DestinationKind::Nats => NATS[i],
+        }
+    }
 }
 
 impl AdminOp {
@@ -111,6 +205,7 @@ impl AdminOp {
             AdminOp::RotateToken { .. } => "token.rotate",
             AdminOp::AddRoleRule { .. } => "role_rule.add",
             AdminOp::RemoveRoleRule { .. } => "role_rule.remove",
+            AdminOp::Destination { kind, op, .. } => op.action(*kind),
         }
     }
 
@@ -124,7 +219,8 @@ impl AdminOp {
             | AdminOp::RevokeToken { tenant, .. }
             | AdminOp::RotateToken { tenant, .. }
             | AdminOp::AddRoleRule { tenant, .. }
-            | AdminOp::RemoveRoleRule { tenant, .. } => tenant,
+            | AdminOp::RemoveRoleRule { tenant, .. }
+            | AdminOp::Destination { tenant, .. } => tenant,
         }
     }
 }
@@ -151,6 +247,8 @@ pub enum AdminOutcome {
         /// `true` when added, `false` when removed.
         added: bool,
     },
+    /// A push destination as it is after the write (as it was, for a delete).
+    Destination(Destination),
 }
 
 /// Who makes a management write, for the audit log.

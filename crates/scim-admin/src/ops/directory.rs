@@ -60,10 +60,8 @@ impl Manager {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            if let Value::Object(o) = r {
-                let mine = roles.remove(&id).unwrap_or_default();
-                o.insert("effectiveRoles".into(), Value::from(mine));
-            }
+            // The same JSON as the event feed's users.
+            scim_delivery::event::set_effective_roles(r, roles.remove(&id).unwrap_or_default());
         }
         Ok(())
     }

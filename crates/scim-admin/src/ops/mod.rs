@@ -73,7 +73,8 @@ impl Caller {
         }
     }
 
-    fn audit(&self) -> AuditActor {
+    /// The caller as the management audit log records it.
+    pub fn audit(&self) -> AuditActor {
         AuditActor {
             name: self.name.clone(),
             id: self.token_id.clone(),

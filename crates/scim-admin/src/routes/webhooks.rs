@@ -1,6 +1,7 @@
 //! Push destinations of a tenant: webhook endpoints (`/tenants/{tenant}/webhooks`) and
 //! NATS JetStream publishers (`/tenants/{tenant}/nats`). Creating a webhook (and rotating
-//! its secret) answers the signing secret, once.
+//! its secret) answers the signing secret, once. Every write is recorded in the management
+//! audit log as the caller's (`scim_delivery::push::Destinations` does it).
 
 use std::time::Duration;
 
@@ -12,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 use scim_delivery::push::{DestinationSpec, DestinationView, Start};
 use scim_store::Tenant;
 use scim_store::delivery::{Destination, DestinationKind};
+use scim_store::manage::AuditActor;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiError;
 use crate::auth::AdminAuth;
+use crate::body::Who;
 use crate::query::Params;
 use crate::{AdminError, AdminState};
 
@@ -158,6 +161,7 @@ fn refused(e: scim_delivery::DeliveryError) -> AdminError {
 
 async fn create(
     state: AdminState,
+    who: &AuditActor,
     kind: DestinationKind,
     name: String,
     bytes: Bytes,
@@ -168,7 +172,7 @@ async fn create(
         DestinationKind::Webhook => {
             let (view, secret) = state
                 .destinations
-                .create_webhook(&t, spec)
+                .create_webhook(&t, spec, who)
                 .await
                 .map_err(refused)?;
             json!({ "webhook": view, "secret": secret })
@@ -182,7 +186,7 @@ async fn create(
             }
             let view = state
                 .destinations
-                .create_nats(&t, spec)
+                .create_nats(&t, spec, who)
                 .await
                 .map_err(refused)?;
             json!({ "nats": view })
@@ -207,6 +211,7 @@ async fn list(
 
 async fn update(
     state: AdminState,
+    who: &AuditActor,
     kind: DestinationKind,
     name: String,
     id: String,
@@ -217,7 +222,7 @@ async fn update(
     Ok(Json(
         state
             .destinations
-            .update(&t, &d, spec)
+            .update(&t, &d, spec, who)
             .await
             .map_err(refused)?,
     ))
@@ -225,12 +230,13 @@ async fn update(
 
 async fn delete(
     state: AdminState,
+    who: &AuditActor,
     kind: DestinationKind,
     name: String,
     id: String,
 ) -> Result<StatusCode, AdminError> {
-    let (_, d) = destination(&state, kind, &name, &id).await?;
-    state.destinations.delete(&d).await?;
+    let (t, d) = destination(&state, kind, &name, &id).await?;
+    state.destinations.delete(&t, &d, who).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -246,6 +252,7 @@ async fn show(
 
 async fn pause(
     state: AdminState,
+    who: &AuditActor,
     kind: DestinationKind,
     name: String,
     id: String,
@@ -253,15 +260,16 @@ async fn pause(
 ) -> Result<Json<DestinationView>, AdminError> {
     let (t, d) = destination(&state, kind, &name, &id).await?;
     let view = if active {
-        state.destinations.resume(&t, &d).await?
+        state.destinations.resume(&t, &d, who).await?
     } else {
-        state.destinations.pause(&t, &d).await?
+        state.destinations.pause(&t, &d, who).await?
     };
     Ok(Json(view))
 }
 
 async fn replay(
     state: AdminState,
+    who: &AuditActor,
     kind: DestinationKind,
     name: String,
     id: String,
@@ -275,7 +283,7 @@ async fn replay(
         ));
     }
     let b: ReplayBody = body(&bytes)?;
-    match state.destinations.replay(&t, &d, b.from).await {
+    match state.destinations.replay(&t, &d, b.from, who).await {
         Ok(v) => Ok(Json(v)),
         Err(scim_delivery::DeliveryError::Invalid(m)) => Err(AdminError::invalid("from", m)),
         Err(e) => Err(e.into()),
@@ -319,12 +327,12 @@ const NATS: DestinationKind = DestinationKind::Nats;
         (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError),
         (status = 404, description = "`tenant_not_found`", body = ApiError)))]
 pub(crate) async fn create_webhook(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path(t): Path<String>,
     b: Bytes,
 ) -> Result<Response, AdminError> {
-    create(s, WH, t, b).await
+    create(s, &who.0.audit(), WH, t, b).await
 }
 
 /// The tenant's webhook endpoints.
@@ -359,12 +367,12 @@ pub(crate) async fn get_webhook(
     responses((status = 200, description = "The destination", body = Object),
         (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn update_webhook(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
     b: Bytes,
 ) -> Result<Json<DestinationView>, AdminError> {
-    update(s, WH, t, id, b).await
+    update(s, &who.0.audit(), WH, t, id, b).await
 }
 
 /// Deletes a webhook endpoint.
@@ -372,11 +380,11 @@ pub(crate) async fn update_webhook(
     params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
     responses((status = 204, description = "Deleted"), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn delete_webhook(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
 ) -> Result<StatusCode, AdminError> {
-    delete(s, WH, t, id).await
+    delete(s, &who.0.audit(), WH, t, id).await
 }
 
 /// Pauses delivery to a webhook endpoint (its position is kept).
@@ -384,11 +392,11 @@ pub(crate) async fn delete_webhook(
     params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
     responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn pause_webhook(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
 ) -> Result<Json<DestinationView>, AdminError> {
-    pause(s, WH, t, id, false).await
+    pause(s, &who.0.audit(), WH, t, id, false).await
 }
 
 /// Resumes delivery to a webhook endpoint where it stopped.
@@ -396,11 +404,11 @@ pub(crate) async fn pause_webhook(
     params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
     responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn resume_webhook(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
 ) -> Result<Json<DestinationView>, AdminError> {
-    pause(s, WH, t, id, true).await
+    pause(s, &who.0.audit(), WH, t, id, true).await
 }
 
 /// Sends again the events after a position.
@@ -410,12 +418,12 @@ pub(crate) async fn resume_webhook(
     responses((status = 200, description = "The destination", body = Object),
         (status = 400, description = "`from` is missing or out of range", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn replay_webhook(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
     b: Bytes,
 ) -> Result<Json<DestinationView>, AdminError> {
-    replay(s, WH, t, id, b).await
+    replay(s, &who.0.audit(), WH, t, id, b).await
 }
 
 /// `POST …/rotate-secret`: a new secret (shown once); the old one keeps signing beside it
@@ -426,7 +434,7 @@ pub(crate) async fn replay_webhook(
     responses((status = 200, description = "`{\"webhook\": …, \"secret\": \"whsec_…\"}`: the new secret, shown once", body = Object),
         (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn rotate_secret(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
     b: Bytes,
@@ -434,7 +442,10 @@ pub(crate) async fn rotate_secret(
     let (tenant, d) = destination(&s, WH, &t, &id).await?;
     let r: RotateBody = body(&b)?;
     let overlap = Duration::from_secs(r.overlap_seconds.unwrap_or(86_400).min(30 * 86_400));
-    let (view, secret) = s.destinations.rotate_secret(&tenant, &d, overlap).await?;
+    let (view, secret) = s
+        .destinations
+        .rotate_secret(&tenant, &d, overlap, &who.0.audit())
+        .await?;
     Ok(Json(json!({ "webhook": view, "secret": secret })))
 }
 
@@ -464,12 +475,12 @@ pub(crate) async fn webhook_attempts(
         (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError),
         (status = 404, description = "`tenant_not_found`", body = ApiError)))]
 pub(crate) async fn create_nats(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path(t): Path<String>,
     b: Bytes,
 ) -> Result<Response, AdminError> {
-    create(s, NATS, t, b).await
+    create(s, &who.0.audit(), NATS, t, b).await
 }
 
 /// The tenant's NATS JetStream publishers.
@@ -504,12 +515,12 @@ pub(crate) async fn get_nats(
     responses((status = 200, description = "The destination", body = Object),
         (status = 400, description = "`field` names the field", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn update_nats(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
     b: Bytes,
 ) -> Result<Json<DestinationView>, AdminError> {
-    update(s, NATS, t, id, b).await
+    update(s, &who.0.audit(), NATS, t, id, b).await
 }
 
 /// Deletes a NATS JetStream publisher.
@@ -517,11 +528,11 @@ pub(crate) async fn update_nats(
     params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
     responses((status = 204, description = "Deleted"), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn delete_nats(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
 ) -> Result<StatusCode, AdminError> {
-    delete(s, NATS, t, id).await
+    delete(s, &who.0.audit(), NATS, t, id).await
 }
 
 /// Pauses delivery to a NATS JetStream publisher (its position is kept).
@@ -529,11 +540,11 @@ pub(crate) async fn delete_nats(
     params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
     responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn pause_nats(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
 ) -> Result<Json<DestinationView>, AdminError> {
-    pause(s, NATS, t, id, false).await
+    pause(s, &who.0.audit(), NATS, t, id, false).await
 }
 
 /// Resumes delivery to a NATS JetStream publisher where it stopped.
@@ -541,11 +552,11 @@ pub(crate) async fn pause_nats(
     params(("tenant" = String, Path, description = "The tenant's name"), ("id" = String, Path, description = "The destination's id")),
     responses((status = 200, description = "The destination", body = Object), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn resume_nats(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
 ) -> Result<Json<DestinationView>, AdminError> {
-    pause(s, NATS, t, id, true).await
+    pause(s, &who.0.audit(), NATS, t, id, true).await
 }
 
 /// Sends again the events after a position.
@@ -555,12 +566,12 @@ pub(crate) async fn resume_nats(
     responses((status = 200, description = "The destination", body = Object),
         (status = 400, description = "`from` is missing or out of range", body = ApiError), (status = 401, body = ApiError), (status = 404, description = "`tenant_not_found`, `destination_not_found`", body = ApiError)))]
 pub(crate) async fn replay_nats(
-    _auth: AdminAuth,
+    who: Who,
     State(s): State<AdminState>,
     Path((t, id)): Path<(String, String)>,
     b: Bytes,
 ) -> Result<Json<DestinationView>, AdminError> {
-    replay(s, NATS, t, id, b).await
+    replay(s, &who.0.audit(), NATS, t, id, b).await
 }
 
 /// The latest delivery attempts to a NATS JetStream publisher, newest first.

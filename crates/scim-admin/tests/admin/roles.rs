@@ -15,7 +15,8 @@ backend_tests!(
     recomputation_costs_the_users_affected_not_the_tenant,
     concurrent_membership_changes_end_with_the_right_roles,
     bad_rules_are_refused_naming_the_field,
-    pattern_and_attribute_rules_follow_names_and_attributes
+    pattern_and_attribute_rules_follow_names_and_attributes,
+    feed_users_carry_their_roles_as_of_each_event
 );
 
 impl App {
@@ -610,4 +611,96 @@ async fn pattern_and_attribute_rules_follow_names_and_attributes(app: App) {
     .await
     .expect(200);
     assert!(app.roles(&ben).await.is_empty());
+}
+
+/// The user in `user.*` events carries its effective roles as they were right after that
+/// event's write (with the recompute it made), in the directory's JSON, not the roles now.
+async fn feed_users_carry_their_roles_as_of_each_event(app: App) {
+    app.rule("member", "default", None).await;
+    app.rule("admin", "group_display_name", Some("Admins"))
+        .await;
+    let alice = app.create_user("alice").await;
+    let admins = app.group("Admins", None, &[]).await;
+    // A membership change gives a role; a later change of the user carries it.
+    app.patch(
+        &format!("/Groups/{admins}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": alice}]}]),
+    )
+    .await
+    .expect(200);
+    app.patch(
+        &format!("/Users/{alice}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Alice"}]),
+    )
+    .await
+    .expect(200);
+    // Deactivation takes the default role away in the same write.
+    app.patch(
+        &format!("/Users/{alice}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await
+    .expect(200);
+
+    let events = app.all_events("acme").await;
+    let of_alice = |t: &str| -> Value {
+        events
+            .iter()
+            .find(|e| e["type"] == t && e["data"]["id"] == alice.as_str())
+            .unwrap_or_else(|| panic!("no {t} of alice"))
+            .clone()
+    };
+    let created = of_alice("user.created");
+    assert_eq!(
+        created["data"]["resource"]["effectiveRoles"],
+        json!(["member"]),
+        "{created}"
+    );
+    let updated = of_alice("user.updated");
+    assert_eq!(
+        updated["data"]["resource"]["effectiveRoles"],
+        json!(["admin", "member"]),
+        "{updated}"
+    );
+    let deactivated = of_alice("user.deactivated");
+    assert_eq!(
+        deactivated["data"]["resource"]["effectiveRoles"],
+        json!(["admin"]),
+        "{deactivated}"
+    );
+    // Re-reading the earlier event, alone on its page, still shows the earlier roles.
+    let position = created["position"].as_i64().unwrap();
+    let again = app
+        .admin_get(&format!(
+            "/tenants/acme/events?after={}&limit=1",
+            position - 1
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(again["events"][0], created);
+    let only_users = app
+        .admin_get("/tenants/acme/events?types=user.created,user.updated&limit=1000")
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(only_users["events"][0], created);
+    assert_eq!(only_users["events"][1], updated);
+    // The directory's representation of the same user.
+    let user = app
+        .admin_get(&format!("/tenants/acme/users/{alice}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(user["effectiveRoles"], json!(["admin"]));
+    assert_eq!(user, deactivated["data"]["resource"]);
+    // Groups and role changes carry no such member.
+    for e in &events {
+        if e["type"] != "user.created"
+            && e["type"] != "user.updated"
+            && e["type"] != "user.deactivated"
+        {
+            assert!(e["data"]["resource"].get("effectiveRoles").is_none(), "{e}");
+        }
+    }
 }

@@ -393,3 +393,97 @@ async fn two_instances_deliver_an_endpoint_one_at_a_time_in_order() {
         assert_eq!(e["inflight"], 1, "never two deliveries at once: {e}");
     }
 }
+
+/// `scim webhook …` and `scim nats …` record their changes in the management audit log
+/// under the local user, through the same management layer as the API (no secret in it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_commands_are_recorded_in_the_management_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let server = Server::start(&["--data-dir", data]);
+    let added = run(&[
+        "webhook",
+        "add",
+        "--tenant",
+        "default",
+        "--url",
+        "https://hooks.example.com/scim?key=s3cret",
+        "--data-dir",
+        data,
+    ]);
+    let first_secret = secret_in(&added);
+    let id = added.split_whitespace().nth(1).unwrap().to_string();
+    run(&["webhook", "pause", &id, "--data-dir", data]);
+    run(&["webhook", "resume", &id, "--data-dir", data]);
+    run(&["webhook", "replay", &id, "--from", "0", "--data-dir", data]);
+    let rotated = run(&["webhook", "rotate-secret", &id, "--data-dir", data]);
+    let second_secret = secret_in(&rotated);
+    run(&["webhook", "remove", &id, "--data-dir", data]);
+    let nats = run(&[
+        "nats",
+        "add",
+        "--tenant",
+        "default",
+        "--url",
+        "nats://app:pw@127.0.0.1:4222",
+        "--data-dir",
+        data,
+    ]);
+    let nats_id = nats.split_whitespace().nth(2).unwrap().to_string();
+    assert!(nats_id.starts_with("nats_"), "{nats}");
+    run(&["nats", "pause", &nats_id, "--data-dir", data]);
+    run(&["nats", "remove", &nats_id, "--data-dir", data]);
+
+    let admin = admin_token(&["--data-dir", data]);
+    let audit: Value = reqwest::Client::new()
+        .get(format!("{}/admin/v1/audit?tenant=default", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let records: Vec<&Value> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["action"].as_str().unwrap().starts_with("tenant."))
+        .collect();
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "webhook.create",
+            "webhook.pause",
+            "webhook.resume",
+            "webhook.replay",
+            "webhook.rotate_secret",
+            "webhook.delete",
+            "nats.create",
+            "nats.pause",
+            "nats.delete"
+        ],
+        "{audit}"
+    );
+    for r in &records {
+        assert!(r["actor"].as_str().unwrap().starts_with("cli:"), "{r}");
+        assert_eq!(r["tenant"], "default");
+    }
+    assert_eq!(records[0]["target"], id.as_str());
+    assert_eq!(records[6]["target"], nats_id.as_str());
+    let text = audit.to_string();
+    for secret in [
+        first_secret.as_str(),
+        second_secret.as_str(),
+        "s3cret",
+        "pw@",
+    ] {
+        assert!(!text.contains(secret), "{secret} is not recorded: {text}");
+    }
+    drop(server);
+}

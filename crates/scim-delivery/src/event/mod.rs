@@ -113,6 +113,36 @@ impl EventType {
     pub fn parse(name: &str) -> Option<EventType> {
         EventType::ALL.into_iter().find(|t| t.as_str() == name)
     }
+
+    /// Whether an event of this type carries a user as `data.resource`, with the user's
+    /// effective roles as of the event ([`EFFECTIVE_ROLES`]).
+    pub fn carries_user(self) -> bool {
+        matches!(
+            self,
+            EventType::UserCreated
+                | EventType::UserUpdated
+                | EventType::UserDeactivated
+                | EventType::UserReactivated
+                | EventType::UserRestored
+        )
+    }
+}
+
+/// The member of a user's JSON holding its effective roles from the tenant's role rules
+/// (not SCIM's own `roles` attribute, which is what the identity provider sent).
+pub const EFFECTIVE_ROLES: &str = "effectiveRoles";
+
+/// Adds a user's effective roles to its JSON as the event feed and the management API's
+/// directory show them: `"effectiveRoles": ["admin", "engineer"]`, sorted (byte order),
+/// each once. Anything but a JSON object is left as it is.
+pub fn set_effective_roles(user: &mut Value, roles: impl IntoIterator<Item = String>) {
+    if let Value::Object(o) = user {
+        let roles: std::collections::BTreeSet<String> = roles.into_iter().collect();
+        o.insert(
+            EFFECTIVE_ROLES.into(),
+            Value::from(roles.into_iter().collect::<Vec<_>>()),
+        );
+    }
 }
 
 impl fmt::Display for EventType {
@@ -179,8 +209,9 @@ pub struct EventData {
     /// The resource's id.
     pub id: String,
     /// The resource as it is after the change, in its SCIM representation (for a group,
-    /// without `members`; for a user, without the computed `groups`). Absent after a
-    /// delete.
+    /// without `members`; for a user, without the computed `groups`, and with its
+    /// effective roles as of the event, [`EFFECTIVE_ROLES`], when read through the feed).
+    /// Absent after a delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<Value>,
     /// The attributes that changed, with their old and new values (`*.updated`,

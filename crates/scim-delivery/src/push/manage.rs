@@ -1,5 +1,7 @@
 //! Managing destinations: what the management API and the `scim webhook` / `scim nats`
-//! commands share (validation, secrets shown once, status with lag).
+//! commands share (validation, secrets shown once, status with lag). Every change is a
+//! management write ([`scim_store::Management::admin_write`]): made in one transaction
+//! with its record in the management audit log, naming who made it (never a secret).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +9,8 @@ use std::time::Duration;
 use scim_store::delivery::{
     DeliveryAttempt, Destination, DestinationChange, DestinationKind, NewDestination,
 };
-use scim_store::{Store, Tenant};
+use scim_store::manage::{AdminOp, AdminOutcome, AdminWritten, AuditActor, DestinationOp};
+use scim_store::{Store, StoreError, Tenant};
 use serde::Serialize;
 
 use super::{address, nats, signing};
@@ -186,12 +189,46 @@ impl Destinations {
         })
     }
 
+    /// Runs an operator's change as a management write, recorded in the audit log as
+    /// `actor`'s.
+    async fn write(
+        &self,
+        tenant: &Tenant,
+        kind: DestinationKind,
+        op: DestinationOp,
+        actor: &AuditActor,
+    ) -> Result<Destination, DeliveryError> {
+        let op = AdminOp::Destination {
+            tenant: tenant.name.clone(),
+            kind,
+            op,
+        };
+        let written = self
+            .store
+            .admin_write(
+                op,
+                actor.clone(),
+                None,
+                Box::new(|_| serde_json::Value::Null),
+            )
+            .await?;
+        match written {
+            AdminWritten::Done { outcome, .. } => match *outcome {
+                AdminOutcome::Destination(d) => Ok(d),
+                _ => Err(unexpected()),
+            },
+            // No idempotency key was given.
+            AdminWritten::Replayed(_) | AdminWritten::KeyReused => Err(unexpected()),
+        }
+    }
+
     /// Creates a webhook endpoint; returns it and its signing secret (`whsec_…`), which is
-    /// never shown again.
+    /// never shown again. `actor` is who the audit log names.
     pub async fn create_webhook(
         &self,
         tenant: &Tenant,
         spec: DestinationSpec,
+        actor: &AuditActor,
     ) -> Result<(DestinationView, String), DeliveryError> {
         let url =
             address::check_url(&spec.url, self.allow_private).map_err(DeliveryError::Invalid)?;
@@ -204,18 +241,18 @@ impl Destinations {
         }
         let secret = signing::generate_secret();
         let position = self.start_position(tenant, spec.start).await?;
+        let new = NewDestination {
+            tenant_id: tenant.id,
+            kind: DestinationKind::Webhook,
+            url: url.to_string(),
+            event_types,
+            description: spec.description.unwrap_or_default(),
+            secret: Some(secret.clone()),
+            batch_max,
+            position,
+        };
         let d = self
-            .store
-            .create_destination(NewDestination {
-                tenant_id: tenant.id,
-                kind: DestinationKind::Webhook,
-                url: url.to_string(),
-                event_types,
-                description: spec.description.unwrap_or_default(),
-                secret: Some(secret.clone()),
-                batch_max,
-                position,
-            })
+            .write(tenant, new.kind, DestinationOp::Create(new), actor)
             .await?;
         Ok((self.view(tenant, d).await?, secret))
     }
@@ -225,22 +262,23 @@ impl Destinations {
         &self,
         tenant: &Tenant,
         spec: DestinationSpec,
+        actor: &AuditActor,
     ) -> Result<DestinationView, DeliveryError> {
         nats::check_url(&spec.url).map_err(DeliveryError::Invalid)?;
         let event_types = Self::check_filter(spec.event_types.as_deref())?;
         let position = self.start_position(tenant, spec.start).await?;
+        let new = NewDestination {
+            tenant_id: tenant.id,
+            kind: DestinationKind::Nats,
+            url: spec.url.trim().to_string(),
+            event_types,
+            description: spec.description.unwrap_or_default(),
+            secret: None,
+            batch_max: 1,
+            position,
+        };
         let d = self
-            .store
-            .create_destination(NewDestination {
-                tenant_id: tenant.id,
-                kind: DestinationKind::Nats,
-                url: spec.url.trim().to_string(),
-                event_types,
-                description: spec.description.unwrap_or_default(),
-                secret: None,
-                batch_max: 1,
-                position,
-            })
+            .write(tenant, new.kind, DestinationOp::Create(new), actor)
             .await?;
         self.view(tenant, d).await
     }
@@ -291,6 +329,7 @@ impl Destinations {
         tenant: &Tenant,
         d: &Destination,
         spec: DestinationSpec,
+        actor: &AuditActor,
     ) -> Result<DestinationView, DeliveryError> {
         let url = if spec.url.is_empty() {
             None
@@ -325,11 +364,11 @@ impl Destinations {
             batch_max: spec.batch_max,
             rotate_secret: None,
         };
-        let d = self
-            .store
-            .change_destination(&d.id, change)
-            .await?
-            .ok_or_else(gone)?;
+        let op = DestinationOp::Change {
+            id: d.id.clone(),
+            change,
+        };
+        let d = self.write(tenant, d.kind, op, actor).await?;
         self.view(tenant, d).await
     }
 
@@ -341,6 +380,7 @@ impl Destinations {
         tenant: &Tenant,
         d: &Destination,
         overlap: Duration,
+        actor: &AuditActor,
     ) -> Result<(DestinationView, String), DeliveryError> {
         if d.kind != DestinationKind::Webhook {
             return Err(DeliveryError::Invalid("only webhooks have secrets".into()));
@@ -350,11 +390,11 @@ impl Destinations {
             rotate_secret: Some((secret.clone(), overlap)),
             ..Default::default()
         };
-        let d = self
-            .store
-            .change_destination(&d.id, change)
-            .await?
-            .ok_or_else(gone)?;
+        let op = DestinationOp::Change {
+            id: d.id.clone(),
+            change,
+        };
+        let d = self.write(tenant, d.kind, op, actor).await?;
         Ok((self.view(tenant, d).await?, secret))
     }
 
@@ -363,12 +403,13 @@ impl Destinations {
         &self,
         tenant: &Tenant,
         d: &Destination,
+        actor: &AuditActor,
     ) -> Result<DestinationView, DeliveryError> {
-        let d = self
-            .store
-            .set_destination_active(&d.id, false, Some("operator".into()))
-            .await?
-            .ok_or_else(gone)?;
+        let op = DestinationOp::SetActive {
+            id: d.id.clone(),
+            active: false,
+        };
+        let d = self.write(tenant, d.kind, op, actor).await?;
         self.view(tenant, d).await
     }
 
@@ -377,12 +418,13 @@ impl Destinations {
         &self,
         tenant: &Tenant,
         d: &Destination,
+        actor: &AuditActor,
     ) -> Result<DestinationView, DeliveryError> {
-        let d = self
-            .store
-            .set_destination_active(&d.id, true, None)
-            .await?
-            .ok_or_else(gone)?;
+        let op = DestinationOp::SetActive {
+            id: d.id.clone(),
+            active: true,
+        };
+        let d = self.write(tenant, d.kind, op, actor).await?;
         self.view(tenant, d).await
     }
 
@@ -392,6 +434,7 @@ impl Destinations {
         tenant: &Tenant,
         d: &Destination,
         from: i64,
+        actor: &AuditActor,
     ) -> Result<DestinationView, DeliveryError> {
         if from < 0 {
             return Err(DeliveryError::Invalid(format!(
@@ -411,17 +454,24 @@ impl Destinations {
                 oldest: oldest - 1,
             });
         }
-        let d = self
-            .store
-            .replay_destination(&d.id, from)
-            .await?
-            .ok_or_else(gone)?;
+        let op = DestinationOp::Replay {
+            id: d.id.clone(),
+            from,
+        };
+        let d = self.write(tenant, d.kind, op, actor).await?;
         self.view(tenant, d).await
     }
 
-    /// Deletes a destination; `false` when there was none.
-    pub async fn delete(&self, d: &Destination) -> Result<bool, DeliveryError> {
-        Ok(self.store.delete_destination(&d.id).await?)
+    /// Deletes a destination (404 when it is no longer there).
+    pub async fn delete(
+        &self,
+        tenant: &Tenant,
+        d: &Destination,
+        actor: &AuditActor,
+    ) -> Result<(), DeliveryError> {
+        let op = DestinationOp::Delete { id: d.id.clone() };
+        self.write(tenant, d.kind, op, actor).await?;
+        Ok(())
     }
 
     /// A destination's attempts, newest first.
@@ -441,8 +491,11 @@ impl Destinations {
     }
 }
 
-fn gone() -> DeliveryError {
-    DeliveryError::Invalid("the destination was deleted meanwhile".into())
+/// A management write answered with another operation's outcome (a bug, never input).
+fn unexpected() -> DeliveryError {
+    DeliveryError::Store(StoreError::Database(
+        "a destination write returned another operation's outcome".into(),
+    ))
 }
 
 fn view_at(tenant: &Tenant, d: Destination, head: i64) -> DestinationView {

@@ -8,7 +8,7 @@ use async_nats::jetstream;
 use futures_util::StreamExt;
 use scim_delivery::push::{DestinationSpec, Destinations, Start, nats};
 
-use crate::support::{Fixture, eventually, options};
+use crate::support::{Fixture, eventually, operator, options};
 
 /// The NATS server's URL, or `None` (after saying SKIPPED) when none answers.
 async fn server() -> Option<String> {
@@ -50,6 +50,7 @@ async fn events_reach_jetstream_in_order_once_by_message_id() {
                 start: Start::Beginning,
                 ..Default::default()
             },
+            &operator(),
         )
         .await
         .unwrap();
@@ -107,7 +108,7 @@ async fn events_reach_jetstream_in_order_once_by_message_id() {
         .await
         .unwrap()
         .len();
-    m.replay(&f.tenant, &d, 0).await.unwrap();
+    m.replay(&f.tenant, &d, 0, &operator()).await.unwrap();
     eventually("replayed", Duration::from_secs(20), || async {
         let attempts = f
             .store
@@ -148,6 +149,7 @@ async fn an_unreachable_nats_server_is_retried_and_recorded() {
                 start: Start::Beginning,
                 ..Default::default()
             },
+            &operator(),
         )
         .await
         .unwrap();
@@ -157,7 +159,8 @@ async fn an_unreachable_nats_server_is_retried_and_recorded() {
             DestinationSpec {
                 url: "http://x".into(),
                 ..Default::default()
-            }
+            },
+            &operator(),
         )
         .await
         .is_err()

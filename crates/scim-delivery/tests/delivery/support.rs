@@ -198,6 +198,14 @@ impl Drop for Fixture {
     }
 }
 
+/// The operator of destination changes, as the management audit log names it.
+pub fn operator() -> scim_store::manage::AuditActor {
+    scim_store::manage::AuditActor {
+        name: "tests".into(),
+        ..Default::default()
+    }
+}
+
 pub fn actor() -> Actor {
     Actor {
         token_id: Some("t1".into()),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use scim_delivery::push::signing;
 use scim_delivery::push::{DestinationSpec, Destinations, RetryPolicy, Start};
 
-use crate::support::{Fixture, Receiver, eventually, options};
+use crate::support::{Fixture, Receiver, eventually, operator, options};
 
 backend_tests!(
     deliveries_are_signed_in_order_and_retried_honouring_retry_after,
@@ -26,6 +26,7 @@ async fn add(f: &Fixture, r: &Receiver, spec: DestinationSpec) -> (String, Strin
                 url: r.url.clone(),
                 ..spec
             },
+            &operator(),
         )
         .await
         .unwrap();
@@ -131,7 +132,7 @@ async fn a_gone_receiver_pauses_the_endpoint_then_resume_and_replay_carry_on(mut
     let m = Destinations::new(f.store.clone(), true);
     let d = f.store.destination(&id).await.unwrap().unwrap();
     assert_eq!(d.position, 0, "its place is kept");
-    let view = m.resume(&f.tenant, &d).await.unwrap();
+    let view = m.resume(&f.tenant, &d, &operator()).await.unwrap();
     assert_eq!(view.state, "active");
     eventually("both delivered", WAIT, || async {
         r.acknowledged().len() == 2
@@ -139,7 +140,7 @@ async fn a_gone_receiver_pauses_the_endpoint_then_resume_and_replay_carry_on(mut
     .await;
     // Replay from the beginning: the same ids again, in order.
     let d = f.store.destination(&id).await.unwrap().unwrap();
-    m.replay(&f.tenant, &d, 0).await.unwrap();
+    m.replay(&f.tenant, &d, 0, &operator()).await.unwrap();
     eventually("replayed", WAIT, || async {
         r.received().iter().filter(|g| g.status == 204).count() == 4
     })
@@ -152,7 +153,7 @@ async fn a_gone_receiver_pauses_the_endpoint_then_resume_and_replay_carry_on(mut
         .collect();
     assert_eq!(ids[0..2], ids[2..4]);
     // A replay past the head, or before what is kept, is refused.
-    assert!(m.replay(&f.tenant, &d, 99).await.is_err());
+    assert!(m.replay(&f.tenant, &d, 99, &operator()).await.is_err());
     f.stop().await;
 }
 
@@ -181,7 +182,7 @@ async fn an_endpoint_failing_too_long_is_paused_with_its_place_kept(mut f: Fixtu
     // The receiver is fixed; resumed, it gets the event.
     r.otherwise(204);
     Destinations::new(f.store.clone(), true)
-        .resume(&f.tenant, &d)
+        .resume(&f.tenant, &d, &operator())
         .await
         .unwrap();
     eventually("delivered after resume", WAIT, || async {
@@ -197,7 +198,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_during_the_overlap(mut f: Fix
     let m = Destinations::new(f.store.clone(), true);
     let d = f.store.destination(&id).await.unwrap().unwrap();
     let (view, new) = m
-        .rotate_secret(&f.tenant, &d, Duration::from_secs(3600))
+        .rotate_secret(&f.tenant, &d, Duration::from_secs(3600), &operator())
         .await
         .unwrap();
     assert_ne!(old, new);
@@ -222,7 +223,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_during_the_overlap(mut f: Fix
     // Without an overlap, only the new secret signs.
     let d = f.store.destination(&id).await.unwrap().unwrap();
     let (_, newest) = m
-        .rotate_secret(&f.tenant, &d, Duration::ZERO)
+        .rotate_secret(&f.tenant, &d, Duration::ZERO, &operator())
         .await
         .unwrap();
     f.user("b@example.com").await;
@@ -262,7 +263,7 @@ async fn batches_and_filters_shape_what_is_sent(mut f: Fixture) {
             ..Default::default()
         },
     ] {
-        assert!(m.create_webhook(&f.tenant, bad).await.is_err());
+        assert!(m.create_webhook(&f.tenant, bad, &operator()).await.is_err());
     }
     assert!(
         Destinations::new(f.store.clone(), false)
@@ -271,7 +272,8 @@ async fn batches_and_filters_shape_what_is_sent(mut f: Fixture) {
                 DestinationSpec {
                     url: r.url.clone(),
                     ..Default::default()
-                }
+                },
+                &operator(),
             )
             .await
             .is_err(),

@@ -11,8 +11,9 @@ use serde_json::{Map, Value, json};
 use super::db::{Db, DbExt, Dialect, SqlRow, params};
 use super::tenants::{TENANT_COLUMNS, TOKEN_COLUMNS, tenant_from_row, token_from_row};
 use super::{format_time, lifecycle, now, settings, tenants};
+use crate::delivery::{Destination, DestinationKind};
 use crate::manage::{
-    AdminOp, AdminOutcome, AdminWritten, AuditActor, AuditEntry, AuditQuery,
+    AdminOp, AdminOutcome, AdminWritten, AuditActor, AuditEntry, AuditQuery, DestinationOp,
     IDEMPOTENCY_TTL_SECONDS, IdempotencyClaim, ReplayRender, ResourceCounts, TenantDeletion,
 };
 use crate::model::Tenant;
@@ -213,6 +214,12 @@ fn run(db: &mut dyn Db, op: &AdminOp, actor: &AuditActor) -> Result<Ran, StoreEr
                 detail,
             ))
         }
+        AdminOp::Destination { tenant, kind, op } => {
+            let t = tenant_or_404(db, tenant)?;
+            let d = destination_write(db, t.id, *kind, op, &mut detail)?;
+            let target = Some(d.id.clone());
+            Ok((AdminOutcome::Destination(d), target, detail))
+        }
         AdminOp::RemoveRoleRule { tenant, rule_id } => {
             let t = tenant_or_404(db, tenant)?;
             let rule = super::roles::remove_rule(db, t.id, rule_id, &role_actor(actor))?;
@@ -226,6 +233,110 @@ fn run(db: &mut dyn Db, op: &AdminOp, actor: &AuditActor) -> Result<Ran, StoreEr
                 Some(rule_id.clone()),
                 detail,
             ))
+        }
+    }
+}
+
+/// A URL as the audit log keeps it: without its user information and without its query
+/// (either may be a credential).
+fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, _)) => (r, "?…"),
+        None => (rest, ""),
+    };
+    let rest = rest.split('#').next().unwrap_or_default();
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    // A user name alone may be a token (`nats://token@host`).
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => authority.to_string(),
+    };
+    format!("{scheme}{authority}{path}{query}")
+}
+
+/// Runs an operator's change of a push destination and writes its audit detail (never a
+/// secret).
+fn destination_write(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    kind: DestinationKind,
+    op: &DestinationOp,
+    detail: &mut Map<String, Value>,
+) -> Result<Destination, StoreError> {
+    let missing = |id: &str| {
+        StoreError::from(ScimError::not_found(format!(
+            "this tenant has no {} with id '{id}'",
+            kind.as_str()
+        )))
+    };
+    if let Some(id) = op.id() {
+        super::delivery::get(db, id)?
+            .filter(|d| d.tenant_id == tenant_id && d.kind == kind)
+            .ok_or_else(|| missing(id))?;
+    }
+    match op {
+        DestinationOp::Create(new) => {
+            if new.tenant_id != tenant_id || new.kind != kind {
+                return Err(StoreError::Database(
+                    "a destination created for another tenant or kind".into(),
+                ));
+            }
+            let d = super::delivery::create(db, new.clone())?;
+            detail.insert("url".into(), json!(redact_url(&d.url)));
+            detail.insert("event_types".into(), json!(d.event_types));
+            if !d.description.is_empty() {
+                detail.insert("description".into(), json!(d.description));
+            }
+            detail.insert("batch_max".into(), json!(d.batch_max));
+            detail.insert("position".into(), json!(d.position));
+            Ok(d)
+        }
+        DestinationOp::Change { id, change } => {
+            let d = super::delivery::change(db, id, change.clone())?.ok_or_else(|| missing(id))?;
+            if change.url.is_some() {
+                detail.insert("url".into(), json!(redact_url(&d.url)));
+            }
+            if change.event_types.is_some() {
+                detail.insert("event_types".into(), json!(d.event_types));
+            }
+            if change.description.is_some() {
+                detail.insert("description".into(), json!(d.description));
+            }
+            if change.batch_max.is_some() {
+                detail.insert("batch_max".into(), json!(d.batch_max));
+            }
+            if let Some((_, overlap)) = &change.rotate_secret {
+                detail.insert("overlap_seconds".into(), json!(overlap.as_secs()));
+                detail.insert(
+                    "previous_secret_expires".into(),
+                    json!(d.previous_secret.as_ref().and(d.previous_expires.as_ref())),
+                );
+            }
+            Ok(d)
+        }
+        DestinationOp::SetActive { id, active } => {
+            let reason = (!active).then(|| "operator".to_string());
+            let d =
+                super::delivery::set_active(db, id, *active, reason)?.ok_or_else(|| missing(id))?;
+            detail.insert("position".into(), json!(d.position));
+            Ok(d)
+        }
+        DestinationOp::Replay { id, from } => {
+            let d = super::delivery::replay(db, id, *from)?.ok_or_else(|| missing(id))?;
+            detail.insert("from".into(), json!(from));
+            Ok(d)
+        }
+        DestinationOp::Delete { id } => {
+            let d = super::delivery::get(db, id)?.ok_or_else(|| missing(id))?;
+            super::delivery::delete(db, id)?;
+            detail.insert("url".into(), json!(redact_url(&d.url)));
+            detail.insert("position".into(), json!(d.position));
+            Ok(d)
         }
     }
 }
@@ -378,4 +489,34 @@ pub(crate) fn resource_counts(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_are_recorded_without_credentials() {
+        for (url, kept) in [
+            (
+                "https://hooks.example.com/scim",
+                "https://hooks.example.com/scim",
+            ),
+            (
+                "https://hooks.example.com/scim?token=s3cret#x",
+                "https://hooks.example.com/scim?…",
+            ),
+            (
+                "nats://app:s3cret@nats.internal:4222",
+                "nats://…@nats.internal:4222",
+            ),
+            (
+                "nats://tok@nats.internal:4222/",
+                "nats://…@nats.internal:4222/",
+            ),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact_url(url), kept, "{url}");
+        }
+    }
 }

@@ -669,6 +669,19 @@ impl<E: Engine> EventLog for SqlStore<E> {
         self.prune_indexed(tenant_id, through).await
     }
 
+    async fn roles_at(
+        &self,
+        tenant_id: i64,
+        at: Vec<(String, i64)>,
+    ) -> Result<HashMap<(String, i64), Vec<String>>, StoreError> {
+        if at.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.engine
+            .read(move |db| roles::roles_at(db, tenant_id, &at))
+            .await
+    }
+
     fn commit_signal(&self) -> &CommitSignal {
         &self.signal
     }
@@ -874,6 +887,7 @@ impl<E: Engine> crate::manage::Management for SqlStore<E> {
             op,
             crate::manage::AdminOp::CreateTenant { .. }
                 | crate::manage::AdminOp::CreateToken { .. }
+                | crate::manage::AdminOp::Destination { .. }
         );
         let written = self
             .engine
@@ -884,6 +898,12 @@ impl<E: Engine> crate::manage::Management for SqlStore<E> {
         {
             // Its roles_changed records wake the tenant's readers.
             self.signal.notify(*tenant_id);
+        }
+        if let Ok(crate::manage::AdminWritten::Done { outcome, .. }) = &written
+            && let crate::manage::AdminOutcome::Destination(d) = outcome.as_ref()
+        {
+            // The deliverer picks up the operator's change at once.
+            self.wake_deliverer(Some(d));
         }
         if clears_auth {
             // Cached token checks carry the tenant's settings and the token's expiry.

@@ -602,3 +602,186 @@ pub(crate) fn remove_rule(
     recompute(db, tenant_id, &users, actor, &at)?;
     Ok(rule)
 }
+
+/// Where a user's roles stood around one of its change records: the positions of the
+/// records of that user that decide them (see [`roles_at`]).
+struct RolesAround {
+    /// The latest `roles_changed` at or before the record's own recompute (`pos + 1`).
+    changed_before: Option<i64>,
+    /// The latest deletion at or before the record.
+    deleted_before: Option<i64>,
+    /// The user's creation, when still kept (then its whole history is).
+    created: Option<i64>,
+    /// The first `roles_changed` after the record's own recompute.
+    changed_after: Option<i64>,
+    /// The first deletion after the record.
+    deleted_after: Option<i64>,
+}
+
+/// How the roles of one `(user, position)` are found.
+enum RolesSource {
+    /// The `roles` of this `roles_changed` record.
+    Record(i64),
+    /// The roles before this `roles_changed` record (`roles - added + removed`).
+    Before(i64),
+    /// The user's roles now.
+    Current,
+    /// None.
+    Empty,
+    /// Not known: the records that would tell were pruned.
+    Unknown,
+}
+
+impl RolesAround {
+    fn source(&self) -> RolesSource {
+        match (self.changed_before, self.deleted_before) {
+            // A deletion drops the roles without a record: only a later change counts.
+            (Some(c), d) if d.is_none_or(|d| c > d) => return RolesSource::Record(c),
+            (_, Some(_)) => return RolesSource::Empty,
+            _ => {}
+        }
+        if self.created.is_some() {
+            // The whole history is kept and no role was ever given before.
+            return RolesSource::Empty;
+        }
+        // The user's earlier records were pruned: look forward from the record instead.
+        match (self.changed_after, self.deleted_after) {
+            (Some(c), d) if d.is_none_or(|d| c < d) => RolesSource::Before(c),
+            (None, None) => RolesSource::Current,
+            _ => RolesSource::Unknown,
+        }
+    }
+}
+
+/// The roles of a `roles_changed` record's detail, or those before it.
+fn roles_of_detail(detail: &Map<String, Value>, before: bool) -> Option<BTreeSet<String>> {
+    let list = |k: &str| -> Option<Vec<String>> {
+        detail.get(k)?.as_array().map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+    };
+    let mut roles: BTreeSet<String> = list("roles")?.into_iter().collect();
+    if before {
+        for r in list("added")? {
+            roles.remove(&r);
+        }
+        roles.extend(list("removed")?);
+    }
+    Some(roles)
+}
+
+/// The effective roles of users as of change records of theirs: for each `(user id,
+/// position of a record of that user)`, the roles right after that record's write — a
+/// user's write recomputes its roles at once, appending its `roles_changed` record right
+/// after the write's own record (`position + 1`). Sorted; absent where it cannot be known
+/// (a user deleted since, whose records before the position were pruned).
+///
+/// Read from the change log, so that it is exact for any position, not the roles now: one
+/// statement for every pair (each a few probes of `changes_by_resource` under the user's
+/// id), one for the records found, and, for users whose earlier records were pruned and
+/// whose roles have not changed since, their roles now.
+pub(crate) fn roles_at(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    asked: &[(String, i64)],
+) -> Result<HashMap<(String, i64), Vec<String>>, StoreError> {
+    let mut sources = Vec::with_capacity(asked.len());
+    for chunk in asked.chunks(200) {
+        let values = vec!["(CAST(? AS TEXT), CAST(? AS BIGINT))"; chunk.len()].join(", ");
+        let probe = |agg: &str, op: &str, cond: &str| {
+            format!(
+                "(SELECT {agg}(c.seq) FROM changes c WHERE c.tenant_id = ? \
+                 AND c.resource_id = a.user_id AND c.operation = '{op}'{cond})"
+            )
+        };
+        let sql = format!(
+            "WITH asked(user_id, pos) AS (VALUES {values})
+             SELECT a.user_id, a.pos, {}, {}, {}, {}, {} FROM asked a",
+            probe("MAX", ROLES_CHANGED, " AND c.seq <= a.pos + 1"),
+            probe("MAX", "delete", " AND c.seq <= a.pos"),
+            probe("MIN", "create", ""),
+            probe("MIN", ROLES_CHANGED, " AND c.seq > a.pos + 1"),
+            probe("MIN", "delete", " AND c.seq > a.pos"),
+        );
+        let mut args = Vec::with_capacity(chunk.len() * 2 + 5);
+        for (user, pos) in chunk {
+            args.push(super::db::SqlValue::from(user));
+            args.push(super::db::SqlValue::Int(*pos));
+        }
+        args.extend(std::iter::repeat_n(super::db::SqlValue::Int(tenant_id), 5));
+        sources.extend(db.rows(&sql, &args, |r| {
+            let around = RolesAround {
+                changed_before: r.opt_int(2)?,
+                deleted_before: r.opt_int(3)?,
+                created: r.opt_int(4)?,
+                changed_after: r.opt_int(5)?,
+                deleted_after: r.opt_int(6)?,
+            };
+            Ok(((r.text(0)?, r.int(1)?), around.source()))
+        })?);
+    }
+    // The records named, by position.
+    let seqs: Vec<i64> = sources
+        .iter()
+        .filter_map(|(_, s)| match s {
+            RolesSource::Record(seq) | RolesSource::Before(seq) => Some(*seq),
+            _ => None,
+        })
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    let mut details: HashMap<i64, Map<String, Value>> = HashMap::new();
+    for chunk in seqs.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut args = vec![super::db::SqlValue::Int(tenant_id)];
+        args.extend(chunk.iter().map(|s| super::db::SqlValue::Int(*s)));
+        for (seq, detail) in db.rows(
+            &format!("SELECT seq, detail FROM changes WHERE tenant_id = ? AND seq IN ({marks})"),
+            &args,
+            |r| Ok((r.int(0)?, r.opt_text(1)?)),
+        )? {
+            if let Some(Value::Object(d)) = detail
+                .map(|d| serde_json::from_str::<Value>(&d))
+                .transpose()?
+            {
+                details.insert(seq, d);
+            }
+        }
+    }
+    let current_of: Vec<String> = sources
+        .iter()
+        .filter(|(_, s)| matches!(s, RolesSource::Current))
+        .map(|((user, _), _)| user.clone())
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .collect();
+    let current = if current_of.is_empty() {
+        HashMap::new()
+    } else {
+        roles_of_users(db, tenant_id, &current_of)?
+    };
+    let mut out = HashMap::with_capacity(sources.len());
+    for (key, source) in sources {
+        let roles = match source {
+            RolesSource::Record(seq) => details.get(&seq).and_then(|d| roles_of_detail(d, false)),
+            RolesSource::Before(seq) => details.get(&seq).and_then(|d| roles_of_detail(d, true)),
+            RolesSource::Current => Some(
+                current
+                    .get(&key.0)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            ),
+            RolesSource::Empty => Some(BTreeSet::new()),
+            RolesSource::Unknown => None,
+        };
+        if let Some(roles) = roles {
+            out.insert(key, roles.into_iter().collect());
+        }
+    }
+    Ok(out)
+}

@@ -20,6 +20,7 @@ mod members;
 mod operator;
 mod resources;
 mod retention;
+mod roles;
 mod safety;
 mod tenants;
 mod tls;

@@ -1,0 +1,168 @@
+//! A user's effective roles as of a position of the change log (`EventLog::roles_at`):
+//! exact for each position, after pruning and across a deletion and restoration.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use scim_store::manage::{AdminOp, AuditActor};
+use scim_store::roles::{RoleMatch, RoleRuleSpec};
+use scim_store::{MemberOp, Store};
+use serde_json::{Value, json};
+
+use crate::support::{Fixture, actor, members_op, set};
+
+store_tests!(roles_as_of_positions_are_exact_after_pruning_and_deletion);
+
+async fn rule(
+    s: &Arc<dyn Store>,
+    tenant: &str,
+    role: &str,
+    matches: RoleMatch,
+    value: Option<&str>,
+) {
+    s.admin_write(
+        AdminOp::AddRoleRule {
+            tenant: tenant.into(),
+            spec: RoleRuleSpec {
+                role: role.into(),
+                matches,
+                value: value.map(str::to_string),
+                pattern: false,
+                filter: None,
+            },
+        },
+        AuditActor {
+            name: "tests".into(),
+            ..Default::default()
+        },
+        None,
+        Box::new(|_| Value::Null),
+    )
+    .await
+    .unwrap();
+}
+
+/// The position of the latest record of a resource that is not a roles change.
+async fn last_write(s: &Arc<dyn Store>, tenant: i64, id: &str) -> i64 {
+    s.changes(tenant, 0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|c| c.resource_id == id && c.operation != "roles_changed")
+        .unwrap()
+        .seq
+}
+
+async fn roles_at(
+    s: &Arc<dyn Store>,
+    tenant: i64,
+    asked: &[(&str, i64)],
+) -> HashMap<(String, i64), Vec<String>> {
+    s.roles_at(
+        tenant,
+        asked.iter().map(|(u, p)| (u.to_string(), *p)).collect(),
+    )
+    .await
+    .unwrap()
+}
+
+fn roles(list: &[&str]) -> Vec<String> {
+    list.iter().map(|r| r.to_string()).collect()
+}
+
+async fn roles_as_of_positions_are_exact_after_pruning_and_deletion(f: Fixture) {
+    let s = f.s();
+    rule(&s, "acme", "member", RoleMatch::Default, None).await;
+    rule(
+        &s,
+        "acme",
+        "admin",
+        RoleMatch::GroupDisplayName,
+        Some("Admins"),
+    )
+    .await;
+    let alice = f.user(f.acme, "alice").await.id;
+    let created = last_write(&s, f.acme, &alice).await;
+    let bob = f.user(f.acme, "bob").await.id;
+    let admins = f.group(f.acme, "Admins", &[&alice]).await.id;
+    s.update(
+        f.acme,
+        "User",
+        &alice,
+        None,
+        "patch",
+        set("displayName", json!("Alice")),
+        false,
+        &actor(),
+    )
+    .await
+    .unwrap();
+    let updated = last_write(&s, f.acme, &alice).await;
+    s.update(
+        f.acme,
+        "User",
+        &bob,
+        None,
+        "patch",
+        set("displayName", json!("Bob")),
+        false,
+        &actor(),
+    )
+    .await
+    .unwrap();
+    let bob_updated = last_write(&s, f.acme, &bob).await;
+    let got = roles_at(
+        &s,
+        f.acme,
+        &[(&alice, created), (&alice, updated), (&bob, bob_updated)],
+    )
+    .await;
+    assert_eq!(got[&(alice.clone(), created)], roles(&["member"]));
+    assert_eq!(got[&(alice.clone(), updated)], roles(&["admin", "member"]));
+    assert_eq!(got[&(bob.clone(), bob_updated)], roles(&["member"]));
+
+    // Records before the updates pruned: the roles as of the updates are still known, from
+    // the roles now, then from the first change after them.
+    s.prune_changes(f.acme, updated - 1).await.unwrap();
+    let got = roles_at(&s, f.acme, &[(&alice, updated), (&bob, bob_updated)]).await;
+    assert_eq!(got[&(alice.clone(), updated)], roles(&["admin", "member"]));
+    assert_eq!(got[&(bob.clone(), bob_updated)], roles(&["member"]));
+    s.update(
+        f.acme,
+        "Group",
+        &admins,
+        None,
+        "patch",
+        members_op(MemberOp::Remove(vec![alice.clone()])),
+        false,
+        &actor(),
+    )
+    .await
+    .unwrap();
+    s.delete(f.acme, "User", &alice, None, &actor())
+        .await
+        .unwrap();
+    s.delete(f.acme, "User", &bob, None, &actor())
+        .await
+        .unwrap();
+    let got = roles_at(&s, f.acme, &[(&alice, updated), (&bob, bob_updated)]).await;
+    assert_eq!(got[&(alice.clone(), updated)], roles(&["admin", "member"]));
+    assert!(
+        !got.contains_key(&(bob.clone(), bob_updated)),
+        "deleted since, its grant pruned: not known"
+    );
+
+    // A soft deletion drops the roles without a record; a restoration gives them back.
+    rule(&s, "globex", "member", RoleMatch::Default, None).await;
+    let carol = f.user(f.globex, "carol").await.id;
+    let carol_created = last_write(&s, f.globex, &carol).await;
+    s.delete(f.globex, "User", &carol, None, &actor())
+        .await
+        .unwrap();
+    s.restore(f.globex, &carol, &actor()).await.unwrap();
+    let restored = last_write(&s, f.globex, &carol).await;
+    let got = roles_at(&s, f.globex, &[(&carol, carol_created), (&carol, restored)]).await;
+    assert_eq!(got[&(carol.clone(), carol_created)], roles(&["member"]));
+    assert_eq!(got[&(carol.clone(), restored)], roles(&["member"]));
+}
