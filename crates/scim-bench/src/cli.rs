@@ -29,6 +29,9 @@ pub enum Command {
     Fairness(crate::fairness::FairnessArgs),
     /// Runs a provisioning cycle as Microsoft Entra ID sends it and reports its wall time.
     EntraCycle(crate::cycle::CycleArgs),
+    /// Creates with and without a webhook endpoint and a feed reader following the tenant:
+    /// the time from each create's 2xx to its event, and what delivering costs the writes.
+    Delivery(crate::delivery::DeliveryArgs),
 }
 
 #[derive(Debug, Clone, Args)]

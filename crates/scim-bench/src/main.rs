@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod cpu;
 mod cycle;
+mod delivery;
 mod fairness;
 mod report;
 mod rss;
@@ -40,6 +41,11 @@ fn main() -> std::process::ExitCode {
             .build()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(cycle::run(args))),
+        Some(Command::Delivery(args)) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(delivery::run(args))),
         None => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -114,16 +114,30 @@ async fn main() {
         request_id: None,
     };
     let seeding = Instant::now();
-    for i in 0..events {
-        let data = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": format!("user{i}@example.com"), "active": true});
-        let Value::Object(data) = data else {
-            unreachable!()
-        };
-        store
-            .create(tenant.id, "User", data, vec![], &actor)
-            .await
-            .unwrap();
+    // Many writers at once, so that the store commits them in groups (one at a time, each
+    // create would wait for its own fsync: an hour for a million).
+    const SEEDERS: i64 = 64;
+    let mut seeders = tokio::task::JoinSet::new();
+    for w in 0..SEEDERS {
+        let (store, actor, tenant_id) = (store.clone(), actor.clone(), tenant.id);
+        seeders.spawn(async move {
+            let mut i = w;
+            while i < events {
+                let data = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": format!("user{i}@example.com"), "active": true});
+                let Value::Object(data) = data else {
+                    unreachable!()
+                };
+                store
+                    .create(tenant_id, "User", data, vec![], &actor)
+                    .await
+                    .unwrap();
+                i += SEEDERS;
+            }
+        });
+    }
+    while let Some(done) = seeders.join_next().await {
+        done.unwrap();
     }
     eprintln!("seeded {events} events in {:.1?}", seeding.elapsed());
 

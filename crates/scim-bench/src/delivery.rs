@@ -1,0 +1,396 @@
+//! `scim-bench delivery`: how fast committed writes reach the application, and what delivery
+//! costs the writes (issue 9). Three phases of the create workload (a closed loop on
+//! `--connections` connections): without any consumer; with a webhook endpoint (to a
+//! receiver inside this process that answers 204 at once) and a long-polling feed reader
+//! both following the tenant; and without them again. For every user created in the middle
+//! phase it measures the time from the client receiving the create's 2xx to the event
+//! reaching the receiver and the feed reader; it compares the creates/s of the middle
+//! phase with the mean of the other two (target: at most 10% slower).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use clap::Args;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::client::{Client, Req};
+use crate::seed::user_doc;
+use crate::workload::new_histogram;
+
+#[derive(Debug, Clone, Args)]
+pub struct DeliveryArgs {
+    /// SCIM base URL of the tenant (for `scim`: http://HOST:PORT/scim/v2/TENANT).
+    #[arg(long)]
+    pub url: String,
+    /// The tenant's SCIM bearer token.
+    #[arg(long, env = "SCIM_BENCH_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The management API's base URL (http://HOST:PORT/admin/v1).
+    #[arg(long)]
+    pub admin_url: String,
+    /// An admin token (`scim admin-token create`).
+    #[arg(long, env = "SCIM_BENCH_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: String,
+    /// The tenant's name.
+    #[arg(long)]
+    pub tenant: String,
+    /// Concurrent keep-alive connections of the create workload.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub connections: u64,
+    /// Seconds of each of the three phases.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+    /// Events per webhook request (the endpoint's `batchMax`; 1: one event per request, the
+    /// default of an endpoint).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub batch: u64,
+    /// Seconds to wait, after the middle phase, for the last events to arrive.
+    #[arg(long, default_value_t = 120)]
+    pub drain_timeout: u64,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+}
+
+/// When each created user's event first arrived, by user id.
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+fn note_arrival(arrivals: &Arrivals, event: &Value, at: Instant) {
+    if event.get("type").and_then(Value::as_str) != Some("user.created") {
+        return;
+    }
+    if let Some(id) = event.pointer("/data/id").and_then(Value::as_str)
+        && let Ok(mut map) = arrivals.lock()
+    {
+        map.entry(id.to_string()).or_insert(at);
+    }
+}
+
+/// The webhook receiver: one event, or a batch (`scim.batch`) of them, per request.
+async fn receive(State(arrivals): State<Arrivals>, body: Bytes) -> StatusCode {
+    let at = Instant::now();
+    let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    match doc.pointer("/data/events").and_then(Value::as_array) {
+        Some(events) if doc.get("type").and_then(Value::as_str) == Some("scim.batch") => {
+            for e in events {
+                note_arrival(&arrivals, e, at);
+            }
+        }
+        _ => note_arrival(&arrivals, &doc, at),
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// The outcome of one phase of creates.
+struct Phase {
+    created: u64,
+    errors: u64,
+    secs: f64,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.created as f64 / self.secs.max(0.001)
+    }
+}
+
+/// The create workload for `duration`; with `acks`, the time each created user's 2xx arrived.
+async fn creates(
+    client: &Client,
+    args: &DeliveryArgs,
+    phase: &str,
+    acks: Option<Arrivals>,
+) -> Result<Phase> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for w in 0..args.connections {
+        let (client, url, acks, errors) = (
+            client.clone(),
+            format!("{}/Users", args.url),
+            acks.clone(),
+            errors.clone(),
+        );
+        let prefix = format!("dlv-{stamp}-{phase}-{w}");
+        workers.push(tokio::spawn(async move {
+            let mut created = 0u64;
+            let mut i = 0usize;
+            while Instant::now() < deadline {
+                i += 1;
+                let name = format!("{prefix}-{i}@example.com");
+                let body = user_doc(&name, i).to_string();
+                match client
+                    .exchange(&Req::with_body(Method::POST, url.clone(), body))
+                    .await
+                {
+                    Ok(v) => {
+                        let at = Instant::now();
+                        created += 1;
+                        if let (Some(acks), Some(id)) = (&acks, v.get("id").and_then(Value::as_str))
+                            && let Ok(mut map) = acks.lock()
+                        {
+                            map.insert(id.to_string(), at);
+                        }
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            created
+        }));
+    }
+    let mut created = 0;
+    for w in workers {
+        created += w.await.map_err(|e| anyhow!("{e}"))?;
+    }
+    Ok(Phase {
+        created,
+        errors: errors.load(Ordering::Relaxed),
+        secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// A plain JSON client for the management API.
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut b = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            b = b.json(&body);
+        }
+        let resp = b.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{method} {path}: HTTP {status}: {text}");
+        }
+        if text.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).with_context(|| format!("{method} {path}: not JSON"))
+    }
+}
+
+/// Follows the tenant's feed with long polls from its head until `stop`.
+async fn follow_feed(
+    admin: Arc<Admin>,
+    tenant: String,
+    arrivals: Arrivals,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let first = admin
+        .call(
+            Method::GET,
+            &format!("/tenants/{tenant}/events?after=0&limit=1"),
+            None,
+        )
+        .await?;
+    let mut after = first.get("head").and_then(Value::as_i64).unwrap_or(0);
+    while !stop.load(Ordering::Relaxed) {
+        let page = admin
+            .call(
+                Method::GET,
+                &format!("/tenants/{tenant}/events?after={after}&limit=1000&wait=1"),
+                None,
+            )
+            .await?;
+        let at = Instant::now();
+        if let Some(events) = page.get("events").and_then(Value::as_array) {
+            for e in events {
+                note_arrival(&arrivals, e, at);
+            }
+        }
+        after = page.get("next").and_then(Value::as_i64).unwrap_or(after);
+    }
+    Ok(())
+}
+
+/// Latencies (µs) from each create's 2xx to its event's arrival, and how many never arrived.
+fn latencies(
+    acks: &HashMap<String, Instant>,
+    arrivals: &Arrivals,
+) -> Result<(hdrhistogram::Histogram<u64>, u64)> {
+    let arrivals = arrivals.lock().map_err(|_| anyhow!("poisoned"))?;
+    let mut hist = new_histogram()?;
+    let mut missing = 0;
+    for (id, ack) in acks {
+        match arrivals.get(id) {
+            // An event may arrive before the client has read its create's answer: 0.
+            Some(at) => hist.record(at.saturating_duration_since(*ack).as_micros().max(1) as u64)?,
+            None => missing += 1,
+        }
+    }
+    Ok((hist, missing))
+}
+
+fn all_arrived(acks: &HashMap<String, Instant>, arrivals: &Arrivals) -> bool {
+    arrivals
+        .lock()
+        .map(|a| acks.keys().all(|id| a.contains_key(id)))
+        .unwrap_or(false)
+}
+
+fn summary(name: &str, hist: &hdrhistogram::Histogram<u64>, missing: u64) -> Value {
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{name}: {} events, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, never arrived {missing}",
+        hist.len(),
+        ms(0.5),
+        ms(0.99),
+        hist.max() as f64 / 1000.0
+    );
+    json!({"events": hist.len(), "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": hist.max() as f64 / 1000.0, "missing": missing})
+}
+
+pub async fn run(args: &DeliveryArgs) -> Result<()> {
+    let conns = usize::try_from(args.connections).unwrap_or(usize::MAX);
+    let client = Client::new(&args.token, Duration::from_secs(30), conns)?;
+    let admin = Arc::new(Admin {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client")?,
+        base: args.admin_url.trim_end_matches('/').to_string(),
+        token: args.admin_token.clone(),
+    });
+
+    println!(
+        "phase 1: creates without consumers ({} s, {} connections)",
+        args.duration, args.connections
+    );
+    let before = creates(&client, args, "a", None).await?;
+    println!(
+        "  {:.0} creates/s ({} errors)",
+        before.rate(),
+        before.errors
+    );
+
+    // The receiver, the endpoint, and the feed reader.
+    let hooks: Arrivals = Arc::default();
+    let feed: Arrivals = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(hooks.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let created = admin
+        .call(
+            Method::POST,
+            &format!("/tenants/{}/webhooks", args.tenant),
+            Some(json!({"url": format!("http://127.0.0.1:{port}/hook"), "batchMax": args.batch, "description": "scim-bench delivery"})),
+        )
+        .await?;
+    let hook_id = created
+        .pointer("/webhook/id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("no webhook id in {created}"))?
+        .to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn(follow_feed(
+        admin.clone(),
+        args.tenant.clone(),
+        feed.clone(),
+        stop.clone(),
+    ));
+
+    println!(
+        "phase 2: creates with a webhook endpoint (batchMax {}) and a feed reader",
+        args.batch
+    );
+    let acks: Arrivals = Arc::default();
+    let during = creates(&client, args, "b", Some(acks.clone())).await?;
+    let load_end = Instant::now();
+    println!(
+        "  {:.0} creates/s ({} errors)",
+        during.rate(),
+        during.errors
+    );
+    let acked = acks.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+    let drain_deadline = load_end + Duration::from_secs(args.drain_timeout);
+    while Instant::now() < drain_deadline
+        && !(all_arrived(&acked, &hooks) && all_arrived(&acked, &feed))
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drained = load_end.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let (hook_hist, hook_missing) = latencies(&acked, &hooks)?;
+    let (feed_hist, feed_missing) = latencies(&acked, &feed)?;
+    admin
+        .call(
+            Method::DELETE,
+            &format!("/tenants/{}/webhooks/{hook_id}", args.tenant),
+            None,
+        )
+        .await?;
+    match reader.await {
+        Ok(Err(e)) => eprintln!("feed reader: {e}"),
+        Err(e) => eprintln!("feed reader: {e}"),
+        Ok(Ok(())) => {}
+    }
+    server.abort();
+
+    println!("phase 3: creates without consumers again");
+    let after = creates(&client, args, "c", None).await?;
+    println!("  {:.0} creates/s ({} errors)", after.rate(), after.errors);
+
+    println!(
+        "from a create's 2xx to its event (after the load stopped, the rest arrived within {drained:.2} s):"
+    );
+    let hook = summary("  webhook receiver", &hook_hist, hook_missing);
+    let feed_summary = summary("  feed reader (long poll)", &feed_hist, feed_missing);
+    let baseline = (before.rate() + after.rate()) / 2.0;
+    let slowdown = 100.0 * (1.0 - during.rate() / baseline.max(0.001));
+    println!(
+        "creates/s: {:.0} without consumers (mean of {:.0} and {:.0}), {:.0} while delivering: {slowdown:.1}% slower (target <= 10%)",
+        baseline,
+        before.rate(),
+        after.rate(),
+        during.rate()
+    );
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "batch": args.batch,
+            "creates_per_s": {"before": before.rate(), "delivering": during.rate(), "after": after.rate()},
+            "errors": {"before": before.errors, "delivering": during.errors, "after": after.errors},
+            "slowdown_percent": slowdown,
+            "webhook": hook,
+            "feed": feed_summary,
+            "drained_after_load_s": drained,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    }
+    if hook_missing > 0 || feed_missing > 0 {
+        bail!(
+            "events missing after {} s: webhook {hook_missing}, feed {feed_missing}",
+            args.drain_timeout
+        );
+    }
+    Ok(())
+}
