@@ -24,6 +24,24 @@ use crate::client::{Client, Req};
 use crate::seed::user_doc;
 use crate::workload::new_histogram;
 
+/// A consumer of the tenant's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Consumer {
+    /// A webhook endpoint to a receiver in this process.
+    Webhook,
+    /// A long-polling reader of the feed.
+    Feed,
+}
+
+impl std::fmt::Display for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Consumer::Webhook => "webhook",
+            Consumer::Feed => "feed",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DeliveryArgs {
     /// SCIM base URL of the tenant (for `scim`: http://HOST:PORT/scim/v2/TENANT).
@@ -51,6 +69,9 @@ pub struct DeliveryArgs {
     /// default of an endpoint).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub batch: u64,
+    /// Who follows the tenant in the middle phase: `webhook`, `feed`, or both (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [Consumer::Webhook, Consumer::Feed])]
+    pub consumers: Vec<Consumer>,
     /// Seconds to wait, after the middle phase, for the last events to arrive.
     #[arg(long, default_value_t = 120)]
     pub drain_timeout: u64,
@@ -288,7 +309,9 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
         before.errors
     );
 
-    // The receiver, the endpoint, and the feed reader.
+    // The receiver and its endpoint, and the feed reader, as asked.
+    let use_hook = args.consumers.contains(&Consumer::Webhook);
+    let use_feed = args.consumers.contains(&Consumer::Feed);
     let hooks: Arrivals = Arc::default();
     let feed: Arrivals = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -297,28 +320,55 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
         .route("/hook", axum::routing::post(receive))
         .with_state(hooks.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let created = admin
-        .call(
-            Method::POST,
-            &format!("/tenants/{}/webhooks", args.tenant),
-            Some(json!({"url": format!("http://127.0.0.1:{port}/hook"), "batchMax": args.batch, "description": "scim-bench delivery"})),
-        )
-        .await?;
-    let hook_id = created
-        .pointer("/webhook/id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("no webhook id in {created}"))?
-        .to_string();
+    let mut hook_id = None;
+    if use_hook {
+        let created = admin
+            .call(
+                Method::POST,
+                &format!("/tenants/{}/webhooks", args.tenant),
+                Some(json!({"url": format!("http://127.0.0.1:{port}/hook"),
+                    "batchMax": args.batch, "description": "scim-bench delivery"})),
+            )
+            .await?;
+        hook_id = Some(
+            created
+                .pointer("/webhook/id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("no webhook id in {created}"))?
+                .to_string(),
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
-    let reader = tokio::spawn(follow_feed(
-        admin.clone(),
-        args.tenant.clone(),
-        feed.clone(),
-        stop.clone(),
-    ));
+    let reader = use_feed.then(|| {
+        tokio::spawn(follow_feed(
+            admin.clone(),
+            args.tenant.clone(),
+            feed.clone(),
+            stop.clone(),
+        ))
+    });
+    let arrived = |acked: &HashMap<String, Instant>| {
+        (!use_hook || all_arrived(acked, &hooks)) && (!use_feed || all_arrived(acked, &feed))
+    };
+    // Warm-up: one create delivered end to end before the clock starts (the endpoint's
+    // worker and the reader are running).
+    let warm: Arrivals = Arc::default();
+    let one = DeliveryArgs {
+        connections: 1,
+        duration: 1,
+        ..args.clone()
+    };
+    creates(&client, &one, "w", Some(warm.clone())).await?;
+    let warm = warm.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+    let warm_deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < warm_deadline && !arrived(&warm) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
+    let consumers: Vec<String> = args.consumers.iter().map(ToString::to_string).collect();
     println!(
-        "phase 2: creates with a webhook endpoint (batchMax {}) and a feed reader",
+        "phase 2: creates while {} follow the tenant (webhook batchMax {})",
+        consumers.join(" and "),
         args.batch
     );
     let acks: Arrivals = Arc::default();
@@ -331,26 +381,28 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
     );
     let acked = acks.lock().map_err(|_| anyhow!("poisoned"))?.clone();
     let drain_deadline = load_end + Duration::from_secs(args.drain_timeout);
-    while Instant::now() < drain_deadline
-        && !(all_arrived(&acked, &hooks) && all_arrived(&acked, &feed))
-    {
+    while Instant::now() < drain_deadline && !arrived(&acked) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let drained = load_end.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let (hook_hist, hook_missing) = latencies(&acked, &hooks)?;
     let (feed_hist, feed_missing) = latencies(&acked, &feed)?;
-    admin
-        .call(
-            Method::DELETE,
-            &format!("/tenants/{}/webhooks/{hook_id}", args.tenant),
-            None,
-        )
-        .await?;
-    match reader.await {
-        Ok(Err(e)) => eprintln!("feed reader: {e}"),
-        Err(e) => eprintln!("feed reader: {e}"),
-        Ok(Ok(())) => {}
+    if let Some(id) = &hook_id {
+        admin
+            .call(
+                Method::DELETE,
+                &format!("/tenants/{}/webhooks/{id}", args.tenant),
+                None,
+            )
+            .await?;
+    }
+    if let Some(reader) = reader {
+        match reader.await {
+            Ok(Err(e)) => eprintln!("feed reader: {e}"),
+            Err(e) => eprintln!("feed reader: {e}"),
+            Ok(Ok(())) => {}
+        }
     }
     server.abort();
 
@@ -361,8 +413,22 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
     println!(
         "from a create's 2xx to its event (after the load stopped, the rest arrived within {drained:.2} s):"
     );
-    let hook = summary("  webhook receiver", &hook_hist, hook_missing);
-    let feed_summary = summary("  feed reader (long poll)", &feed_hist, feed_missing);
+    let mut doc = json!({
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "batch": args.batch,
+        "consumers": consumers,
+        "drained_after_load_s": drained,
+    });
+    let (mut missing_hook, mut missing_feed) = (0, 0);
+    if use_hook {
+        doc["webhook"] = summary("  webhook receiver", &hook_hist, hook_missing);
+        missing_hook = hook_missing;
+    }
+    if use_feed {
+        doc["feed"] = summary("  feed reader (long poll)", &feed_hist, feed_missing);
+        missing_feed = feed_missing;
+    }
     let baseline = (before.rate() + after.rate()) / 2.0;
     let slowdown = 100.0 * (1.0 - during.rate() / baseline.max(0.001));
     println!(
@@ -372,23 +438,17 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
         after.rate(),
         during.rate()
     );
+    doc["creates_per_s"] =
+        json!({"before": before.rate(), "delivering": during.rate(), "after": after.rate()});
+    doc["errors"] =
+        json!({"before": before.errors, "delivering": during.errors, "after": after.errors});
+    doc["slowdown_percent"] = json!(slowdown);
     if let Some(path) = &args.json {
-        let doc = json!({
-            "connections": args.connections,
-            "duration_s": args.duration,
-            "batch": args.batch,
-            "creates_per_s": {"before": before.rate(), "delivering": during.rate(), "after": after.rate()},
-            "errors": {"before": before.errors, "delivering": during.errors, "after": after.errors},
-            "slowdown_percent": slowdown,
-            "webhook": hook,
-            "feed": feed_summary,
-            "drained_after_load_s": drained,
-        });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
-    if hook_missing > 0 || feed_missing > 0 {
+    if missing_hook > 0 || missing_feed > 0 {
         bail!(
-            "events missing after {} s: webhook {hook_missing}, feed {feed_missing}",
+            "events missing after {} s: webhook {missing_hook}, feed {missing_feed}",
             args.drain_timeout
         );
     }

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 #[derive(Debug, Default)]
 pub struct CommitSignal {
     tenants: Mutex<HashMap<i64, Weak<Notify>>>,
+    destinations: Notify,
 }
 
 impl CommitSignal {
@@ -49,6 +50,19 @@ impl CommitSignal {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Wakes whoever waits for delivery destinations to be added or changed through this
+    /// store (the delivery engine, so that a new endpoint starts at once rather than at its
+    /// next scan).
+    pub fn destinations_changed(&self) {
+        self.destinations.notify_waiters();
+    }
+
+    /// What [`CommitSignal::destinations_changed`] wakes: create and `enable` a
+    /// [`Notify::notified`] future before listing the destinations, then await it.
+    pub fn destinations(&self) -> &Notify {
+        &self.destinations
     }
 
     /// Wakes every current waiter of a tenant (after one of its writes committed).

@@ -68,7 +68,8 @@ pub struct EngineOptions {
     /// How long a lease lasts without renewal: after a crash, another instance (or the
     /// restarted one) takes over a destination this long after the last renewal.
     pub lease_ttl: Duration,
-    /// How often the engine looks for destinations created, resumed or released.
+    /// How often the engine looks for destinations created, resumed or released by other
+    /// processes (those changed through this engine's store wake it at once).
     pub rescan: Duration,
     /// When to retry a failed send (backoff, `Retry-After`, the give-up point).
     pub retry: RetryPolicy,
@@ -136,6 +137,11 @@ impl DeliveryEngine {
                 break;
             }
             workers.retain(|_, h| !h.is_finished());
+            // Enabled before the list is read, so that a destination added meanwhile
+            // (through this store) wakes the loop at once.
+            let changed = store.commit_signal().destinations().notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             if let Some(url) = &self.inner.options.nats_url
                 && let Err(e) = ensure_nats(store.as_ref(), url).await
             {
@@ -169,6 +175,7 @@ impl DeliveryEngine {
             }
             tokio::select! {
                 () = tokio::time::sleep(self.inner.options.rescan) => {}
+                () = &mut changed => {}
                 _ = shutdown.changed() => {}
             }
         }

@@ -13,7 +13,8 @@ backend_tests!(
     a_gone_receiver_pauses_the_endpoint_then_resume_and_replay_carry_on,
     an_endpoint_failing_too_long_is_paused_with_its_place_kept,
     a_rotated_secret_signs_beside_the_new_one_during_the_overlap,
-    batches_and_filters_shape_what_is_sent
+    batches_and_filters_shape_what_is_sent,
+    an_endpoint_added_while_running_starts_at_once
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -315,5 +316,23 @@ async fn batches_and_filters_shape_what_is_sent(mut f: Fixture) {
     );
     let id = r.received()[0].header("webhook-id").to_string();
     assert!(id.starts_with("bat_"), "{id}");
+    f.stop().await;
+}
+
+async fn an_endpoint_added_while_running_starts_at_once(mut f: Fixture) {
+    // The engine scans for new destinations only every minute: an endpoint created through
+    // the same store must not wait for that scan.
+    f.start(scim_delivery::push::EngineOptions {
+        rescan: Duration::from_secs(60),
+        ..options()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = Receiver::start().await;
+    add(&f, &r, DestinationSpec::default()).await;
+    f.user("first@example.com").await;
+    eventually("delivered before the next scan", WAIT, || async {
+        r.acknowledged().len() == 1
+    })
+    .await;
     f.stop().await;
 }

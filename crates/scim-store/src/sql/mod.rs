@@ -729,7 +729,12 @@ impl<E: Engine> crate::delivery::DeliveryStore for SqlStore<E> {
         &self,
         new: crate::delivery::NewDestination,
     ) -> Result<crate::delivery::Destination, StoreError> {
-        self.engine.write(move |db| delivery::create(db, new)).await
+        let d = self
+            .engine
+            .write(move |db| delivery::create(db, new))
+            .await?;
+        self.signal.destinations_changed();
+        Ok(d)
     }
 
     async fn destination(
@@ -861,6 +866,8 @@ impl<E> SqlStore<E> {
     fn wake_deliverer(&self, d: Option<&crate::delivery::Destination>) {
         if let Some(d) = d {
             self.signal.notify(d.tenant_id);
+            // A destination resumed or re-created has no worker yet: the engine's loop.
+            self.signal.destinations_changed();
         }
     }
 }
