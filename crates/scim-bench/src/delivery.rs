@@ -75,6 +75,10 @@ pub struct DeliveryArgs {
     /// Seconds to wait, after the middle phase, for the last events to arrive.
     #[arg(long, default_value_t = 120)]
     pub drain_timeout: u64,
+    /// The server's process id (a local server): each phase also reports the server's CPU
+    /// time per create, and this process's (the clients, the receiver, the feed reader).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -116,11 +120,30 @@ struct Phase {
     created: u64,
     errors: u64,
     secs: f64,
+    /// CPU µs per create of the server and of this process, when the server is local.
+    server_us: Option<f64>,
+    bench_us: Option<f64>,
 }
 
 impl Phase {
     fn rate(&self) -> f64 {
         self.created as f64 / self.secs.max(0.001)
+    }
+
+    fn show(&self) {
+        let cpu = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+        println!(
+            "  {:.0} creates/s ({} errors); CPU µs per create: server {}, scim-bench {}",
+            self.rate(),
+            self.errors,
+            cpu(self.server_us),
+            cpu(self.bench_us)
+        );
+    }
+
+    fn json(&self) -> Value {
+        json!({"creates_per_s": self.rate(), "errors": self.errors,
+            "server_cpu_us_per_create": self.server_us, "bench_cpu_us_per_create": self.bench_us})
     }
 }
 
@@ -137,6 +160,8 @@ async fn creates(
         .unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let started = Instant::now();
+    let server_cpu = args.server_pid.and_then(crate::cpu::cpu_time);
+    let own_cpu = crate::cpu::cpu_time(std::process::id());
     let errors = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for w in 0..args.connections {
@@ -179,10 +204,16 @@ async fn creates(
     for w in workers {
         created += w.await.map_err(|e| anyhow!("{e}"))?;
     }
+    let per_create = |before: Option<Duration>, pid: Option<u32>| {
+        let used = pid.and_then(crate::cpu::cpu_time)?.checked_sub(before?)?;
+        Some(used.as_secs_f64() * 1e6 / created.max(1) as f64)
+    };
     Ok(Phase {
         created,
         errors: errors.load(Ordering::Relaxed),
         secs: started.elapsed().as_secs_f64(),
+        server_us: per_create(server_cpu, args.server_pid),
+        bench_us: per_create(own_cpu, Some(std::process::id())),
     })
 }
 
@@ -303,11 +334,7 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
         args.duration, args.connections
     );
     let before = creates(&client, args, "a", None).await?;
-    println!(
-        "  {:.0} creates/s ({} errors)",
-        before.rate(),
-        before.errors
-    );
+    before.show();
 
     // The receiver and its endpoint, and the feed reader, as asked.
     let use_hook = args.consumers.contains(&Consumer::Webhook);
@@ -374,11 +401,7 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
     let acks: Arrivals = Arc::default();
     let during = creates(&client, args, "b", Some(acks.clone())).await?;
     let load_end = Instant::now();
-    println!(
-        "  {:.0} creates/s ({} errors)",
-        during.rate(),
-        during.errors
-    );
+    during.show();
     let acked = acks.lock().map_err(|_| anyhow!("poisoned"))?.clone();
     let drain_deadline = load_end + Duration::from_secs(args.drain_timeout);
     while Instant::now() < drain_deadline && !arrived(&acked) {
@@ -408,7 +431,7 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
 
     println!("phase 3: creates without consumers again");
     let after = creates(&client, args, "c", None).await?;
-    println!("  {:.0} creates/s ({} errors)", after.rate(), after.errors);
+    after.show();
 
     println!(
         "from a create's 2xx to its event (after the load stopped, the rest arrived within {drained:.2} s):"
@@ -438,10 +461,8 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
         after.rate(),
         during.rate()
     );
-    doc["creates_per_s"] =
-        json!({"before": before.rate(), "delivering": during.rate(), "after": after.rate()});
-    doc["errors"] =
-        json!({"before": before.errors, "delivering": during.errors, "after": after.errors});
+    doc["phases"] =
+        json!({"before": before.json(), "delivering": during.json(), "after": after.json()});
     doc["slowdown_percent"] = json!(slowdown);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
