@@ -256,14 +256,15 @@ async fn logged_details_keep_names_and_allowed_values_but_never_a_value_sent(s: 
     let patch = |op: serde_json::Value| Some(json!({"schemas": [PATCH_OP], "Operations": [op]}));
     let user = format!("/Users/{id}");
     // (request id, method, path, body, status, what the logged detail says)
-    let cases: Vec<(
-        &str,
+    type Case<'a> = (
+        &'a str,
         Method,
         String,
         Option<serde_json::Value>,
         u16,
-        Vec<&str>,
-    )> = vec![
+        Vec<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "dup",
             Method::POST,
