@@ -189,7 +189,7 @@ pub(crate) async fn open(target: &AdminTarget) -> Result<Arc<dyn Store>> {
 
 /// A last-use time as it is recorded, to the minute: `2026-12-03T12:07:00.000Z` is shown
 /// as `2026-12-03T12:07Z`, so that it does not look earlier than a creation in that minute.
-fn to_the_minute(at: &str) -> String {
+pub(crate) fn to_the_minute(at: &str) -> String {
     match at.get(..16) {
         Some(minute) if at.len() > 16 => format!("{minute}Z"),
         _ => at.to_string(),
@@ -238,9 +238,29 @@ fn contents_sentence(c: &TenantContents) -> String {
         "soft-deleted resource",
         "soft-deleted resources",
     ));
-    parts.push(plural(c.tokens, "token", "tokens"));
+    parts.push(tokens_phrase(c.tokens, c.active_tokens));
     parts.push(plural(c.changes, "change record", "change records"));
     parts.join(", ")
+}
+
+/// "3 tokens (1 active)": every token a tenant delete removes, revoked and expired ones
+/// included, and how many of them still work.
+pub(crate) fn tokens_phrase(total: i64, active: i64) -> String {
+    format!("{} ({active} active)", plural(total, "token", "tokens"))
+}
+
+/// What a tenant delete removed, as `scim tenant delete` says it afterwards (from the
+/// management operation's own counts, with or without `--server`).
+pub(crate) fn deleted_sentence(d: &scim_admin::ops::TenantDeleted) -> String {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    format!(
+        "deleted tenant '{}': {}, {} (soft-deleted ones included), {}, {}",
+        d.name,
+        plural(n(d.users), "user", "users"),
+        plural(n(d.groups), "group", "groups"),
+        tokens_phrase(n(d.tokens), n(d.active_tokens)),
+        plural(n(d.events), "change record", "change records")
+    )
 }
 
 /// Asks on the terminal for the tenant's name; `false` unless it is typed exactly.
@@ -472,13 +492,13 @@ pub async fn tenant(cmd: TenantCommand) -> Result<()> {
             let contents = s.tenant_contents(t.id).await?;
             let what = contents_sentence(&contents);
             confirm_tenant_delete(&t.name, &what, yes)?;
-            if let Err(e) = manager(&s).delete_tenant(&cli_caller(), &t.name).await {
-                if e.code == "tenant_not_found" {
+            match manager(&s).delete_tenant(&cli_caller(), &t.name).await {
+                Ok(d) => println!("{}", deleted_sentence(&d)),
+                Err(e) if e.code == "tenant_not_found" => {
                     bail!("tenant '{}' was deleted by someone else meanwhile", t.name);
                 }
-                return Err(e.into());
+                Err(e) => return Err(e.into()),
             }
-            println!("deleted tenant '{}': {what}", t.name);
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use clap::Subcommand;
 
-use crate::admin::open;
+use crate::admin::{open, to_the_minute};
 use crate::config::AdminTarget;
 
 #[derive(Debug, Subcommand)]
@@ -19,7 +19,8 @@ pub enum AdminTokenCommand {
         #[command(flatten)]
         target: AdminTarget,
     },
-    /// List administration tokens (never their secrets).
+    /// List administration tokens (never their secrets), with when each was last used
+    /// (to the minute).
     List {
         #[command(flatten)]
         target: AdminTarget,
@@ -50,16 +51,19 @@ pub async fn run(cmd: AdminTokenCommand) -> Result<()> {
         AdminTokenCommand::List { target } => {
             let s = open(&target).await?;
             println!(
-                "{:<18} {:<24} {:<26} {:<26} REVOKED",
-                "ID", "NAME", "CREATED", "EXPIRES"
+                "{:<18} {:<24} {:<26} {:<26} {:<25} REVOKED",
+                "ID", "NAME", "CREATED", "EXPIRES", "LAST USED"
             );
             for t in s.list_admin_tokens().await? {
                 println!(
-                    "{:<18} {:<24} {:<26} {:<26} {}",
+                    "{:<18} {:<24} {:<26} {:<26} {:<25} {}",
                     t.id,
                     t.name,
                     t.created,
                     t.expires.as_deref().unwrap_or("-"),
+                    t.last_used
+                        .as_deref()
+                        .map_or_else(|| "never".to_string(), to_the_minute),
                     t.revoked.as_deref().unwrap_or("-")
                 );
             }

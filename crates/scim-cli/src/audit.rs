@@ -28,7 +28,9 @@ pub enum AuditCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// The users that could sign in at an instant (they existed and `active` was not false).
+    /// The users that could sign in at an instant: they existed and `active` was not
+    /// false. A user whose `active` was never set is listed, its ACTIVE shown as `(unset)`
+    /// (an empty field in CSV, null in JSON).
     Active {
         /// The instant (RFC 3339, e.g. 2026-03-14T09:00:00Z) [default: now].
         #[arg(long)]
@@ -127,13 +129,22 @@ pub enum Format {
 }
 
 /// An answer: rows for a table or CSV, and the JSON document.
+#[derive(Default)]
 struct Answer {
     /// A line above a table (which instant it describes).
     title: String,
     columns: Vec<&'static str>,
+    /// The rows as CSV writes them (an absent value is an empty field).
     rows: Vec<Vec<String>>,
+    /// The rows as the table shows them, where they differ from `rows` (an absent value
+    /// is spelled out there, never a blank cell).
+    table_rows: Option<Vec<Vec<String>>>,
     json: Value,
 }
+
+/// How the table shows a user's `active` that was never set: RFC 7643 leaves an absent
+/// `active` to the service provider, and this server counts it as active (not `false`).
+const UNSET: &str = "(unset)";
 
 fn cell(v: &Value) -> String {
     match v {
@@ -158,8 +169,9 @@ fn print(answer: Answer, format: Format) {
         }
         Format::Table => {
             println!("{}", answer.title);
+            let rows = answer.table_rows.unwrap_or(answer.rows);
             let mut widths: Vec<usize> = answer.columns.iter().map(|c| c.len()).collect();
-            for row in &answer.rows {
+            for row in &rows {
                 for (w, c) in widths.iter_mut().zip(row) {
                     *w = (*w).max(c.chars().count().min(60));
                 }
@@ -180,8 +192,8 @@ fn print(answer: Answer, format: Format) {
                 println!("{}", parts.join("  ").trim_end());
             };
             line(answer.columns.iter().map(|c| c.to_uppercase()).collect());
-            let n = answer.rows.len();
-            for row in answer.rows {
+            let n = rows.len();
+            for row in rows {
                 line(row);
             }
             println!("({n} rows)");
@@ -313,6 +325,7 @@ pub async fn run(cmd: AuditCommand) -> Result<()> {
                     })
                     .collect(),
                 json: json!({"at": at.at, "position": at.seq, "group": group, "members": list}),
+                ..Default::default()
             }
         }
         AuditCommand::Active { at, .. } => {
@@ -331,6 +344,19 @@ pub async fn run(cmd: AuditCommand) -> Result<()> {
                         ]
                     })
                     .collect(),
+                table_rows: Some(
+                    users
+                        .iter()
+                        .map(|u| {
+                            vec![
+                                u.id.clone(),
+                                u.user_name.clone().unwrap_or_default(),
+                                u.active
+                                    .map_or_else(|| UNSET.to_string(), |a| a.to_string()),
+                            ]
+                        })
+                        .collect(),
+                ),
                 json: json!({"at": at.at, "position": at.seq, "users": users}),
             }
         }
@@ -368,6 +394,7 @@ pub async fn run(cmd: AuditCommand) -> Result<()> {
                     })
                     .collect(),
                 json: json!({"from": from, "to": to, "changes": changes}),
+                ..Default::default()
             }
         }
         AuditCommand::State { id, at, .. } => {
@@ -390,6 +417,7 @@ pub async fn run(cmd: AuditCommand) -> Result<()> {
                 columns: vec!["attribute", "value"],
                 rows,
                 json: json!({"at": at.at, "position": at.seq, "resource": doc}),
+                ..Default::default()
             }
         }
         AuditCommand::History { id, limit, .. } => {
@@ -402,6 +430,7 @@ pub async fn run(cmd: AuditCommand) -> Result<()> {
                 columns: RECORD_COLUMNS.to_vec(),
                 rows: record_rows(&json),
                 json: json!({"id": id, "changes": json}),
+                ..Default::default()
             }
         }
         AuditCommand::Changes {
@@ -438,6 +467,7 @@ pub async fn run(cmd: AuditCommand) -> Result<()> {
                 columns: RECORD_COLUMNS.to_vec(),
                 rows: record_rows(&json),
                 json: json!({"from": from, "to": to, "changes": json}),
+                ..Default::default()
             }
         }
         AuditCommand::Diff { from, to, .. } => {
@@ -487,6 +517,7 @@ pub async fn run(cmd: AuditCommand) -> Result<()> {
                 columns: vec!["change", "type", "id", "display", "detail"],
                 rows,
                 json: json!({"from": from, "to": to, "diff": d}),
+                ..Default::default()
             }
         }
     };

@@ -5,17 +5,17 @@ use anyhow::{Result, anyhow, bail};
 use reqwest::{Method, StatusCode};
 use scim_admin::ops::{
     DeleteMode, TenantCreate, TenantDeleted, TenantList, TenantPatch, TenantView, TokenCreate,
-    TokenCreated, TokenList, TokenRotate, TokenRotated, TokenView,
+    TokenCreated, TokenList, TokenRotate, TokenRotated, TokenStatus, TokenView,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::admin::{
-    TenantCommand, TenantRow, TokenCommand, confirm_tenant_delete, jwt_given, merge_jwt, plural,
-    print_already_revoked, print_revoked, print_tenant_created, print_tenant_updated,
-    print_tenants, print_token_created, print_token_header, print_token_rotated, print_token_row,
-    scope_name,
+    TenantCommand, TenantRow, TokenCommand, confirm_tenant_delete, deleted_sentence, jwt_given,
+    merge_jwt, plural, print_already_revoked, print_revoked, print_tenant_created,
+    print_tenant_updated, print_tenants, print_token_created, print_token_header,
+    print_token_rotated, print_token_row, scope_name, tokens_phrase,
 };
 use crate::config::{AdminTarget, FileConfig};
 use crate::limits::{parse_duration, parse_optional_count, parse_optional_rate, parse_rate};
@@ -274,21 +274,24 @@ pub async fn tenant(r: &Remote, cmd: TenantCommand) -> Result<()> {
         TenantCommand::Delete { name, yes, .. } => {
             let path = format!("/tenants/{}", seg(&name));
             let t: TenantView = r.call(Method::GET, &path, None).await?;
+            let tokens: TokenList = r.call(Method::GET, &format!("{path}/tokens"), None).await?;
+            let active = tokens
+                .tokens
+                .iter()
+                .filter(|t| t.status == TokenStatus::Active)
+                .count();
             let what = format!(
-                "{}, {} (and its tokens and change history)",
+                "{}, {}, {} (and its change history)",
                 plural(count(t.users), "user", "users"),
-                plural(count(t.groups), "group", "groups")
+                plural(count(t.groups), "group", "groups"),
+                tokens_phrase(
+                    i64::try_from(tokens.tokens.len()).unwrap_or(i64::MAX),
+                    i64::try_from(active).unwrap_or(i64::MAX)
+                )
             );
             confirm_tenant_delete(&t.name, &what, yes)?;
             let d: TenantDeleted = r.call(Method::DELETE, &path, None).await?;
-            println!(
-                "deleted tenant '{}': {}, {}, {}, {}",
-                d.name,
-                plural(count(d.users), "user", "users"),
-                plural(count(d.groups), "group", "groups"),
-                plural(count(d.tokens), "token", "tokens"),
-                plural(count(d.events), "change record", "change records")
-            );
+            println!("{}", deleted_sentence(&d));
         }
     }
     Ok(())

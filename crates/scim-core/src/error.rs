@@ -83,33 +83,150 @@ impl std::fmt::Display for ScimType {
     }
 }
 
+/// Opens a value the client sent, inside a detail being built (see [`Sent`]).
+const SENT_OPEN: char = '\u{E000}';
+/// Closes a value the client sent.
+const SENT_CLOSE: char = '\u{E001}';
+/// What the request log shows in place of a value the client sent.
+pub const HIDDEN: &str = "…";
+
+/// A value the client sent (a `userName`, an email, a filter's comparison value, an
+/// unknown attribute name, a bulkId, an id from the URL …), embedded in an error's detail:
+/// `ScimError::uniqueness(format!("userName '{}' is already in use", Sent(name)))`.
+///
+/// The client's answer shows the value as is; the request log and the server's log line
+/// show [`HIDDEN`] in its place ([`ScimError::logged_detail`]), so that personal data never
+/// reaches them while attribute names, allowed values and RFC terms around it stay. While
+/// the detail is a `String` being built, the value is enclosed in two private-use
+/// characters; [`ScimError::new`] and [`ScimError::context`] take them out and remember
+/// where the value was. Those characters are dropped from the value itself, so a value can
+/// never end its own marking early.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent<T>(pub T);
+
+impl<T: std::fmt::Display> std::fmt::Display for Sent<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        let text = self.0.to_string();
+        f.write_char(SENT_OPEN)?;
+        for c in text.chars().filter(|c| *c != SENT_OPEN && *c != SENT_CLOSE) {
+            f.write_char(c)?;
+        }
+        f.write_char(SENT_CLOSE)
+    }
+}
+
+/// `text` without its [`Sent`] marks, and the byte ranges of the values they enclosed. A
+/// mark left open hides the rest of the text (the safe side); a stray close is dropped.
+fn unmark(text: &str) -> (String, Vec<std::ops::Range<usize>>) {
+    if !text.contains([SENT_OPEN, SENT_CLOSE]) {
+        return (text.to_string(), Vec::new());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut spans = Vec::new();
+    let mut open: Option<usize> = None;
+    for c in text.chars() {
+        match c {
+            SENT_OPEN => {
+                if open.is_none() {
+                    open = Some(out.len());
+                }
+            }
+            SENT_CLOSE => {
+                if let Some(start) = open.take() {
+                    spans.push(start..out.len());
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    if let Some(start) = open {
+        spans.push(start..out.len());
+    }
+    (out, spans)
+}
+
 /// A SCIM protocol error: an HTTP status, an optional `scimType` and a human-readable detail.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{status}{}: {detail}", scim_type.map(|t| format!(" {t}")).unwrap_or_default())]
 pub struct ScimError {
     /// The HTTP status.
     pub status: u16,
     /// The `scimType` keyword (400 and 409 answers).
     pub scim_type: Option<ScimType>,
-    /// What went wrong, for a person.
+    /// What went wrong, for a person (the client sees it whole).
     pub detail: String,
     /// Seconds the client should wait before retrying (an HTTP `Retry-After` header, for
     /// 429 and 503 answers); not part of the SCIM body.
     pub retry_after: Option<u32>,
+    /// Where `detail` holds values the client sent ([`Sent`]), as byte ranges in order.
+    sent: Vec<std::ops::Range<usize>>,
 }
+
+/// Two errors are equal when the client would see the same: status, `scimType`, detail
+/// and `Retry-After` (where values were marked does not matter).
+impl PartialEq for ScimError {
+    fn eq(&self, other: &Self) -> bool {
+        self.status == other.status
+            && self.scim_type == other.scim_type
+            && self.detail == other.detail
+            && self.retry_after == other.retry_after
+    }
+}
+
+impl Eq for ScimError {}
 
 /// Result alias used throughout the core.
 pub type ScimResult<T> = Result<T, ScimError>;
 
 impl ScimError {
-    /// An error with this status, `scimType` and detail.
+    /// An error with this status, `scimType` and detail. Values in the detail that the
+    /// client sent are marked with [`Sent`].
     pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
+        let (detail, sent) = unmark(&detail.into());
         ScimError {
             status,
             scim_type,
-            detail: detail.into(),
+            detail,
             retry_after: None,
+            sent,
         }
+    }
+
+    /// The detail as logs keep it: every value the client sent ([`Sent`]) replaced by
+    /// [`HIDDEN`], everything else (attribute names, allowed values, RFC terms) as is.
+    pub fn logged_detail(&self) -> String {
+        let mut out = String::with_capacity(self.detail.len());
+        let mut at = 0;
+        for span in &self.sent {
+            if span.start < at || span.end > self.detail.len() {
+                continue;
+            }
+            out.push_str(self.detail.get(at..span.start).unwrap_or_default());
+            out.push_str(HIDDEN);
+            at = span.end;
+        }
+        out.push_str(self.detail.get(at..).unwrap_or_default());
+        out
+    }
+
+    /// The detail with its values still marked, to embed it in another error's detail
+    /// (`format!("invalid path: {}", e.marked_detail())`) without unmarking them.
+    pub fn marked_detail(&self) -> String {
+        let mut out = String::with_capacity(self.detail.len() + 2 * self.sent.len());
+        let mut at = 0;
+        for span in &self.sent {
+            if span.start < at || span.end > self.detail.len() {
+                continue;
+            }
+            out.push_str(self.detail.get(at..span.start).unwrap_or_default());
+            out.push(SENT_OPEN);
+            out.push_str(self.detail.get(span.clone()).unwrap_or_default());
+            out.push(SENT_CLOSE);
+            at = span.end;
+        }
+        out.push_str(self.detail.get(at..).unwrap_or_default());
+        out
     }
 
     /// The same error, telling the client to retry after `seconds`.
@@ -200,9 +317,14 @@ impl ScimError {
         Self::new(503, None, detail)
     }
 
-    /// Prefixes the detail with context (for example the attribute path being processed).
+    /// Prefixes the detail with context (for example the attribute path being processed);
+    /// values in it that the client sent are marked with [`Sent`].
     pub fn context(mut self, prefix: impl std::fmt::Display) -> Self {
-        self.detail = format!("{prefix}: {}", self.detail);
+        let (prefix, mut sent) = unmark(&format!("{prefix}: "));
+        let shift = prefix.len();
+        sent.extend(self.sent.iter().map(|r| r.start + shift..r.end + shift));
+        self.detail = prefix + &self.detail;
+        self.sent = sent;
         self
     }
 
@@ -254,6 +376,59 @@ mod tests {
         assert_eq!(body["status"], "400");
         assert_eq!(body["scimType"], "invalidFilter");
         assert_eq!(body["detail"], "expected an operator at position 9");
+    }
+
+    #[test]
+    fn values_the_client_sent_are_shown_to_it_and_hidden_from_logs() {
+        let e = ScimError::uniqueness(format!(
+            "userName '{}' is already in use by another User",
+            Sent("bjensen@example.com")
+        ));
+        assert_eq!(
+            e.detail,
+            "userName 'bjensen@example.com' is already in use by another User"
+        );
+        assert_eq!(e.to_json()["detail"], e.detail.as_str());
+        assert_eq!(
+            e.logged_detail(),
+            "userName '…' is already in use by another User"
+        );
+        // Names and allowed values are not values the client sent: they stay.
+        let e = ScimError::invalid_value(format!(
+            "attribute \"active\" must be one of \"true\", \"false\", got \"{}\"",
+            Sent("Barbara")
+        ));
+        assert_eq!(
+            e.logged_detail(),
+            "attribute \"active\" must be one of \"true\", \"false\", got \"…\""
+        );
+        // Context (itself with a value) and nesting keep the marks.
+        let inner = ScimError::invalid_path(format!("'{}': unknown", Sent("x@y")));
+        let outer = ScimError::invalid_path(format!(
+            "invalid path '{}': {}",
+            Sent("emails[value eq \"x@y\"]"),
+            inner.marked_detail()
+        ))
+        .context(format!("value key '{}'", Sent("secret")))
+        .context("operation 2");
+        assert_eq!(
+            outer.detail,
+            "operation 2: value key 'secret': invalid path 'emails[value eq \"x@y\"]': 'x@y': unknown"
+        );
+        assert_eq!(
+            outer.logged_detail(),
+            "operation 2: value key '…': invalid path '…': '…': unknown"
+        );
+        assert_eq!(outer, ScimError::invalid_path(outer.detail.clone()));
+        // A value cannot close its own mark early; a mark left open hides the rest.
+        let e = ScimError::invalid_value(format!("got '{}' here", Sent("a\u{E001}b\u{E000}c")));
+        assert_eq!(e.detail, "got 'abc' here");
+        assert_eq!(e.logged_detail(), "got '…' here");
+        let e = ScimError::invalid_value("before \u{E000}rest \u{E001}\u{E001} after");
+        assert_eq!(e.detail, "before rest  after");
+        assert_eq!(e.logged_detail(), "before … after");
+        let e = ScimError::invalid_value("open \u{E000}to the end");
+        assert_eq!(e.logged_detail(), "open …");
     }
 
     #[test]

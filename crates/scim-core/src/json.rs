@@ -85,9 +85,10 @@ impl<'de> Visitor<'de> for Strict {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
+                // The key is the client's (perhaps not an attribute name): marked for logs.
                 return Err(de::Error::custom(format!(
                     "{DUPLICATE} \"{}\" in one object",
-                    key.escape_default()
+                    crate::Sent(key.escape_default())
                 )));
             }
             let value = map.next_value_seed(Strict)?;

@@ -19,4 +19,4 @@ pub mod schema;
 pub mod sort;
 pub mod value;
 
-pub use error::{ScimError, ScimResult, ScimType};
+pub use error::{ScimError, ScimResult, ScimType, Sent};

@@ -31,6 +31,19 @@ pub enum PathError {
     TooDeep(String),
 }
 
+impl PathError {
+    /// The message with the text the client sent marked ([`crate::Sent`]), for an error
+    /// detail.
+    pub fn marked(&self) -> String {
+        use crate::Sent;
+        match self {
+            PathError::Empty => self.to_string(),
+            PathError::InvalidName(t) => format!("'{}' is not a valid attribute name", Sent(t)),
+            PathError::TooDeep(t) => format!("'{}' has more than one sub-attribute level", Sent(t)),
+        }
+    }
+}
+
 /// Whether `s` is a valid attribute name: `ATTRNAME = ALPHA *(nameChar)` (RFC 7644 §3.10),
 /// plus the `$ref` sub-attribute name.
 pub fn is_attr_name(s: &str) -> bool {

@@ -381,7 +381,9 @@ fn resolve_item(
         Err(_) if is_urn(item) => return Ok(None),
         Err(e) => {
             return Err(ScimError::invalid_value(format!(
-                "{param}: '{item}' is not an attribute name ({e})"
+                "{param}: '{}' is not an attribute name ({})",
+                crate::Sent(item),
+                e.marked()
             )));
         }
     };

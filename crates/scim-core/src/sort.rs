@@ -44,7 +44,8 @@ impl SortOrder {
             Some(s) if s.eq_ignore_ascii_case("ascending") => Ok(SortOrder::Ascending),
             Some(s) if s.eq_ignore_ascii_case("descending") => Ok(SortOrder::Descending),
             Some(s) => Err(ScimError::invalid_value(format!(
-                "sortOrder must be \"ascending\" or \"descending\", got \"{s}\""
+                "sortOrder must be \"ascending\" or \"descending\", got \"{}\"",
+                crate::Sent(s)
             ))),
         }
     }
@@ -115,11 +116,13 @@ impl SortSpec {
     ) -> ScimResult<SortSpec> {
         let order = SortOrder::parse(sort_order)?;
         let text = sort_by.trim();
-        let path = AttrPath::parse(text)
-            .map_err(|e| ScimError::invalid_value(format!("sortBy \"{text}\": {e}")))?;
+        let path = AttrPath::parse(text).map_err(|e| {
+            ScimError::invalid_value(format!("sortBy \"{}\": {}", crate::Sent(text), e.marked()))
+        })?;
         let r = reg.resolve(rt, &path).ok_or_else(|| {
             ScimError::invalid_value(format!(
-                "sortBy \"{text}\": resource type {} has no such attribute",
+                "sortBy \"{}\": resource type {} has no such attribute",
+                crate::Sent(text),
                 rt.name
             ))
         })?;

@@ -17,6 +17,9 @@ pub struct AdminTokenInfo {
     pub expires: Option<String>,
     /// When it was revoked (`None`: not revoked).
     pub revoked: Option<String>,
+    /// When it was last used, to the minute (`None`: never). Written at most once a
+    /// minute per token and process, off the request's path, like a tenant token's.
+    pub last_used: Option<String>,
 }
 
 /// Administration tokens authenticate the management API (`/admin/v1`) and nothing else:

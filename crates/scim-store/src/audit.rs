@@ -50,8 +50,7 @@ pub struct UserAt {
     /// The user's `userName`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
-    /// The user's `active` (absent: not set, which counts as active).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The user's `active` (`None`, JSON null: never set, which counts as active).
     pub active: Option<bool>,
 }
 
@@ -395,7 +394,8 @@ pub fn record_json(c: &ChangeRecord) -> Value {
 pub fn parse_instant(text: &str) -> Result<String, StoreError> {
     let t = scim_core::value::parse_datetime(text.trim()).ok_or_else(|| {
         scim_core::ScimError::invalid_value(format!(
-            "'{text}' is not an instant: use RFC 3339, e.g. 2026-03-14T09:00:00Z"
+            "'{}' is not an instant: use RFC 3339, e.g. 2026-03-14T09:00:00Z",
+            scim_core::Sent(text)
         ))
     })?;
     Ok(crate::sql::format_time(t))

@@ -218,11 +218,14 @@ const ADMIN_TOKENS: Table = Table {
         ("created", Col::Text),
         ("expires", Col::OptText),
         ("revoked", Col::OptText),
+        ("last_used", Col::OptText),
     ],
     key: &[0],
-    upsert: "INSERT INTO admin_tokens (id, name, secret_hash, created, expires, revoked)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET revoked = excluded.revoked",
+    upsert: "INSERT INTO admin_tokens (id, name, secret_hash, created, expires, revoked,
+                 last_used)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET revoked = excluded.revoked,
+                 last_used = excluded.last_used",
     tenant_column: "length(id) * 0",
 };
 

@@ -31,6 +31,8 @@ pub struct TenantDeletion {
     pub groups: u64,
     /// Tokens, revoked and expired ones included.
     pub tokens: u64,
+    /// Of those, the tokens that worked until the delete (neither revoked nor expired).
+    pub active_tokens: u64,
     /// Change records (events).
     pub changes: u64,
 }

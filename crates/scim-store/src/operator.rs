@@ -11,9 +11,12 @@ pub struct TenantContents {
     pub resources: Vec<(String, i64)>,
     /// Soft-deleted resources still kept.
     pub deleted: i64,
-    /// Tokens not revoked (expired ones included).
+    /// Tokens, revoked and expired ones included: all that a delete removes.
     pub tokens: i64,
-    /// Change records written so far (the tenant's change counter).
+    /// Of those, the tokens that work now (neither revoked nor expired).
+    pub active_tokens: i64,
+    /// Change records kept (retention may have removed older ones): all that a delete
+    /// removes.
     pub changes: i64,
 }
 

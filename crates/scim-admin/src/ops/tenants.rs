@@ -230,6 +230,7 @@ impl Manager {
                 users: d.users,
                 groups: d.groups,
                 tokens: d.tokens,
+                active_tokens: d.active_tokens,
                 events: d.changes,
             }),
             _ => Err(mismatch()),

@@ -198,6 +198,8 @@ pub struct TenantDeleted {
     pub groups: u64,
     /// Tokens, revoked and expired ones included.
     pub tokens: u64,
+    /// Of `tokens`, those that worked until the delete (neither revoked nor expired).
+    pub active_tokens: u64,
     /// Change records (events).
     pub events: u64,
 }

@@ -260,7 +260,10 @@ async fn onboarding_through_the_api_alone(app: App) {
         .body;
     assert_eq!(deleted["users"], 1);
     assert_eq!(deleted["groups"], 1);
+    // Every token goes, and the answer says how many still worked: the one rotated away
+    // has expired, the new one was revoked.
     assert_eq!(deleted["tokens"], 2);
+    assert_eq!(deleted["active_tokens"], 0, "{deleted}");
     assert!(deleted["events"].as_u64().unwrap() >= 2, "{deleted}");
     app.admin(Method::GET, "/tenants/shop", None)
         .await

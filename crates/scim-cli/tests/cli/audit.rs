@@ -102,6 +102,26 @@ async fn audit_answers_as_table_json_and_csv() {
     );
     let csv = run_with(&["audit", "active", "--at", &t1, "--format", "csv"]);
     assert!(csv.contains("\"bob,the \"\"builder\"\"\""), "{csv}");
+    // Neither user had `active` set at t1: RFC 7643 does not make that `false`. CSV keeps
+    // the header and leaves the field empty, JSON says null, the table never a blank.
+    assert!(csv.starts_with("id,user_name,active\n"), "{csv}");
+    assert!(
+        csv.contains(&format!("{alice},alice@example.com,\n")),
+        "{csv}"
+    );
+    let j: Value = serde_json::from_str(&run_with(&[
+        "audit", "active", "--at", &t1, "--format", "json",
+    ]))
+    .unwrap();
+    let users = j["users"].as_array().unwrap();
+    assert_eq!(users.len(), 2, "{j}");
+    for u in users {
+        assert!(u.as_object().unwrap().contains_key("active"), "{j}");
+        assert_eq!(u["active"], Value::Null, "{j}");
+    }
+    let table = run_with(&["audit", "active", "--at", &t1]);
+    let alice_line = table.lines().find(|l| l.contains(&alice)).unwrap();
+    assert!(alice_line.trim_end().ends_with("(unset)"), "{table}");
     let csv = run_with(&["audit", "active", "--at", &t2, "--format", "csv"]);
     assert!(!csv.contains("alice"), "alice was deactivated: {csv}");
     // Table: the history names the token and the change.

@@ -25,6 +25,11 @@ async fn the_feed_tells_changes_and_a_shutdown_ends_long_polls() {
     let list = run(&["admin-token", "list", "--data-dir", data]);
     assert!(list.contains("app"), "{list}");
     assert!(!list.contains(&admin), "secrets are never listed");
+    // A LAST USED column as `token list` has: "never" until the token is used.
+    let header = list.lines().next().unwrap();
+    assert!(header.contains("LAST USED"), "{list}");
+    let row = list.lines().find(|l| l.contains(" app ")).unwrap();
+    assert!(row.contains(" never "), "{list}");
 
     let mut server = Server::start(&["--data-dir", data]);
     let output = server.output.lock().unwrap().clone();
@@ -63,6 +68,30 @@ async fn the_feed_tells_changes_and_a_shutdown_ends_long_polls() {
     // The bootstrap SCIM token does not open the management API.
     let refused = http.get(&feed).bearer_auth(&token).send().await.unwrap();
     assert_eq!(refused.status(), 401);
+    // The use is recorded off the request's path, to the minute, and listed so
+    // (`2026-12-03T12:07Z`, the format of `token list`).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = run(&["admin-token", "list", "--data-dir", data]);
+        let row = list
+            .lines()
+            .find(|l| l.contains(" app "))
+            .unwrap()
+            .to_string();
+        let used: Vec<&str> = row
+            .split_whitespace()
+            .filter(|w| w.len() == 17 && w.ends_with('Z') && w.as_bytes()[10] == b'T')
+            .collect();
+        if !row.contains(" never ") {
+            assert_eq!(used.len(), 1, "one time to the minute: {row}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "use never listed: {row}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // A long poll in flight when the server is asked to stop answers with what it has.
     let waiting = tokio::spawn({

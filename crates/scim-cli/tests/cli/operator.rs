@@ -120,19 +120,57 @@ async fn tenant_delete_says_what_it_erases_and_asks_first() {
         .call(&server.url, Method::POST, "/Groups", Some(group), &[])
         .await
         .expect(201);
+    // A revoked token is deleted too, and counted as such.
+    let old = run(&[
+        "token",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "old",
+        "--data-dir",
+        d,
+    ]);
+    let old_id = old
+        .lines()
+        .find_map(|l| l.strip_prefix("token id: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    run(&[
+        "token",
+        "revoke",
+        "--tenant",
+        "acme",
+        &old_id,
+        "--data-dir",
+        d,
+    ]);
     // Without --yes and without a terminal to ask on: nothing is deleted.
     let out = fails(&["tenant", "delete", "acme", "--data-dir", d]);
     let said = text(&out.stdout);
     assert!(said.contains("2 users, 1 group"), "{said}");
-    assert!(said.contains("1 token"), "{said}");
+    assert!(said.contains("2 tokens (1 active)"), "{said}");
     assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
     client.get(&server.url, "/Users").await.expect(200);
-    // With --yes it goes, and says what went.
+    // The change records counted before are those the delete reports.
+    let records = |s: &str| -> String {
+        let end = s.find(" change record").expect("change records counted");
+        s[..end].rsplit(' ').next().unwrap().to_string()
+    };
+    let announced = records(&said);
+    // With --yes it goes, and says what went: the same counts.
     let out = run(&["tenant", "delete", "acme", "--yes", "--data-dir", d]);
     assert!(
         out.contains("deleted tenant 'acme': 2 users, 1 group"),
         "{out}"
     );
+    let deleted = out
+        .lines()
+        .find(|l| l.starts_with("deleted tenant"))
+        .unwrap();
+    assert!(deleted.contains("2 tokens (1 active)"), "{out}");
+    assert_eq!(records(deleted), announced, "{said}\n{out}");
     assert!(!run(&["tenant", "list", "--data-dir", d]).contains("acme"));
     let out = fails(&["tenant", "delete", "acme", "--yes", "--data-dir", d]);
     assert!(

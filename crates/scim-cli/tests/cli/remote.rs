@@ -173,8 +173,12 @@ async fn tenants_and_tokens_are_managed_through_the_management_api() {
 
     let deleted = remote_ok(url, &admin, &["tenant", "delete", "acme", "--yes"]);
     assert!(
-        deleted.contains("tenant 'acme' holds 1 user, 0 groups"),
+        deleted.contains("tenant 'acme' holds 1 user, 0 groups, 2 tokens (0 active)"),
         "{deleted}"
+    );
+    assert!(
+        deleted.contains("2 tokens (0 active)") && deleted.matches("2 tokens").count() == 2,
+        "the confirmation and the answer count the same: {deleted}"
     );
     assert!(
         deleted.contains("deleted tenant 'acme': 1 user"),

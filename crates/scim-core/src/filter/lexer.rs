@@ -336,7 +336,12 @@ impl<'a> Lexer<'a> {
         text.parse::<f64>()
             .ok()
             .and_then(Number::from_f64)
-            .ok_or_else(|| SyntaxError::new(start, format!("the number {text} is out of range")))
+            .ok_or_else(|| {
+                SyntaxError::new(
+                    start,
+                    format!("the number {} is out of range", crate::Sent(text)),
+                )
+            })
     }
 
     fn bad_number(&self, start: usize, why: &str) -> SyntaxError {
@@ -347,7 +352,10 @@ impl<'a> Lexer<'a> {
             .find(|&(_, c)| !(continues_word(c) || c == '+'))
             .map_or(rest.len(), |(i, _)| i);
         let shown = truncate(rest.get(..len).unwrap_or_default(), 40);
-        SyntaxError::new(start, format!("invalid number '{shown}': {why}"))
+        SyntaxError::new(
+            start,
+            format!("invalid number '{}': {why}", crate::Sent(shown)),
+        )
     }
 }
 

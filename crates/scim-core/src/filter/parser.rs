@@ -21,6 +21,7 @@
 //! Recursion happens only at `(`, `not (` and `[`, and the depth limit is checked before
 //! each; `and`/`or` chains are loops. Every token is read once, so parsing is linear.
 
+use crate::Sent;
 use crate::error::{ScimError, ScimResult};
 use crate::path::AttrPath;
 
@@ -119,9 +120,9 @@ struct Parser<'a> {
 /// How a token is described in "found …".
 fn found(t: &Token<'_>) -> String {
     match &t.kind {
-        TokenKind::Word(w) => format!("'{}'", truncate(w, 40)),
-        TokenKind::Str(s) => format!("the string \"{}\"", truncate(s, 40).escape_debug()),
-        TokenKind::Number(n) => format!("the number {n}"),
+        TokenKind::Word(w) => format!("'{}'", Sent(truncate(w, 40))),
+        TokenKind::Str(s) => format!("the string \"{}\"", Sent(truncate(s, 40).escape_debug())),
+        TokenKind::Number(n) => format!("the number {}", Sent(n)),
         TokenKind::LParen => "'('".into(),
         TokenKind::RParen => "')'".into(),
         TokenKind::LBracket => "'['".into(),
@@ -326,14 +327,14 @@ impl<'a> Parser<'a> {
 
     fn path(&self, word: &str, at: usize, outer: Option<&AttrPath>) -> PResult<AttrPath> {
         let path = AttrPath::parse(word)
-            .map_err(|e| SyntaxError::new(at, format!("invalid attribute path: {e}")))?;
+            .map_err(|e| SyntaxError::new(at, format!("invalid attribute path: {}", e.marked())))?;
         if let (Some(outer), Some(_)) = (outer, &path.schema) {
             return Err(SyntaxError::new(
                 at,
                 format!(
                     "inside '[…]' a path names a sub-attribute{}, so it cannot be URN-qualified; found '{}'",
                     of_outer(outer),
-                    truncate(word, 80)
+                    Sent(truncate(word, 80))
                 ),
             ));
         }

@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::Sent;
 use crate::error::{ScimError, ScimResult};
 use crate::path::AttrPath;
 use crate::schema::{Attribute, AttributeType, ResolvedAttr, ResourceType, SchemaRegistry};
@@ -339,7 +340,8 @@ impl<'a> Resolver<'a> {
     ) -> ScimResult<ResolvedFilter> {
         if let Some(scope) = scope {
             return Err(ScimError::invalid_filter(format!(
-                "invalid filter: value filters cannot be nested ('{attr}[…]' inside '{}[…]')",
+                "invalid filter: value filters cannot be nested ('{}[…]' inside '{}[…]')",
+                Sent(attr),
                 scope.path.canonical()
             )));
         }
@@ -388,13 +390,14 @@ impl<'a> Resolver<'a> {
         let parent = scope.path.canonical();
         if path.schema.is_some() || path.sub_attr.is_some() {
             return Err(ScimError::invalid_filter(format!(
-                "invalid filter: inside '{parent}[…]' a path names one sub-attribute of '{parent}', found '{path}'"
+                "invalid filter: inside '{parent}[…]' a path names one sub-attribute of '{parent}', found '{}'",
+                Sent(path)
             )));
         }
         let Some(sub) = scope.resolved.attr.sub_attribute(&path.attr) else {
             return Err(ScimError::invalid_filter(format!(
                 "invalid filter: unknown sub-attribute '{}' of '{parent}' (it has {})",
-                path.attr,
+                Sent(&path.attr),
                 list_names(&scope.resolved.attr.sub_attributes)
             )));
         };
@@ -416,7 +419,9 @@ impl<'a> Resolver<'a> {
             && self.registry.extension_of(self.rt, urn).is_none()
         {
             return Err(ScimError::invalid_filter(format!(
-                "invalid filter: unknown attribute '{path}' for resource type {rt}: '{urn}' is not one of its schemas"
+                "invalid filter: unknown attribute '{}' for resource type {rt}: '{}' is not one of its schemas",
+                Sent(path),
+                Sent(urn)
             )));
         }
         if let Some(sub) = &path.sub_attr
@@ -436,11 +441,14 @@ impl<'a> Resolver<'a> {
                 )
             };
             return Err(ScimError::invalid_filter(format!(
-                "invalid filter: unknown sub-attribute '{sub}' in '{path}' for resource type {rt}: {detail}"
+                "invalid filter: unknown sub-attribute '{}' in '{}' for resource type {rt}: {detail}",
+                Sent(sub),
+                Sent(path)
             )));
         }
         Err(ScimError::invalid_filter(format!(
-            "invalid filter: unknown attribute '{path}' for resource type {rt}"
+            "invalid filter: unknown attribute '{}' for resource type {rt}",
+            Sent(path)
         )))
     }
 
@@ -488,8 +496,9 @@ fn check_comparison(
     let op_name = op.as_str();
     let err = |why: String| {
         Err(ScimError::invalid_filter(format!(
-            "invalid filter: '{} {op_name} {value}': {why}",
-            path.canonical()
+            "invalid filter: '{} {op_name} {}': {why}",
+            path.canonical(),
+            Sent(value)
         )))
     };
     if *value == CompValue::Null {

@@ -134,7 +134,8 @@ impl BulkRequest {
                 && let Some(j) = seen.insert(id.clone(), i)
             {
                 return Err(ScimError::invalid_value(format!(
-                    "Operations[{i}]: bulkId '{id}' is already used by Operations[{j}]"
+                    "Operations[{i}]: bulkId '{}' is already used by Operations[{j}]",
+                    crate::Sent(id)
                 )));
             }
             operations.push(op);
@@ -157,14 +158,16 @@ fn parse_operation(item: Value) -> ScimResult<BulkOperation> {
         string(&obj, "method")?.ok_or_else(|| ScimError::invalid_syntax("'method' is missing"))?;
     let method = BulkMethod::parse(&method_text).ok_or_else(|| {
         ScimError::invalid_value(format!(
-            "method '{method_text}' is not one of POST, PUT, PATCH, DELETE"
+            "method '{}' is not one of POST, PUT, PATCH, DELETE",
+            crate::Sent(&method_text)
         ))
     })?;
     let path =
         string(&obj, "path")?.ok_or_else(|| ScimError::invalid_syntax("'path' is missing"))?;
     if !path.starts_with('/') {
         return Err(ScimError::invalid_value(format!(
-            "path '{path}' must start with '/' (for example /Users or /Users/<id>)"
+            "path '{}' must start with '/' (for example /Users or /Users/<id>)",
+            crate::Sent(&path)
         )));
     }
     let bulk_id = string(&obj, "bulkId")?.filter(|s| !s.is_empty());

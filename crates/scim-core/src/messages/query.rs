@@ -97,5 +97,10 @@ pub(super) fn parse_integer(name: &str, text: &str) -> ScimResult<i64> {
     let text = text.trim();
     text.parse::<i128>()
         .map(|i| i.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
-        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer, got \"{text}\"")))
+        .map_err(|_| {
+            ScimError::invalid_value(format!(
+                "{name} must be an integer, got \"{}\"",
+                crate::Sent(text)
+            ))
+        })
 }

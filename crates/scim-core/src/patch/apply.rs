@@ -111,7 +111,7 @@ impl<'a> Engine<'a> {
                 }
                 engine.apply_target(doc, kind, target, Some(v), Origin::ValueKey)
             };
-            step(self, doc).map_err(|e| e.context(format!("value key '{key}'")))?;
+            step(self, doc).map_err(|e| e.context(format!("value key '{}'", crate::Sent(key))))?;
         }
         Ok(())
     }
@@ -136,11 +136,13 @@ impl<'a> Engine<'a> {
             }
         };
         for (key, v) in obj {
-            let path = super::path::parse_attr_path(key)
-                .map_err(|e| ScimError::invalid_path(format!("'{key}': {e}")))?;
+            let path = super::path::parse_attr_path(key).map_err(|e| {
+                ScimError::invalid_path(format!("'{}': {}", crate::Sent(key), e.marked()))
+            })?;
             if path.schema.is_some() {
                 return Err(ScimError::invalid_path(format!(
-                    "'{key}' inside the core schema's object must be a plain attribute name"
+                    "'{}' inside the core schema's object must be a plain attribute name",
+                    crate::Sent(key)
                 )));
             }
             let target = super::path::resolve_attr_path(self.registry, self.rt, &path)?;
@@ -254,15 +256,18 @@ impl<'a> Engine<'a> {
             }
             let parsed = super::path::parse_attr_path(key).map_err(|e| {
                 ScimError::invalid_path(format!(
-                    "'{key}' in the value for extension '{}': {e}",
-                    schema.id
+                    "'{}' in the value for extension '{}': {}",
+                    crate::Sent(key),
+                    schema.id,
+                    e.marked()
                 ))
             })?;
             if let Some(urn) = &parsed.schema
                 && !urn.eq_ignore_ascii_case(&schema.id)
             {
                 return Err(ScimError::invalid_path(format!(
-                    "'{key}' in the value for extension '{}' names another schema",
+                    "'{}' in the value for extension '{}' names another schema",
+                    crate::Sent(key),
                     schema.id
                 )));
             }
@@ -272,7 +277,8 @@ impl<'a> Engine<'a> {
             };
             let ra = self.registry.resolve(self.rt, &path).ok_or_else(|| {
                 ScimError::invalid_path(format!(
-                    "'{key}' is not an attribute of extension '{}'",
+                    "'{}' is not an attribute of extension '{}'",
+                    crate::Sent(key),
                     schema.id
                 ))
             })?;
@@ -707,13 +713,15 @@ fn apply_filtered(
     let may_create = kind == PatchOp::Add || origin == Origin::ValueKey;
     let no_match = || {
         ScimError::no_target(format!(
-            "no value of '{base}' matches the filter [{filter}]"
+            "no value of '{base}' matches the filter [{}]",
+            crate::Sent(filter)
         ))
     };
     let create = |given: Value| -> ScimResult<Value> {
         let mut seed = seed_element(filter).ok_or_else(|| {
             ScimError::no_target(format!(
-                "no value of '{base}' matches the filter [{filter}], and the filter does not describe a new value (only 'sub eq value' comparisons joined by 'and' do)"
+                "no value of '{base}' matches the filter [{}], and the filter does not describe a new value (only 'sub eq value' comparisons joined by 'and' do)",
+                crate::Sent(filter)
             ))
         })?;
         if let Value::Object(g) = given {

@@ -182,7 +182,7 @@ pub fn apply_patch(
         engine
             .apply(&mut doc, op)
             .and_then(|()| crate::limits::check_value_counts(&doc, options.max_values))
-            .map_err(|e| e.context(format!("operation {} ({})", i + 1, op.label())))?;
+            .map_err(|e| e.context(format!("operation {} ({})", i + 1, op.marked_label())))?;
     }
     let members_only = !engine.touched_document;
     let members = engine.members;

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::Sent;
 use crate::error::{ScimError, ScimResult, ScimType};
 use crate::filter::{
     CompValue, CompareOp, Filter, ResolvedFilter, parse_element_filter, resolve_element_filter,
@@ -43,7 +44,7 @@ pub enum PatchPathKind {
 }
 
 fn path_error(text: &str, e: &PathError) -> ScimError {
-    ScimError::invalid_path(format!("invalid path '{text}': {e}"))
+    ScimError::invalid_path(format!("invalid path '{}': {}", Sent(text), e.marked()))
 }
 
 /// Whether `text` (trimmed) can be handed to [`AttrPath::parse`] and [`is_urn`]: they slice
@@ -124,19 +125,23 @@ impl PatchPath {
         let attr = parse_attr_path(head).map_err(|e| path_error(text, &e))?;
         if attr.sub_attr.is_some() {
             return Err(ScimError::invalid_path(format!(
-                "invalid path '{text}': a value filter '[…]' must follow an attribute, not the sub-attribute '{attr}'"
+                "invalid path '{}': a value filter '[…]' must follow an attribute, not the sub-attribute '{}'",
+                Sent(text),
+                Sent(&attr)
             )));
         }
         let Some(close) = closing_bracket(text, open) else {
             return Err(ScimError::invalid_path(format!(
-                "invalid path '{text}': the '[' has no matching ']'"
+                "invalid path '{}': the '[' has no matching ']'",
+                Sent(text)
             )));
         };
         let inner = text.get(open + 1..close).unwrap_or_default();
         let filter = parse_element_filter(inner).map_err(|e| {
             ScimError::invalid_path(format!(
-                "invalid path '{text}': the value filter is not valid: {}",
-                e.detail
+                "invalid path '{}': the value filter is not valid: {}",
+                Sent(text),
+                e.marked_detail()
             ))
         })?;
         let rest = text.get(close + 1..).unwrap_or_default();
@@ -147,7 +152,9 @@ impl PatchPath {
                 Some(sub) if is_attr_name(sub) => Some(sub.to_string()),
                 _ => {
                     return Err(ScimError::invalid_path(format!(
-                        "invalid path '{text}': after ']' only '.subAttribute' may follow, found '{rest}'"
+                        "invalid path '{}': after ']' only '.subAttribute' may follow, found '{}'",
+                        Sent(text),
+                        Sent(rest)
                     )));
                 }
             }
@@ -204,7 +211,8 @@ fn unknown(registry: &SchemaRegistry, rt: &ResourceType, path: &AttrPath) -> Sci
             .map(|a| a.name.as_str())
             .collect();
         return ScimError::invalid_path(format!(
-            "'{sub}' is not a sub-attribute of '{}' (it has: {})",
+            "'{}' is not a sub-attribute of '{}' (it has: {})",
+            Sent(sub),
             parent.canonical_path(),
             if names.is_empty() {
                 "none".to_string()
@@ -214,7 +222,8 @@ fn unknown(registry: &SchemaRegistry, rt: &ResourceType, path: &AttrPath) -> Sci
         ));
     }
     ScimError::invalid_path(format!(
-        "unknown attribute '{path}' for resource type {}",
+        "unknown attribute '{}' for resource type {}",
+        Sent(path),
         rt.name
     ))
 }
@@ -253,7 +262,8 @@ pub(crate) fn resolve_target<'a>(
             .map(Target::Extension)
             .ok_or_else(|| {
                 ScimError::invalid_path(format!(
-                    "'{urn}' is not a schema extension of resource type {}",
+                    "'{}' is not a schema extension of resource type {}",
+                    Sent(urn),
                     rt.name
                 ))
             }),
@@ -268,13 +278,18 @@ pub(crate) fn resolve_target<'a>(
                 .ok_or_else(|| unknown(registry, rt, attr))?;
             if !ra.attr.multi_valued || !ra.attr.is_complex() {
                 return Err(ScimError::invalid_path(format!(
-                    "invalid path '{path}': a value filter '[…]' applies to multi-valued complex attributes, and '{}' is not one",
+                    "invalid path '{}': a value filter '[…]' applies to multi-valued complex attributes, and '{}' is not one",
+                    Sent(path),
                     ra.canonical_path()
                 )));
             }
             let filter = resolve_element_filter(filter, registry, rt, &ra).map_err(|e| {
                 if e.scim_type == Some(ScimType::InvalidFilter) {
-                    ScimError::invalid_path(format!("invalid path '{path}': {}", e.detail))
+                    ScimError::invalid_path(format!(
+                        "invalid path '{}': {}",
+                        Sent(path),
+                        e.marked_detail()
+                    ))
                 } else {
                     e
                 }

@@ -68,8 +68,19 @@ pub struct PatchOperation {
 impl PatchOperation {
     /// A short label for error messages: `replace emails[type eq "work"].value`.
     pub fn label(&self) -> String {
+        self.label_with(|p| p.to_string())
+    }
+
+    /// The label with the path marked as the client's text ([`crate::Sent`]: a filter in
+    /// it holds values), for an error detail: logs show `replace …`, and the message after
+    /// it names the attribute.
+    pub(crate) fn marked_label(&self) -> String {
+        self.label_with(|p| crate::Sent(p).to_string())
+    }
+
+    fn label_with(&self, path: impl Fn(&PatchPath) -> String) -> String {
         match &self.path {
-            Some(p) => format!("{} {p}", self.op),
+            Some(p) => format!("{} {}", self.op, path(p)),
             None => format!("{} (no path)", self.op),
         }
     }
@@ -171,7 +182,8 @@ fn parse_operation(op: &Value) -> ScimResult<PatchOperation> {
     let kind = match member(obj, "op") {
         Some(Value::String(s)) => PatchOp::parse(s).ok_or_else(|| {
             ScimError::invalid_syntax(format!(
-                "\"op\" must be \"add\", \"replace\" or \"remove\", got \"{s}\""
+                "\"op\" must be \"add\", \"replace\" or \"remove\", got \"{}\"",
+                crate::Sent(s)
             ))
         })?,
         Some(other) => {

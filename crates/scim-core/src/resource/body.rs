@@ -78,7 +78,8 @@ struct Builder<'a> {
 impl<'a> Builder<'a> {
     fn unknown(&self, key: &str) -> ScimError {
         ScimError::invalid_syntax(format!(
-            "unknown attribute '{key}': resource type {} has no such attribute",
+            "unknown attribute '{}': resource type {} has no such attribute",
+            crate::Sent(key),
             self.rt.name
         ))
     }

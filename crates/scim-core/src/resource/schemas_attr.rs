@@ -53,7 +53,8 @@ pub(super) fn declared_extensions(
             }
         } else if !urn.eq_ignore_ascii_case(ENTRA_GROUP_SCHEMA) {
             return Err(ScimError::invalid_value(format!(
-                "'schemas' lists '{urn}', which is not a schema of resource type {}; allowed: {}",
+                "'schemas' lists '{}', which is not a schema of resource type {}; allowed: {}",
+                crate::Sent(urn),
                 rt.name,
                 allowed(reg, rt)
             )));

@@ -152,7 +152,10 @@ async fn run(
         .registry
         .resource_type_by_endpoint(endpoint)
         .ok_or_else(|| {
-            ScimError::invalid_value(format!("path '{path}' names no resource endpoint"))
+            ScimError::invalid_value(format!(
+                "path '{}' names no resource endpoint",
+                scim_core::Sent(path)
+            ))
         })?;
     let target = Target::new(state, rt);
     let base = state.config.base_url(&auth.tenant.name);
@@ -184,7 +187,8 @@ async fn run(
         }
         (BulkMethod::Post, Some(_)) => {
             return Err(ScimError::invalid_value(format!(
-                "POST goes to a resource endpoint such as /{endpoint}, not to '{path}'"
+                "POST goes to a resource endpoint such as /{endpoint}, not to '{}'",
+                scim_core::Sent(path)
             ))
             .into());
         }
@@ -242,7 +246,8 @@ pub async fn bulk(
         let refs = refs_of(&op);
         if let Some(unknown) = refs.iter().find(|r| !defined.contains(*r)) {
             let e = ScimError::invalid_value(format!(
-                "bulkId '{unknown}' is not defined by any operation of this request"
+                "bulkId '{}' is not defined by any operation of this request",
+                scim_core::Sent(unknown)
             ));
             results[i] = Some(failure(&op, e).response);
         } else {
@@ -270,7 +275,10 @@ pub async fn bulk(
                 let e = ScimError::new(
                     409,
                     None,
-                    format!("bulkId '{bad}' refers to an operation that failed"),
+                    format!(
+                        "bulkId '{}' refers to an operation that failed",
+                        scim_core::Sent(bad)
+                    ),
                 );
                 if let Some(b) = &op.bulk_id {
                     failed_ids.insert(b.clone());

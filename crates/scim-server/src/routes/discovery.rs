@@ -105,10 +105,12 @@ pub async fn resource_type(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<ScimJson> {
     let base = state.config.base_url(&auth.tenant.name);
-    let rt = state
-        .registry
-        .resource_type(&id)
-        .ok_or_else(|| ScimError::not_found(format!("resource type '{id}' not found")))?;
+    let rt = state.registry.resource_type(&id).ok_or_else(|| {
+        ScimError::not_found(format!(
+            "resource type '{}' not found",
+            scim_core::Sent(&id)
+        ))
+    })?;
     Ok(ScimJson::ok(resource_type_json(&base, rt)))
 }
 
@@ -163,6 +165,8 @@ pub async fn schema(
     let schema = served_schemas(&state)
         .into_iter()
         .find(|s| s.id.eq_ignore_ascii_case(&id))
-        .ok_or_else(|| ScimError::not_found(format!("schema '{id}' not found")))?;
+        .ok_or_else(|| {
+            ScimError::not_found(format!("schema '{}' not found", scim_core::Sent(&id)))
+        })?;
     Ok(ScimJson::ok(schema_json(&base, schema)))
 }

@@ -24,7 +24,12 @@ fn target(state: &AppState, endpoint: &str) -> ApiResult<Target> {
     let rt = state
         .registry
         .resource_type_by_endpoint(endpoint)
-        .ok_or_else(|| ScimError::not_found(format!("There is no endpoint /{endpoint}")))?;
+        .ok_or_else(|| {
+            ScimError::not_found(format!(
+                "There is no endpoint /{}",
+                scim_core::Sent(&endpoint)
+            ))
+        })?;
     Ok(Target::new(state, rt))
 }
 
@@ -310,7 +315,13 @@ pub async fn get(
             service::include(&target, &projection),
         )
         .await?
-        .ok_or_else(|| ScimError::not_found(format!("{} '{id}' not found", target.rt.name)))?;
+        .ok_or_else(|| {
+            ScimError::not_found(format!(
+                "{} '{}' not found",
+                target.rt.name,
+                scim_core::Sent(&id)
+            ))
+        })?;
     let etag = stored.etag();
     if none_match(&headers, &stored) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
@@ -323,7 +334,8 @@ pub async fn get(
         && !stored.matches_etag(&m)
     {
         return Err(ScimError::precondition_failed(format!(
-            "If-Match {m} does not match the current version {etag}"
+            "If-Match {} does not match the current version {etag}",
+            scim_core::Sent(&m)
         ))
         .into());
     }

@@ -11,7 +11,10 @@ use serde_json::json;
 
 use crate::support::{PATCH_OP, TestServer, USER_SCHEMA};
 
-backend_tests!(failed_requests_are_in_the_request_log_with_why_they_failed);
+backend_tests!(
+    failed_requests_are_in_the_request_log_with_why_they_failed,
+    logged_details_keep_names_and_allowed_values_but_never_a_value_sent
+);
 
 /// The log is written off the request's path: wait until `n` entries match.
 async fn wait_for(s: &TestServer, tenant: i64, q: RequestQuery, n: usize) -> Vec<LoggedRequest> {
@@ -242,4 +245,140 @@ async fn failed_requests_are_in_the_request_log_with_why_they_failed(s: TestServ
         kept.iter().map(|r| r.status).collect::<Vec<_>>(),
         [400, 409, 401]
     );
+}
+
+/// The detail the log keeps: what the client sent (a userName, a filter's value, an unknown
+/// sub-attribute, an id, a bad `op` or `sortOrder`) is `…`; attribute names, allowed values
+/// and RFC terms stay as the client read them. The client's own answer shows everything.
+async fn logged_details_keep_names_and_allowed_values_but_never_a_value_sent(s: TestServer) {
+    let acme = s.store.tenant("acme").await.unwrap().unwrap().id;
+    let id = s.create_user("barbara.jensen@example.com").await;
+    let patch = |op: serde_json::Value| Some(json!({"schemas": [PATCH_OP], "Operations": [op]}));
+    let user = format!("/Users/{id}");
+    // (request id, method, path, body, status, what the logged detail says)
+    type Case<'a> = (
+        &'a str,
+        Method,
+        String,
+        Option<serde_json::Value>,
+        u16,
+        Vec<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "dup",
+            Method::POST,
+            "/Users".into(),
+            Some(json!({"schemas": [USER_SCHEMA], "userName": "barbara.jensen@example.com"})),
+            409,
+            vec!["userName '…' is already in use"],
+        ),
+        (
+            "sort",
+            Method::GET,
+            "/Users?sortBy=userName&sortOrder=BarbaraJensen".into(),
+            None,
+            400,
+            vec![r#"sortOrder must be "ascending" or "descending", got "…""#],
+        ),
+        (
+            "filter-type",
+            Method::GET,
+            "/Users?filter=active%20eq%20%22BarbaraJensen%22".into(),
+            None,
+            400,
+            vec![
+                "'active eq …'",
+                "boolean, so the value must be true or false",
+            ],
+        ),
+        (
+            "filter-quotes",
+            Method::GET,
+            "/Users?filter=userName%20eq%20BarbaraJensen".into(),
+            None,
+            400,
+            vec!["after 'eq'", "found '…' (strings need double quotes)"],
+        ),
+        (
+            "op",
+            Method::PATCH,
+            user.clone(),
+            patch(json!({"op": "BarbaraJensen", "path": "active", "value": true})),
+            400,
+            vec![r#""op" must be "add", "replace" or "remove", got "…""#],
+        ),
+        (
+            "sub-attribute",
+            Method::PATCH,
+            user.clone(),
+            patch(json!({"op": "replace", "path": "name.BarbaraJensen", "value": "x"})),
+            400,
+            vec!["'…' is not a sub-attribute of 'name'", "familyName"],
+        ),
+        (
+            "boolean",
+            Method::PATCH,
+            user.clone(),
+            patch(json!({"op": "Replace", "path": "active", "value": "BarbaraJensen"})),
+            400,
+            vec!["attribute 'active' must be a boolean"],
+        ),
+        (
+            "missing",
+            Method::GET,
+            "/Users/BarbaraJensen".into(),
+            None,
+            404,
+            vec!["User '…' not found"],
+        ),
+    ];
+    for (rid, method, path, body, status, _) in &cases {
+        let r = s
+            .call_as(
+                &s.token,
+                "acme",
+                method.clone(),
+                path,
+                body.clone(),
+                &[("x-request-id", rid)],
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), *status, "{rid}: {}", r.text);
+        // The client is told everything, its own values included (the boolean's message
+        // names only the attribute).
+        let told = r.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            *rid == "boolean"
+                || told.contains("BarbaraJensen")
+                || told.contains("barbara.jensen@example.com"),
+            "{rid}: {told}"
+        );
+    }
+    let logged = wait_for(
+        &s,
+        acme,
+        RequestQuery {
+            failed: true,
+            limit: 100,
+            ..RequestQuery::default()
+        },
+        cases.len(),
+    )
+    .await;
+    for (rid, _, _, _, _, says) in &cases {
+        let entry = logged
+            .iter()
+            .find(|e| e.request_id.as_deref() == Some(*rid))
+            .unwrap_or_else(|| panic!("{rid} not logged: {logged:?}"));
+        let detail = entry.detail.as_deref().unwrap_or_default();
+        for part in says {
+            assert!(detail.contains(part), "{rid}: {detail:?} lacks {part:?}");
+        }
+        let response = entry.response_body.as_deref().unwrap_or_default();
+        for value in ["BarbaraJensen", "barbara.jensen", "Barbara"] {
+            assert!(!detail.contains(value), "{rid}: {value} in {detail:?}");
+            assert!(!response.contains(value), "{rid}: {value} in {response}");
+        }
+    }
 }

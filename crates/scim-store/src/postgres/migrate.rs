@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "requests",
         include_str!("../../migrations/postgres/0010_requests.sql"),
     ),
+    (
+        11,
+        "admin_last_used",
+        include_str!("../../migrations/postgres/0011_admin_last_used.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).

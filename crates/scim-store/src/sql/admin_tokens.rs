@@ -8,7 +8,7 @@ use super::tenants::expired;
 use crate::admin::AdminTokenInfo;
 use crate::{StoreError, token};
 
-const COLUMNS: &str = "id, name, created, expires, revoked";
+const COLUMNS: &str = "id, name, created, expires, revoked, last_used";
 
 fn from_row(r: &dyn SqlRow) -> Result<AdminTokenInfo, StoreError> {
     Ok(AdminTokenInfo {
@@ -17,6 +17,7 @@ fn from_row(r: &dyn SqlRow) -> Result<AdminTokenInfo, StoreError> {
         created: r.text(2)?,
         expires: r.opt_text(3)?,
         revoked: r.opt_text(4)?,
+        last_used: r.opt_text(5)?,
     })
 }
 
@@ -71,6 +72,18 @@ pub(crate) fn revoke(db: &mut dyn Db, id: &str) -> Result<bool, StoreError> {
     Ok(n > 0)
 }
 
+/// Records a use of the admin token (to the minute), as `lifecycle::touch` does for a
+/// tenant's token.
+pub(crate) fn touch(db: &mut dyn Db, id: &str) -> Result<(), StoreError> {
+    let minute = super::lifecycle::to_the_minute(&now());
+    db.exec(
+        "UPDATE admin_tokens SET last_used = ?
+         WHERE id = ? AND (last_used IS NULL OR last_used < ?)",
+        params![minute.as_str(), id, minute.as_str()],
+    )?;
+    Ok(())
+}
+
 /// A hash no secret has, compared against when the id is unknown, so that an unknown id and
 /// a wrong secret take the same work.
 const NO_HASH: [u8; 32] = [0; 32];
@@ -86,7 +99,7 @@ pub(crate) fn authenticate(
     let row = db.row(
         &format!("SELECT {COLUMNS}, secret_hash FROM admin_tokens WHERE id = ?"),
         params![id],
-        |r| Ok((from_row(r)?, r.blob(5)?)),
+        |r| Ok((from_row(r)?, r.blob(6)?)),
     )?;
     let (info, hash) = match row {
         Some((info, hash)) => (Some(info), hash),

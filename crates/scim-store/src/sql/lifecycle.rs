@@ -147,12 +147,15 @@ impl LastUsed {
     }
 }
 
+/// `at` (RFC 3339, as `now()` writes it) rounded down to its minute.
+pub(crate) fn to_the_minute(at: &str) -> String {
+    at.get(..16)
+        .map_or_else(|| at.to_string(), |m| format!("{m}:00.000Z"))
+}
+
 /// Records a use of the token (to the minute).
 pub(crate) fn touch(db: &mut dyn Db, token_id: &str) -> Result<(), StoreError> {
-    let minute = now()
-        .get(..16)
-        .map(|m| format!("{m}:00.000Z"))
-        .unwrap_or_else(now);
+    let minute = to_the_minute(&now());
     db.exec(
         "UPDATE tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)",
         params![minute.as_str(), token_id, minute.as_str()],

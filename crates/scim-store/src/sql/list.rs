@@ -259,7 +259,8 @@ fn decode_cursor(cursor: &str) -> Result<i64, StoreError> {
             400,
             Some(scim_core::ScimType::InvalidCursor),
             format!(
-                "cursor '{cursor}' is not a cursor this server issued (use nextCursor from the previous page)"
+                "cursor '{}' is not a cursor this server issued (use nextCursor from the previous page)",
+                scim_core::Sent(cursor)
             ),
         ))
     };

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::db::{Db, DbExt, Dialect, SqlRow, params};
 use super::tenants::{TENANT_COLUMNS, TOKEN_COLUMNS, tenant_from_row, token_from_row};
-use super::{format_time, lifecycle, now, settings, tenants};
+use super::{format_time, lifecycle, now, operator, settings, tenants};
 use crate::delivery::{Destination, DestinationKind};
 use crate::manage::{
     AdminOp, AdminOutcome, AdminWritten, AuditActor, AuditEntry, AuditQuery, DestinationOp,
@@ -121,11 +121,7 @@ fn run(db: &mut dyn Db, op: &AdminOp, actor: &AuditActor) -> Result<Ran, StoreEr
             };
             let users = count(db, &of_type("User"), tenant.id)?;
             let groups = count(db, &of_type("Group"), tenant.id)?;
-            let tokens = count(
-                db,
-                "SELECT COUNT(*) FROM tokens WHERE tenant_id = ?",
-                tenant.id,
-            )?;
+            let (tokens, active_tokens) = operator::token_counts(db, tenant.id, &now())?;
             let changes = count(
                 db,
                 "SELECT COUNT(*) FROM changes WHERE tenant_id = ?",
@@ -136,6 +132,7 @@ fn run(db: &mut dyn Db, op: &AdminOp, actor: &AuditActor) -> Result<Ran, StoreEr
             detail.insert("users".into(), json!(users));
             detail.insert("groups".into(), json!(groups));
             detail.insert("tokens".into(), json!(tokens));
+            detail.insert("active_tokens".into(), json!(active_tokens));
             detail.insert("changes".into(), json!(changes));
             Ok((
                 AdminOutcome::TenantDeleted(TenantDeletion {
@@ -143,6 +140,7 @@ fn run(db: &mut dyn Db, op: &AdminOp, actor: &AuditActor) -> Result<Ran, StoreEr
                     users,
                     groups,
                     tokens,
+                    active_tokens,
                     changes,
                 }),
                 None,

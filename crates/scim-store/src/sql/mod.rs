@@ -222,6 +222,22 @@ impl<E: Engine> SqlStore<E> {
         }
     }
 
+    /// Records an admin token's use, at most once a minute per token, off the request's
+    /// path (its ids share the memory of [`Self::note_use`], prefixed so none collides).
+    fn note_admin_use(&self, id: &str) {
+        if !self.last_used.due(&format!("admin:{id}")) {
+            return;
+        }
+        let (engine, id) = (self.engine.clone(), id.to_string());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = engine.write(move |db| admin_tokens::touch(db, &id)).await {
+                    tracing::debug!(error = %e, "could not record an admin token's last use");
+                }
+            });
+        }
+    }
+
     /// Forgets what this instance remembers of a tenant whose write found it deleted.
     fn forget_if_gone<T>(
         &self,
@@ -717,9 +733,14 @@ impl<E: Engine> AdminTokens for SqlStore<E> {
         now: &str,
     ) -> Result<Option<AdminTokenInfo>, StoreError> {
         let (token, now) = (token.to_string(), now.to_string());
-        self.engine
+        let found = self
+            .engine
             .read_short(move |db| admin_tokens::authenticate(db, &token, &now))
-            .await
+            .await?;
+        if let Some(info) = &found {
+            self.note_admin_use(&info.id);
+        }
+        Ok(found)
     }
 }
 

@@ -27,24 +27,44 @@ pub(crate) fn tenant_contents(
         params![tenant_id],
         |r| r.int(0),
     )?;
-    let tokens = db.one(
-        "SELECT count(*) FROM tokens WHERE tenant_id = ? AND revoked IS NULL",
+    let (tokens, active_tokens) = token_counts(db, tenant_id, &super::now())?;
+    let changes = db.one(
+        "SELECT count(*) FROM changes WHERE tenant_id = ?",
         params![tenant_id],
         |r| r.int(0),
     )?;
-    let changes = db
-        .row(
-            "SELECT change_seq FROM tenants WHERE id = ?",
-            params![tenant_id],
-            |r| r.int(0),
-        )?
-        .unwrap_or(0);
     Ok(TenantContents {
         resources,
         deleted,
-        tokens,
+        tokens: i64::try_from(tokens).unwrap_or(i64::MAX),
+        active_tokens: i64::try_from(active_tokens).unwrap_or(i64::MAX),
         changes,
     })
+}
+
+/// A tenant's tokens: all of them (revoked and expired included), and those that work at
+/// `now` (neither revoked nor expired). `scim tenant delete` and the management API's
+/// tenant delete say both, counted the same way.
+pub(crate) fn token_counts(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    now: &str,
+) -> Result<(u64, u64), StoreError> {
+    let tokens = db.rows(
+        "SELECT revoked, expires FROM tokens WHERE tenant_id = ?",
+        params![tenant_id],
+        |r| Ok((r.opt_text(0)?.is_none(), r.opt_text(1)?)),
+    )?;
+    let active = tokens
+        .iter()
+        .filter(|(unrevoked, expires)| {
+            *unrevoked
+                && expires
+                    .as_deref()
+                    .is_none_or(|e| !super::tenants::expired(e, now))
+        })
+        .count();
+    Ok((tokens.len() as u64, active as u64))
 }
 
 /// The tenant's soft-deleted resources, most recently deleted first.

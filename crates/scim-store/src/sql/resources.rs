@@ -48,7 +48,11 @@ pub(crate) fn resource_from_row(r: &dyn SqlRow) -> Result<Row0, StoreError> {
 }
 
 fn not_found(resource_type: &str, id: &str) -> StoreError {
-    ScimError::not_found(format!("{resource_type} '{id}' not found")).into()
+    ScimError::not_found(format!(
+        "{resource_type} '{}' not found",
+        scim_core::Sent(id)
+    ))
+    .into()
 }
 
 /// The display value a member or group reference shows: `displayName`, else `userName`.
@@ -117,7 +121,8 @@ pub(crate) fn check_if_match(
         Ok(())
     } else {
         Err(ScimError::precondition_failed(format!(
-            "The resource has changed: If-Match {header} does not match the current version {}",
+            "The resource has changed: If-Match {} does not match the current version {}",
+            scim_core::Sent(header),
             current.etag()
         ))
         .into())
@@ -157,7 +162,8 @@ fn write_index(
                 Err(DbError::Unique) => {
                     return Err(ScimError::uniqueness(format!(
                         "{} '{}' is already in use by another {resource_type}",
-                        attr.path, value
+                        attr.path,
+                        scim_core::Sent(&value)
                     ))
                     .into());
                 }
@@ -587,7 +593,11 @@ pub(crate) fn restore(
         |r| Ok((resource_from_row(r)?, r.text(7)?)),
     )?;
     let Some((row, deleted)) = found else {
-        return Err(ScimError::not_found(format!("no deleted resource '{id}' to restore")).into());
+        return Err(ScimError::not_found(format!(
+            "no deleted resource '{}' to restore",
+            scim_core::Sent(id)
+        ))
+        .into());
     };
     let retention = db.one(
         "SELECT retention_days FROM tenants WHERE id = ?",
@@ -598,7 +608,8 @@ pub(crate) fn restore(
     let limit = deleted_at.map(|d| d + time::Duration::days(retention));
     if limit.is_some_and(|l| l < time::OffsetDateTime::now_utc()) {
         return Err(ScimError::not_found(format!(
-            "'{id}' was deleted on {deleted}, beyond the {retention}-day retention window"
+            "'{}' was deleted on {deleted}, beyond the {retention}-day retention window",
+            scim_core::Sent(id)
         ))
         .into());
     }

@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, oneshot};
 use super::checkpoint::{self, Checkpoints, Limits};
 use crate::error::StoreError;
 
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_events_admin.sql"),
     include_str!("../../migrations/sqlite/0003_tenant_settings_tokens.sql"),
@@ -27,6 +27,7 @@ const MIGRATIONS: [&str; 10] = [
     include_str!("../../migrations/sqlite/0008_operator.sql"),
     include_str!("../../migrations/sqlite/0009_roles2.sql"),
     include_str!("../../migrations/sqlite/0010_requests.sql"),
+    include_str!("../../migrations/sqlite/0011_admin_last_used.sql"),
 ];
 
 /// Most jobs committed together in one transaction.

@@ -8,6 +8,7 @@ store_tests!(
     tenant_ids_are_never_reused,
     tenants_are_unique_named_and_listed_by_name,
     deleting_a_tenant_removes_everything_in_it,
+    tenant_delete_counts_every_token_and_says_which_work,
     tokens_authenticate_until_revoked_or_expired,
     admin_tokens_authenticate_only_the_management_api
 );
@@ -50,6 +51,62 @@ async fn tenants_are_unique_named_and_listed_by_name(f: Fixture) {
         .unwrap_err();
     assert_eq!(status(&e), 409);
     assert!(e.to_scim().detail.contains("case-insensitive"), "{e}");
+}
+
+/// What `scim tenant delete` says before (`tenant_contents`) and what the delete reports
+/// (the management operation behind it and DELETE /admin/v1/tenants/{t}) are the same
+/// counts: every token, revoked and expired ones included, and how many still work; the
+/// change records actually stored.
+async fn tenant_delete_counts_every_token_and_says_which_work(f: Fixture) {
+    use scim_store::manage::{AdminOp, AdminOutcome, AdminWritten, AuditActor};
+    let s = f.s();
+    let before = s.tenant_contents(f.acme).await.unwrap();
+    f.user(f.acme, "alice").await;
+    s.create_token(f.acme, "working", None).await.unwrap();
+    let (revoked, _) = s.create_token(f.acme, "revoked", None).await.unwrap();
+    assert!(s.revoke_token(f.acme, &revoked.id).await.unwrap());
+    // Expires in a second: expired, not revoked, by the time it is counted.
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    s.create_token(f.acme, "expiring", Some(soon))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let c = s.tenant_contents(f.acme).await.unwrap();
+    assert_eq!(c.tokens, before.tokens + 3, "{c:?}");
+    assert_eq!(c.active_tokens, before.active_tokens + 1, "{c:?}");
+    let stored = s.changes(f.acme, 0, u32::MAX).await.unwrap().len();
+    assert_eq!(c.changes, i64::try_from(stored).unwrap(), "{c:?}");
+    let written = s
+        .admin_write(
+            AdminOp::DeleteTenant {
+                name: "acme".into(),
+            },
+            AuditActor {
+                name: "cli:test".into(),
+                id: None,
+                request_id: None,
+            },
+            None,
+            Box::new(|_| serde_json::Value::Null),
+        )
+        .await
+        .unwrap();
+    let AdminWritten::Done { outcome, .. } = written else {
+        panic!("not written")
+    };
+    let AdminOutcome::TenantDeleted(d) = *outcome else {
+        panic!("not a tenant delete")
+    };
+    assert_eq!(
+        (d.tokens, d.active_tokens, d.changes),
+        (
+            u64::try_from(c.tokens).unwrap(),
+            u64::try_from(c.active_tokens).unwrap(),
+            u64::try_from(c.changes).unwrap()
+        )
+    );
 }
 
 async fn deleting_a_tenant_removes_everything_in_it(f: Fixture) {
