@@ -61,13 +61,30 @@ fn start(peer: &str, base: &str) -> Option<Peer> {
     Some(Peer { pid, client })
 }
 
+/// The source's size: 30 people in 3 groups in CI; the full size (10,000 people in 50
+/// groups) with `SCIM_SYNC_PEER_USERS=10000 SCIM_SYNC_PEER_GROUPS=50`.
+fn size() -> (usize, usize) {
+    let var = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        var("SCIM_SYNC_PEER_USERS", 30).max(30),
+        var("SCIM_SYNC_PEER_GROUPS", 3).max(3),
+    )
+}
+
 async fn sync_into(peer: &str, base: &str) {
     let Some(p) = start(peer, base) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let ps = people(30, 3);
+    let (n, teams) = size();
+    let started = std::time::Instant::now();
+    let ps = people(n, teams);
     let (u, g) = (dir.path().join("u.csv"), dir.path().join("g.csv"));
     std::fs::write(&u, users_csv(&ps)).unwrap();
-    std::fs::write(&g, groups_csv(&ps, 3)).unwrap();
+    std::fs::write(&g, groups_csv(&ps, teams)).unwrap();
     let src = SourceSpec::Files {
         users: Some(u),
         groups: Some(g),
@@ -91,7 +108,7 @@ async fn sync_into(peer: &str, base: &str) {
     eprintln!("{peer}: {}", r.render());
     assert!(r.failures.is_empty(), "{peer}: {}", r.render());
     let (users, groups) = state(&p.client).await;
-    assert_eq!(users.len(), 30, "{peer}");
+    assert_eq!(users.len(), n, "{peer}");
     assert_eq!(users["E0001"].0, "e0001@example.com");
     assert_eq!(users["E0001"].2, "Last1");
     let expect: BTreeSet<String> = ps
@@ -112,15 +129,16 @@ async fn sync_into(peer: &str, base: &str) {
     .await
     .unwrap();
     assert!(again.plan.is_empty(), "{peer}: {}", again.plan.render(10));
-    // A modified source, applied without Bulk: renames, leavers, a membership move.
+    // A modified source, applied without Bulk: 10% renamed, 5% leavers, a membership move.
+    let (renamed, leavers) = ((n / 10).max(3), (n / 20).max(2));
     let mut changed = ps.clone();
-    for x in changed.iter_mut().take(3) {
+    for x in changed.iter_mut().take(renamed) {
         x.last = format!("{}-Renamed", x.last);
     }
-    changed.truncate(28);
-    changed[5].group = (changed[5].group + 1) % 3;
+    changed.truncate(n - leavers);
+    changed[5].group = (changed[5].group + 1) % teams;
     std::fs::write(dir.path().join("u.csv"), users_csv(&changed)).unwrap();
-    std::fs::write(dir.path().join("g.csv"), groups_csv(&changed, 3)).unwrap();
+    std::fs::write(dir.path().join("g.csv"), groups_csv(&changed, teams)).unwrap();
     let opts = SyncOptions {
         bulk: false,
         ..SyncOptions::default()
@@ -133,14 +151,17 @@ async fn sync_into(peer: &str, base: &str) {
     assert!(r.failures.is_empty(), "{peer}: {}", r.render());
     assert_eq!(
         (r.updated, r.deactivated, r.members_added, r.members_removed),
-        (3, 2, 1, 3),
+        (renamed, leavers, 1, leavers + 1),
         "{peer}: {}",
         r.render()
     );
     let (users, groups) = state(&p.client).await;
     assert_eq!(users["E0002"].2, "Last2-Renamed");
-    assert!(!users["E0029"].1, "{peer}: leaver deactivated");
-    for g in 0..3 {
+    assert!(
+        !users[&format!("E{:04}", n - 1)].1,
+        "{peer}: leaver deactivated"
+    );
+    for g in 0..teams {
         let expect: BTreeSet<String> = changed
             .iter()
             .filter(|x| x.group == g)
@@ -160,6 +181,10 @@ async fn sync_into(peer: &str, base: &str) {
     .await
     .unwrap();
     assert!(again.plan.is_empty(), "{peer}: {}", again.plan.render(10));
+    eprintln!(
+        "{peer}: {n} people in {teams} groups: synced, changed, re-planned in {:.1?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
