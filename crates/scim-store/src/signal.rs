@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 pub struct CommitSignal {
     tenants: Mutex<HashMap<i64, Weak<Notify>>>,
     destinations: Notify,
+    destinations_version: std::sync::atomic::AtomicU64,
 }
 
 impl CommitSignal {
@@ -56,7 +57,17 @@ impl CommitSignal {
     /// store (the delivery engine, so that a new endpoint starts at once rather than at its
     /// next scan).
     pub fn destinations_changed(&self) {
+        self.destinations_version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.destinations.notify_waiters();
+    }
+
+    /// How many times [`CommitSignal::destinations_changed`] was called: a deliverer woken
+    /// by a commit re-reads its destination only when this moved (an operator's change made
+    /// through this store), not after every write of its tenant.
+    pub fn destinations_version(&self) -> u64 {
+        self.destinations_version
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// What [`CommitSignal::destinations_changed`] wakes: create and `enable` a

@@ -335,6 +335,9 @@ impl Worker<'_> {
         metrics::counter!(DELIVERED, &labels).increment(0);
         metrics::counter!(FAILURES, &labels).increment(0);
         let signal = self.store.commit_signal().watch(d.tenant_id);
+        // Operator changes made through this store move this version before they wake the
+        // tenant's signal; changes made elsewhere are seen at the next lease renewal.
+        let mut operator_version = self.store.commit_signal().destinations_version();
         let renew_every = self.inner.options.lease_ttl / 3;
         let mut renewed = Instant::now();
         loop {
@@ -352,6 +355,11 @@ impl Worker<'_> {
                 let wait = due.min(renew_every.saturating_sub(renewed.elapsed()));
                 tokio::select! {
                     () = &mut committed => {
+                        let version = self.store.commit_signal().destinations_version();
+                        if version == operator_version {
+                            continue;
+                        }
+                        operator_version = version;
                         match self.store.destination(&d.id).await? {
                             Some(now) if now.generation == d.generation => continue,
                             _ => {}
@@ -443,7 +451,13 @@ impl Worker<'_> {
                 tokio::select! {
                     () = &mut committed => {
                         // An operator's change (pause, replay, new secret or URL) applies
-                        // from the next delivery on: a key read, not a write.
+                        // from the next delivery on: a key read, not a write, and only when
+                        // an operator changed a destination since the last look.
+                        let version = self.store.commit_signal().destinations_version();
+                        if version == operator_version {
+                            continue;
+                        }
+                        operator_version = version;
                         match self.store.destination(&d.id).await? {
                             Some(now) if now.generation != d.generation => {
                                 match self.record(&d, DeliveryRecord::Renew).await? {

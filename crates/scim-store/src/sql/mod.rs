@@ -886,9 +886,10 @@ impl<E> SqlStore<E> {
     /// commit signal), so that a pause, a replay or new settings apply at once.
     fn wake_deliverer(&self, d: Option<&crate::delivery::Destination>) {
         if let Some(d) = d {
-            self.signal.notify(d.tenant_id);
-            // A destination resumed or re-created has no worker yet: the engine's loop.
+            // First the version (what a woken deliverer checks), then the wake-ups; a
+            // destination resumed or re-created has no worker yet: the engine's loop.
             self.signal.destinations_changed();
+            self.signal.notify(d.tenant_id);
         }
     }
 }
