@@ -1,10 +1,11 @@
 //! `scim-bench delivery`: how fast committed writes reach the application, and what delivery
 //! costs the writes (issue 9). Three phases of the create workload (a closed loop on
-//! `--connections` connections): without any consumer; with a webhook endpoint (to a
-//! receiver inside this process that answers 204 at once) and a long-polling feed reader
-//! both following the tenant; and without them again. For every user created in the middle
-//! phase it measures the time from the client receiving the create's 2xx to the event
-//! reaching the receiver and the feed reader; it compares the creates/s of the middle
+//! `--connections` connections): without any consumer; with the consumers of `--consumers`
+//! following the tenant (a webhook endpoint to a receiver inside this process that answers
+//! 204 at once, and/or a long-polling feed reader), after one warm-up create has reached
+//! them; and without them again. For every user created in the middle phase it measures the
+//! time from the client receiving the create's 2xx to the event reaching each consumer, and
+//! with `--server-pid` the server's and this process's CPU per create; it compares the creates/s of the middle
 //! phase with the mean of the other two (target: at most 10% slower).
 
 use std::collections::HashMap;
