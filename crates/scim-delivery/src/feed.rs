@@ -48,6 +48,12 @@ pub struct FeedPage {
     pub head: i64,
 }
 
+impl FeedPage {
+    fn new(events: Vec<Event>, next: i64, head: i64) -> FeedPage {
+        FeedPage { events, next, head }
+    }
+}
+
 /// Reads tenants' events from the change log.
 #[derive(Clone)]
 pub struct Feed {
@@ -139,12 +145,21 @@ impl Feed {
     }
 
     /// The events after `request.after`, waiting up to `request.wait` for a first one.
+    ///
+    /// Each look at the log is one read in one snapshot ([`scim_store::EventLog::log_slice`]):
+    /// whether the cursor is still served, the records, the head, and the roles the users
+    /// carried — a consumer woken by every commit pays one trip to the database per wake-up.
     pub async fn read(
         &self,
         tenant: &Tenant,
         request: &FeedRequest,
     ) -> Result<FeedPage, DeliveryError> {
-        self.check_cursor(tenant, request.after).await?;
+        if request.after < 0 {
+            return Err(DeliveryError::Invalid(format!(
+                "the cursor must be a position (0 or more), not {}",
+                request.after
+            )));
+        }
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let deadline = Instant::now() + request.wait.min(MAX_WAIT);
         let signal = self.store.commit_signal().watch(tenant.id);
@@ -161,64 +176,47 @@ impl Feed {
             let committed = signal.notified();
             tokio::pin!(committed);
             committed.as_mut().enable();
-            let records = self.store.changes(tenant.id, cursor, limit).await?;
-            let full = records.len() == limit as usize;
-            let mut events = Vec::new();
-            for record in &records {
-                cursor = record.seq;
-                let e = event::derive(record, tenant, &ctx);
-                if request.filter.accepts(e.event_type) {
-                    events.push(e);
-                }
+            let mut slice = self.store.log_slice(tenant.id, cursor, limit).await?;
+            if cursor < slice.first_kept - 1 {
+                return Err(DeliveryError::CursorExpired {
+                    after: cursor,
+                    oldest: slice.first_kept - 1,
+                });
             }
-            scanned += records.len();
+            let full = slice.records.len() == limit as usize;
+            let mut events = Vec::new();
+            for record in &slice.records {
+                cursor = record.seq;
+                let mut e = event::derive(record, tenant, &ctx);
+                if !request.filter.accepts(e.event_type) {
+                    continue;
+                }
+                // Each user an event carries, with its effective roles as of the event
+                // (right after the event's write, with the recompute that write made).
+                if e.event_type.carries_user()
+                    && let Some(user) = e.data.resource.as_mut()
+                    && let Some(r) = slice.roles.remove(&(e.data.id.clone(), e.position))
+                {
+                    event::set_effective_roles(user, r);
+                }
+                events.push(e);
+            }
+            scanned += slice.records.len();
+            let head = slice.head.max(cursor);
             if !events.is_empty() || (full && scanned >= SCAN_LIMIT) {
-                return self.page(tenant, events, cursor).await;
+                return Ok(FeedPage::new(events, cursor, head));
             }
             if full {
                 continue;
             }
             if Instant::now() >= deadline {
-                return self.page(tenant, events, cursor).await;
+                return Ok(FeedPage::new(events, cursor, head));
             }
             tokio::select! {
                 () = &mut committed => {}
                 () = tokio::time::sleep_until(deadline) => {}
-                () = self.closing() => return self.page(tenant, events, cursor).await,
+                () = self.closing() => return Ok(FeedPage::new(events, cursor, head)),
             }
         }
-    }
-
-    async fn page(
-        &self,
-        tenant: &Tenant,
-        mut events: Vec<Event>,
-        next: i64,
-    ) -> Result<FeedPage, DeliveryError> {
-        self.add_roles(tenant, &mut events).await?;
-        let head = self.store.change_head(tenant.id).await?.max(next);
-        Ok(FeedPage { events, next, head })
-    }
-
-    /// Adds to each user an event carries its effective roles as of the event (right
-    /// after the event's write, with the recompute that write made), not the roles now:
-    /// one batched store read for the page.
-    async fn add_roles(&self, tenant: &Tenant, events: &mut [Event]) -> Result<(), DeliveryError> {
-        let asked: Vec<(String, i64)> = events
-            .iter()
-            .filter(|e| e.event_type.carries_user() && e.data.resource.is_some())
-            .map(|e| (e.data.id.clone(), e.position))
-            .collect();
-        if asked.is_empty() {
-            return Ok(());
-        }
-        let mut roles = self.store.roles_at(tenant.id, asked).await?;
-        for e in events.iter_mut().filter(|e| e.event_type.carries_user()) {
-            let key = (e.data.id.clone(), e.position);
-            if let (Some(user), Some(r)) = (e.data.resource.as_mut(), roles.remove(&key)) {
-                event::set_effective_roles(user, r);
-            }
-        }
-        Ok(())
     }
 }

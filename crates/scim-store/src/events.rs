@@ -5,8 +5,24 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use crate::StoreError;
-use crate::model::Tenant;
+use crate::model::{ChangeRecord, Tenant};
 use crate::signal::CommitSignal;
+
+/// What a reader of the change log needs for one page, read in one snapshot: see
+/// [`EventLog::log_slice`].
+#[derive(Debug, Clone, Default)]
+pub struct LogSlice {
+    /// The position of the first change still kept (as [`EventLog::first_kept`]).
+    pub first_kept: i64,
+    /// The records after the position asked for, in order.
+    pub records: Vec<ChangeRecord>,
+    /// The tenant's latest position (as [`EventLog::change_head`]); at least the last
+    /// record's.
+    pub head: i64,
+    /// The effective roles of the users the records carry, as of each record (as
+    /// [`EventLog::roles_at`]), for every `User` record with an `after` document.
+    pub roles: HashMap<(String, i64), Vec<String>>,
+}
 
 /// The change log as a source of events (see `scim-delivery`), beyond
 /// [`crate::Store::changes`].
@@ -52,6 +68,17 @@ pub trait EventLog: Send + Sync {
         tenant_id: i64,
         at: Vec<(String, i64)>,
     ) -> Result<HashMap<(String, i64), Vec<String>>, StoreError>;
+
+    /// A page of the change log for a reader — the first position kept, up to `limit`
+    /// records after `after`, the head, and the roles of the users the records carry —
+    /// all in one read and one snapshot (a reader woken by every commit makes this read
+    /// for each wake-up: one trip to the database instead of four).
+    async fn log_slice(
+        &self,
+        tenant_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<LogSlice, StoreError>;
 
     /// Wake-ups after this store's own writes (see [`CommitSignal`]).
     fn commit_signal(&self) -> &CommitSignal;

@@ -42,7 +42,7 @@ pub use audit::Audit;
 pub use backend::{AnyStore, DatabaseUrl};
 pub use delivery::DeliveryStore;
 pub use error::StoreError;
-pub use events::EventLog;
+pub use events::{EventLog, LogSlice};
 pub use index::{IndexPlan, indexed_attributes};
 pub use manage::Management;
 pub use model::{

@@ -479,6 +479,7 @@ impl Worker<'_> {
             let chunk = sink.chunk(&d).max(1);
             let chunks: Vec<&[Event]> = page.events.chunks(chunk).collect();
             let count = chunks.len();
+            let mut caught_up = true;
             for (i, events) in chunks.into_iter().enumerate() {
                 let (Some(first), Some(last)) = (events.first(), events.last()) else {
                     break;
@@ -542,7 +543,19 @@ impl Worker<'_> {
                 }
                 renewed = Instant::now();
                 if failed || d.generation != generation || self.closing() || !d.active {
+                    caught_up = false;
                     break;
+                }
+            }
+            // Everything the read saw is delivered and nothing was committed after it in
+            // its snapshot: wait for the next commit (the wake-up armed before the read
+            // also covers commits since) instead of reading an empty page first.
+            if caught_up && d.position >= page.head {
+                let wait = renew_every.saturating_sub(renewed.elapsed());
+                tokio::select! {
+                    () = &mut committed => {}
+                    () = tokio::time::sleep(wait) => {}
+                    _ = self.shutdown.changed() => return Ok(()),
                 }
             }
         }

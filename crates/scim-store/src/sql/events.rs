@@ -3,6 +3,7 @@
 use super::db::{Db, DbExt, SqlValue, params};
 use super::tenants::{TENANT_COLUMNS, tenant_from_row};
 use crate::StoreError;
+use crate::events::LogSlice;
 use crate::model::Tenant;
 
 pub(crate) fn tenant_by_id(db: &mut dyn Db, tenant_id: i64) -> Result<Option<Tenant>, StoreError> {
@@ -61,4 +62,35 @@ pub(crate) fn prune_changes(
         "DELETE FROM changes WHERE tenant_id = ? AND seq <= ?",
         params![tenant_id, through],
     )
+}
+
+/// A reader's page of the log in the caller's snapshot (see [`crate::EventLog::log_slice`]).
+pub(crate) fn log_slice(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    after: i64,
+    limit: u32,
+) -> Result<LogSlice, StoreError> {
+    let first_kept = first_kept(db, tenant_id)?;
+    let records = super::resources::changes(db, tenant_id, after, limit)?;
+    let head = change_heads(db, &[tenant_id])?
+        .first()
+        .map_or(0, |h| h.1)
+        .max(records.last().map_or(0, |r| r.seq));
+    let users: Vec<(String, i64)> = records
+        .iter()
+        .filter(|r| r.resource_type == "User" && r.after.is_some())
+        .map(|r| (r.resource_id.clone(), r.seq))
+        .collect();
+    let roles = if users.is_empty() {
+        Default::default()
+    } else {
+        super::roles::roles_at(db, tenant_id, &users)?
+    };
+    Ok(LogSlice {
+        first_kept,
+        records,
+        head,
+        roles,
+    })
 }

@@ -32,7 +32,7 @@ use db::Db;
 use serde_json::{Map, Value};
 
 use crate::admin::{AdminTokenInfo, AdminTokens};
-use crate::events::EventLog;
+use crate::events::{EventLog, LogSlice};
 use crate::index::IndexPlan;
 use crate::model::*;
 use crate::query::ListRequest;
@@ -695,6 +695,17 @@ impl<E: Engine> EventLog for SqlStore<E> {
         }
         self.engine
             .read(move |db| roles::roles_at(db, tenant_id, &at))
+            .await
+    }
+
+    async fn log_slice(
+        &self,
+        tenant_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<LogSlice, StoreError> {
+        self.engine
+            .read(move |db| events::log_slice(db, tenant_id, after, limit))
             .await
     }
 

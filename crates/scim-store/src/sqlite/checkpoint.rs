@@ -375,7 +375,8 @@ impl Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlite::conn::{Writer, open};
+    use crate::sqlite::conn::open;
+    use crate::sqlite::writer::Writer;
 
     const ROWS_PER_WRITE: i64 = 4;
 
@@ -392,7 +393,7 @@ mod tests {
     /// One commit of a few rows of about one page each.
     async fn write(writer: &Writer) {
         writer
-            .write(|c| {
+            .write(None, |c| {
                 for _ in 0..ROWS_PER_WRITE {
                     c.execute("INSERT INTO t (b) VALUES (randomblob(3000))", [])?;
                 }

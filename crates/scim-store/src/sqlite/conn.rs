@@ -1,19 +1,12 @@
-//! Opening SQLite connections, migrations, the group-commit writer and the reader pool.
-//!
-//! Writes go to one writer thread. It takes every job waiting in its queue, runs each in a
-//! savepoint of one transaction, commits once (one fsync for the whole batch) and only then
-//! answers each job. Concurrent writers therefore share commits instead of queueing behind
-//! one fsync each, and a job's answer means its changes are on disk. WAL checkpoints run on
-//! a thread of their own (`checkpoint.rs`), not inside the writer's commits.
+//! Opening SQLite connections, migrations and the reader pool (the writer is in
+//! `writer.rs`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 
-use super::checkpoint::{self, Checkpoints, Limits};
 use crate::error::StoreError;
 
 const MIGRATIONS: [&str; 11] = [
@@ -30,8 +23,6 @@ const MIGRATIONS: [&str; 11] = [
     include_str!("../../migrations/sqlite/0011_admin_last_used.sql"),
 ];
 
-/// Most jobs committed together in one transaction.
-const MAX_BATCH: usize = 512;
 const READERS: usize = 8;
 
 pub(crate) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
@@ -82,194 +73,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
     Ok(applied)
 }
 
-/// A unit of work for the writer.
-trait Job: Send {
-    /// Runs inside the batch transaction; returns whether it succeeded and what to do once
-    /// the batch's commit has an outcome.
-    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finisher);
-    /// Answers the job without running it (the transaction could not start).
-    fn abort(self: Box<Self>, error: StoreError);
-}
-
-type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-
-struct TypedJob<T, F> {
-    f: F,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<T, F> Job for TypedJob<T, F>
-where
-    T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-{
-    fn run(self: Box<Self>, conn: &Connection) -> (bool, Finisher) {
-        let TypedJob { f, reply } = *self;
-        let result = f(conn);
-        let ok = result.is_ok();
-        let finish: Finisher = Box::new(move |commit| {
-            let outcome = match (result, commit) {
-                (Ok(v), Ok(())) => Ok(v),
-                (Ok(_), Err(e)) | (Err(e), _) => Err(e),
-            };
-            let _ = reply.send(outcome);
-        });
-        (ok, finish)
-    }
-
-    fn abort(self: Box<Self>, error: StoreError) {
-        let _ = self.reply.send(Err(error));
-    }
-}
-
-/// The handle to the writer thread.
-#[derive(Clone)]
-pub(crate) struct Writer {
-    tx: std::sync::mpsc::SyncSender<Box<dyn Job>>,
-    /// Jobs sent and not yet taken by the writer thread (`/metrics`).
-    queued: Arc<AtomicUsize>,
-    #[cfg(test)]
-    pub(crate) checkpoints: super::checkpoint::Probe,
-}
-
-impl Writer {
-    /// Starts the writer thread on `conn` (a read-write connection to `path`) and its
-    /// checkpointer. Both threads end once every `Writer` handle is dropped.
-    pub(crate) fn start(conn: Connection, path: &Path) -> Result<Writer, StoreError> {
-        Writer::start_with(conn, path, Limits::default())
-    }
-
-    pub(crate) fn start_with(
-        mut conn: Connection,
-        path: &Path,
-        limits: Limits,
-    ) -> Result<Writer, StoreError> {
-        checkpoint::configure_writer(&conn, limits)?;
-        // Room for the statements of every write, several sizes of multi-row ones included.
-        conn.set_prepared_statement_cache_capacity(256);
-        let checkpoints = checkpoint::start(path, limits)?;
-        #[cfg(test)]
-        let probe = checkpoints.probe();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Box<dyn Job>>(4096);
-        let queued = Arc::new(AtomicUsize::new(0));
-        let taken = queued.clone();
-        std::thread::Builder::new()
-            .name("scim-sqlite-writer".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    checkpoints.begin_batch();
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    taken.fetch_sub(batch.len(), Ordering::Relaxed);
-                    run_batch(&mut conn, batch, &checkpoints);
-                }
-                // `checkpoints` is dropped here: the checkpointer ends too.
-            })
-            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer {
-            tx,
-            queued,
-            #[cfg(test)]
-            checkpoints: probe,
-        })
-    }
-
-    /// Runs `f` in the next batch transaction; answers once the batch is committed.
-    /// If `f` fails, its changes are rolled back and the others in the batch are unaffected.
-    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let started = std::time::Instant::now();
-        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Box<dyn Job> = Box::new(TypedJob { f, reply });
-        let stopped = || StoreError::Unavailable("the SQLite writer stopped".into());
-        // Counted before it is sent, so that the writer never takes more than was counted.
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        match self.tx.try_send(job) {
-            Ok(()) => {}
-            Err(std::sync::mpsc::TrySendError::Full(job)) => {
-                // The queue is bounded: wait for room off the async threads.
-                let tx = self.tx.clone();
-                tokio::task::spawn_blocking(move || tx.send(job))
-                    .await
-                    .map_err(|_| stopped())?
-                    .map_err(|_| stopped())?;
-            }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
-        }
-        // The job's answer is dropped without a reply only if the job panicked.
-        let answer = answer
-            .await
-            .map_err(|_| StoreError::Database("the write failed unexpectedly".into()))?;
-        crate::sql::metrics::write_done("sqlite", started.elapsed());
-        answer
-    }
-
-    /// Writes waiting for the writer thread.
-    pub(crate) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-}
-
 /// Runs a statement without parameters from the connection's statement cache
 /// (`execute_batch` parses its text on every call: several times per request here).
-fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+pub(crate) fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>, checkpoints: &Checkpoints) {
-    let started = std::time::Instant::now();
-    let writes = batch.len();
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        checkpoints.end_batch();
-        let e = StoreError::from(e);
-        for job in batch {
-            job.abort(e.clone());
-        }
-        return;
-    }
-    let mut finishers = Vec::with_capacity(batch.len());
-    for job in batch {
-        if let Err(e) = exec(conn, "SAVEPOINT job") {
-            job.abort(e.into());
-            continue;
-        }
-        // A panic in one job (a bug) must not stop the writer for every tenant: its changes
-        // are rolled back, its caller gets an error, and the batch goes on.
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
-        let (ok, finish) = match run {
-            Ok(done) => done,
-            Err(_) => {
-                tracing::error!("a write job panicked; its changes were rolled back");
-                (false, Box::new(|_| {}) as Finisher)
-            }
-        };
-        let end = if ok {
-            exec(conn, "RELEASE job")
-        } else {
-            exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
-        };
-        if let Err(e) = end {
-            tracing::error!(error = %e, "savepoint handling failed");
-        }
-        finishers.push(finish);
-    }
-    let commit = exec(conn, "COMMIT").map_err(StoreError::from);
-    if commit.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    checkpoints.end_batch();
-    crate::sql::metrics::commit_done("sqlite", writes, started.elapsed());
-    for finish in finishers {
-        finish(commit.clone());
-    }
 }
 
 /// A small pool of read-only connections used from blocking threads.

@@ -5,6 +5,8 @@ pub mod backup;
 mod checkpoint;
 mod conn;
 mod files;
+mod lanes;
+mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,8 @@ use crate::StoreError;
 use crate::index::indexed_attributes;
 use crate::sql::db::{Db, DbError, Dialect, SqlRow, SqlValue};
 use crate::sql::{Engine, SqlStore};
-use conn::{Readers, Writer};
+use conn::Readers;
+use writer::Writer;
 
 /// The store on SQLite.
 pub type SqliteStore = SqlStore<SqliteEngine>;
@@ -58,7 +61,18 @@ impl Engine for SqliteEngine {
         T: Send + 'static,
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        self.writer.write(move |c| f(&mut SqliteDb(c))).await
+        self.writer.write(None, move |c| f(&mut SqliteDb(c))).await
+    }
+
+    async fn write_tenant<T, F>(&self, tenant_id: i64, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        // The tenant's own lane: its queued writes take turns with other tenants'.
+        self.writer
+            .write(Some(tenant_id), move |c| f(&mut SqliteDb(c)))
+            .await
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
