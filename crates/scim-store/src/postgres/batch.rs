@@ -25,17 +25,13 @@ use tokio::sync::oneshot;
 
 use super::analyze::Analyzer;
 use super::db::{PgDb, wait};
-use super::error::{self, Kind};
+use super::error;
 use super::tx::{Lease, WRITE_BEGIN};
 use crate::StoreError;
 use crate::sql::db::Db;
 
 /// Most writes committed together.
 pub(crate) const MAX_BATCH: usize = 256;
-
-/// Commands between two writes of a batch: the previous one kept, or undone.
-const NEXT_AFTER_OK: &str = "RELEASE SAVEPOINT job; SAVEPOINT job";
-const NEXT_AFTER_FAILURE: &str = "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job; SAVEPOINT job";
 
 type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
@@ -209,15 +205,14 @@ fn run_batch(
     let begin = format!(
         "{WRITE_BEGIN}; SELECT 1 FROM tenants WHERE id = {tenant_id} FOR NO KEY UPDATE; SAVEPOINT job"
     );
-    let mut db = PgDb::new(client, handle, begin, deadline);
-    let mut finishers: Vec<(Finisher, Option<StoreError>)> = Vec::with_capacity(batch.len());
-    let mut broken: Option<StoreError> = None;
+    let mut db = PgDb::batch(client, handle, begin, deadline);
+    // Each write's answer, and its number in the transaction.
+    let mut finishers: Vec<(Finisher, usize)> = Vec::with_capacity(batch.len());
     for job in batch {
-        if let Some(e) = &broken {
+        if let Some(e) = db.broken() {
             job.abort(e.clone());
             continue;
         }
-        let before = db.statements;
         // A panic in one write (a bug) fails that write, not the batch.
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut db)));
         let (ok, finish) = match run {
@@ -227,52 +222,31 @@ fn run_batch(
                 (false, Box::new(|_| {}) as Finisher)
             }
         };
-        let failure = db.failure.take();
-        if failure == Some(Kind::Broken) {
-            let e = StoreError::Unavailable("the database connection was lost".into());
-            broken = Some(e.clone());
-            finishers.push((finish, Some(e)));
-            continue;
-        }
-        let failed = !ok || failure.is_some();
-        if db.statements > before {
-            let next = if failed {
-                NEXT_AFTER_FAILURE
-            } else {
-                NEXT_AFTER_OK
-            };
-            db.pending = Some(next.to_string());
-        }
-        // A statement failed although the write reported success: never commit it.
-        let forced = (ok && failure.is_some()).then(|| {
-            StoreError::Database(
-                "a statement failed inside the transaction; it was rolled back".into(),
-            )
-        });
-        finishers.push((finish, forced));
+        let index = db.end_write(ok);
+        finishers.push((finish, index));
     }
-    let commit = match broken {
-        Some(e) => Err(e),
+    // The answers still due (the writes' deferred statements), then one commit.
+    let commit = match db.finish() {
+        Err(e) => Err(e),
         // No write ran a statement: there is no transaction to end.
-        None if !db.began => {
+        Ok(()) if !db.began() => {
             lease.clean = true;
             Ok(())
         }
-        None => {
-            // The last write's savepoint, if it failed, is undone before the commit.
-            let undo_last = db.pending.as_deref() == Some(NEXT_AFTER_FAILURE);
-            let text = if undo_last {
-                "ROLLBACK TO SAVEPOINT job; COMMIT"
-            } else {
-                "COMMIT"
-            };
+        Ok(()) => {
             // The outcome of a COMMIT whose answer was lost is unknown: never report success.
             let outcome =
-                wait(handle, deadline, client.batch_execute(text)).map_err(|e| e.to_store());
+                wait(handle, deadline, client.batch_execute("COMMIT")).map_err(|e| e.to_store());
             lease.clean = outcome.is_ok();
             outcome
         }
     };
+    // A statement of the write failed, although the write itself reported success (a
+    // deferred statement): the write was undone, and answers that failure.
+    let finishers: Vec<(Finisher, Option<StoreError>)> = finishers
+        .into_iter()
+        .map(|(finish, index)| (finish, db.write_failure(index)))
+        .collect();
     let rows = if commit.is_ok() { db.rows_written } else { 0 };
     crate::sql::metrics::commit_done("postgres", writes, started.elapsed());
     drop(db);

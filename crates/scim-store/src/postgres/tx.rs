@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use super::analyze::Analyzer;
 use super::db::{PgDb, wait};
-use super::error::Kind;
 use crate::StoreError;
 use crate::sql::db::Db;
 
@@ -74,14 +73,18 @@ pub(crate) fn run<T>(
     };
     let mut db = PgDb::new(client, handle, mode.begin().to_string(), deadline);
     let result = f(&mut db);
-    let (began, failure, rows) = (db.began, db.failure, db.rows_written);
+    // The answers still due: whether every statement succeeded.
+    let settled = db.finish();
+    let (began, rows) = (db.began(), db.rows_written);
+    let broken = db.broken().is_some();
+    drop(db);
     if !began {
         // The work ran no statement: there is no transaction to end.
         lease.clean = true;
         return result;
     }
-    let outcome = match (result, failure) {
-        (Ok(value), None) => match wait(handle, deadline, client.batch_execute("COMMIT")) {
+    let outcome = match (result, settled) {
+        (Ok(value), Ok(())) => match wait(handle, deadline, client.batch_execute("COMMIT")) {
             Ok(()) => {
                 analyzer.note(rows);
                 Ok(value)
@@ -89,14 +92,8 @@ pub(crate) fn run<T>(
             // The outcome of a COMMIT whose answer was lost is unknown: never report success.
             Err(e) => Err(e.to_store()),
         },
-        (Ok(_), Some(kind)) => {
-            rollback(handle, deadline, &mut lease, kind);
-            return Err(StoreError::Database(
-                "a statement failed inside the transaction; it was rolled back".into(),
-            ));
-        }
-        (Err(e), kind) => {
-            rollback(handle, deadline, &mut lease, kind.unwrap_or(Kind::Other));
+        (Ok(_), Err(e)) | (Err(e), _) => {
+            rollback(handle, deadline, &mut lease, broken);
             return Err(e);
         }
     };
@@ -104,8 +101,10 @@ pub(crate) fn run<T>(
     outcome
 }
 
-pub(crate) fn rollback(handle: &Handle, deadline: Duration, lease: &mut Lease, failure: Kind) {
-    if failure == Kind::Broken {
+/// Ends a transaction that failed (unless its connection is gone: then the connection is
+/// dropped instead).
+pub(crate) fn rollback(handle: &Handle, deadline: Duration, lease: &mut Lease, broken: bool) {
+    if broken {
         return;
     }
     if let Some(client) = lease.conn.as_deref() {

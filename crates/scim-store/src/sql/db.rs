@@ -120,6 +120,50 @@ pub trait Db {
         params: &[SqlValue],
         f: &mut dyn FnMut(&dyn SqlRow) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// Runs a statement whose outcome the write needs only once it ends. An engine may send
+    /// it without waiting for its answer, together with the write's next statements (one
+    /// network round trip for all of them); its failure then surfaces at the write's next
+    /// statement that waits for an answer, or when the write ends, and fails the whole write
+    /// either way, with the error `on` names. The default runs it at once.
+    fn execute_deferred(
+        &mut self,
+        sql: &str,
+        params: Vec<SqlValue>,
+        on: OnFailure,
+    ) -> Result<(), StoreError> {
+        match self.execute(sql, &params) {
+            Ok(_) => Ok(()),
+            Err(DbError::Unique) => Err(on.unique.unwrap_or_else(|| DbError::Unique.into())),
+            Err(DbError::Store(e)) => Err(e),
+        }
+    }
+
+    /// A fact remembered by [`Db::remember`] earlier in this transaction, if the engine keeps
+    /// such facts (the default keeps none).
+    fn remembered(&self, key: &str) -> Option<bool> {
+        let _ = key;
+        None
+    }
+
+    /// Remembers a fact that cannot change while this transaction runs, for the transaction's
+    /// later writes. An engine keeps it only where that holds: PostgreSQL's batches of one
+    /// tenant's writes hold the tenant's row, which every change of such a fact locks first.
+    fn remember(&mut self, key: &str, value: bool) {
+        let _ = (key, value);
+    }
+}
+
+/// What the failures of a statement run by [`Db::execute_deferred`] mean to its write.
+#[derive(Debug, Clone, Default)]
+pub struct OnFailure {
+    /// The write's error when the statement violates a unique constraint (default: a storage
+    /// error).
+    pub unique: Option<StoreError>,
+    /// The write's error when the statement violates a NOT NULL constraint (PostgreSQL, whose
+    /// statements use it to say that a row they read from was missing; default: a storage
+    /// error).
+    pub not_null: Option<StoreError>,
 }
 
 /// A statement's failure, with unique violations told apart (they become 409s).

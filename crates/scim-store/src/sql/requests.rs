@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::db::{Db, DbExt, SqlRow, SqlValue};
+use super::db::{Db, DbExt, Dialect, SqlRow, SqlValue};
 use super::{Engine, SqlStore};
 use crate::StoreError;
 use crate::requests::{LoggedRequest, MAX_REQUESTS, NewRequest, RequestLog, RequestQuery};
@@ -30,9 +30,12 @@ fn from_row(r: &dyn SqlRow) -> Result<LoggedRequest, StoreError> {
     })
 }
 
+/// Entries in one statement on PostgreSQL.
+const ENTRIES_PER_STATEMENT: usize = 32;
+
 pub(crate) fn append(db: &mut dyn Db, entries: &[NewRequest]) -> Result<u64, StoreError> {
     let mut ids: HashMap<String, Option<i64>> = HashMap::new();
-    let mut n = 0;
+    let mut rows: Vec<Vec<SqlValue>> = Vec::with_capacity(entries.len());
     for e in entries {
         let tenant = match e.tenant_id {
             Some(id) => Some(id),
@@ -46,26 +49,58 @@ pub(crate) fn append(db: &mut dyn Db, entries: &[NewRequest]) -> Result<u64, Sto
             },
         };
         let Some(tenant) = tenant else { continue };
+        rows.push(vec![
+            e.at.as_str().into(),
+            e.method.as_str().into(),
+            e.path.as_str().into(),
+            SqlValue::Int(i64::from(e.status)),
+            e.scim_type.clone().into(),
+            e.detail.clone().into(),
+            SqlValue::Int(i64::try_from(e.duration_us).unwrap_or(i64::MAX)),
+            e.request_id.clone().into(),
+            e.token_name.clone().into(),
+            e.user_agent.clone().into(),
+            e.request_body.clone().into(),
+            e.response_body.clone().into(),
+            SqlValue::Int(tenant),
+        ]);
+    }
+    let mut n = 0;
+    if db.dialect() == Dialect::Postgres {
+        // Many entries to a statement (one network round trip each), in their order. A
+        // tenant deleted meanwhile: its entries go with it.
+        for chunk in rows.chunks(ENTRIES_PER_STATEMENT) {
+            let mut params = Vec::with_capacity(chunk.len() * 14);
+            for (i, row) in chunk.iter().enumerate() {
+                params.push(SqlValue::Int(i64::try_from(i).unwrap_or(i64::MAX)));
+                params.extend(row.iter().cloned());
+            }
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            n += db.exec(
+                &format!(
+                    "INSERT INTO request_log (tenant_id, at, method, path, status, scim_type, detail,
+                         duration_us, request_id, token_name, user_agent, request_body, response_body)
+                     SELECT t.id, v.at, v.method, v.path, v.status, v.scim_type, v.detail,
+                         v.duration_us, v.request_id, v.token_name, v.user_agent, v.request_body,
+                         v.response_body
+                     FROM (VALUES {values}) AS v(ord, at, method, path, status, scim_type, detail,
+                         duration_us, request_id, token_name, user_agent, request_body,
+                         response_body, tenant)
+                     JOIN tenants t ON t.id = v.tenant
+                     ORDER BY v.ord"
+                ),
+                &params,
+            )?;
+        }
+        return Ok(n);
+    }
+    for row in &rows {
         // A tenant deleted meanwhile: its entries go with it.
         n += db.exec(
             "INSERT INTO request_log (tenant_id, at, method, path, status, scim_type, detail,
                  duration_us, request_id, token_name, user_agent, request_body, response_body)
              SELECT id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM tenants WHERE id = ?",
-            &[
-                e.at.as_str().into(),
-                e.method.as_str().into(),
-                e.path.as_str().into(),
-                SqlValue::Int(i64::from(e.status)),
-                e.scim_type.clone().into(),
-                e.detail.clone().into(),
-                SqlValue::Int(i64::try_from(e.duration_us).unwrap_or(i64::MAX)),
-                e.request_id.clone().into(),
-                e.token_name.clone().into(),
-                e.user_agent.clone().into(),
-                e.request_body.clone().into(),
-                e.response_body.clone().into(),
-                SqlValue::Int(tenant),
-            ],
+            row,
         )?;
     }
     Ok(n)

@@ -4,7 +4,7 @@
 use scim_core::ScimError;
 use serde_json::{Map, Value};
 
-use super::db::{Db, DbError, DbExt, Dialect, SqlRow, SqlValue, params};
+use super::db::{Db, DbExt, Dialect, OnFailure, SqlRow, SqlValue, params};
 use super::members::{self, MemberEffect};
 use super::now;
 use crate::StoreError;
@@ -129,68 +129,105 @@ pub(crate) fn check_if_match(
     }
 }
 
+/// The `resources.seq` of the resource an index entry points to.
+#[derive(Clone, Copy)]
+enum SeqOf<'a> {
+    /// Known.
+    Known(i64),
+    /// That of the resource just inserted with this id, read by the statement itself (so a
+    /// create sends its statements without waiting for the insert's answer).
+    Inserted { tenant_id: i64, id: &'a str },
+}
+
+impl SeqOf<'_> {
+    /// The SQL expression of the value.
+    fn sql(self) -> &'static str {
+        match self {
+            SeqOf::Known(_) => "?",
+            SeqOf::Inserted { .. } => "(SELECT seq FROM resources WHERE tenant_id = ? AND id = ?)",
+        }
+    }
+
+    /// The parameters of [`Self::sql`].
+    fn push(self, out: &mut Vec<SqlValue>) {
+        match self {
+            SeqOf::Known(seq) => out.push(SqlValue::Int(seq)),
+            SeqOf::Inserted { tenant_id, id } => {
+                out.extend([SqlValue::Int(tenant_id), SqlValue::from(id)]);
+            }
+        }
+    }
+}
+
+/// Index entries of non-unique attributes in one statement.
+const INDEX_ROWS_PER_STATEMENT: usize = 100;
+
 fn write_index(
     db: &mut dyn Db,
     plan: &IndexPlan,
     tenant_id: i64,
     resource_type: &str,
-    seq: i64,
+    seq: SeqOf<'_>,
     data: &Map<String, Value>,
 ) -> Result<(), StoreError> {
+    let row_sql = format!("(?, ?, ?, ?, {}, ?)", seq.sql());
     // Entries of non-unique attributes cannot conflict: one statement for all of them.
-    let mut rows: Vec<SqlValue> = Vec::new();
+    let mut rows: Vec<Vec<SqlValue>> = Vec::new();
     for attr in plan.for_type(resource_type) {
         for value in extract(data, attr) {
-            if !attr.unique {
-                rows.extend([
-                    SqlValue::Int(tenant_id),
-                    SqlValue::from(resource_type),
-                    SqlValue::from(attr.path.as_str()),
-                    SqlValue::Text(value),
-                    SqlValue::Int(seq),
-                    SqlValue::Bool(false),
-                ]);
+            // The error of a unique attribute's value already in use.
+            let in_use = attr.unique.then(|| {
+                ScimError::uniqueness(format!(
+                    "{} '{}' is already in use by another {resource_type}",
+                    attr.path,
+                    scim_core::Sent(&value)
+                ))
+            });
+            let mut row = vec![
+                SqlValue::Int(tenant_id),
+                SqlValue::from(resource_type),
+                SqlValue::from(attr.path.as_str()),
+                SqlValue::Text(value),
+            ];
+            seq.push(&mut row);
+            row.push(SqlValue::Bool(attr.unique));
+            let Some(in_use) = in_use else {
+                rows.push(row);
                 continue;
-            }
-            let result = db.execute(
-                "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
-                 VALUES (?, ?, ?, ?, ?, ?)",
-                params![tenant_id, resource_type, attr.path.as_str(), value.as_str(), seq, attr.unique],
-            );
-            match result {
-                Ok(_) => {}
-                Err(DbError::Unique) => {
-                    return Err(ScimError::uniqueness(format!(
-                        "{} '{}' is already in use by another {resource_type}",
-                        attr.path,
-                        scim_core::Sent(&value)
-                    ))
-                    .into());
-                }
-                Err(DbError::Store(e)) => return Err(e),
-            }
+            };
+            db.execute_deferred(
+                &format!(
+                    "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
+                     VALUES {row_sql}"
+                ),
+                row,
+                OnFailure {
+                    unique: Some(in_use.into()),
+                    not_null: None,
+                },
+            )?;
         }
     }
-    // At most 100 entries (600 parameters) to a statement.
-    for chunk in rows.chunks(6 * 100) {
-        let values = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len() / 6].join(", ");
-        db.exec(
+    for chunk in rows.chunks(INDEX_ROWS_PER_STATEMENT) {
+        let values = vec![row_sql.as_str(); chunk.len()].join(", ");
+        db.execute_deferred(
             &format!(
                 "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
                  VALUES {values}"
             ),
-            chunk,
+            chunk.concat(),
+            OnFailure::default(),
         )?;
     }
     Ok(())
 }
 
 fn clear_index(db: &mut dyn Db, seq: i64) -> Result<(), StoreError> {
-    db.exec(
+    db.execute_deferred(
         "DELETE FROM attr_index WHERE resource_seq = ?",
-        params![seq],
-    )?;
-    Ok(())
+        vec![SqlValue::Int(seq)],
+        OnFailure::default(),
+    )
 }
 
 /// What every change record of one write shares.
@@ -226,38 +263,63 @@ fn record_change(db: &mut dyn Db, a: &RecordBase<'_>, b: RecordBody<'_>) -> Resu
             None => None,
         })
     };
-    let seq = db
-        .row(
-            "UPDATE tenants SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
-            params![a.tenant_id],
-            |r| r.int(0),
-        )?
-        .ok_or_else(super::tenant_gone)?;
-    db.exec(
-        "INSERT INTO changes (tenant_id, seq, resource_type, resource_id, operation, changed, before,
-            after, members_added, members_removed, token_id, token_name, request_id, at, version,
-            created, detail)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        &[
-            SqlValue::Int(a.tenant_id),
-            SqlValue::Int(seq),
-            a.resource_type.into(),
-            a.resource_id.into(),
-            a.operation.into(),
-            serde_json::to_string(b.changed)?.into(),
-            json(b.before)?.into(),
-            json(b.after)?.into(),
-            serde_json::to_string(b.added)?.into(),
-            serde_json::to_string(b.removed)?.into(),
-            a.actor.token_id.clone().into(),
-            a.actor.token_name.clone().into(),
-            a.actor.request_id.clone().into(),
-            a.at.into(),
-            a.version.map_or(SqlValue::Null, SqlValue::Int),
-            a.created.into(),
-            json(b.detail)?.into(),
-        ],
-    )?;
+    let columns = "tenant_id, seq, resource_type, resource_id, operation, changed, before, after,
+            members_added, members_removed, token_id, token_name, request_id, at, version,
+            created, detail";
+    let mut values = vec![
+        SqlValue::Int(a.tenant_id),
+        a.resource_type.into(),
+        a.resource_id.into(),
+        a.operation.into(),
+        serde_json::to_string(b.changed)?.into(),
+        json(b.before)?.into(),
+        json(b.after)?.into(),
+        serde_json::to_string(b.added)?.into(),
+        serde_json::to_string(b.removed)?.into(),
+        a.actor.token_id.clone().into(),
+        a.actor.token_name.clone().into(),
+        a.actor.request_id.clone().into(),
+        a.at.into(),
+        a.version.map_or(SqlValue::Null, SqlValue::Int),
+        a.created.into(),
+        json(b.detail)?.into(),
+    ];
+    if db.dialect() == Dialect::Postgres {
+        // One statement, sent without waiting for an answer: the counter's update (which
+        // locks its row until the commit) and the record numbered by it. A tenant that no
+        // longer exists leaves the number NULL, which the column refuses.
+        let mut params = vec![SqlValue::Int(a.tenant_id)];
+        params.append(&mut values);
+        db.execute_deferred(
+            &format!(
+                "WITH counter AS (
+                     UPDATE tenants SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq)
+                 INSERT INTO changes ({columns})
+                 VALUES (?, (SELECT change_seq FROM counter), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            params,
+            OnFailure {
+                unique: None,
+                not_null: Some(super::tenant_gone()),
+            },
+        )?;
+    } else {
+        let seq = db
+            .row(
+                "UPDATE tenants SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
+                params![a.tenant_id],
+                |r| r.int(0),
+            )?
+            .ok_or_else(super::tenant_gone)?;
+        values.insert(1, SqlValue::Int(seq));
+        db.exec(
+            &format!(
+                "INSERT INTO changes ({columns})
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            &values,
+        )?;
+    }
     // Roles follow in the same transaction (sql/roles.rs).
     super::roles::on_change(db, a, b.changed, b.before, b.after, b.added, b.removed)
 }
@@ -353,20 +415,25 @@ pub(crate) fn create(
     // in cache, instead of on a random page of each.
     let id = uuid::Uuid::now_v7().to_string();
     let at = now();
-    let seq = db.one(
-        "INSERT INTO resources (tenant_id, resource_type, id, version, created, last_modified, data, display)
-         VALUES (?, ?, ?, 1, ?, ?, ?, ?) RETURNING seq",
-        params![
-            tenant_id,
-            resource_type,
-            id.as_str(),
-            at.as_str(),
-            at.as_str(),
-            serde_json::to_string(&data)?,
-            display_of(&data)
-        ],
-        |r| r.int(0),
-    )?;
+    let sql = "INSERT INTO resources (tenant_id, resource_type, id, version, created, last_modified, data, display)
+         VALUES (?, ?, ?, 1, ?, ?, ?, ?)";
+    let params = vec![
+        SqlValue::Int(tenant_id),
+        resource_type.into(),
+        id.as_str().into(),
+        at.as_str().into(),
+        at.as_str().into(),
+        serde_json::to_string(&data)?.into(),
+        display_of(&data).into(),
+    ];
+    let seq = if db.dialect() == Dialect::Postgres {
+        // Sent without waiting for its answer: the index entries read the new row's seq
+        // themselves.
+        db.execute_deferred(sql, params, OnFailure::default())?;
+        SeqOf::Inserted { tenant_id, id: &id }
+    } else {
+        SeqOf::Known(db.one(&format!("{sql} RETURNING seq"), &params, |r| r.int(0))?)
+    };
     write_index(db, plan, tenant_id, resource_type, seq, &data)?;
     let mut effect = MemberEffect::default();
     members::add(db, tenant_id, &id, &member_refs, &mut effect)?;
@@ -459,7 +526,7 @@ pub(crate) fn apply_update(
     let mut result = if data_changed || !effect.is_empty() {
         let at = now();
         let version = before.version + 1;
-        db.exec(
+        db.execute_deferred(
             "UPDATE resources SET version = ?, last_modified = ?, data = ?, display = ? WHERE seq = ?",
             params![
                 version,
@@ -467,11 +534,20 @@ pub(crate) fn apply_update(
                 serde_json::to_string(&data)?,
                 display_of(&data),
                 row.seq
-            ],
+            ]
+            .to_vec(),
+            OnFailure::default(),
         )?;
         if data_changed {
             clear_index(db, row.seq)?;
-            write_index(db, plan, a.tenant_id, a.resource_type, row.seq, &data)?;
+            write_index(
+                db,
+                plan,
+                a.tenant_id,
+                a.resource_type,
+                SeqOf::Known(row.seq),
+                &data,
+            )?;
         }
         let base = RecordBase {
             tenant_id: a.tenant_id,
@@ -619,7 +695,7 @@ pub(crate) fn restore(
         plan,
         tenant_id,
         &resource.resource_type,
-        row.seq,
+        SeqOf::Known(row.seq),
         &resource.data,
     )?;
     let at = now();

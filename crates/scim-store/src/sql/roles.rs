@@ -307,14 +307,22 @@ pub(crate) fn recompute(
 }
 
 /// Whether the tenant has role rules (when it has none, writes skip everything here).
+/// Rules change only under the tenant's row lock ([`lock_tenant`]), so an engine may
+/// remember the answer for the rest of a transaction that holds the row.
 fn has_rules(db: &mut dyn Db, tenant_id: i64) -> Result<bool, StoreError> {
-    Ok(db
+    let key = format!("has_role_rules:{tenant_id}");
+    if let Some(known) = db.remembered(&key) {
+        return Ok(known);
+    }
+    let has = db
         .row(
             "SELECT CAST(1 AS BIGINT) FROM role_rules WHERE tenant_id = ? LIMIT 1",
             params![tenant_id],
             |r| r.int(0),
         )?
-        .is_some())
+        .is_some();
+    db.remember(&key, has);
+    Ok(has)
 }
 
 /// The users under a group, through nested groups (each group visited once).

@@ -10,7 +10,8 @@ store_tests!(
     deleting_a_tenant_removes_everything_in_it,
     tenant_delete_counts_every_token_and_says_which_work,
     tokens_authenticate_until_revoked_or_expired,
-    admin_tokens_authenticate_only_the_management_api
+    admin_tokens_authenticate_only_the_management_api,
+    request_log_entries_are_kept_in_order_and_only_for_existing_tenants
 );
 
 async fn tenants_are_unique_named_and_listed_by_name(f: Fixture) {
@@ -256,4 +257,77 @@ async fn admin_tokens_authenticate_only_the_management_api(f: Fixture) {
         .map(|t| t.name)
         .collect();
     assert_eq!(names, ["ops", "ci"]);
+}
+
+/// A batch of request log entries larger than one statement's share: every entry of an
+/// existing tenant is kept, in order, with its values; entries of unknown tenants are
+/// dropped and not counted.
+async fn request_log_entries_are_kept_in_order_and_only_for_existing_tenants(f: Fixture) {
+    use scim_store::requests::{NewRequest, RequestQuery};
+    let entry = |i: u64, tenant_id: Option<i64>, tenant_name: &str| NewRequest {
+        tenant_id,
+        tenant_name: tenant_name.to_string(),
+        at: format!("2026-01-01T00:00:{:02}.{:03}Z", i / 1000, i % 1000),
+        method: "POST".into(),
+        path: format!("/Users/{i}"),
+        status: if i.is_multiple_of(3) { 409 } else { 201 },
+        scim_type: i.is_multiple_of(3).then(|| "uniqueness".to_string()),
+        detail: i.is_multiple_of(3).then(|| format!("taken {i}")),
+        duration_us: i * 10,
+        request_id: Some(format!("r{i}")),
+        token_name: i.is_multiple_of(2).then(|| "t".to_string()),
+        user_agent: None,
+        request_body: i
+            .is_multiple_of(5)
+            .then(|| "{\"a\":\"\\u0000\"}".to_string()),
+        response_body: None,
+    };
+    let mut entries = Vec::new();
+    for i in 0..75u64 {
+        entries.push(match i % 15 {
+            14 => entry(i, None, "no-such-tenant"),
+            7 => entry(i, None, "acme"),
+            _ => entry(i, Some(f.acme), ""),
+        });
+    }
+    let kept: Vec<NewRequest> = entries
+        .iter()
+        .filter(|e| e.tenant_name != "no-such-tenant")
+        .cloned()
+        .collect();
+    assert_eq!(
+        f.s().append_requests(entries).await.unwrap(),
+        kept.len() as u64
+    );
+    let query = RequestQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let mut logged = f.s().requests(f.acme, &query).await.unwrap();
+    logged.sort_by_key(|r| r.id);
+    assert_eq!(logged.len(), kept.len());
+    for (l, e) in logged.iter().zip(&kept) {
+        assert_eq!(
+            (
+                &l.at,
+                &l.path,
+                l.status,
+                &l.scim_type,
+                &l.detail,
+                l.duration_us
+            ),
+            (
+                &e.at,
+                &e.path,
+                e.status,
+                &e.scim_type,
+                &e.detail,
+                e.duration_us
+            )
+        );
+        assert_eq!(
+            (&l.request_id, &l.token_name, &l.request_body),
+            (&e.request_id, &e.token_name, &e.request_body)
+        );
+    }
 }
