@@ -237,16 +237,17 @@ impl Applier<'_> {
         if let Some((max_ops, max_payload)) = self.opts.bulk {
             let chunks = BulkChunks::new(writes, max_ops.clamp(1, 1000), max_payload);
             let client = self.client.clone();
-            let mut results = futures_util::stream::iter(chunks.map(|chunk| {
+            let mut results = futures_util::stream::iter(chunks.map(|mut chunk| {
                 let client = client.clone();
                 async move {
+                    // The bodies move into the request (what follows needs keys and weights).
                     let ops: Vec<Value> = chunk
-                        .iter()
+                        .iter_mut()
                         .enumerate()
                         .map(|(i, w)| {
                             let mut op = json!({"method": w.method.as_str(), "path": w.path, "bulkId": format!("b{i}")});
-                            if let (Some(b), Some(o)) = (&w.body, op.as_object_mut()) {
-                                o.insert("data".into(), b.clone());
+                            if let (Some(b), Some(o)) = (w.body.take(), op.as_object_mut()) {
+                                o.insert("data".into(), b);
                             }
                             op
                         })

@@ -128,6 +128,9 @@ pub struct Outcome {
     pub report: Option<Report>,
 }
 
+/// The most groups asked for per page (each carries its members).
+const GROUP_PAGE: u64 = 50;
+
 /// The attributes to ask the target for: those the source produces, the match key and
 /// what planning reads (`active`, `userName`, `displayName`, and a group's `members`).
 fn projection(produced: &std::collections::BTreeSet<String>, always: &[&str]) -> String {
@@ -159,9 +162,9 @@ async fn read_target(
     paging: Paging,
     page_size: u64,
     journal: &mut state::Journal,
-    key: MatchKey,
-    delete_groups: bool,
+    opts: &PlanOptions,
 ) -> Result<(), SyncError> {
+    let key = opts.key;
     let params = |attributes: String| ListParams {
         count: Some(page_size.max(1)),
         attributes: Some(attributes),
@@ -189,11 +192,13 @@ async fn read_target(
             ws.add_target_users(std::slice::from_ref(&u))?;
         }
     }
-    if !loaded.has_groups && !delete_groups {
+    if !loaded.has_groups && !opts.delete_groups {
         // Nothing to plan about groups: no need to read them.
         return Ok(());
     }
-    let groups = params(projection(&loaded.group_attrs, &["displayName", "members"]));
+    // Smaller pages of groups: a page carries its groups' members.
+    let mut groups = params(projection(&loaded.group_attrs, &["displayName", "members"]));
+    groups.count = Some(page_size.clamp(1, GROUP_PAGE));
     let mut pager = client.pager("/Groups", groups, paging);
     while let Some(page) = pager.next_page().await.map_err(SyncError::Target)? {
         ws.add_target_groups(page)?;
@@ -256,8 +261,7 @@ pub async fn prepare(
         paging,
         page_size,
         &mut journal,
-        opts.plan.key,
-        opts.plan.delete_groups,
+        &opts.plan,
     )
     .await?;
     let counts = ws.plan(&opts.plan, loaded.has_users)?;
