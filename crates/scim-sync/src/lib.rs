@@ -153,6 +153,26 @@ fn projection(produced: &std::collections::BTreeSet<String>, always: &[&str]) ->
     names.join(",")
 }
 
+/// Walks a list on a task of its own, one page ahead of its reader: the next page is
+/// read while the last one goes into the workspace. The walk ends at the first error
+/// (handed on), or when the reader goes away.
+fn prefetch(
+    mut pager: scim_client::Pager,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<Value>, ClientError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        loop {
+            let page = pager.next_page().await.transpose();
+            let Some(page) = page else { break };
+            let failed = page.is_err();
+            if tx.send(page).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Pages the target's users and groups (group members included) into the workspace,
 /// asking only for the attributes planning compares.
 async fn read_target(
@@ -174,9 +194,9 @@ async fn read_target(
         &loaded.user_attrs,
         &[key.attr(), "userName", "active"],
     ));
-    let mut pager = client.pager("/Users", users, paging);
-    while let Some(page) = pager.next_page().await.map_err(SyncError::Target)? {
-        ws.add_target_users(&page)?;
+    let mut pages = prefetch(client.pager("/Users", users, paging));
+    while let Some(page) = pages.recv().await {
+        ws.add_target_users(&page.map_err(SyncError::Target)?)?;
     }
     // Users an interrupted run created that the list did not show with their key.
     for (k, id) in std::mem::take(&mut journal.users) {
@@ -199,9 +219,9 @@ async fn read_target(
     // Smaller pages of groups: a page carries its groups' members.
     let mut groups = params(projection(&loaded.group_attrs, &["displayName", "members"]));
     groups.count = Some(page_size.clamp(1, GROUP_PAGE));
-    let mut pager = client.pager("/Groups", groups, paging);
-    while let Some(page) = pager.next_page().await.map_err(SyncError::Target)? {
-        ws.add_target_groups(page)?;
+    let mut pages = prefetch(client.pager("/Groups", groups, paging));
+    while let Some(page) = pages.recv().await {
+        ws.add_target_groups(page.map_err(SyncError::Target)?)?;
     }
     Ok(())
 }
