@@ -172,10 +172,11 @@ pub async fn run(args: SyncArgs) -> Result<()> {
         bulk: !args.no_bulk,
         paging,
         progress: true,
+        workspace_dir: None,
     };
     // The plan first, printed before any write.
     let prepared = scim_sync::prepare(&target, &source, mapping.as_ref(), &opts).await?;
-    print_plan(&prepared.plan, args.plan_json)?;
+    print_plan(&prepared, args.plan_json)?;
     if args.dry_run {
         // A dry run says what the real run would do, refusal included.
         if let Err(reason) = prepared.guard(&opts) {
@@ -183,7 +184,7 @@ pub async fn run(args: SyncArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let nothing = prepared.plan.is_empty();
+    let nothing = prepared.is_empty();
     // Applied even when empty: that also removes a finished run's state file.
     match prepared.apply(&target, &opts).await {
         Ok(_) if nothing => {
@@ -206,11 +207,16 @@ pub async fn run(args: SyncArgs) -> Result<()> {
     }
 }
 
-fn print_plan(plan: &scim_sync::Plan, json: bool) -> Result<()> {
+/// The plan, streamed from its workspace: JSON (`--plan-json`) or the summary.
+fn print_plan(prepared: &scim_sync::Prepared, json: bool) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     if json {
-        println!("{}", serde_json::to_string_pretty(plan)?);
+        prepared.write_json(&mut out)?;
     } else {
-        print!("{}", plan.render(20));
+        out.write_all(prepared.render(20)?.as_bytes())?;
     }
+    out.flush()?;
     Ok(())
 }

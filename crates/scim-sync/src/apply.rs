@@ -2,8 +2,8 @@
 //! memberships, then deactivations and deletes), concurrent within a limit, in Bulk
 //! requests when the target supports them, with progress lines and a final report.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::SyncError;
-use crate::plan::{MemberRef, Plan};
 use crate::state::Journal;
+use crate::workspace::{Phase, PlanCounts, Row, Workspace, ops_from_json};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -224,29 +224,30 @@ impl Applier<'_> {
     async fn phase(
         &mut self,
         action: &'static str,
-        writes: Vec<Write_>,
+        total: usize,
+        writes: impl Iterator<Item = Write_>,
         mut on_success: impl FnMut(&mut Journal, &Write_, &Value) -> Result<(), SyncError>,
     ) -> Result<usize, SyncError> {
-        if writes.is_empty() {
+        if total == 0 {
             return Ok(0);
         }
-        let total: usize = writes.iter().map(|w| w.weight).sum();
         let mut progress = Progress::new(self.opts.progress, action, total);
         let mut ok = 0usize;
         let mut stop: Option<ClientError> = None;
         if let Some((max_ops, max_payload)) = self.opts.bulk {
-            let chunks = bulk_chunks(&writes, max_ops.clamp(1, 1000), max_payload);
+            let chunks = BulkChunks::new(writes, max_ops.clamp(1, 1000), max_payload);
             let client = self.client.clone();
-            let mut results = futures_util::stream::iter(chunks.into_iter().map(|chunk| {
+            let mut results = futures_util::stream::iter(chunks.map(|mut chunk| {
                 let client = client.clone();
                 async move {
+                    // The bodies move into the request (what follows needs keys and weights).
                     let ops: Vec<Value> = chunk
-                        .iter()
+                        .iter_mut()
                         .enumerate()
                         .map(|(i, w)| {
                             let mut op = json!({"method": w.method.as_str(), "path": w.path, "bulkId": format!("b{i}")});
-                            if let (Some(b), Some(o)) = (&w.body, op.as_object_mut()) {
-                                o.insert("data".into(), b.clone());
+                            if let (Some(b), Some(o)) = (w.body.take(), op.as_object_mut()) {
+                                o.insert("data".into(), b);
                             }
                             op
                         })
@@ -333,7 +334,7 @@ impl Applier<'_> {
             }
         } else {
             let client = self.client.clone();
-            let mut results = futures_util::stream::iter(writes.into_iter().map(|w| {
+            let mut results = futures_util::stream::iter(writes.map(|w| {
                 let client = client.clone();
                 async move {
                     let r = client
@@ -364,8 +365,8 @@ impl Applier<'_> {
         Ok(ok)
     }
 
-    /// Applies the plan.
-    pub async fn apply(&mut self, plan: Plan) -> Result<(), SyncError> {
+    /// Applies the plan kept in the workspace (`counts`: its numbers).
+    pub async fn apply(&mut self, ws: &Workspace, counts: &PlanCounts) -> Result<(), SyncError> {
         let start = Instant::now();
         let stats_before = (
             self.client
@@ -381,7 +382,7 @@ impl Applier<'_> {
                 .throttled
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
-        let result = self.apply_phases(plan).await;
+        let result = self.apply_phases(ws, counts).await;
         let s = self.client.stats();
         self.report.requests =
             s.requests.load(std::sync::atomic::Ordering::Relaxed) - stats_before.0;
@@ -392,154 +393,249 @@ impl Applier<'_> {
         result
     }
 
-    async fn apply_phases(&mut self, plan: Plan) -> Result<(), SyncError> {
+    async fn apply_phases(&mut self, ws: &Workspace, counts: &PlanCounts) -> Result<(), SyncError> {
+        let err = Mutex::new(None);
+        let failed = |err: &Mutex<Option<SyncError>>| {
+            err.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .map_or(Ok(()), Err)
+        };
+        let doc = |text: Option<String>| -> Result<Value, SyncError> {
+            serde_json::from_str(text.as_deref().unwrap_or("null"))
+                .map_err(|e| SyncError::Workspace(format!("a stored document: {e}")))
+        };
+        let patch_body = |text: Option<String>| -> Result<Value, SyncError> {
+            Ok(patch::body(&ops_from_json(
+                text.as_deref().unwrap_or("[]"),
+            )?))
+        };
         // 1. User creates.
-        let mut new_ids: HashMap<String, String> = HashMap::new();
-        let writes = plan
-            .creates
-            .iter()
-            .map(|c| Write_ {
-                key: c.key.clone(),
-                method: Method::POST,
-                path: "/Users".into(),
-                body: Some(c.resource.clone()),
-                weight: 1,
-            })
-            .collect();
+        let writes = rows(ws, Phase::Creates, &err).map_while(|r| {
+            ok_or_record(
+                &err,
+                doc(r.b).map(|body| Write_ {
+                    key: r.a,
+                    method: Method::POST,
+                    path: "/Users".into(),
+                    body: Some(body),
+                    weight: 1,
+                }),
+            )
+        });
         self.report.created = self
-            .phase("create users", writes, |j, w, body| {
+            .phase("create users", counts.creates, writes, |j, w, body| {
                 if let Some(id) = id_of(body) {
                     j.created_user(&w.key, &id)?;
-                    new_ids.insert(w.key.clone(), id);
+                    ws.created_user(&w.key, &id)?;
                 }
                 Ok(())
             })
             .await?;
+        failed(&err)?;
         // 2. User updates.
-        let writes = plan
-            .updates
-            .iter()
-            .map(|u| Write_ {
-                key: u.key.clone(),
-                method: Method::PATCH,
-                path: format!("/Users/{}", u.id),
-                body: Some(patch::body(&u.operations)),
-                weight: 1,
-            })
-            .collect();
-        self.report.updated = self.phase("update users", writes, |_, _, _| Ok(())).await?;
+        let writes = rows(ws, Phase::UserUpdates, &err).map_while(|r| {
+            let id = r.c.unwrap_or_default();
+            ok_or_record(
+                &err,
+                patch_body(r.b).map(|body| Write_ {
+                    key: r.a,
+                    method: Method::PATCH,
+                    path: format!("/Users/{id}"),
+                    body: Some(body),
+                    weight: 1,
+                }),
+            )
+        });
+        self.report.updated = self
+            .phase("update users", counts.updates, writes, |_, _, _| Ok(()))
+            .await?;
+        failed(&err)?;
         // 3. Group creates (without members) and updates.
-        let mut group_ids: HashMap<String, String> = HashMap::new();
-        let writes = plan
-            .group_creates
-            .iter()
-            .map(|g| Write_ {
-                key: g.name.clone(),
-                method: Method::POST,
-                path: "/Groups".into(),
-                body: Some(g.resource.clone()),
-                weight: 1,
-            })
-            .collect();
+        let writes = rows(ws, Phase::GroupCreates, &err).map_while(|r| {
+            ok_or_record(
+                &err,
+                doc(r.b).map(|body| Write_ {
+                    key: r.a,
+                    method: Method::POST,
+                    path: "/Groups".into(),
+                    body: Some(body),
+                    weight: 1,
+                }),
+            )
+        });
         self.report.groups_created = self
-            .phase("create groups", writes, |j, w, body| {
-                if let Some(id) = id_of(body) {
-                    j.created_group(&w.key, &id)?;
-                    group_ids.insert(w.key.to_lowercase(), id);
-                }
+            .phase(
+                "create groups",
+                counts.group_creates,
+                writes,
+                |j, w, body| {
+                    if let Some(id) = id_of(body) {
+                        j.created_group(&w.key, &id)?;
+                        ws.created_group(&w.key, &id)?;
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
+        failed(&err)?;
+        let writes = rows(ws, Phase::GroupUpdates, &err).map_while(|r| {
+            let id = r.c.unwrap_or_default();
+            ok_or_record(
+                &err,
+                patch_body(r.b).map(|body| Write_ {
+                    key: r.a,
+                    method: Method::PATCH,
+                    path: format!("/Groups/{id}"),
+                    body: Some(body),
+                    weight: 1,
+                }),
+            )
+        });
+        self.report.groups_updated = self
+            .phase("update groups", counts.group_updates, writes, |_, _, _| {
                 Ok(())
             })
             .await?;
-        let writes = plan
-            .group_updates
-            .iter()
-            .map(|u| Write_ {
-                key: u.key.clone(),
-                method: Method::PATCH,
-                path: format!("/Groups/{}", u.id),
-                body: Some(patch::body(&u.operations)),
-                weight: 1,
-            })
-            .collect();
-        self.report.groups_updated = self
-            .phase("update groups", writes, |_, _, _| Ok(()))
-            .await?;
-        // 4. Memberships, in batches.
-        let resolve = |m: &MemberRef| m.id.clone().or_else(|| new_ids.get(&m.key).cloned());
-        let mut adds = Vec::new();
-        let mut removes = Vec::new();
+        failed(&err)?;
+        // 4. Memberships, in batches (a group whose create failed is left out: reported there).
         let batch = self.opts.batch.max(1);
-        for m in &plan.memberships {
-            let Some(gid) = m
-                .group_id
-                .clone()
-                .or_else(|| group_ids.get(&m.group.to_lowercase()).cloned())
-            else {
-                continue; // The group's create failed: reported there.
+        for add in [true, false] {
+            let total = ws.phase_total(Phase::Members(add))?;
+            let writes = MemberBatches {
+                rows: rows(ws, Phase::Members(add), &err).peekable(),
+                batch,
+                add,
             };
-            let add_ids: Vec<String> = m.add.iter().filter_map(resolve).collect();
-            for chunk in add_ids.chunks(batch) {
-                adds.push(Write_ {
-                    key: m.group.clone(),
-                    method: Method::PATCH,
-                    path: format!("/Groups/{gid}"),
-                    body: Some(patch::body(&[PatchOp::add_members(
-                        chunk.iter().map(String::as_str),
-                    )])),
-                    weight: chunk.len(),
-                });
+            let action = if add { "add members" } else { "remove members" };
+            let done = self.phase(action, total, writes, |_, _, _| Ok(())).await?;
+            if add {
+                self.report.members_added = done;
+            } else {
+                self.report.members_removed = done;
             }
-            let remove_ids: Vec<String> = m.remove.iter().filter_map(resolve).collect();
-            for chunk in remove_ids.chunks(batch) {
-                let ops: Vec<PatchOp> = chunk.iter().map(|id| PatchOp::remove_member(id)).collect();
-                removes.push(Write_ {
-                    key: m.group.clone(),
-                    method: Method::PATCH,
-                    path: format!("/Groups/{gid}"),
-                    body: Some(patch::body(&ops)),
-                    weight: chunk.len(),
-                });
-            }
+            failed(&err)?;
         }
-        self.report.members_added = self.phase("add members", adds, |_, _, _| Ok(())).await?;
-        self.report.members_removed = self
-            .phase("remove members", removes, |_, _, _| Ok(()))
-            .await?;
         // 5. Leavers.
-        let writes = plan
-            .deactivations
-            .iter()
-            .map(|l| Write_ {
-                key: l.key.clone(),
-                method: Method::PATCH,
-                path: format!("/Users/{}", l.id),
-                body: Some(patch::body(&[PatchOp::replace(
-                    "active",
-                    Value::Bool(false),
-                )])),
-                weight: 1,
-            })
-            .collect();
+        let writes = rows(ws, Phase::Leavers(false), &err).map(|r| Write_ {
+            key: r.a,
+            method: Method::PATCH,
+            path: format!("/Users/{}", r.b.unwrap_or_default()),
+            body: Some(patch::body(&[PatchOp::replace(
+                "active",
+                Value::Bool(false),
+            )])),
+            weight: 1,
+        });
         self.report.deactivated = self
-            .phase("deactivate users", writes, |_, _, _| Ok(()))
+            .phase(
+                "deactivate users",
+                counts.deactivations,
+                writes,
+                |_, _, _| Ok(()),
+            )
             .await?;
-        let writes = plan
-            .deletes
-            .iter()
-            .map(|l| Write_ {
-                key: l.key.clone(),
-                method: Method::DELETE,
-                path: if l.key.starts_with("group:") {
-                    format!("/Groups/{}", l.id)
+        failed(&err)?;
+        let writes = rows(ws, Phase::Leavers(true), &err).map(|r| {
+            let id = r.b.unwrap_or_default();
+            Write_ {
+                path: if r.a.starts_with("group:") {
+                    format!("/Groups/{id}")
                 } else {
-                    format!("/Users/{}", l.id)
+                    format!("/Users/{id}")
                 },
+                key: r.a,
+                method: Method::DELETE,
                 body: None,
                 weight: 1,
-            })
-            .collect();
-        self.report.deleted = self.phase("delete", writes, |_, _, _| Ok(())).await?;
+            }
+        });
+        self.report.deleted = self
+            .phase("delete", counts.deletes, writes, |_, _, _| Ok(()))
+            .await?;
+        failed(&err)?;
         Ok(())
+    }
+}
+
+/// Rows of a phase read back from the workspace a page at a time; a read error is put in
+/// `err` and ends the rows.
+fn rows<'a>(
+    ws: &'a Workspace,
+    phase: Phase,
+    err: &'a Mutex<Option<SyncError>>,
+) -> impl Iterator<Item = Row> + 'a {
+    const PAGE: usize = 500;
+    let mut after = 0i64;
+    let mut buf = std::collections::VecDeque::new();
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if buf.is_empty() && !done {
+            match ws.page(phase, after, PAGE) {
+                Ok(page) => {
+                    done = page.len() < PAGE;
+                    if let Some((n, _)) = page.last() {
+                        after = *n;
+                    }
+                    buf.extend(page.into_iter().map(|(_, r)| r));
+                }
+                Err(e) => {
+                    *err.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    done = true;
+                }
+            }
+        }
+        buf.pop_front()
+    })
+}
+
+fn ok_or_record<T>(err: &Mutex<Option<SyncError>>, r: Result<T, SyncError>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            *err.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            None
+        }
+    }
+}
+
+/// Membership rows (group name, group id, user id) as PATCHes of up to `batch` members
+/// of one group each.
+struct MemberBatches<I: Iterator<Item = Row>> {
+    rows: std::iter::Peekable<I>,
+    batch: usize,
+    add: bool,
+}
+
+impl<I: Iterator<Item = Row>> Iterator for MemberBatches<I> {
+    type Item = Write_;
+
+    fn next(&mut self) -> Option<Write_> {
+        let first = self.rows.next()?;
+        let gid = first.b.clone().unwrap_or_default();
+        let mut ids = vec![first.c.unwrap_or_default()];
+        while ids.len() < self.batch {
+            match self.rows.peek() {
+                Some(r) if r.a == first.a && r.b.as_deref() == Some(gid.as_str()) => {
+                    if let Some(r) = self.rows.next() {
+                        ids.push(r.c.unwrap_or_default());
+                    }
+                }
+                _ => break,
+            }
+        }
+        let ops = if self.add {
+            vec![PatchOp::add_members(ids.iter().map(String::as_str))]
+        } else {
+            ids.iter().map(|id| PatchOp::remove_member(id)).collect()
+        };
+        Some(Write_ {
+            key: first.a,
+            method: Method::PATCH,
+            path: format!("/Groups/{gid}"),
+            body: Some(patch::body(&ops)),
+            weight: ids.len(),
+        })
     }
 }
 
@@ -553,25 +649,55 @@ fn bulk_status(v: Option<&Value>) -> Option<u16> {
 }
 
 /// Splits writes into Bulk requests within `max_ops` operations (the target's
-/// `maxOperations`, at most 1000) and 90% of `max_payload`.
-fn bulk_chunks(writes: &[Write_], max_ops: usize, max_payload: usize) -> Vec<Vec<Write_>> {
-    let budget = max_payload.saturating_mul(9) / 10;
-    let mut chunks = Vec::new();
-    let mut cur: Vec<Write_> = Vec::new();
-    let mut size = 200usize;
-    for w in writes {
-        let s = w.body.as_ref().map(|b| b.to_string().len()).unwrap_or(0) + w.path.len() + 80;
-        if !cur.is_empty() && (cur.len() >= max_ops || size + s > budget) {
-            chunks.push(std::mem::take(&mut cur));
-            size = 200;
+/// `maxOperations`, at most 1000) and 90% of `max_payload`, as they are pulled.
+struct BulkChunks<I: Iterator<Item = Write_>> {
+    writes: I,
+    next: Option<(Write_, usize)>,
+    max_ops: usize,
+    budget: usize,
+}
+
+impl<I: Iterator<Item = Write_>> BulkChunks<I> {
+    fn new(writes: I, max_ops: usize, max_payload: usize) -> BulkChunks<I> {
+        BulkChunks {
+            writes,
+            next: None,
+            max_ops,
+            budget: max_payload.saturating_mul(9) / 10,
         }
-        size += s;
-        cur.push(w.clone());
     }
-    if !cur.is_empty() {
-        chunks.push(cur);
+}
+
+fn bulk_size(w: &Write_) -> usize {
+    w.body.as_ref().map(|b| b.to_string().len()).unwrap_or(0) + w.path.len() + 80
+}
+
+impl<I: Iterator<Item = Write_>> Iterator for BulkChunks<I> {
+    type Item = Vec<Write_>;
+
+    fn next(&mut self) -> Option<Vec<Write_>> {
+        let mut cur = Vec::new();
+        let mut size = 200usize;
+        loop {
+            let (w, s) = match self.next.take() {
+                Some(x) => x,
+                None => match self.writes.next() {
+                    Some(w) => {
+                        let s = bulk_size(&w);
+                        (w, s)
+                    }
+                    None => break,
+                },
+            };
+            if !cur.is_empty() && (cur.len() >= self.max_ops || size + s > self.budget) {
+                self.next = Some((w, s));
+                break;
+            }
+            size += s;
+            cur.push(w);
+        }
+        (!cur.is_empty()).then_some(cur)
     }
-    chunks
 }
 
 #[cfg(test)]
@@ -589,14 +715,13 @@ mod tests {
         };
         let writes: Vec<_> = (0..10).map(|_| w(10)).collect();
         assert_eq!(
-            bulk_chunks(&writes, 3, 1 << 20)
-                .iter()
-                .map(Vec::len)
+            BulkChunks::new(writes.into_iter(), 3, 1 << 20)
+                .map(|c| c.len())
                 .collect::<Vec<_>>(),
             vec![3, 3, 3, 1]
         );
         let big: Vec<_> = (0..4).map(|_| w(400)).collect();
-        assert_eq!(bulk_chunks(&big, 100, 1200).len(), 4);
+        assert_eq!(BulkChunks::new(big.into_iter(), 100, 1200).count(), 4);
         assert_eq!(bulk_status(Some(&json!("201"))), Some(201));
         assert_eq!(bulk_status(Some(&json!({"code": 409}))), Some(409));
     }

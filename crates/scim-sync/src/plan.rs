@@ -1,13 +1,12 @@
 //! The plan: what the target must receive to hold what the source says, computed before
 //! any write from the target's current state.
 
-use std::collections::{HashMap, HashSet};
-
 use scim_client::PatchOp;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::source::{Desired, MatchKey, Skipped};
+use crate::source::{MatchKey, Skipped};
+use crate::workspace::PlanCounts;
 
 /// What to do with target users that are missing from the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,35 +18,6 @@ pub enum LeaverPolicy {
     Delete,
     /// Leave them as they are.
     Ignore,
-}
-
-/// A target user as read before planning.
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    /// Its id on the target.
-    pub id: String,
-    /// The user as the target returned it.
-    pub resource: Value,
-}
-
-/// A target group as read before planning.
-#[derive(Debug, Clone)]
-pub struct CurrentGroup {
-    /// Its id on the target.
-    pub id: String,
-    /// The group as the target returned it.
-    pub resource: Value,
-    /// The ids of its members.
-    pub members: HashSet<String>,
-}
-
-/// The target's state.
-#[derive(Debug, Default)]
-pub struct Current {
-    /// Every user of the target.
-    pub users: Vec<CurrentUser>,
-    /// Every group of the target.
-    pub groups: Vec<CurrentGroup>,
 }
 
 /// A user to create.
@@ -158,91 +128,111 @@ impl Plan {
 
     /// True when applying it writes nothing.
     pub fn is_empty(&self) -> bool {
-        self.creates.is_empty()
-            && self.updates.is_empty()
-            && self.group_creates.is_empty()
-            && self.group_updates.is_empty()
-            && self.memberships.is_empty()
-            && self.deactivations.is_empty()
-            && self.deletes.is_empty()
+        self.counts().is_empty()
+    }
+
+    /// How many items of each kind it holds.
+    pub fn counts(&self) -> PlanCounts {
+        PlanCounts {
+            creates: self.creates.len(),
+            updates: self.updates.len(),
+            group_creates: self.group_creates.len(),
+            group_updates: self.group_updates.len(),
+            memberships: self.memberships.len(),
+            member_adds: self.member_adds(),
+            member_removes: self.member_removes(),
+            deactivations: self.deactivations.len(),
+            deletes: self.deletes.len(),
+            skipped: self.skipped.len(),
+            unknown_members: self.unknown_members.len(),
+            managed_users: self.managed_users,
+            leavers_held: self.leavers_held.clone(),
+        }
     }
 
     /// A readable summary: counts, then the first few items of each action.
     pub fn render(&self, limit: usize) -> String {
-        use std::fmt::Write;
-        let mut s = String::new();
+        render(self, &self.counts(), limit)
+    }
+}
+
+/// The summary of a plan of which `head` holds (at least) the first `limit` items of
+/// each kind and `counts` the numbers: what [`Plan::render`] prints, and what a plan kept
+/// in the workspace prints without loading it.
+pub fn render(head: &Plan, counts: &PlanCounts, limit: usize) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Plan: {} to create, {} to update, {} to deactivate, {} to delete; {} groups to create, {} to update; {} member additions, {} removals.",
+        counts.creates,
+        counts.updates,
+        counts.deactivations,
+        counts.deletes,
+        counts.group_creates,
+        counts.group_updates,
+        counts.member_adds,
+        counts.member_removes
+    );
+    for c in head.creates.iter().take(limit) {
+        let _ = writeln!(s, "  + user {} (line {})", c.key, c.line);
+    }
+    more(&mut s, counts.creates, limit);
+    for u in head.updates.iter().take(limit) {
+        let paths: Vec<_> = u
+            .operations
+            .iter()
+            .filter_map(|o| o.path.as_deref())
+            .collect();
+        let _ = writeln!(s, "  ~ user {}: {}", u.key, paths.join(", "));
+    }
+    more(&mut s, counts.updates, limit);
+    for l in head.deactivations.iter().take(limit) {
+        let _ = writeln!(s, "  - deactivate {} ({})", l.key, l.user_name);
+    }
+    more(&mut s, counts.deactivations, limit);
+    for l in head.deletes.iter().take(limit) {
+        let _ = writeln!(s, "  - delete {} ({})", l.key, l.user_name);
+    }
+    more(&mut s, counts.deletes, limit);
+    for g in head.group_creates.iter().take(limit) {
+        let _ = writeln!(s, "  + group {}", g.name);
+    }
+    more(&mut s, counts.group_creates, limit);
+    for g in head.group_updates.iter().take(limit) {
+        let _ = writeln!(s, "  ~ group {}", g.key);
+    }
+    for m in head.memberships.iter().take(limit) {
         let _ = writeln!(
             s,
-            "Plan: {} to create, {} to update, {} to deactivate, {} to delete; {} groups to create, {} to update; {} member additions, {} removals.",
-            self.creates.len(),
-            self.updates.len(),
-            self.deactivations.len(),
-            self.deletes.len(),
-            self.group_creates.len(),
-            self.group_updates.len(),
-            self.member_adds(),
-            self.member_removes()
+            "  group {}: +{} -{} members",
+            m.group,
+            m.add.len(),
+            m.remove.len()
         );
-        for c in self.creates.iter().take(limit) {
-            let _ = writeln!(s, "  + user {} (line {})", c.key, c.line);
-        }
-        more(&mut s, self.creates.len(), limit);
-        for u in self.updates.iter().take(limit) {
-            let paths: Vec<_> = u
-                .operations
-                .iter()
-                .filter_map(|o| o.path.as_deref())
-                .collect();
-            let _ = writeln!(s, "  ~ user {}: {}", u.key, paths.join(", "));
-        }
-        more(&mut s, self.updates.len(), limit);
-        for l in self.deactivations.iter().take(limit) {
-            let _ = writeln!(s, "  - deactivate {} ({})", l.key, l.user_name);
-        }
-        more(&mut s, self.deactivations.len(), limit);
-        for l in self.deletes.iter().take(limit) {
-            let _ = writeln!(s, "  - delete {} ({})", l.key, l.user_name);
-        }
-        more(&mut s, self.deletes.len(), limit);
-        for g in self.group_creates.iter().take(limit) {
-            let _ = writeln!(s, "  + group {}", g.name);
-        }
-        more(&mut s, self.group_creates.len(), limit);
-        for g in self.group_updates.iter().take(limit) {
-            let _ = writeln!(s, "  ~ group {}", g.key);
-        }
-        for m in self.memberships.iter().take(limit) {
-            let _ = writeln!(
-                s,
-                "  group {}: +{} -{} members",
-                m.group,
-                m.add.len(),
-                m.remove.len()
-            );
-        }
-        more(&mut s, self.memberships.len(), limit);
-        if let Some(why) = &self.leavers_held {
-            let _ = writeln!(s, "  ! leavers held back: {why}");
-        }
-        if !self.unknown_members.is_empty() {
-            let _ = writeln!(
-                s,
-                "  ! {} group members name no source user (first: {})",
-                self.unknown_members.len(),
-                self.unknown_members
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        for k in self.skipped.iter().take(limit) {
-            let _ = writeln!(s, "  ! skipped {}:{}: {}", k.source, k.line, k.reason);
-        }
-        more(&mut s, self.skipped.len(), limit);
-        s
     }
+    more(&mut s, counts.memberships, limit);
+    if let Some(why) = &counts.leavers_held {
+        let _ = writeln!(s, "  ! leavers held back: {why}");
+    }
+    if counts.unknown_members > 0 {
+        let _ = writeln!(
+            s,
+            "  ! {} group members name no source user (first: {})",
+            counts.unknown_members,
+            head.unknown_members
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for k in head.skipped.iter().take(limit) {
+        let _ = writeln!(s, "  ! skipped {}:{}: {}", k.source, k.line, k.reason);
+    }
+    more(&mut s, counts.skipped, limit);
+    s
 }
 
 fn more(s: &mut String, n: usize, limit: usize) {
@@ -251,7 +241,7 @@ fn more(s: &mut String, n: usize, limit: usize) {
     }
 }
 
-fn get_ci<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+pub(crate) fn get_ci<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     obj.get(name).or_else(|| {
         obj.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -322,7 +312,7 @@ pub fn diff(desired: &Value, current: &Value) -> Vec<PatchOp> {
     ops
 }
 
-fn is_active(resource: &Value) -> bool {
+pub(crate) fn is_active(resource: &Value) -> bool {
     match resource.as_object().and_then(|o| get_ci(o, "active")) {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
@@ -330,7 +320,7 @@ fn is_active(resource: &Value) -> bool {
     }
 }
 
-fn text(resource: &Value, name: &str) -> String {
+pub(crate) fn text(resource: &Value, name: &str) -> String {
     resource
         .as_object()
         .and_then(|o| get_ci(o, name))
@@ -350,191 +340,6 @@ pub struct PlanOptions {
     pub delete_groups: bool,
     /// Plan deactivations even when source rows were skipped.
     pub allow_partial: bool,
-}
-
-/// Computes the plan.
-pub fn plan(desired: Desired, current: &Current, opts: &PlanOptions) -> Plan {
-    let mut plan = Plan {
-        skipped: desired.skipped,
-        ..Plan::default()
-    };
-    let mut by_key: HashMap<String, &CurrentUser> = HashMap::new();
-    for u in &current.users {
-        if let Some(k) = opts.key.of(&u.resource) {
-            by_key.insert(k, u);
-        }
-    }
-    plan.managed_users = by_key.len();
-    let user_ids: HashSet<&str> = current.users.iter().map(|u| u.id.as_str()).collect();
-    let mut key_to_id: HashMap<String, Option<String>> = HashMap::new();
-    let mut id_to_key: HashMap<&str, String> = HashMap::new();
-    for (k, u) in &by_key {
-        id_to_key.insert(u.id.as_str(), k.clone());
-    }
-    let mut wanted = HashSet::new();
-    for d in desired.users {
-        wanted.insert(d.key.clone());
-        match by_key.get(&d.key) {
-            Some(cur) => {
-                key_to_id.insert(d.key.clone(), Some(cur.id.clone()));
-                let mut ops = diff(&d.resource, &cur.resource);
-                let says_active = d
-                    .resource
-                    .as_object()
-                    .is_some_and(|o| get_ci(o, "active").is_some());
-                if !says_active && !is_active(&cur.resource) {
-                    // Back in the source: reactivate.
-                    ops.push(PatchOp::replace("active", Value::Bool(true)));
-                }
-                if !ops.is_empty() {
-                    plan.updates.push(Update {
-                        key: d.key,
-                        id: cur.id.clone(),
-                        operations: ops,
-                    });
-                }
-            }
-            None => {
-                key_to_id.insert(d.key.clone(), None);
-                plan.creates.push(Create {
-                    key: d.key,
-                    line: d.line,
-                    resource: d.resource,
-                });
-            }
-        }
-    }
-    // Leavers: managed target users the source does not have.
-    if desired.has_users && opts.leavers != LeaverPolicy::Ignore {
-        if !plan.skipped.is_empty() && !opts.allow_partial {
-            plan.leavers_held = Some(format!(
-                "{} source rows were skipped; a skipped row may be a user who has not left (fix the rows, or pass --allow-partial)",
-                plan.skipped.len()
-            ));
-        } else {
-            let mut leavers: Vec<_> = by_key
-                .iter()
-                .filter(|(k, _)| !wanted.contains(*k))
-                .filter(|(_, u)| opts.leavers == LeaverPolicy::Delete || is_active(&u.resource))
-                .map(|(k, u)| Leaver {
-                    key: k.clone(),
-                    id: u.id.clone(),
-                    user_name: text(&u.resource, "userName"),
-                })
-                .collect();
-            leavers.sort_by(|a, b| a.key.cmp(&b.key));
-            match opts.leavers {
-                LeaverPolicy::Delete => plan.deletes = leavers,
-                _ => plan.deactivations = leavers,
-            }
-        }
-    }
-    let leaving: HashSet<&str> = plan
-        .deletes
-        .iter()
-        .chain(&plan.deactivations)
-        .map(|l| l.id.as_str())
-        .collect();
-    // Groups, matched by displayName (ignoring case).
-    let by_name: HashMap<String, &CurrentGroup> = current
-        .groups
-        .iter()
-        .map(|g| (text(&g.resource, "displayName").to_lowercase(), g))
-        .collect();
-    let mut wanted_groups = HashSet::new();
-    let mut unknown = HashSet::new();
-    for g in desired.groups {
-        let lname = g.name.to_lowercase();
-        wanted_groups.insert(lname.clone());
-        let mut want_ids: Vec<MemberRef> = Vec::new();
-        let mut seen = HashSet::new();
-        for m in &g.members {
-            let k = match opts.key {
-                MatchKey::UserName => m.to_lowercase(),
-                MatchKey::ExternalId => m.clone(),
-            };
-            if !seen.insert(k.clone()) {
-                continue;
-            }
-            match key_to_id.get(&k) {
-                Some(id) => want_ids.push(MemberRef {
-                    key: k,
-                    id: id.clone(),
-                }),
-                None => {
-                    unknown.insert(m.clone());
-                }
-            }
-        }
-        let cur = by_name.get(&lname);
-        let (add, remove) = match cur {
-            Some(cg) => {
-                let add: Vec<MemberRef> = want_ids
-                    .into_iter()
-                    .filter(|m| m.id.as_ref().is_none_or(|id| !cg.members.contains(id)))
-                    .collect();
-                let wanted_ids: HashSet<String> = seen;
-                let mut remove: Vec<MemberRef> = cg
-                    .members
-                    .iter()
-                    // Only managed users are removed; other members (groups, users the
-                    // source does not manage) are left alone.
-                    .filter(|id| user_ids.contains(id.as_str()))
-                    .filter_map(|id| id_to_key.get(id.as_str()).map(|k| (id, k)))
-                    .filter(|(id, k)| !wanted_ids.contains(*k) || leaving.contains(id.as_str()))
-                    .map(|(id, k)| MemberRef {
-                        key: k.clone(),
-                        id: Some(id.clone()),
-                    })
-                    .collect();
-                remove.sort_by(|a, b| a.key.cmp(&b.key));
-                let mut ops = diff(&g.resource, &cg.resource);
-                ops.retain(|o| {
-                    o.path.as_deref() != Some("displayName")
-                        || !text(&cg.resource, "displayName").eq_ignore_ascii_case(&g.name)
-                });
-                if !ops.is_empty() {
-                    plan.group_updates.push(Update {
-                        key: g.name.clone(),
-                        id: cg.id.clone(),
-                        operations: ops,
-                    });
-                }
-                (add, remove)
-            }
-            None => {
-                plan.group_creates.push(GroupCreate {
-                    name: g.name.clone(),
-                    resource: g.resource.clone(),
-                });
-                (want_ids, Vec::new())
-            }
-        };
-        if !add.is_empty() || !remove.is_empty() {
-            plan.memberships.push(Membership {
-                group: g.name.clone(),
-                group_id: cur.map(|c| c.id.clone()),
-                add,
-                remove,
-            });
-        }
-    }
-    let mut unknown: Vec<String> = unknown.into_iter().collect();
-    unknown.sort();
-    plan.unknown_members = unknown;
-    if opts.delete_groups {
-        for g in &current.groups {
-            let name = text(&g.resource, "displayName");
-            if !wanted_groups.contains(&name.to_lowercase()) {
-                plan.deletes.push(Leaver {
-                    key: format!("group:{name}"),
-                    id: g.id.clone(),
-                    user_name: name,
-                });
-            }
-        }
-    }
-    plan
 }
 
 /// The delete guard: how many deactivations and deletes a run may carry.
@@ -578,15 +383,20 @@ impl Limit {
 /// Refuses a plan whose deactivations and deletes exceed the limit, unless `allow` (the
 /// `--allow-deletes N` the operator typed) covers them.
 pub fn guard(plan: &Plan, limit: Limit, allow: Option<usize>) -> Result<(), String> {
-    let n = plan.deactivations.len() + plan.deletes.len();
-    let allowed = limit.allowed(plan.managed_users);
+    guard_counts(&plan.counts(), limit, allow)
+}
+
+/// [`guard`] on a plan's counts (all the guard needs).
+pub fn guard_counts(counts: &PlanCounts, limit: Limit, allow: Option<usize>) -> Result<(), String> {
+    let n = counts.deactivations + counts.deletes;
+    let allowed = limit.allowed(counts.managed_users);
     if n <= allowed || allow.is_some_and(|a| n <= a) {
         return Ok(());
     }
     Err(format!(
         "the plan deactivates or deletes {n} of {} managed users, more than the limit of {allowed} ({}); \
          if the source is right, run again with --allow-deletes {n}",
-        plan.managed_users,
+        counts.managed_users,
         match limit {
             Limit::Count(c) => format!("{c}"),
             Limit::Percent(p) => format!("{p}%"),

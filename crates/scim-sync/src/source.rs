@@ -2,7 +2,6 @@
 //! desired users and groups as SCIM resources, every row with its line number; rows that
 //! cannot be mapped are reported and skipped (or stop the run, with `strict`).
 
-use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -108,17 +107,22 @@ pub struct DesiredGroup {
     pub members: Vec<String>,
 }
 
-/// What the source says the target should hold.
-#[derive(Debug, Default)]
-pub struct Desired {
-    /// The users.
-    pub users: Vec<DesiredUser>,
-    /// The groups.
-    pub groups: Vec<DesiredGroup>,
-    /// Rows that could not be used.
-    pub skipped: Vec<Skipped>,
-    /// True when the source had users at all (a groups-only run deactivates nobody).
-    pub has_users: bool,
+/// Where the source's rows go, one at a time (the plan workspace: [`crate::workspace`]),
+/// so that the source is never held in memory as a whole.
+pub trait Sink {
+    /// The source has users at all (a groups-only run deactivates nobody).
+    fn has_users(&mut self);
+    /// A mapped user; `false` when a user with the same key came earlier (the row is then
+    /// reported as skipped by the reader).
+    fn user(&mut self, u: DesiredUser) -> Result<bool, SyncError>;
+    /// A mapped group; `false` when a group of the same name came earlier.
+    fn group(&mut self, g: DesiredGroup) -> Result<bool, SyncError>;
+    /// A row that was not used.
+    fn skipped(&mut self, s: Skipped) -> Result<(), SyncError>;
+    /// A source server's user id and the key its user got (for its groups' members).
+    fn source_id(&mut self, id: &str, key: &str) -> Result<(), SyncError>;
+    /// The key of a source server's user, by its id.
+    fn key_of_source_id(&mut self, id: &str) -> Result<Option<String>, SyncError>;
 }
 
 /// How rows become resources.
@@ -142,13 +146,16 @@ fn file_kind(path: &Path) -> &'static str {
     }
 }
 
-/// Reads a file's rows: (line, record).
+/// A file's row: (line, record), or why it is not one.
 type Row = Result<(u64, Record), Skipped>;
 
-fn read_rows(path: &Path) -> Result<Vec<Row>, SyncError> {
+/// Reads a file's rows one at a time, handing each to `f`.
+fn for_each_row(
+    path: &Path,
+    mut f: impl FnMut(Row) -> Result<(), SyncError>,
+) -> Result<(), SyncError> {
     let name = path.display().to_string();
     let open_err = |e: std::io::Error| SyncError::Source(format!("{name}: {e}"));
-    let mut rows = Vec::new();
     if file_kind(path) == "csv" {
         let mut rdr = csv::ReaderBuilder::new()
             .flexible(false)
@@ -159,50 +166,56 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, SyncError> {
             .headers()
             .map_err(|e| SyncError::Source(format!("{name}: header line: {e}")))?
             .clone();
-        for rec in rdr.records() {
-            match rec {
-                Ok(r) => {
+        let mut r = csv::StringRecord::new();
+        loop {
+            match rdr.read_record(&mut r) {
+                Ok(false) => break,
+                Ok(true) => {
                     let line = r.position().map(|p| p.line()).unwrap_or(0);
                     let mut out = Record::new();
                     for (h, v) in headers.iter().zip(r.iter()) {
                         out.insert(h, Value::String(v.to_string()));
                     }
-                    rows.push(Ok((line, out)));
+                    f(Ok((line, out)))?;
                 }
                 Err(e) => {
                     let line = e.position().map(|p| p.line()).unwrap_or(0);
-                    rows.push(Err(Skipped {
+                    let io = matches!(e.kind(), csv::ErrorKind::Io(_));
+                    f(Err(Skipped {
                         source: name.clone(),
                         line,
                         reason: format!("not a CSV row: {e}"),
-                    }));
+                    }))?;
+                    if io {
+                        return Err(SyncError::Source(format!("{name}: {e}")));
+                    }
                 }
             }
         }
     } else {
-        let f = std::fs::File::open(path).map_err(open_err)?;
-        for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let file = std::fs::File::open(path).map_err(open_err)?;
+        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
             let n = i as u64 + 1;
             let line = line.map_err(open_err)?;
             if line.trim().is_empty() {
                 continue;
             }
             match serde_json::from_str::<Value>(&line) {
-                Ok(Value::Object(m)) => rows.push(Ok((n, Record(m)))),
-                Ok(_) => rows.push(Err(Skipped {
+                Ok(Value::Object(m)) => f(Ok((n, Record(m))))?,
+                Ok(_) => f(Err(Skipped {
                     source: name.clone(),
                     line: n,
                     reason: "not a JSON object".into(),
-                })),
-                Err(e) => rows.push(Err(Skipped {
+                }))?,
+                Err(e) => f(Err(Skipped {
                     source: name.clone(),
                     line: n,
                     reason: format!("not JSON: {e}"),
-                })),
+                }))?,
             }
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Without a mapping file: each column names a SCIM attribute path (`userName`,
@@ -308,7 +321,7 @@ fn str_ci(res: &Value, name: &str) -> Option<String> {
 }
 
 impl Reader<'_> {
-    fn skip(&self, out: &mut Desired, s: Skipped) -> Result<(), SyncError> {
+    fn skip(&self, out: &mut (dyn Sink + Send), s: Skipped) -> Result<(), SyncError> {
         if self.strict {
             return Err(SyncError::Source(format!(
                 "{}:{}: {}",
@@ -316,178 +329,125 @@ impl Reader<'_> {
             )));
         }
         tracing::warn!(source = %s.source, line = s.line, reason = %s.reason, "source row skipped");
-        out.skipped.push(s);
-        Ok(())
+        out.skipped(s)
     }
 
+    /// Hands a mapped user to the sink; its key when the sink took it.
     fn add_user(
         &self,
-        out: &mut Desired,
-        seen: &mut HashSet<String>,
+        out: &mut (dyn Sink + Send),
         source: &str,
         line: u64,
         res: Result<Value, String>,
-    ) -> Result<(), SyncError> {
+    ) -> Result<Option<String>, SyncError> {
+        let skipped = |reason: String| Skipped {
+            source: source.into(),
+            line,
+            reason,
+        };
         let res = match res {
             Ok(r) => r,
-            Err(reason) => {
-                return self.skip(
-                    out,
-                    Skipped {
-                        source: source.into(),
-                        line,
-                        reason,
-                    },
-                );
-            }
+            Err(reason) => return self.skip(out, skipped(reason)).map(|_| None),
         };
         let Some(key) = self.key.of(&res) else {
-            return self.skip(
-                out,
-                Skipped {
-                    source: source.into(),
-                    line,
-                    reason: format!("no {} (the match key)", self.key.attr()),
-                },
-            );
+            let reason = format!("no {} (the match key)", self.key.attr());
+            return self.skip(out, skipped(reason)).map(|_| None);
         };
         if str_ci(&res, "userName").is_none_or(|u| u.trim().is_empty()) {
-            return self.skip(
-                out,
-                Skipped {
-                    source: source.into(),
-                    line,
-                    reason: "no userName".into(),
-                },
-            );
+            return self.skip(out, skipped("no userName".into())).map(|_| None);
         }
-        if !seen.insert(key.clone()) {
-            return self.skip(
-                out,
-                Skipped {
-                    source: source.into(),
-                    line,
-                    reason: format!(
-                        "{} '{key}' appears twice; the first row is used",
-                        self.key.attr()
-                    ),
-                },
-            );
-        }
-        out.users.push(DesiredUser {
+        let taken = out.user(DesiredUser {
             source: source.to_string(),
             line,
-            key,
+            key: key.clone(),
             resource: res,
-        });
-        Ok(())
+        })?;
+        if !taken {
+            let reason = format!(
+                "{} '{key}' appears twice; the first row is used",
+                self.key.attr()
+            );
+            return self.skip(out, skipped(reason)).map(|_| None);
+        }
+        Ok(Some(key))
     }
 
     fn add_group(
         &self,
-        out: &mut Desired,
-        seen: &mut HashSet<String>,
+        out: &mut (dyn Sink + Send),
         source: &str,
         line: u64,
         res: Result<Value, String>,
         extra_members: Option<Vec<String>>,
     ) -> Result<(), SyncError> {
+        let skipped = |reason: String| Skipped {
+            source: source.into(),
+            line,
+            reason,
+        };
         let mut res = match res {
             Ok(r) => r,
-            Err(reason) => {
-                return self.skip(
-                    out,
-                    Skipped {
-                        source: source.into(),
-                        line,
-                        reason,
-                    },
-                );
-            }
+            Err(reason) => return self.skip(out, skipped(reason)),
         };
         let mut members = member_keys(take_ci(&mut res, "members"));
         if members.is_empty() {
             members = extra_members.unwrap_or_default();
         }
         let Some(name) = str_ci(&res, "displayName").filter(|n| !n.trim().is_empty()) else {
-            return self.skip(
-                out,
-                Skipped {
-                    source: source.into(),
-                    line,
-                    reason: "no displayName".into(),
-                },
-            );
+            return self.skip(out, skipped("no displayName".into()));
         };
-        if !seen.insert(name.to_lowercase()) {
-            return self.skip(
-                out,
-                Skipped {
-                    source: source.into(),
-                    line,
-                    reason: format!("group '{name}' appears twice"),
-                },
-            );
-        }
-        out.groups.push(DesiredGroup {
+        let taken = out.group(DesiredGroup {
             line,
-            name,
+            name: name.clone(),
             resource: res,
             members,
-        });
+        })?;
+        if !taken {
+            return self.skip(out, skipped(format!("group '{name}' appears twice")));
+        }
         Ok(())
     }
 
-    /// Reads the whole source.
-    pub async fn read(&self, spec: &SourceSpec) -> Result<Desired, SyncError> {
-        let mut out = Desired::default();
+    /// Reads the whole source, row by row, into `out`.
+    pub async fn read(
+        &self,
+        spec: &SourceSpec,
+        out: &mut (dyn Sink + Send),
+    ) -> Result<(), SyncError> {
         let user_map = self.mapping.and_then(|m| m.section(Kind::User));
         let group_map = self.mapping.and_then(|m| m.section(Kind::Group));
-        let mut seen_users = HashSet::new();
-        let mut seen_groups = HashSet::new();
         match spec {
             SourceSpec::Files { users, groups } => {
                 if let Some(p) = users {
-                    out.has_users = true;
+                    out.has_users();
                     let name = p.display().to_string();
-                    for row in read_rows(p)? {
-                        match row {
-                            Err(s) => self.skip(&mut out, s)?,
-                            Ok((line, rec)) => {
-                                let res = map_with(user_map, Kind::User, &rec, Some(&rec));
-                                self.add_user(&mut out, &mut seen_users, &name, line, res)?;
-                            }
+                    for_each_row(p, |row| match row {
+                        Err(s) => self.skip(out, s),
+                        Ok((line, rec)) => {
+                            let res = map_with(user_map, Kind::User, &rec, Some(&rec));
+                            self.add_user(out, &name, line, res).map(drop)
                         }
-                    }
+                    })?;
                 }
                 if let Some(p) = groups {
                     let name = p.display().to_string();
-                    for row in read_rows(p)? {
-                        match row {
-                            Err(s) => self.skip(&mut out, s)?,
-                            Ok((line, mut rec)) => {
-                                // Without a mapping, `members` is a list of keys, not a path.
-                                let members = if group_map.is_none() {
-                                    Some(member_keys(rec.0.remove("members")))
-                                } else {
-                                    None
-                                };
-                                let res = map_with(group_map, Kind::Group, &rec, Some(&rec));
-                                self.add_group(
-                                    &mut out,
-                                    &mut seen_groups,
-                                    &name,
-                                    line,
-                                    res,
-                                    members,
-                                )?;
-                            }
+                    for_each_row(p, |row| match row {
+                        Err(s) => self.skip(out, s),
+                        Ok((line, mut rec)) => {
+                            // Without a mapping, `members` is a list of keys, not a path.
+                            let members = if group_map.is_none() {
+                                Some(member_keys(rec.0.remove("members")))
+                            } else {
+                                None
+                            };
+                            let res = map_with(group_map, Kind::Group, &rec, Some(&rec));
+                            self.add_group(out, &name, line, res, members)
                         }
-                    }
+                    })?;
                 }
             }
             SourceSpec::Scim { client, paging } => {
-                out.has_users = true;
+                out.has_users();
                 let source = client.base_url().to_string();
                 let paging = match paging {
                     Some(p) => *p,
@@ -500,7 +460,6 @@ impl Reader<'_> {
                     count: Some(200),
                     ..ListParams::default()
                 };
-                let mut id_to_key: HashMap<String, String> = HashMap::new();
                 let mut pager = client.pager("/Users", params.clone(), paging);
                 let mut n = 0u64;
                 while let Some(page) = pager.next_page().await.map_err(SyncError::SourceServer)? {
@@ -511,10 +470,9 @@ impl Reader<'_> {
                             Some(s) => s.to_resource(&Resource(&src)).map_err(|e| e.to_string()),
                             None => Ok(copy_resource(&src, self.key)),
                         };
-                        let before = out.users.len();
-                        self.add_user(&mut out, &mut seen_users, &source, n, res)?;
-                        if let (Some(id), Some(u)) = (source_id, out.users.get(before)) {
-                            id_to_key.insert(id, u.key.clone());
+                        let key = self.add_user(out, &source, n, res)?;
+                        if let (Some(id), Some(key)) = (source_id, key) {
+                            out.source_id(&id, &key)?;
                         }
                     }
                 }
@@ -523,16 +481,18 @@ impl Reader<'_> {
                 while let Some(page) = pager.next_page().await.map_err(SyncError::SourceServer)? {
                     for src in page {
                         n += 1;
-                        let members: Vec<String> = src
+                        let mut members = Vec::new();
+                        for id in src
                             .get("members")
                             .and_then(Value::as_array)
-                            .map(|ms| {
-                                ms.iter()
-                                    .filter_map(|m| m.get("value").and_then(Value::as_str))
-                                    .filter_map(|id| id_to_key.get(id).cloned())
-                                    .collect()
-                            })
-                            .unwrap_or_default();
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|m| m.get("value").and_then(Value::as_str))
+                        {
+                            if let Some(k) = out.key_of_source_id(id)? {
+                                members.push(k);
+                            }
+                        }
                         let res = match group_map {
                             Some(s) => s.to_resource(&Resource(&src)).map_err(|e| e.to_string()),
                             None => {
@@ -541,12 +501,12 @@ impl Reader<'_> {
                                 Ok(c)
                             }
                         };
-                        self.add_group(&mut out, &mut seen_groups, &source, n, res, Some(members))?;
+                        self.add_group(out, &source, n, res, Some(members))?;
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

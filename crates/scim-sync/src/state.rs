@@ -86,15 +86,14 @@ impl Journal {
         Ok(())
     }
 
-    /// Records a created user (by its match key) and appends it to the file.
+    /// Records a created user (by its match key): appends it to the file (not to
+    /// [`Journal::users`], which holds what an earlier run recorded).
     pub fn created_user(&mut self, key: &str, id: &str) -> Result<(), SyncError> {
-        self.users.insert(key.to_string(), id.to_string());
         self.append(json!({"user": key, "id": id}))
     }
 
-    /// Records a created group (by name) and appends it to the file.
+    /// Records a created group (by name): appends it to the file.
     pub fn created_group(&mut self, name: &str, id: &str) -> Result<(), SyncError> {
-        self.groups.insert(name.to_lowercase(), id.to_string());
         self.append(json!({"group": name, "id": id}))
     }
 

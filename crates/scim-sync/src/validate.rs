@@ -1,13 +1,11 @@
 //! Checking desired resources against the target's `/Schemas` before anything is sent:
 //! an attribute the target does not know stops the run (it is a mapping or column mistake,
-//! the same for every row); a value of the wrong type skips its row.
+//! the same for every row); a value of the wrong type skips its row. The plan workspace
+//! ([`crate::workspace`]) checks each row as it is loaded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
-
-use crate::SyncError;
-use crate::source::{Desired, Skipped};
 
 #[derive(Debug, Clone)]
 struct Attr {
@@ -138,39 +136,27 @@ impl Schemas {
     }
 }
 
-/// Validates the desired state: unknown attributes are an error for the whole run; rows
-/// with a value of the wrong type move to `skipped`.
-pub fn validate(schemas: &Schemas, desired: &mut Desired) -> Result<(), SyncError> {
-    if schemas.is_empty() {
-        return Ok(());
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+impl Schemas {
+    /// Adds the attributes of a desired user the target does not know to `out` (an error
+    /// for the whole run: a mapping or column mistake).
+    pub fn unknown_user(&self, resource: &Value, out: &mut BTreeSet<String>) {
+        let mut v = Vec::new();
+        self.unknown(USER, resource, &mut v);
+        out.extend(v);
     }
-    const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-    const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-    let mut unknown = Vec::new();
-    for u in &desired.users {
-        schemas.unknown(USER, &u.resource, &mut unknown);
+
+    /// Adds the attributes of a desired group the target does not know to `out`.
+    pub fn unknown_group(&self, resource: &Value, out: &mut BTreeSet<String>) {
+        let mut v = Vec::new();
+        self.unknown(GROUP, resource, &mut v);
+        out.extend(v);
     }
-    for g in &desired.groups {
-        schemas.unknown(GROUP, &g.resource, &mut unknown);
+
+    /// A value of the wrong type in a desired user (its row is skipped), if any.
+    pub fn user_type_error(&self, resource: &Value) -> Option<String> {
+        self.type_error(USER, resource)
     }
-    if !unknown.is_empty() {
-        unknown.sort();
-        unknown.dedup();
-        return Err(SyncError::Mapping(format!(
-            "the target's /Schemas have no attribute {}",
-            unknown.join(", ")
-        )));
-    }
-    let users = std::mem::take(&mut desired.users);
-    for u in users {
-        match schemas.type_error(USER, &u.resource) {
-            Some(reason) => desired.skipped.push(Skipped {
-                source: u.source.clone(),
-                line: u.line,
-                reason: format!("user '{}': {reason}", u.key),
-            }),
-            None => desired.users.push(u),
-        }
-    }
-    Ok(())
 }

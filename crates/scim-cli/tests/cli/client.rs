@@ -116,6 +116,20 @@ async fn sync_killed_mid_run_and_resumed() {
     let n = 240;
     let (users, groups) = write_source(dir.path(), n);
     let state = dir.path().join("sync.state");
+    // The plan workspaces go here (the system's temporary directory, by TMPDIR).
+    let tmp = dir.path().join("tmp").tap_mkdir();
+    let workspaces = || {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("scim-sync-plan-")
+            })
+            .count()
+    };
     let args = |extra: &[&str]| {
         let mut a: Vec<String> = [
             "sync",
@@ -145,6 +159,7 @@ async fn sync_killed_mid_run_and_resumed() {
         let mut child = scim()
             .args(args(&[]))
             .env("SCIM_TOKEN", &token)
+            .env("TMPDIR", &tmp)
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
@@ -166,9 +181,12 @@ async fn sync_killed_mid_run_and_resumed() {
         );
     }
     assert!(state.exists(), "the state file survives a kill");
+    // The second run removed the first's workspace; the second's is left by its kill.
+    assert_eq!(workspaces(), 1, "a killed run leaves its workspace");
     let out = scim()
         .args(args(&[]))
         .env("SCIM_TOKEN", &token)
+        .env("TMPDIR", &tmp)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -179,6 +197,11 @@ async fn sync_killed_mid_run_and_resumed() {
     );
     assert!(stdout.contains("Done in"), "{stdout}");
     assert!(!state.exists(), "a completed run removes the state file");
+    assert_eq!(
+        workspaces(),
+        0,
+        "a run removes its workspace, and those of killed runs"
+    );
     let (have, groups_now) = target_state(&url, &token).await;
     assert_eq!(have.len(), n);
     assert_eq!(groups_now.len(), 3);
@@ -193,9 +216,11 @@ async fn sync_killed_mid_run_and_resumed() {
     let out = scim()
         .args(args(&["--dry-run", "--plan-json"]))
         .env("SCIM_TOKEN", &token)
+        .env("TMPDIR", &tmp)
         .output()
         .unwrap();
     assert!(out.status.success());
+    assert_eq!(workspaces(), 0);
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     for k in [
         "creates",

@@ -18,6 +18,7 @@ backend_tests!(
     rate_limited_target_answers_429_and_sync_finishes,
     interrupted_run_resumes_without_duplicates,
     mapping_checked_against_target_schemas,
+    large_source_is_planned_and_applied_through_the_workspace,
 );
 
 const MAPPING: &str = r#"
@@ -649,4 +650,104 @@ async fn mapping_checked_against_target_schemas(s: Server) {
     assert_eq!(typed[0].line, 2);
     let _ = MatchKey::UserName;
     let _: Option<Value> = None;
+}
+
+/// A large-ish source goes through the plan workspace: the summary and the streamed JSON
+/// agree with the plan loaded in memory, the workspace's directory exists while the plan
+/// is prepared and is removed when it has been applied, and an unchanged re-run plans
+/// nothing and sends no write.
+async fn large_source_is_planned_and_applied_through_the_workspace(s: Server) {
+    let target = s.client("acme");
+    let ps = people(2000, 20);
+    let src = files(&s, "big", &ps, 20);
+    let m = mapping();
+    let ws_dir = tempfile::tempdir().unwrap();
+    let opts = SyncOptions {
+        workspace_dir: Some(ws_dir.path().to_path_buf()),
+        ..SyncOptions::default()
+    };
+    let entries = || std::fs::read_dir(ws_dir.path()).unwrap().count();
+    let prepared = scim_sync::prepare(&target, &src, Some(&m), &opts)
+        .await
+        .unwrap();
+    assert_eq!(entries(), 1, "the workspace is a temporary directory");
+    let plan = prepared.plan().unwrap();
+    assert_eq!(plan.creates.len(), 2000);
+    assert_eq!(plan.creates[1999].line, 2001);
+    assert_eq!(plan.group_creates.len(), 20);
+    assert_eq!(plan.member_adds(), 2000);
+    assert_eq!(prepared.counts(), &plan.counts());
+    assert_eq!(prepared.render(20).unwrap(), plan.render(20));
+    let mut json = Vec::new();
+    prepared.write_json(&mut json).unwrap();
+    let streamed: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(streamed, serde_json::to_value(&plan).unwrap());
+    let report = prepared.apply(&target, &opts).await.unwrap();
+    assert_eq!(
+        (report.created, report.groups_created, report.members_added),
+        (2000, 20, 2000),
+        "{}",
+        report.render()
+    );
+    assert!(report.failures.is_empty(), "{}", report.render());
+    assert_eq!(entries(), 0, "the workspace is removed after the run");
+    let (users, groups) = state(&target).await;
+    assert_eq!(users.len(), 2000);
+    assert_eq!(groups["Team 7"].len(), 100);
+    // Unchanged: nothing planned, nothing sent.
+    let prepared = scim_sync::prepare(&target, &src, Some(&m), &opts)
+        .await
+        .unwrap();
+    assert!(prepared.is_empty(), "{}", prepared.render(10).unwrap());
+    let report = prepared.apply(&target, &opts).await.unwrap();
+    assert_eq!(report.requests, 0);
+    assert_eq!(entries(), 0);
+    // A modified source: the streamed plan still matches the loaded one.
+    let mut changed = ps.clone();
+    for p in changed.iter_mut().take(150) {
+        p.last = format!("{}-Renamed", p.last);
+    }
+    changed.truncate(1900);
+    for p in changed.iter_mut().skip(500).take(30) {
+        p.group = (p.group + 1) % 20;
+    }
+    let src = files(&s, "big2", &changed, 20);
+    let opts = SyncOptions {
+        allow_deletes: Some(100),
+        ..opts
+    };
+    let prepared = scim_sync::prepare(&target, &src, Some(&m), &opts)
+        .await
+        .unwrap();
+    let plan = prepared.plan().unwrap();
+    assert_eq!(
+        (plan.updates.len(), plan.deactivations.len()),
+        (150, 100),
+        "{}",
+        plan.render(5)
+    );
+    assert_eq!((plan.member_adds(), plan.member_removes()), (30, 130));
+    let mut json = Vec::new();
+    prepared.write_json(&mut json).unwrap();
+    let streamed: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(streamed, serde_json::to_value(&plan).unwrap());
+    assert_eq!(prepared.render(20).unwrap(), plan.render(20));
+    let report = prepared.apply(&target, &opts).await.unwrap();
+    assert_eq!(
+        (
+            report.updated,
+            report.deactivated,
+            report.members_added,
+            report.members_removed
+        ),
+        (150, 100, 30, 130),
+        "{}",
+        report.render()
+    );
+    let out = scim_sync::run(&target, &src, Some(&m), &opts)
+        .await
+        .unwrap();
+    assert!(out.plan.is_empty(), "{}", out.plan.render(10));
+    assert_eq!(out.report.unwrap().requests, 0);
+    assert_eq!(entries(), 0);
 }
