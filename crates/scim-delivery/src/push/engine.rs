@@ -450,24 +450,8 @@ impl Worker<'_> {
                 let wait = renew_every.saturating_sub(renewed.elapsed());
                 tokio::select! {
                     () = &mut committed => {
-                        // An operator's change (pause, replay, new secret or URL) applies
-                        // from the next delivery on: a key read, not a write, and only when
-                        // an operator changed a destination since the last look.
-                        let version = self.store.commit_signal().destinations_version();
-                        if version == operator_version {
-                            continue;
-                        }
-                        operator_version = version;
-                        match self.store.destination(&d.id).await? {
-                            Some(now) if now.generation != d.generation => {
-                                match self.record(&d, DeliveryRecord::Renew).await? {
-                                    Some(n) => d = n,
-                                    None => return Ok(()),
-                                }
-                                renewed = Instant::now();
-                            }
-                            Some(_) => {}
-                            None => return Ok(()),
+                        if !self.follow_operator(&mut d, &mut operator_version, &mut renewed).await? {
+                            return Ok(());
                         }
                     }
                     () = tokio::time::sleep(wait) => {}
@@ -553,11 +537,44 @@ impl Worker<'_> {
             if caught_up && d.position >= page.head {
                 let wait = renew_every.saturating_sub(renewed.elapsed());
                 tokio::select! {
-                    () = &mut committed => {}
+                    () = &mut committed => {
+                        if !self.follow_operator(&mut d, &mut operator_version, &mut renewed).await? {
+                            return Ok(());
+                        }
+                    }
                     () = tokio::time::sleep(wait) => {}
                     _ = self.shutdown.changed() => return Ok(()),
                 }
             }
+        }
+    }
+
+    /// After a wake-up by a commit: an operator's change (pause, replay, new secret or URL)
+    /// applies from the next delivery on — a key read, not a write, and only when an
+    /// operator changed a destination since the last look. `false` when this worker no
+    /// longer holds the destination (deleted, or its lease lost).
+    async fn follow_operator(
+        &self,
+        d: &mut Destination,
+        operator_version: &mut u64,
+        renewed: &mut Instant,
+    ) -> Result<bool, DeliveryError> {
+        let version = self.store.commit_signal().destinations_version();
+        if version == *operator_version {
+            return Ok(true);
+        }
+        *operator_version = version;
+        match self.store.destination(&d.id).await? {
+            Some(now) if now.generation != d.generation => {
+                match self.record(d, DeliveryRecord::Renew).await? {
+                    Some(n) => *d = n,
+                    None => return Ok(false),
+                }
+                *renewed = Instant::now();
+                Ok(true)
+            }
+            Some(_) => Ok(true),
+            None => Ok(false),
         }
     }
 }
