@@ -42,6 +42,18 @@ macro_rules! backend_tests {
     };
 }
 
+/// The server's warnings and errors (why a request got a 503 or a 500) go to the output of
+/// the test that caused them, which is shown when it fails.
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .try_init();
+    });
+}
+
 /// The built-in schemas and resource types.
 pub fn builtin_registry() -> SchemaRegistry {
     SchemaRegistry::builtin().expect("schemas")
@@ -184,6 +196,7 @@ impl TestServer {
         dir: tempfile::TempDir,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
+        capture_logs();
         let acme = store
             .create_tenant("acme", DeleteMode::Hard, 30)
             .await
