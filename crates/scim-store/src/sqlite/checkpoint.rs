@@ -385,7 +385,7 @@ mod tests {
         let conn = open(&path, false).unwrap();
         conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)")
             .unwrap();
-        let writer = Writer::start_with(conn, &path, limits).unwrap();
+        let writer = Writer::start_with(conn, &path, limits, Duration::MAX).unwrap();
         let probe = writer.checkpoints.clone();
         (writer, probe)
     }

@@ -2,11 +2,13 @@
 //!
 //! Writes queue in lanes, one per tenant (`lanes.rs`), served in turn. The writer takes the
 //! next job, opens a transaction, and keeps taking jobs in turn — each in a savepoint of
-//! its own — while jobs are waiting, up to [`MAX_BATCH`] jobs (and, if configured, a
-//! bound on the batch's time); then it commits once (one fsync for the whole batch) and
-//! only then answers each job. Concurrent writers therefore share commits instead of
-//! queueing behind one fsync each, and a job's answer means its changes are on disk. WAL
-//! checkpoints run on a thread of their own (`checkpoint.rs`), not inside the commits.
+//! its own — while jobs are waiting, up to [`MAX_BATCH`] jobs; then it commits once (one
+//! fsync for the whole batch) and only then answers each job. Concurrent writers therefore
+//! share commits instead of queueing behind one fsync each, and a job's answer means its
+//! changes are on disk. A batch that holds writes of more than one tenant also commits once
+//! it has run for [`shared_batch_time`]: otherwise a tenant's small write, served in its
+//! turn between another tenant's large ones, would still wait for all of them to commit.
+//! WAL checkpoints run on a thread of their own (`checkpoint.rs`), not inside the commits.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,24 +25,27 @@ use crate::error::StoreError;
 /// Most jobs committed together in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// The batch time bound: none by default, or `SCIM_SQLITE_BATCH_MS` milliseconds of work
-/// after which a batch takes no more jobs and commits (a tuning knob; 0 means none).
+/// How long a batch holding writes of more than one tenant runs before it commits: 5 ms,
+/// or `SCIM_SQLITE_BATCH_MS` milliseconds (0: no bound). A batch of one tenant's writes
+/// (with the store's own) is never cut short, so a tenant's Bulk or burst keeps sharing
+/// commits.
 ///
-/// A bound lets the jobs served between a tenant's large writes (a PATCH of thousands of
-/// values) be answered sooner, at the price of more commits (each an fsync) under load.
-/// Measured (BENCHMARKS.md, 2026-12-03): with 10 ms, an initial `scim sync` of 100,000
-/// users through Bulk took 53 s instead of 43 s, while a normal tenant's p99 beside one
-/// sending 1,000-value PATCHes stayed at 100–450 ms either way (decided by the single
-/// large job and the checkpoints after it, not by the queue): so no bound by default.
-fn batch_time() -> Duration {
+/// Without it, a normal tenant's write taken in its turn between another tenant's PATCHes
+/// of 1,000 values each was answered only when the batch of all of them committed: 230–330
+/// ms instead of 2–15 ms (BENCHMARKS.md, 2026-12-03, `scripts/bench-fairness`).
+fn shared_batch_time() -> Duration {
     match std::env::var("SCIM_SQLITE_BATCH_MS")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
     {
-        Some(0) | None => Duration::MAX,
+        Some(0) => Duration::MAX,
         Some(ms) => Duration::from_millis(ms),
+        None => SHARED_BATCH_TIME,
     }
 }
+
+/// The default of [`shared_batch_time`].
+const SHARED_BATCH_TIME: Duration = Duration::from_millis(5);
 
 /// Jobs waiting before senders wait for room.
 const QUEUE_CAPACITY: usize = 4096;
@@ -85,7 +90,8 @@ where
     }
 }
 
-type Queue = Lanes<Box<dyn Job>>;
+/// Each job with the lane it queued in.
+type Queue = Lanes<(Lane, Box<dyn Job>)>;
 
 /// Closes the queue once the last [`Writer`] handle is gone, which ends the thread.
 struct Sender(Arc<Queue>);
@@ -108,13 +114,16 @@ impl Writer {
     /// Starts the writer thread on `conn` (a read-write connection to `path`) and its
     /// checkpointer. Both threads end once every `Writer` handle is dropped.
     pub(crate) fn start(conn: Connection, path: &Path) -> Result<Writer, StoreError> {
-        Writer::start_with(conn, path, Limits::default())
+        Writer::start_with(conn, path, Limits::default(), shared_batch_time())
     }
 
+    /// [`Writer::start`] with these checkpoint limits and bound of a batch shared by
+    /// several tenants.
     pub(crate) fn start_with(
         mut conn: Connection,
         path: &Path,
         limits: Limits,
+        shared_bound: Duration,
     ) -> Result<Writer, StoreError> {
         checkpoint::configure_writer(&conn, limits)?;
         // Room for the statements of every write, several sizes of multi-row ones included.
@@ -124,13 +133,12 @@ impl Writer {
         let probe = checkpoints.probe();
         let queue: Arc<Queue> = Arc::new(Lanes::new(QUEUE_CAPACITY));
         let jobs = queue.clone();
-        let bound = batch_time();
         std::thread::Builder::new()
             .name("scim-sqlite-writer".into())
             .spawn(move || {
                 while let Some(first) = jobs.pop_blocking() {
                     checkpoints.begin_batch();
-                    run_batch(&mut conn, first, &jobs, bound, &checkpoints);
+                    run_batch(&mut conn, first, &jobs, shared_bound, &checkpoints);
                 }
                 // `checkpoints` is dropped here: the checkpointer ends too.
             })
@@ -154,7 +162,7 @@ impl Writer {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
         let job: Box<dyn Job> = Box::new(TypedJob { f, reply });
         let stopped = || StoreError::Unavailable("the SQLite writer stopped".into());
-        match self.sender.0.try_push(lane, job) {
+        match self.sender.0.try_push(lane, (lane, job)) {
             Ok(()) => {}
             Err(PushError::Full(job)) => {
                 // The queue is bounded: wait for room off the async threads.
@@ -207,12 +215,13 @@ fn run_job(conn: &Connection, job: Box<dyn Job>) -> Option<Finisher> {
     Some(finish)
 }
 
-/// One transaction: `first`, then jobs in turn while they wait, within the batch's bounds.
+/// One transaction: `first`, then jobs in turn while they wait, up to [`MAX_BATCH`] and,
+/// once it holds writes of two tenants, for at most `shared_bound`.
 fn run_batch(
     conn: &mut Connection,
-    first: Box<dyn Job>,
+    (first_lane, first): (Lane, Box<dyn Job>),
     queue: &Queue,
-    bound: Duration,
+    shared_bound: Duration,
     checkpoints: &Checkpoints,
 ) {
     let started = Instant::now();
@@ -222,7 +231,7 @@ fn run_batch(
         first.abort(e.clone());
         // Every waiting job would meet the same failure; answer them rather than retry
         // in a loop (the next write tries again).
-        while let Some(job) = queue.try_pop() {
+        while let Some((_, job)) = queue.try_pop() {
             job.abort(e.clone());
         }
         return;
@@ -230,10 +239,18 @@ fn run_batch(
     let mut finishers = Vec::new();
     finishers.extend(run_job(conn, first));
     let mut writes = 1;
-    while writes < MAX_BATCH && started.elapsed() < bound {
-        let Some(job) = queue.try_pop() else {
+    // The first tenant in the batch, and whether another one's writes wait on it too.
+    let mut tenant = first_lane;
+    let mut shared = false;
+    while writes < MAX_BATCH && !(shared && started.elapsed() >= shared_bound) {
+        let Some((lane, job)) = queue.try_pop() else {
             break;
         };
+        match (tenant, lane) {
+            (None, _) => tenant = lane,
+            (Some(a), Some(b)) if a != b => shared = true,
+            _ => {}
+        }
         finishers.extend(run_job(conn, job));
         writes += 1;
     }
@@ -306,5 +323,125 @@ mod tests {
             *order.lock().unwrap(),
             ["a0", "a1", "b1", "store", "a2", "a3", "a4"]
         );
+    }
+
+    /// A batch holding two tenants' writes commits once it has run for the bound: the
+    /// tenant with one small write is answered before the other tenant's long writes
+    /// queued after it have run, not with all of them.
+    #[tokio::test]
+    async fn a_batch_shared_by_two_tenants_commits_within_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let conn = super::super::conn::open(&path, false).unwrap();
+        let writer =
+            Writer::start_with(conn, &path, Limits::default(), Duration::from_millis(5)).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let first = {
+            let (w, order) = (writer.clone(), order.clone());
+            tokio::spawn(async move {
+                w.write(Some(1), move |_| {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                    order.lock().unwrap().push("a0");
+                    Ok(())
+                })
+                .await
+            })
+        };
+        running.await.unwrap();
+        // Tenant 1's long writes, then tenant 2's small one.
+        let mut long = Vec::new();
+        for name in ["a1", "a2", "a3"] {
+            let (w, order) = (writer.clone(), order.clone());
+            long.push(tokio::spawn(async move {
+                w.write(Some(1), move |_| {
+                    order.lock().unwrap().push(name);
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        let small = {
+            let (w, order) = (writer.clone(), order.clone());
+            tokio::spawn(async move {
+                w.write(Some(2), move |_| {
+                    order.lock().unwrap().push("b1");
+                    Ok(())
+                })
+                .await
+            })
+        };
+        while writer.queued() < 4 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        small.await.unwrap().unwrap();
+        // b1 ran after a1 (its turn) and the batch committed right after it: a3, which
+        // would start 300 ms after a2, has not started.
+        let seen = order.lock().unwrap().clone();
+        assert_eq!(seen[..3], ["a0", "a1", "b1"], "{seen:?}");
+        assert!(!seen.contains(&"a3"), "{seen:?}");
+        first.await.unwrap().unwrap();
+        for l in long {
+            l.await.unwrap().unwrap();
+        }
+    }
+
+    /// One tenant's batch is not cut by the bound: its writes keep sharing a commit.
+    #[test]
+    fn one_tenants_batch_is_not_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("single.db");
+        let conn = super::super::conn::open(&path, false).unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        let writer = Writer::start_with(conn, &path, Limits::default(), Duration::ZERO).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        rt.block_on(async {
+            let w = writer.clone();
+            let first = tokio::spawn(async move {
+                w.write(Some(1), move |_| {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+            });
+            running.recv().unwrap();
+            // Each write counts the committed rows (on a connection of its own) and adds
+            // one: in one batch, none of the others' rows is committed yet.
+            let reader = Arc::new(Mutex::new(super::super::conn::open(&path, true).unwrap()));
+            let writes: Vec<_> = (0..5)
+                .map(|i| {
+                    let (w, reader) = (writer.clone(), reader.clone());
+                    let lane = if i % 2 == 0 { Some(1) } else { None };
+                    tokio::spawn(async move {
+                        w.write(lane, move |c| {
+                            let reader = reader.lock().unwrap();
+                            let n: i64 =
+                                reader.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+                            c.execute("INSERT INTO t VALUES (1)", [])?;
+                            Ok(n)
+                        })
+                        .await
+                    })
+                })
+                .collect();
+            while writer.queued() < 5 {
+                tokio::task::yield_now().await;
+            }
+            release.send(()).unwrap();
+            first.await.unwrap().unwrap();
+            let mut seen = Vec::new();
+            for w in writes {
+                seen.push(w.await.unwrap().unwrap());
+            }
+            // The five ran in the first batch (with the held write), whatever the bound.
+            assert_eq!(seen, [0, 0, 0, 0, 0]);
+        });
     }
 }
