@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::DeliveryError;
 use crate::event::{self, Event, EventFilter, RenderContext};
+use crate::tail::Tail;
 
 /// Most events one read returns.
 pub const MAX_LIMIT: u32 = 1000;
@@ -64,6 +65,8 @@ pub struct Feed {
     scim_path: Arc<str>,
     /// Ends every wait when it turns true (the server is shutting down).
     shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The events derived last, shared by the feed's clones (every consumer of a server).
+    tail: Arc<Tail>,
 }
 
 impl Feed {
@@ -76,6 +79,7 @@ impl Feed {
             public_url: public_url.trim_end_matches('/').into(),
             scim_path: "/scim/v2".into(),
             shutdown: None,
+            tail: Arc::default(),
         }
     }
 
@@ -149,6 +153,8 @@ impl Feed {
     /// Each look at the log is one read in one snapshot ([`scim_store::EventLog::log_slice`]):
     /// whether the cursor is still served, the records, the head, and the roles the users
     /// carried — a consumer woken by every commit pays one trip to the database per wake-up.
+    /// Events another reader of this feed derived a moment ago are taken from the feed's
+    /// tail (`tail.rs`) instead of being derived again; the read then starts after them.
     pub async fn read(
         &self,
         tenant: &Tenant,
@@ -176,21 +182,21 @@ impl Feed {
             let committed = signal.notified();
             tokio::pin!(committed);
             committed.as_mut().enable();
-            let mut slice = self.store.log_slice(tenant.id, cursor, limit).await?;
+            let kept = self
+                .tail
+                .after(tenant.id, &base_url, cursor, limit as usize);
+            let from = kept.last().map_or(cursor, |e| e.position);
+            let want = limit - u32::try_from(kept.len()).unwrap_or(limit);
+            let mut slice = self.store.log_slice(tenant.id, from, want).await?;
             if cursor < slice.first_kept - 1 {
                 return Err(DeliveryError::CursorExpired {
                     after: cursor,
                     oldest: slice.first_kept - 1,
                 });
             }
-            let full = slice.records.len() == limit as usize;
-            let mut events = Vec::new();
+            let mut derived = Vec::with_capacity(slice.records.len());
             for record in &slice.records {
-                cursor = record.seq;
                 let mut e = event::derive(record, tenant, &ctx);
-                if !request.filter.accepts(e.event_type) {
-                    continue;
-                }
                 // Each user an event carries, with its effective roles as of the event
                 // (right after the event's write, with the recompute that write made).
                 if e.event_type.carries_user()
@@ -199,9 +205,19 @@ impl Feed {
                 {
                     event::set_effective_roles(user, r);
                 }
-                events.push(e);
+                derived.push(e);
             }
-            scanned += slice.records.len();
+            self.tail.keep(tenant.id, &base_url, from, &derived);
+            let looked = kept.len() + derived.len();
+            let full = looked == limit as usize;
+            let mut events = Vec::new();
+            for e in kept.into_iter().chain(derived) {
+                cursor = e.position;
+                if request.filter.accepts(e.event_type) {
+                    events.push(e);
+                }
+            }
+            scanned += looked;
             let head = slice.head.max(cursor);
             if !events.is_empty() || (full && scanned >= SCAN_LIMIT) {
                 return Ok(FeedPage::new(events, cursor, head));

@@ -21,6 +21,7 @@ pub mod event;
 pub mod feed;
 pub mod push;
 mod subscribe;
+mod tail;
 pub mod watch;
 
 pub use error::DeliveryError;

@@ -10,4 +10,5 @@ mod support;
 
 mod cursors;
 mod nats;
+mod tail;
 mod webhooks;

@@ -1,0 +1,202 @@
+//! The events a feed derived last, per tenant, shared by every reader of that feed.
+//!
+//! Consumers that keep up (a webhook deliverer, a long-polling feed reader, a NATS
+//! publisher) all read the same few events right after each commit. An event is the same
+//! on every read (its position, id, content and the roles it carries are fixed by the
+//! change record), so the first reader derives it and the others take it from here: they
+//! still ask the log for what comes after the events kept (and whether their cursor is
+//! still served), but they do not parse, look up roles for and derive the same records
+//! again.
+//!
+//! What is kept is a window of consecutive positions per tenant (a tenant's positions have
+//! no gaps), the newest [`KEEP_PER_TENANT`] events, for the [`KEEP_TENANTS`] tenants read
+//! most recently. A reader behind the window reads the log as before and leaves the window
+//! alone.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use crate::event::Event;
+
+/// Events kept per tenant.
+const KEEP_PER_TENANT: usize = 256;
+/// Tenants whose events are kept.
+const KEEP_TENANTS: usize = 32;
+
+/// One tenant's window: events at consecutive positions, oldest first.
+struct Window {
+    /// The base URL the events were rendered with (`meta.location`); a different one (a
+    /// tenant renamed) starts a new window.
+    base_url: String,
+    events: VecDeque<Event>,
+    /// When the window was last read, to find the tenant read least recently.
+    used: u64,
+}
+
+impl Window {
+    /// The position just before the first event kept, and the last one.
+    fn span(&self) -> Option<(i64, i64)> {
+        let first = self.events.front()?.position;
+        let last = self.events.back()?.position;
+        Some((first - 1, last))
+    }
+}
+
+/// Recently derived events of a feed's tenants (see the module documentation).
+#[derive(Default)]
+pub(crate) struct Tail {
+    windows: Mutex<(HashMap<i64, Window>, u64)>,
+}
+
+impl Tail {
+    /// The events kept right after `after`, at most `limit`, in order: empty when the
+    /// window does not start at or before `after + 1`.
+    pub(crate) fn after(
+        &self,
+        tenant_id: i64,
+        base_url: &str,
+        after: i64,
+        limit: usize,
+    ) -> Vec<Event> {
+        let Ok(mut guard) = self.windows.lock() else {
+            return Vec::new();
+        };
+        let (windows, clock) = &mut *guard;
+        *clock += 1;
+        let Some(w) = windows.get_mut(&tenant_id) else {
+            return Vec::new();
+        };
+        if w.base_url != base_url {
+            return Vec::new();
+        }
+        let Some((before_first, last)) = w.span() else {
+            return Vec::new();
+        };
+        if after < before_first || after >= last {
+            return Vec::new();
+        }
+        w.used = *clock;
+        let skip = usize::try_from(after - before_first).unwrap_or(usize::MAX);
+        w.events.iter().skip(skip).take(limit).cloned().collect()
+    }
+
+    /// Keeps `events`, derived from the log right after position `after` (consecutive, in
+    /// order, unfiltered). They extend the tenant's window when they follow it; otherwise
+    /// they replace it if they are newer, and are dropped if they are older.
+    pub(crate) fn keep(&self, tenant_id: i64, base_url: &str, after: i64, events: &[Event]) {
+        let Some(last) = events.last().map(|e| e.position) else {
+            return;
+        };
+        let Ok(mut guard) = self.windows.lock() else {
+            return;
+        };
+        let (windows, clock) = &mut *guard;
+        *clock += 1;
+        let now = *clock;
+        if !windows.contains_key(&tenant_id) && windows.len() >= KEEP_TENANTS {
+            let oldest = windows.iter().min_by_key(|(_, w)| w.used).map(|(t, _)| *t);
+            if let Some(t) = oldest {
+                windows.remove(&t);
+            }
+        }
+        let w = windows.entry(tenant_id).or_insert_with(|| Window {
+            base_url: base_url.to_string(),
+            events: VecDeque::new(),
+            used: now,
+        });
+        w.used = now;
+        let follows = w.base_url == base_url && w.span().is_some_and(|(_, end)| end == after);
+        if !follows {
+            let newer = w.base_url != base_url || w.span().is_none_or(|(_, end)| last > end);
+            if !newer {
+                return;
+            }
+            w.base_url = base_url.to_string();
+            w.events.clear();
+        }
+        let start = events.len().saturating_sub(KEEP_PER_TENANT);
+        w.events.extend(events[start..].iter().cloned());
+        while w.events.len() > KEEP_PER_TENANT {
+            w.events.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventActor, EventData, EventType};
+
+    fn event(position: i64) -> Event {
+        Event {
+            id: format!("evt-{position}"),
+            event_type: EventType::UserCreated,
+            version: 1,
+            tenant: "acme".into(),
+            position,
+            timestamp: String::new(),
+            actor: EventActor::default(),
+            data: EventData {
+                resource_type: "User".into(),
+                id: format!("u{position}"),
+                resource: None,
+                changes: Vec::new(),
+                members: Vec::new(),
+                delete_mode: None,
+                roles: None,
+            },
+        }
+    }
+
+    fn events(from: i64, to: i64) -> Vec<Event> {
+        (from..=to).map(event).collect()
+    }
+
+    fn positions(v: &[Event]) -> Vec<i64> {
+        v.iter().map(|e| e.position).collect()
+    }
+
+    #[test]
+    fn later_readers_take_what_the_first_derived() {
+        let tail = Tail::default();
+        assert!(tail.after(1, "u", 0, 10).is_empty());
+        tail.keep(1, "u", 0, &events(1, 5));
+        assert_eq!(positions(&tail.after(1, "u", 0, 10)), [1, 2, 3, 4, 5]);
+        assert_eq!(positions(&tail.after(1, "u", 2, 2)), [3, 4]);
+        // At the end of the window, or before it: nothing (the log is read instead).
+        assert!(tail.after(1, "u", 5, 10).is_empty());
+        tail.keep(1, "u", 5, &events(6, 7));
+        assert_eq!(positions(&tail.after(1, "u", 4, 10)), [5, 6, 7]);
+        // Another tenant, another base URL: nothing.
+        assert!(tail.after(2, "u", 0, 10).is_empty());
+        assert!(tail.after(1, "other", 0, 10).is_empty());
+    }
+
+    #[test]
+    fn a_reader_behind_the_window_leaves_it_alone_and_a_newer_page_replaces_it() {
+        let tail = Tail::default();
+        tail.keep(1, "u", 100, &events(101, 110));
+        // Older, not following: dropped.
+        tail.keep(1, "u", 10, &events(11, 20));
+        assert_eq!(positions(&tail.after(1, "u", 100, 3)), [101, 102, 103]);
+        assert!(tail.after(1, "u", 10, 3).is_empty());
+        // Newer, with a gap: replaces the window.
+        tail.keep(1, "u", 200, &events(201, 202));
+        assert!(tail.after(1, "u", 100, 3).is_empty());
+        assert_eq!(positions(&tail.after(1, "u", 200, 3)), [201, 202]);
+    }
+
+    #[test]
+    fn windows_are_bounded() {
+        let tail = Tail::default();
+        tail.keep(1, "u", 0, &events(1, 1000));
+        let kept = tail.after(1, "u", 1000 - KEEP_PER_TENANT as i64, 10_000);
+        assert_eq!(kept.len(), KEEP_PER_TENANT);
+        assert_eq!(kept.last().map(|e| e.position), Some(1000));
+        for t in 0..(KEEP_TENANTS as i64 + 5) {
+            tail.keep(100 + t, "u", 0, &events(1, 2));
+        }
+        let held = tail.windows.lock().map(|g| g.0.len()).unwrap_or(0);
+        assert_eq!(held, KEEP_TENANTS);
+    }
+}
