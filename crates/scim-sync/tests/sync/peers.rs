@@ -53,16 +53,23 @@ fn start(peer: &str, base: &str) -> Option<Peer> {
         String::from_utf8_lossy(&out.stderr)
     );
     let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let client = Client::new(ClientConfig::new(
-        format!("http://127.0.0.1:{port}{base}"),
-        Some(token.into()),
-    ))
-    .unwrap();
+    let mut config =
+        ClientConfig::new(format!("http://127.0.0.1:{port}{base}"), Some(token.into()));
+    // A peer that answers slowly at full size (scimmy's Bulk of 10,000 users takes about
+    // 30 s): `SCIM_SYNC_PEER_TIMEOUT` seconds per request.
+    if let Some(secs) = std::env::var("SCIM_SYNC_PEER_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.timeout = std::time::Duration::from_secs(secs);
+    }
+    let client = Client::new(config).unwrap();
     Some(Peer { pid, client })
 }
 
 /// The source's size: 30 people in 3 groups in CI; the full size (10,000 people in 50
-/// groups) with `SCIM_SYNC_PEER_USERS=10000 SCIM_SYNC_PEER_GROUPS=50`.
+/// groups) with `SCIM_SYNC_PEER_USERS=10000 SCIM_SYNC_PEER_GROUPS=50` (and, for scimmy,
+/// `SCIM_SYNC_PEER_TIMEOUT=600`).
 fn size() -> (usize, usize) {
     let var = |name: &str, default: usize| {
         std::env::var(name)
