@@ -159,7 +159,8 @@ impl Checkpoints {
     pub(crate) fn begin_batch(&self) {
         let mut st = self.shared.lock();
         if st.hold {
-            let deadline = Instant::now() + WRITER_PAUSE;
+            let paused = Instant::now();
+            let deadline = paused + WRITER_PAUSE;
             while st.hold {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -170,6 +171,10 @@ impl Checkpoints {
                     Err(e) => e.into_inner().0,
                 };
             }
+            tracing::debug!(
+                ms = paused.elapsed().as_secs_f64() * 1e3,
+                "the SQLite writer waited for a RESTART checkpoint"
+            );
         }
         st.in_batch = true;
     }
@@ -275,13 +280,21 @@ fn round(conn: &Connection, shared: &Shared, restart_at: &mut u32, limits: Limit
 /// `PRAGMA wal_checkpoint(mode)`: (blocked, WAL length, frames checkpointed).
 fn checkpoint(conn: &Connection, mode: &str) -> Option<(bool, u32, u32)> {
     let sql = format!("PRAGMA wal_checkpoint({mode})");
-    match conn.query_row(&sql, [], |r| {
+    let started = Instant::now();
+    let result = conn.query_row(&sql, [], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)?,
             r.get::<_, i64>(2)?,
         ))
-    }) {
+    });
+    tracing::debug!(
+        mode,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        outcome = ?result,
+        "WAL checkpoint (busy, frames, checkpointed)"
+    );
+    match result {
         Ok((busy, log, done)) => Some((
             busy != 0,
             u32::try_from(log).unwrap_or(0),
