@@ -3,7 +3,9 @@
 //!
 //! - [`Client::send`] is one request with the retry policy: `429` and `503` wait for the
 //!   server's `Retry-After` (capped), other transient failures back off exponentially with
-//!   jitter; a client-side [`RateLimiter`] paces every attempt.
+//!   jitter; `429`s are retried for up to [`ClientConfig::max_throttled`] in all, other
+//!   failures [`ClientConfig::max_retries`] times; a client-side [`RateLimiter`] paces every
+//!   attempt.
 //! - Typed calls ([`Client::create`], [`Client::patch`], …) turn error answers into
 //!   [`ClientError`]s that carry the server's SCIM error.
 //! - [`Pager`] walks a list by cursor (RFC 9865) when the server offers it, else by index.
@@ -50,11 +52,16 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// The longest a `Retry-After` or a backoff is waited.
     pub max_wait: Duration,
+    /// How long one request keeps waiting on `429` answers in all: the server is pacing the
+    /// client, which is not a failure, so these waits are bounded by time rather than by
+    /// `max_retries` (concurrent requests of one tenant take turns at its rate limit).
+    pub max_throttled: Duration,
 }
 
 impl ClientConfig {
     /// Settings for the server at `base_url` with this bearer token (`None`: no
-    /// authentication): 6 retries, 30 s per attempt, waits of at most 60 s, no rate limit.
+    /// authentication): 6 retries, 30 s per attempt, waits of at most 60 s, up to 15 minutes
+    /// of `429`s per request, no rate limit.
     pub fn new(base_url: impl Into<String>, token: Option<String>) -> ClientConfig {
         ClientConfig {
             base_url: base_url.into().trim_end_matches('/').to_string(),
@@ -63,6 +70,7 @@ impl ClientConfig {
             max_retries: 6,
             timeout: Duration::from_secs(30),
             max_wait: Duration::from_secs(60),
+            max_throttled: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -203,6 +211,9 @@ impl Client {
     ) -> Result<Response, ClientError> {
         let cfg = &self.inner.config;
         let mut attempt = 0u32;
+        // Time waited on `429`s so far, and retries for other reasons.
+        let mut throttled = Duration::ZERO;
+        let mut failures = 0u32;
         loop {
             if let Some(l) = &self.inner.limiter {
                 l.acquire().await;
@@ -250,10 +261,13 @@ impl Client {
                     let text = String::from_utf8_lossy(&bytes).into_owned();
                     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                     let transient = matches!(status, 429 | 502 | 503 | 504);
-                    if status == 429 {
+                    let patience_left = if status == 429 {
                         self.inner.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if !transient || attempt >= cfg.max_retries {
+                        throttled < cfg.max_throttled
+                    } else {
+                        failures < cfg.max_retries
+                    };
+                    if !transient || !patience_left {
                         return Ok(Response {
                             status,
                             headers,
@@ -261,13 +275,21 @@ impl Client {
                             text,
                         });
                     }
-                    retry_after(&headers).unwrap_or_else(|| backoff(attempt))
+                    let wait = retry_after(&headers)
+                        .unwrap_or_else(|| backoff(attempt))
+                        .min(cfg.max_wait);
+                    if status == 429 {
+                        throttled += wait;
+                    } else {
+                        failures += 1;
+                    }
+                    wait
                 }
                 Err(e) => {
                     // Without an answer a create may or may not have happened: retry only
                     // what repeating cannot duplicate, or what never reached the server.
                     let retryable = e.is_connect() || method != Method::POST;
-                    if !retryable || attempt >= cfg.max_retries {
+                    if !retryable || failures >= cfg.max_retries {
                         return Err(ClientError::Transport {
                             method: method.to_string(),
                             path: path.to_string(),
@@ -278,6 +300,7 @@ impl Client {
                             },
                         });
                     }
+                    failures += 1;
                     backoff(attempt)
                 }
             };

@@ -16,6 +16,7 @@ backend_tests!(
     jsonl_without_mapping,
     scim_to_scim_copy_with_memberships,
     rate_limited_target_answers_429_and_sync_finishes,
+    concurrent_bulks_take_turns_at_the_rate_limit,
     interrupted_run_resumes_without_duplicates,
     mapping_checked_against_target_schemas,
     large_source_is_planned_and_applied_through_the_workspace,
@@ -541,6 +542,43 @@ async fn rate_limited_target_answers_429_and_sync_finishes(s: Server) {
     );
     assert_eq!(r.created, 30);
     assert_eq!(state(&target).await.0.len(), 30);
+}
+
+/// Bulk requests as large as the tenant's burst, sent concurrently: only one fits the
+/// bucket at a time, so each is answered 429 again and again while the others take their
+/// turn — more times than the client retries a failure. `429`s are waited out for a time
+/// budget, not a number of attempts, so the run finishes.
+async fn concurrent_bulks_take_turns_at_the_rate_limit(s: Server) {
+    s.store
+        .update_tenant(
+            "globex",
+            scim_store::TenantUpdate {
+                rate_per_minute: Some(Some(1200)),
+                rate_burst: Some(Some(10)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut cfg = ClientConfig::new(
+        format!("{}/scim/v2/globex", s.url),
+        Some(s.globex_token.clone()),
+    );
+    cfg.max_retries = 1;
+    let target = Client::new(cfg).unwrap();
+    let ps = people(80, 2);
+    let opts = SyncOptions {
+        concurrency: 8,
+        ..SyncOptions::default()
+    };
+    let out = scim_sync::run(&target, &files(&s, "a", &ps, 2), Some(&mapping()), &opts)
+        .await
+        .unwrap();
+    let r = out.report.unwrap();
+    assert!(r.failures.is_empty(), "{}", r.render());
+    assert!(r.bulk_requests > 0 && r.throttled > 8, "{}", r.render());
+    assert_eq!(r.created, 80);
+    assert_eq!(state(&target).await.0.len(), 80);
 }
 
 async fn interrupted_run_resumes_without_duplicates(s: Server) {

@@ -1,6 +1,6 @@
 //! `scim sync` into the peers of ../shared/peers (`SCIM_PEERS_DIR`; scim2-server, and the Node server on
-//! scimmy), started with its start.sh: the same source ends in the same state as in
-//! `scim`, and a second run plans nothing. A peer that is not installed (run
+//! scimmy), started with its start.sh, and into `scim` itself: the same source ends in the
+//! same state in each, and a second run plans nothing. A peer that is not installed (run
 //! /work/shared/peers/setup.sh) is SKIPPED with a message, or fails with SCIM_SYNC_PEERS=1.
 
 use std::collections::BTreeSet;
@@ -85,6 +85,13 @@ fn size() -> (usize, usize) {
 
 async fn sync_into(peer: &str, base: &str) {
     let Some(p) = start(peer, base) else { return };
+    same_source_into(peer, &p.client, peer != "scimmy").await;
+}
+
+/// The same source, the same changes and the same checks against any server: `scim` itself
+/// and each peer. A server without the enterprise extension (`enterprise: false`) must
+/// refuse the mapping before any write, and is then synced without its enterprise rules.
+async fn same_source_into(peer: &str, client: &Client, enterprise: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (n, teams) = size();
     let started = std::time::Instant::now();
@@ -97,24 +104,24 @@ async fn sync_into(peer: &str, base: &str) {
         groups: Some(g),
     };
     let mut m = mapping();
-    if peer == "scimmy" {
+    if !enterprise {
         // This peer has no enterprise extension: the mapping is refused before any write.
-        match scim_sync::run(&p.client, &src, Some(&m), &SyncOptions::default()).await {
+        match scim_sync::run(client, &src, Some(&m), &SyncOptions::default()).await {
             Err(scim_sync::SyncError::Mapping(msg)) => assert!(msg.contains("enterprise"), "{msg}"),
             other => panic!("{peer}: expected the schema check to refuse: {other:?}"),
         }
-        assert!(state(&p.client).await.0.is_empty());
+        assert!(state(client).await.0.is_empty());
         if let Some(u) = m.user.as_mut() {
             u.rules.retain(|r| r.target.urn.is_none());
         }
     }
-    let out = scim_sync::run(&p.client, &src, Some(&m), &SyncOptions::default())
+    let out = scim_sync::run(client, &src, Some(&m), &SyncOptions::default())
         .await
         .unwrap();
     let r = out.report.unwrap();
     eprintln!("{peer}: {}", r.render());
     assert!(r.failures.is_empty(), "{peer}: {}", r.render());
-    let (users, groups) = state(&p.client).await;
+    let (users, groups) = state(client).await;
     assert_eq!(users.len(), n, "{peer}");
     assert_eq!(users["E0001"].0, "e0001@example.com");
     assert_eq!(users["E0001"].2, "Last1");
@@ -125,7 +132,7 @@ async fn sync_into(peer: &str, base: &str) {
         .collect();
     assert_eq!(groups["Team 2"], expect, "{peer}");
     let again = scim_sync::run(
-        &p.client,
+        client,
         &src,
         Some(&m),
         &SyncOptions {
@@ -150,7 +157,7 @@ async fn sync_into(peer: &str, base: &str) {
         bulk: false,
         ..SyncOptions::default()
     };
-    let r = scim_sync::run(&p.client, &src, Some(&m), &opts)
+    let r = scim_sync::run(client, &src, Some(&m), &opts)
         .await
         .unwrap()
         .report
@@ -162,7 +169,7 @@ async fn sync_into(peer: &str, base: &str) {
         "{peer}: {}",
         r.render()
     );
-    let (users, groups) = state(&p.client).await;
+    let (users, groups) = state(client).await;
     assert_eq!(users["E0002"].2, "Last2-Renamed");
     assert!(
         !users[&format!("E{:04}", n - 1)].1,
@@ -177,7 +184,7 @@ async fn sync_into(peer: &str, base: &str) {
         assert_eq!(groups[&format!("Team {g}")], expect, "{peer}");
     }
     let again = scim_sync::run(
-        &p.client,
+        client,
         &src,
         Some(&m),
         &SyncOptions {
@@ -192,6 +199,14 @@ async fn sync_into(peer: &str, base: &str) {
         "{peer}: {n} people in {teams} groups: synced, changed, re-planned in {:.1?}",
         started.elapsed()
     );
+}
+
+/// `scim` itself, on SQLite, through the same steps (the fixture's tenant has the default
+/// per-tenant rate limit, so a full-size run also meets its 429s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_into_scim_itself() {
+    let server = crate::support::Server::sqlite().await;
+    same_source_into("scim", &server.client("acme"), true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
