@@ -106,7 +106,7 @@ impl<T> Lanes<T> {
         Ok(())
     }
 
-    fn pop_locked(&self, state: &mut State<T>) -> Option<T> {
+    fn pop_locked(&self, state: &mut State<T>) -> Option<(Lane, T)> {
         let lane = match state.fresh.pop_front() {
             Some(lane) => lane,
             None => state.turns.pop_front()?,
@@ -123,18 +123,18 @@ impl<T> Lanes<T> {
             state.len -= 1;
             self.drained.notify_one();
         }
-        job
+        job.map(|job| (lane, job))
     }
 
-    /// The next job in turn, if one is waiting.
-    pub(crate) fn try_pop(&self) -> Option<T> {
+    /// The next job in turn, with its lane, if one is waiting.
+    pub(crate) fn try_pop(&self) -> Option<(Lane, T)> {
         let mut state = self.lock();
         self.pop_locked(&mut state)
     }
 
-    /// The next job in turn, waiting (blocking the thread) for one; `None` once the queue
-    /// is closed and empty.
-    pub(crate) fn pop_blocking(&self) -> Option<T> {
+    /// The next job in turn, with its lane, waiting (blocking the thread) for one; `None`
+    /// once the queue is closed and empty.
+    pub(crate) fn pop_blocking(&self) -> Option<(Lane, T)> {
         let mut state = self.lock();
         loop {
             if let Some(job) = self.pop_locked(&mut state) {
@@ -167,7 +167,7 @@ mod tests {
     use std::sync::Arc;
 
     fn drain(q: &Lanes<&'static str>) -> Vec<&'static str> {
-        std::iter::from_fn(|| q.try_pop()).collect()
+        std::iter::from_fn(|| q.try_pop().map(|(_, job)| job)).collect()
     }
 
     #[test]
@@ -191,11 +191,11 @@ mod tests {
         for job in ["c1", "c2"] {
             assert!(q.try_push(Some(3), job).is_ok());
         }
-        assert_eq!(q.try_pop(), Some("a1"));
-        assert_eq!(q.try_pop(), Some("c1"));
+        assert_eq!(q.try_pop(), Some((Some(1), "a1")));
+        assert_eq!(q.try_pop(), Some((Some(3), "c1")));
         // Tenant 2 sends one write while 1 and 3 keep theirs queued: it is next.
         assert!(q.try_push(Some(2), "b1").is_ok());
-        assert_eq!(q.try_pop(), Some("b1"));
+        assert_eq!(q.try_pop(), Some((Some(2), "b1")));
         assert_eq!(drain(&q), ["a2", "c2", "a3"]);
         assert_eq!(q.len(), 0);
     }
@@ -205,12 +205,12 @@ mod tests {
         let q = Lanes::new(100);
         assert!(q.try_push(Some(1), "a1").is_ok());
         assert!(q.try_push(Some(1), "a2").is_ok());
-        assert_eq!(q.try_pop(), Some("a1"));
-        assert_eq!(q.try_pop(), Some("a2"));
+        assert_eq!(q.try_pop(), Some((Some(1), "a1")));
+        assert_eq!(q.try_pop(), Some((Some(1), "a2")));
         assert!(q.try_push(Some(2), "b1").is_ok());
         assert!(q.try_push(Some(2), "b2").is_ok());
         assert!(q.try_push(Some(1), "a3").is_ok());
-        assert_eq!(q.try_pop(), Some("b1"));
+        assert_eq!(q.try_pop(), Some((Some(2), "b1")));
         assert!(q.try_push(Some(1), "a4").is_ok());
         // Both lanes were fresh in the order they filled; b then a, each once, then turns.
         assert_eq!(drain(&q), ["a3", "b2", "a4"]);
@@ -231,7 +231,7 @@ mod tests {
             std::thread::spawn(move || q.push_blocking(Some(3), "c").is_ok())
         };
         std::thread::sleep(std::time::Duration::from_millis(20));
-        assert_eq!(q.pop_blocking(), Some("a"));
+        assert_eq!(q.pop_blocking(), Some((Some(1), "a")));
         assert!(pusher.join().unwrap_or(false));
         q.close();
         assert!(matches!(
@@ -239,8 +239,8 @@ mod tests {
             Err(PushError::Closed("d"))
         ));
         // Closed: what was queued is still handed out, then the end.
-        assert_eq!(q.pop_blocking(), Some("b"));
-        assert_eq!(q.pop_blocking(), Some("c"));
+        assert_eq!(q.pop_blocking(), Some((Some(2), "b")));
+        assert_eq!(q.pop_blocking(), Some((Some(3), "c")));
         assert_eq!(q.pop_blocking(), None);
     }
 }

@@ -90,8 +90,7 @@ where
     }
 }
 
-/// Each job with the lane it queued in.
-type Queue = Lanes<(Lane, Box<dyn Job>)>;
+type Queue = Lanes<Box<dyn Job>>;
 
 /// Closes the queue once the last [`Writer`] handle is gone, which ends the thread.
 struct Sender(Arc<Queue>);
@@ -162,7 +161,7 @@ impl Writer {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
         let job: Box<dyn Job> = Box::new(TypedJob { f, reply });
         let stopped = || StoreError::Unavailable("the SQLite writer stopped".into());
-        match self.sender.0.try_push(lane, (lane, job)) {
+        match self.sender.0.try_push(lane, job) {
             Ok(()) => {}
             Err(PushError::Full(job)) => {
                 // The queue is bounded: wait for room off the async threads.
@@ -270,6 +269,33 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    type Order = Arc<Mutex<Vec<&'static str>>>;
+
+    /// Holds the writer inside a job of tenant 1 (it records `a0` in `order` once released
+    /// by the returned sender); returns once that job is running.
+    async fn hold(
+        writer: &Writer,
+        order: &Order,
+    ) -> (
+        tokio::task::JoinHandle<Result<(), StoreError>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let (w, order) = (writer.clone(), order.clone());
+        let first = tokio::spawn(async move {
+            w.write(Some(1), move |_| {
+                let _ = started.send(());
+                let _ = held.recv();
+                order.lock().unwrap().push("a0");
+                Ok(())
+            })
+            .await
+        });
+        running.await.unwrap();
+        (first, release)
+    }
+
     #[tokio::test]
     async fn a_tenant_with_many_writes_queued_does_not_go_before_another_tenants_one() {
         let dir = tempfile::tempdir().unwrap();
@@ -278,21 +304,7 @@ mod tests {
         let writer = Writer::start(conn, &path).unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
         // Hold the writer inside a job of tenant 1 until every other write is queued.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (started, running) = tokio::sync::oneshot::channel::<()>();
-        let first = {
-            let (w, order) = (writer.clone(), order.clone());
-            tokio::spawn(async move {
-                w.write(Some(1), move |_| {
-                    let _ = started.send(());
-                    let _ = held.recv();
-                    order.lock().unwrap().push("a0");
-                    Ok(())
-                })
-                .await
-            })
-        };
-        running.await.unwrap();
+        let (first, release) = hold(&writer, &order).await;
         let mut queued = Vec::new();
         let mut queue = |lane: Lane, name: &'static str| {
             let (w, order) = (writer.clone(), order.clone());
@@ -336,21 +348,7 @@ mod tests {
         let writer =
             Writer::start_with(conn, &path, Limits::default(), Duration::from_millis(5)).unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (started, running) = tokio::sync::oneshot::channel::<()>();
-        let first = {
-            let (w, order) = (writer.clone(), order.clone());
-            tokio::spawn(async move {
-                w.write(Some(1), move |_| {
-                    let _ = started.send(());
-                    let _ = held.recv();
-                    order.lock().unwrap().push("a0");
-                    Ok(())
-                })
-                .await
-            })
-        };
-        running.await.unwrap();
+        let (first, release) = hold(&writer, &order).await;
         // Tenant 1's long writes, then tenant 2's small one.
         let mut long = Vec::new();
         for name in ["a1", "a2", "a3"] {

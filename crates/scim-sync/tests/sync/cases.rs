@@ -511,18 +511,23 @@ async fn scim_to_scim_copy_with_memberships(s: Server) {
     assert_eq!(state(&source).await, state(&target).await);
 }
 
-async fn rate_limited_target_answers_429_and_sync_finishes(s: Server) {
+/// Sets tenant `globex`'s rate limit (units a minute, burst).
+async fn limit_globex(s: &Server, per_minute: u32, burst: u32) {
     s.store
         .update_tenant(
             "globex",
             scim_store::TenantUpdate {
-                rate_per_minute: Some(Some(600)),
-                rate_burst: Some(Some(5)),
+                rate_per_minute: Some(Some(per_minute)),
+                rate_burst: Some(Some(burst)),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
+}
+
+async fn rate_limited_target_answers_429_and_sync_finishes(s: Server) {
+    limit_globex(&s, 600, 5).await;
     let target = s.client("globex");
     let ps = people(30, 2);
     let opts = SyncOptions {
@@ -549,17 +554,7 @@ async fn rate_limited_target_answers_429_and_sync_finishes(s: Server) {
 /// turn — more times than the client retries a failure. `429`s are waited out for a time
 /// budget, not a number of attempts, so the run finishes.
 async fn concurrent_bulks_take_turns_at_the_rate_limit(s: Server) {
-    s.store
-        .update_tenant(
-            "globex",
-            scim_store::TenantUpdate {
-                rate_per_minute: Some(Some(1200)),
-                rate_burst: Some(Some(10)),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    limit_globex(&s, 1200, 10).await;
     let mut cfg = ClientConfig::new(
         format!("{}/scim/v2/globex", s.url),
         Some(s.globex_token.clone()),

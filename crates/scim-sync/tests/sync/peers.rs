@@ -69,7 +69,7 @@ fn start(peer: &str, base: &str) -> Option<Peer> {
 
 /// The source's size: 30 people in 3 groups in CI; the full size (10,000 people in 50
 /// groups) with `SCIM_SYNC_PEER_USERS=10000 SCIM_SYNC_PEER_GROUPS=50` (and, for scimmy,
-/// `SCIM_SYNC_PEER_TIMEOUT=600`).
+/// `SCIM_SYNC_PEER_TIMEOUT=900`).
 fn size() -> (usize, usize) {
     let var = |name: &str, default: usize| {
         std::env::var(name)
