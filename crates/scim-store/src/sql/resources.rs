@@ -10,8 +10,8 @@ use super::now;
 use crate::StoreError;
 use crate::index::{IndexPlan, extract};
 use crate::model::{
-    Actor, ChangeRecord, DeleteMode, Include, MEMBERS_PER_RECORD, MemberRef, RecordedMember,
-    StoredResource, Update,
+    Actor, ChangeRecord, DeleteMode, Include, IndexedAttr, MEMBERS_PER_RECORD, MemberRef,
+    RecordedMember, StoredResource, Update,
 };
 
 /// A resource row with its internal sequence number.
@@ -162,6 +162,7 @@ impl SeqOf<'_> {
 /// Index entries of non-unique attributes in one statement.
 const INDEX_ROWS_PER_STATEMENT: usize = 100;
 
+/// Writes the index entries of every indexed attribute of a resource.
 fn write_index(
     db: &mut dyn Db,
     plan: &IndexPlan,
@@ -170,10 +171,23 @@ fn write_index(
     seq: SeqOf<'_>,
     data: &Map<String, Value>,
 ) -> Result<(), StoreError> {
+    let attrs: Vec<&IndexedAttr> = plan.for_type(resource_type).iter().collect();
+    write_index_of(db, &attrs, tenant_id, resource_type, seq, data)
+}
+
+/// Writes the index entries of `attrs` (indexed attributes of the resource's type).
+fn write_index_of(
+    db: &mut dyn Db,
+    attrs: &[&IndexedAttr],
+    tenant_id: i64,
+    resource_type: &str,
+    seq: SeqOf<'_>,
+    data: &Map<String, Value>,
+) -> Result<(), StoreError> {
     let row_sql = format!("(?, ?, ?, ?, {}, ?)", seq.sql());
     // Entries of non-unique attributes cannot conflict: one statement for all of them.
     let mut rows: Vec<Vec<SqlValue>> = Vec::new();
-    for attr in plan.for_type(resource_type) {
+    for &attr in attrs {
         for value in extract(data, attr) {
             // The error of a unique attribute's value already in use.
             let in_use = attr.unique.then(|| {
@@ -227,6 +241,47 @@ fn clear_index(db: &mut dyn Db, seq: i64) -> Result<(), StoreError> {
         "DELETE FROM attr_index WHERE resource_seq = ?",
         vec![SqlValue::Int(seq)],
         OnFailure::default(),
+    )
+}
+
+/// Rewrites the index entries of the attributes whose indexed values differ between
+/// `before` and `after`, and only those: an update that changes no indexed attribute (most
+/// of an identity provider's PATCHes: a title, a manager, `active`) touches no index row.
+fn update_index(
+    db: &mut dyn Db,
+    plan: &IndexPlan,
+    a: &UpdateArgs<'_>,
+    seq: i64,
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+) -> Result<(), StoreError> {
+    let changed: Vec<&IndexedAttr> = plan
+        .for_type(a.resource_type)
+        .iter()
+        .filter(|attr| extract(before, attr) != extract(after, attr))
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let mut params = vec![SqlValue::Int(seq)];
+    params.extend(
+        changed
+            .iter()
+            .map(|attr| SqlValue::from(attr.path.as_str())),
+    );
+    let marks = vec!["?"; changed.len()].join(", ");
+    db.execute_deferred(
+        &format!("DELETE FROM attr_index WHERE resource_seq = ? AND attr IN ({marks})"),
+        params,
+        OnFailure::default(),
+    )?;
+    write_index_of(
+        db,
+        &changed,
+        a.tenant_id,
+        a.resource_type,
+        SeqOf::Known(seq),
+        after,
     )
 }
 
@@ -539,15 +594,7 @@ pub(crate) fn apply_update(
             OnFailure::default(),
         )?;
         if data_changed {
-            clear_index(db, row.seq)?;
-            write_index(
-                db,
-                plan,
-                a.tenant_id,
-                a.resource_type,
-                SeqOf::Known(row.seq),
-                &data,
-            )?;
+            update_index(db, plan, &a, row.seq, &before.data, &data)?;
         }
         let base = RecordBase {
             tenant_id: a.tenant_id,

@@ -12,6 +12,7 @@ store_tests!(
     unusual_characters_are_stored_exactly,
     updates_check_if_match_and_bump_the_version,
     an_update_that_changes_nothing_keeps_the_version,
+    updates_rewrite_only_the_index_entries_that_changed,
     hard_and_soft_deletes_and_restore,
     ids_are_time_ordered
 );
@@ -387,4 +388,102 @@ async fn ids_are_time_ordered(f: Fixture) {
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted);
+}
+
+/// An update rewrites the index entries of the indexed attributes it changes, and no
+/// others; lookups by every indexed attribute stay right.
+async fn updates_rewrite_only_the_index_entries_that_changed(f: Fixture) {
+    let s = f.s();
+    let data = obj(json!({
+        "schemas": [USER_SCHEMA],
+        "userName": "dora",
+        "externalId": "ext-dora",
+        "emails": [{"value": "dora@example.com"}, {"value": "d@example.org"}],
+    }));
+    let u = s
+        .create(f.acme, "User", data, Vec::new(), &actor())
+        .await
+        .unwrap();
+    // Rows after dora's: a row written again gets a new rowid on SQLite (see
+    // `index_rows_version`).
+    f.user(f.acme, "eve").await;
+    let found = |filter: &'static str| {
+        let f = &f;
+        async move {
+            f.list(f.acme, "User", Some(filter), None, 1, 10)
+                .await
+                .unwrap()
+                .resources
+                .len()
+        }
+    };
+    let versions = || async {
+        (
+            f.index_rows_version("userName").await,
+            f.index_rows_version("emails.value").await,
+            f.index_rows_version("externalId").await,
+        )
+    };
+    let before = versions().await;
+
+    // Not an indexed attribute: no index row is written.
+    s.update(
+        f.acme,
+        "User",
+        &u.id,
+        None,
+        "patch",
+        set("title", json!("CTO")),
+        false,
+        &actor(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(versions().await, before);
+
+    // One email changes: only the emails' rows are written again.
+    let emails = json!([{"value": "dora@example.com"}, {"value": "dora@new.example"}]);
+    s.update(
+        f.acme,
+        "User",
+        &u.id,
+        None,
+        "patch",
+        set("emails", emails),
+        false,
+        &actor(),
+    )
+    .await
+    .unwrap();
+    let after = versions().await;
+    assert_eq!((after.0, after.2), (before.0, before.2));
+    assert_ne!(after.1, before.1);
+    assert_eq!(found("emails.value eq \"dora@new.example\"").await, 1);
+    assert_eq!(found("emails.value eq \"d@example.org\"").await, 0);
+    assert_eq!(found("emails.value eq \"DORA@example.com\"").await, 1);
+
+    // userName changes: its old value is free, its new one taken.
+    s.update(
+        f.acme,
+        "User",
+        &u.id,
+        None,
+        "patch",
+        set("userName", json!("Dora.M")),
+        false,
+        &actor(),
+    )
+    .await
+    .unwrap();
+    let last = versions().await;
+    assert_eq!((last.1, last.2), (after.1, after.2));
+    assert_eq!(found("userName eq \"dora\"").await, 0);
+    assert_eq!(found("userName eq \"dora.m\"").await, 1);
+    assert_eq!(found("externalId eq \"ext-dora\"").await, 1);
+    f.user(f.acme, "dora").await;
+    let e = s
+        .create(f.acme, "User", user_data("DORA.M"), Vec::new(), &actor())
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 409);
 }

@@ -109,6 +109,30 @@ impl Fixture {
         self.store.shared()
     }
 
+    /// A number that changes whenever an `attr_index` row of `attr` is written again
+    /// (SQLite: the sum of their rowids, which a new row never reuses while a later one
+    /// exists; PostgreSQL: of their `xmin`, the writing transaction), read below the store.
+    pub async fn index_rows_version(&self, attr: &str) -> i64 {
+        match (&self.db, &self._dir) {
+            (Some(db), _) => db
+                .query_i64(&format!(
+                    "SELECT coalesce(sum(xmin::text::bigint), 0)::bigint FROM attr_index WHERE attr = '{attr}'"
+                ))
+                .await
+                .expect("query"),
+            (None, Some(dir)) => {
+                let conn = rusqlite::Connection::open(dir.path().join("scim.db")).expect("open");
+                conn.query_row(
+                    "SELECT coalesce(sum(rowid), 0) FROM attr_index WHERE attr = ?",
+                    [attr],
+                    |r| r.get(0),
+                )
+                .expect("query")
+            }
+            (None, None) => unreachable!("a fixture has a database"),
+        }
+    }
+
     /// A second, independent store on the same database: another instance (PostgreSQL);
     /// the same store for SQLite (one process owns a SQLite file).
     pub async fn second_instance(&self) -> Arc<dyn Store> {
