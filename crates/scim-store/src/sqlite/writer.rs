@@ -47,6 +47,9 @@ fn shared_batch_time() -> Duration {
 /// The default of [`shared_batch_time`].
 const SHARED_BATCH_TIME: Duration = Duration::from_millis(5);
 
+/// Batches slower than this are logged at debug level (`SCIM_LOG=scim_store=debug`).
+const SLOW_BATCH: Duration = Duration::from_millis(5);
+
 /// Jobs waiting before senders wait for room.
 const QUEUE_CAPACITY: usize = 4096;
 
@@ -237,6 +240,7 @@ fn run_batch(
     }
     let mut finishers = Vec::new();
     finishers.extend(run_job(conn, first));
+    let mut slowest = started.elapsed();
     let mut writes = 1;
     // The first tenant in the batch, and whether another one's writes wait on it too.
     let mut tenant = first_lane;
@@ -250,15 +254,30 @@ fn run_batch(
             (Some(a), Some(b)) if a != b => shared = true,
             _ => {}
         }
+        let job_started = Instant::now();
         finishers.extend(run_job(conn, job));
+        slowest = slowest.max(job_started.elapsed());
         writes += 1;
     }
+    let worked = started.elapsed();
     let commit = exec(conn, "COMMIT").map_err(StoreError::from);
     if commit.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     checkpoints.end_batch();
-    crate::sql::metrics::commit_done("sqlite", writes, started.elapsed());
+    let took = started.elapsed();
+    crate::sql::metrics::commit_done("sqlite", writes, took);
+    if took >= SLOW_BATCH {
+        // What a slow answer waited for: the batch's jobs, or its commit (fsync).
+        tracing::debug!(
+            writes,
+            shared,
+            work_ms = worked.as_secs_f64() * 1e3,
+            slowest_job_ms = slowest.as_secs_f64() * 1e3,
+            commit_ms = (took - worked).as_secs_f64() * 1e3,
+            "slow SQLite write batch"
+        );
+    }
     for finish in finishers {
         finish(commit.clone());
     }
