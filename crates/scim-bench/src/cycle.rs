@@ -72,6 +72,11 @@ pub struct CycleArgs {
     /// Send JSON booleans instead of Entra's "True"/"False" strings.
     #[arg(long)]
     pub json_booleans: bool,
+    /// Send plain RFC 7643/7644 bodies instead of Entra's (JSON booleans, lower-case PATCH
+    /// ops, no explicit nulls, empty lists, `meta`, `$ref: null` or Microsoft group schema):
+    /// the same cycle for servers that refuse Entra's quirks, to time them anyway.
+    #[arg(long)]
+    pub plain: bool,
     /// Stop after this many seconds (the report says how far the cycle got).
     #[arg(long, default_value_t = 3600)]
     pub time_limit: u64,
@@ -270,7 +275,48 @@ impl Runner {
 }
 
 /// An Entra create body for user `i`.
-fn entra_user(run: &str, i: usize, strings: bool) -> Value {
+/// How bodies are shaped: as Entra sends them, or plain (`--plain`).
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// Booleans as "True"/"False" strings.
+    strings: bool,
+    /// No Entra quirks at all.
+    plain: bool,
+}
+
+impl Shape {
+    /// A PATCH op name: capitalised as Entra sends it, lower case when plain.
+    fn op(self, name: &'static str) -> String {
+        if self.plain {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// A boolean value.
+    fn boolean(self, b: bool) -> Value {
+        match (self.strings, b) {
+            (true, true) => json!("True"),
+            (true, false) => json!("False"),
+            (false, b) => json!(b),
+        }
+    }
+}
+
+fn entra_user(run: &str, i: usize, shape: Shape) -> Value {
+    let mut user = entra_user_quirky(run, i, shape.strings);
+    if shape.plain
+        && let Some(o) = user.as_object_mut()
+    {
+        for quirk in ["meta", "title", "addresses", "roles"] {
+            o.remove(quirk);
+        }
+    }
+    user
+}
+
+fn entra_user_quirky(run: &str, i: usize, strings: bool) -> Value {
     let upn = user_name(run, i);
     json!({
         "schemas": [USER_SCHEMA, ENTERPRISE],
@@ -350,12 +396,11 @@ pub async fn run(args: &CycleArgs) -> Result<()> {
     let run = run_id();
     let users = usize::try_from(args.users).unwrap_or(usize::MAX);
     let groups = usize::try_from(args.groups).unwrap_or(usize::MAX);
-    let strings = !args.json_booleans;
-    let f = if strings {
-        json!("False")
-    } else {
-        json!(false)
+    let shape = Shape {
+        strings: !(args.json_booleans || args.plain),
+        plain: args.plain,
     };
+    let f = shape.boolean(false);
     eprintln!(
         "entra cycle (run {run}): {users} users, {groups} groups, {} connections{}",
         args.connections,
@@ -392,7 +437,7 @@ pub async fn run(args: &CycleArgs) -> Result<()> {
                 let filter = format!("userName eq \"{}\"", user_name(&run, i));
                 let url = format!("{}/Users?filter={}", r.base, encode_query(&filter));
                 r.send(&client, Req::get(url), &mut s).await;
-                let body = entra_user(&run, i, strings).to_string();
+                let body = entra_user(&run, i, shape).to_string();
                 let req = Req::with_body(Method::POST, format!("{}/Users", r.base), body);
                 if let Some(id) = r.send(&client, req, &mut s).await.as_ref().and_then(id_of)
                     && let Some(slot) = ids.get(i)
@@ -426,8 +471,13 @@ pub async fn run(args: &CycleArgs) -> Result<()> {
                     encode_query(&filter)
                 );
                 r.send(&client, Req::get(url), &mut s).await;
+                let schemas = if shape.plain {
+                    json!([GROUP_SCHEMA])
+                } else {
+                    json!([GROUP_SCHEMA, ADSCIM_GROUP])
+                };
                 let body = json!({
-                    "schemas": [GROUP_SCHEMA, ADSCIM_GROUP],
+                    "schemas": schemas,
                     "displayName": group_name(&run, g),
                     "externalId": format!("{run}-group-{g:05}"),
                     "members": [],
@@ -483,12 +533,19 @@ pub async fn run(args: &CycleArgs) -> Result<()> {
                 let value: Vec<Value> = members
                     .iter()
                     .filter_map(|i| uids.get(*i).cloned().flatten())
-                    .map(|id| json!({"$ref": null, "value": id}))
+                    .map(|id| {
+                        if shape.plain {
+                            json!({"value": id})
+                        } else {
+                            json!({"$ref": null, "value": id})
+                        }
+                    })
                     .collect();
                 if value.is_empty() {
                     return s;
                 }
-                let body = patch(json!([{"op": "Add", "path": "members", "value": value}]));
+                let body =
+                    patch(json!([{"op": shape.op("Add"), "path": "members", "value": value}]));
                 let req = Req::with_body(Method::PATCH, format!("{}/Groups/{group}", r.base), body);
                 r.send(&client, req, &mut s).await;
                 s
@@ -532,9 +589,9 @@ pub async fn run(args: &CycleArgs) -> Result<()> {
                     return s;
                 };
                 let body = patch(json!([
-                    {"op": "Replace", "path": "displayName", "value": format!("Given{i} Renamed")},
-                    {"op": "Add", "path": "title", "value": "Engineer"},
-                    {"op": "Replace", "path": format!("{ENTERPRISE}:department"), "value": "Moved"},
+                    {"op": shape.op("Replace"), "path": "displayName", "value": format!("Given{i} Renamed")},
+                    {"op": shape.op("Add"), "path": "title", "value": "Engineer"},
+                    {"op": shape.op("Replace"), "path": format!("{ENTERPRISE}:department"), "value": "Moved"},
                 ]));
                 let req = Req::with_body(Method::PATCH, format!("{}/Users/{id}", r.base), body);
                 r.send(&client, req, &mut s).await;
@@ -564,8 +621,9 @@ pub async fn run(args: &CycleArgs) -> Result<()> {
                 let Some(Some(id)) = uids.get(i) else {
                     return s;
                 };
-                let body =
-                    patch(json!([{"op": "Remove", "path": "members", "value": [{"value": id}]}]));
+                let body = patch(
+                    json!([{"op": shape.op("Remove"), "path": "members", "value": [{"value": id}]}]),
+                );
                 let req = Req::with_body(Method::PATCH, format!("{}/Groups/{all}", r.base), body);
                 r.send(&client, req, &mut s).await;
                 s
@@ -591,7 +649,8 @@ pub async fn run(args: &CycleArgs) -> Result<()> {
                 let Some(Some(id)) = changed.get(k * 10).and_then(|i| uids.get(*i)) else {
                     return s;
                 };
-                let body = patch(json!([{"op": "Replace", "path": "active", "value": f}]));
+                let body =
+                    patch(json!([{"op": shape.op("Replace"), "path": "active", "value": f}]));
                 let req = Req::with_body(Method::PATCH, format!("{}/Users/{id}", r.base), body);
                 r.send(&client, req, &mut s).await;
                 s
@@ -715,10 +774,24 @@ mod tests {
 
     #[test]
     fn entra_bodies_carry_entra_quirks() {
-        let u = entra_user("r", 7, true);
+        let entra = Shape {
+            strings: true,
+            plain: false,
+        };
+        let u = entra_user("r", 7, entra);
         assert_eq!(u["active"], "True");
         assert_eq!(u["schemas"][1], ENTERPRISE);
         assert!(u["title"].is_null() && u["roles"] == json!([]));
-        assert_eq!(entra_user("r", 7, false)["active"], true);
+        let plain = Shape {
+            strings: false,
+            plain: true,
+        };
+        let p = entra_user("r", 7, plain);
+        assert_eq!(p["active"], true);
+        assert!(p.get("title").is_none() && p.get("meta").is_none());
+        assert_eq!(
+            (entra.op("Add"), plain.op("Add")),
+            ("Add".into(), "add".into())
+        );
     }
 }
