@@ -12,6 +12,7 @@ use crate::support::{TestServer, enc, values_of};
 backend_tests!(
     patch_of_a_group_over_the_limit_is_204_with_its_etag,
     patch_asking_for_attributes_is_200_even_for_a_large_group,
+    membership_patches_as_entra_and_okta_send_them,
     get_of_a_large_group_streams_every_member,
     list_pages_of_groups_stop_at_the_members_budget,
     a_group_over_the_members_budget_is_alone_on_its_page,
@@ -77,6 +78,62 @@ async fn patch_of_a_group_over_the_limit_is_204_with_its_etag(s: TestServer) {
             .body["displayName"],
         "bigger"
     );
+}
+
+/// Membership PATCHes exactly as Entra ID and Okta send them (IDP-COMPAT.md), bare: 204
+/// with the new ETag for a group over the limit, 200 with the group at or under it.
+async fn membership_patches_as_entra_and_okta_send_them(s: TestServer) {
+    let small = s.seed_group("small", "s", LIMIT - 5).await;
+    let big = s.seed_group("big", "b", LIMIT + 1).await;
+    let a = s.create_user("a.member@example.com").await;
+    let b = s.create_user("b.member@example.com").await;
+    // Entra: capitalised ops, `$ref: null`, removal by value list.
+    let entra_add =
+        json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": a}]}]);
+    let entra_remove = json!([{"op": "Remove", "path": "members", "value": [{"value": a}]}]);
+    // Okta: a removal by filter and an add with a display, in one PATCH.
+    let okta = |out: &str, inn: &str| {
+        json!([
+            {"op": "remove", "path": format!("members[value eq \"{out}\"]")},
+            {"op": "add", "path": "members", "value": [{"value": inn, "display": "B Member"}]},
+        ])
+    };
+    for (group, answer) in [(&small, 200), (&big, 204)] {
+        let path = format!("/Groups/{group}");
+        let r = s.patch_ops(&path, entra_add.clone()).await.expect(answer);
+        let etag = |r: &crate::support::Reply| r.header("etag").map(str::to_string);
+        let current = || async { s.get(&path).await.expect(200) };
+        let g = current().await;
+        assert_eq!(etag(&r), etag(&g));
+        assert!(values_of(&g.body, "members").contains(&a));
+        if answer == 200 {
+            assert_eq!(r.body, g.body, "a 200 carries the group as it is now");
+        } else {
+            assert!(r.text.is_empty(), "204 has no body: {}", r.text);
+        }
+        let r = s.patch_ops(&path, okta(&a, &b)).await.expect(answer);
+        let g = current().await;
+        assert_eq!(etag(&r), etag(&g));
+        let members = values_of(&g.body, "members");
+        assert!(members.contains(&b) && !members.contains(&a));
+        s.patch_ops(&path, entra_remove.clone())
+            .await
+            .expect(answer);
+    }
+    // Okta's `replace` of the whole list: the answer follows the list's new size.
+    let path = format!("/Groups/{big}");
+    let r = s
+        .patch_ops(
+            &path,
+            json!([{"op": "replace", "path": "members", "value": [{"value": a}, {"value": b}]}]),
+        )
+        .await
+        .expect(200);
+    let mut members = values_of(&r.body, "members");
+    members.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(members, want);
 }
 
 /// RFC 7644 §3.5.2: with `attributes` (or `excludedAttributes`) the answer is 200 with the
