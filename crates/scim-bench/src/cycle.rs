@@ -274,7 +274,6 @@ impl Runner {
     }
 }
 
-/// An Entra create body for user `i`.
 /// How bodies are shaped: as Entra sends them, or plain (`--plain`).
 #[derive(Debug, Clone, Copy)]
 struct Shape {
@@ -304,6 +303,7 @@ impl Shape {
     }
 }
 
+/// A create body for user `i`: Entra's, or without its quirks when plain.
 fn entra_user(run: &str, i: usize, shape: Shape) -> Value {
     let mut user = entra_user_quirky(run, i, shape.strings);
     if shape.plain
@@ -316,6 +316,7 @@ fn entra_user(run: &str, i: usize, shape: Shape) -> Value {
     user
 }
 
+/// An Entra create body for user `i`.
 fn entra_user_quirky(run: &str, i: usize, strings: bool) -> Value {
     let upn = user_name(run, i);
     json!({

@@ -427,34 +427,12 @@ async fn updates_rewrite_only_the_index_entries_that_changed(f: Fixture) {
     let before = versions().await;
 
     // Not an indexed attribute: no index row is written.
-    s.update(
-        f.acme,
-        "User",
-        &u.id,
-        None,
-        "patch",
-        set("title", json!("CTO")),
-        false,
-        &actor(),
-    )
-    .await
-    .unwrap();
+    f.set_user(f.acme, &u.id, "title", json!("CTO")).await;
     assert_eq!(versions().await, before);
 
     // One email changes: only the emails' rows are written again.
     let emails = json!([{"value": "dora@example.com"}, {"value": "dora@new.example"}]);
-    s.update(
-        f.acme,
-        "User",
-        &u.id,
-        None,
-        "patch",
-        set("emails", emails),
-        false,
-        &actor(),
-    )
-    .await
-    .unwrap();
+    f.set_user(f.acme, &u.id, "emails", emails).await;
     let after = versions().await;
     assert_eq!((after.0, after.2), (before.0, before.2));
     assert_ne!(after.1, before.1);
@@ -463,18 +441,7 @@ async fn updates_rewrite_only_the_index_entries_that_changed(f: Fixture) {
     assert_eq!(found("emails.value eq \"DORA@example.com\"").await, 1);
 
     // userName changes: its old value is free, its new one taken.
-    s.update(
-        f.acme,
-        "User",
-        &u.id,
-        None,
-        "patch",
-        set("userName", json!("Dora.M")),
-        false,
-        &actor(),
-    )
-    .await
-    .unwrap();
+    f.set_user(f.acme, &u.id, "userName", json!("Dora.M")).await;
     let last = versions().await;
     assert_eq!((last.1, last.2), (after.1, after.2));
     assert_eq!(found("userName eq \"dora\"").await, 0);

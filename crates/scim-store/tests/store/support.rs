@@ -152,6 +152,23 @@ impl Fixture {
             .expect("create user")
     }
 
+    /// A PATCH (through the store) that sets one attribute of a user.
+    pub async fn set_user(&self, tenant: i64, id: &str, attr: &'static str, value: Value) {
+        self.s()
+            .update(
+                tenant,
+                "User",
+                id,
+                None,
+                "patch",
+                set(attr, value),
+                false,
+                &actor(),
+            )
+            .await
+            .expect("update user");
+    }
+
     pub async fn group(&self, tenant: i64, name: &str, members: &[&str]) -> StoredResource {
         let refs = members.iter().map(|m| member(m)).collect();
         self.s()
