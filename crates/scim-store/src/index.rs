@@ -84,9 +84,31 @@ pub fn indexed_attributes(registry: &SchemaRegistry) -> IndexPlan {
     IndexPlan { by_type }
 }
 
-/// The values of `path` (a canonical path, possibly URN-qualified, with at most one
-/// sub-attribute) in a canonical resource, as index strings.
+/// Distinct values of one attribute of one resource that are indexed one by one. Beyond
+/// this, the resource gets the single entry [`UNINDEXED`] for the attribute instead: the
+/// index work of one write stays bounded (a PATCH replacing 1,000 emails rewrote 1,000
+/// entries on the shared writer, holding every other tenant's writes behind it), and a
+/// filter on the attribute reads such resources as candidates and evaluates them.
+pub const MAX_INDEXED_VALUES: usize = 100;
+
+/// The index entry of a resource whose attribute has more than [`MAX_INDEXED_VALUES`]
+/// distinct values: "this resource may hold any value". A real value equal to it is only
+/// an extra candidate, which the evaluator settles.
+pub const UNINDEXED: &str = "\u{1}unindexed";
+
+/// The index strings of `path` (a canonical path, possibly URN-qualified, with at most one
+/// sub-attribute) in a canonical resource: its distinct values, or [`UNINDEXED`] alone when
+/// there are more than [`MAX_INDEXED_VALUES`].
 pub fn extract(data: &Map<String, Value>, attr: &IndexedAttr) -> Vec<String> {
+    let mut values = values_of(data, attr);
+    if values.len() > MAX_INDEXED_VALUES {
+        values = vec![UNINDEXED.to_string()];
+    }
+    values
+}
+
+/// The distinct values of `path` in a canonical resource, as index strings.
+fn values_of(data: &Map<String, Value>, attr: &IndexedAttr) -> Vec<String> {
     let Ok(path) = AttrPath::parse(&attr.path) else {
         return Vec::new();
     };
@@ -163,5 +185,38 @@ mod tests {
             json!({"emails": [{"value": "A@X.com"}, {"value": "b@x.com"}, {"type": "home"}]});
         let data = data.as_object().unwrap();
         assert_eq!(extract(data, &attr), vec!["a@x.com", "b@x.com"]);
+    }
+
+    #[test]
+    fn an_attribute_with_too_many_values_gets_one_entry() {
+        let attr = IndexedAttr {
+            path: "emails.value".into(),
+            fold_case: true,
+            unique: false,
+        };
+        let emails = |n: usize| -> Map<String, Value> {
+            let list: Vec<Value> = (0..n)
+                .map(|i| json!({"value": format!("u{i}@x.com")}))
+                .collect();
+            json!({ "emails": list })
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            extract(&emails(MAX_INDEXED_VALUES), &attr).len(),
+            MAX_INDEXED_VALUES
+        );
+        assert_eq!(
+            extract(&emails(MAX_INDEXED_VALUES + 1), &attr),
+            vec![UNINDEXED.to_string()]
+        );
+        // Duplicates count once.
+        let mut twice = emails(MAX_INDEXED_VALUES);
+        if let Some(Value::Array(list)) = twice.get_mut("emails") {
+            let copy = list.clone();
+            list.extend(copy);
+        }
+        assert_eq!(extract(&twice, &attr).len(), MAX_INDEXED_VALUES);
     }
 }

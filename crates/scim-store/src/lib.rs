@@ -43,7 +43,7 @@ pub use backend::{AnyStore, DatabaseUrl};
 pub use delivery::DeliveryStore;
 pub use error::StoreError;
 pub use events::{EventLog, LogSlice};
-pub use index::{IndexPlan, indexed_attributes};
+pub use index::{IndexPlan, MAX_INDEXED_VALUES, indexed_attributes};
 pub use manage::Management;
 pub use model::{
     Actor, ChangeRecord, DeleteMode, GroupMembership, Include, IndexedAttr, MEMBERS_PER_RECORD,

@@ -193,19 +193,33 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
     } else {
         value
     };
-    let params = vec![
+    let mut params = vec![
         SqlValue::Int(tenant_id),
         SqlValue::Text(rt.to_string()),
         SqlValue::Text(indexed.path.clone()),
         SqlValue::Text(value),
     ];
+    if path.multi_valued {
+        // A resource with more values than are indexed one by one has the single entry
+        // UNINDEXED instead: it is a candidate, and the evaluator decides.
+        params.push(SqlValue::Text(crate::index::UNINDEXED.into()));
+        return Some(Cond {
+            sql: "r.seq IN (SELECT resource_seq FROM attr_index
+                     WHERE tenant_id = ? AND resource_type = ? AND attr = ? AND value IN (?, ?))"
+                .into(),
+            params,
+            exact: false,
+            indexed_eq: true,
+            // One value may be indexed twice for one resource: a join would return that
+            // resource twice.
+            lookup: None,
+        });
+    }
     Some(Cond {
         sql: "r.seq IN (SELECT resource_seq FROM attr_index
                  WHERE tenant_id = ? AND resource_type = ? AND attr = ? AND value = ?)"
             .into(),
-        // A multi-valued attribute may index one value twice for one resource: a join
-        // would return that resource twice.
-        lookup: (!path.multi_valued).then(|| params.clone()),
+        lookup: Some(params.clone()),
         params,
         exact: indexed.fold_case != path.case_exact,
         indexed_eq: true,

@@ -414,21 +414,20 @@ impl<E: Engine> Store for SqlStore<E> {
                     .await?
             };
             resources::check_if_match(if_match.as_deref(), &current)?;
-            let base_version = current.version;
             let computed = update(&current).map_err(StoreError::Scim)?;
-            let (rt, rid, op, actor, plan, if_match) = (
+            let prepared =
+                resources::PreparedUpdate::new(&self.plan, resource_type, current, computed)?;
+            let (rt, rid, op, actor, if_match) = (
                 resource_type.to_string(),
                 id.to_string(),
                 operation.to_string(),
                 actor.clone(),
-                self.plan.clone(),
                 if_match.clone(),
             );
             let written = self
                 .write_for(tenant_id, move |db| {
                     resources::apply_update(
                         db,
-                        &plan,
                         resources::UpdateArgs {
                             tenant_id,
                             resource_type: &rt,
@@ -438,8 +437,7 @@ impl<E: Engine> Store for SqlStore<E> {
                             with_members,
                             actor: &actor,
                         },
-                        base_version,
-                        computed,
+                        prepared,
                     )
                 })
                 .await?;

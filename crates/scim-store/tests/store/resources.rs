@@ -13,6 +13,7 @@ store_tests!(
     updates_check_if_match_and_bump_the_version,
     an_update_that_changes_nothing_keeps_the_version,
     updates_rewrite_only_the_index_entries_that_changed,
+    attributes_with_many_values_get_one_index_entry,
     hard_and_soft_deletes_and_restore,
     ids_are_time_ordered
 );
@@ -392,6 +393,93 @@ async fn ids_are_time_ordered(f: Fixture) {
 
 /// An update rewrites the index entries of the indexed attributes it changes, and no
 /// others; lookups by every indexed attribute stay right.
+/// More than `MAX_INDEXED_VALUES` emails: one index entry, found by evaluation (issue 11: a
+/// PATCH replacing 1,000 emails rewrote 1,000 entries on the shared writer).
+async fn attributes_with_many_values_get_one_index_entry(f: Fixture) {
+    let s = f.s();
+    let many = scim_store::MAX_INDEXED_VALUES + 50;
+    let emails = |prefix: &str, n: usize| {
+        json!(
+            (0..n)
+                .map(|i| json!({"value": format!("{prefix}{i}@example.com")}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let mut data = user_data("many");
+    data.insert("emails".into(), emails("m", many));
+    let u = s
+        .create(f.acme, "User", data, Vec::new(), &actor())
+        .await
+        .unwrap();
+    let few = f.user(f.acme, "few").await;
+    f.set_user(f.acme, &few.id, "emails", emails("f", 1)).await;
+    // The same values in another tenant are not found in this one.
+    let mut other = user_data("many");
+    other.insert("emails".into(), emails("m", many));
+    s.create(f.globex, "User", other, Vec::new(), &actor())
+        .await
+        .unwrap();
+    let found = |filter: &'static str| {
+        let f = &f;
+        async move {
+            let page = f
+                .list(f.acme, "User", Some(filter), None, 1, 10)
+                .await
+                .unwrap();
+            assert_eq!(
+                page.total_results as usize,
+                page.resources.len(),
+                "{filter}"
+            );
+            page.resources
+                .iter()
+                .map(|r| r.data["userName"].as_str().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    // One entry per tenant for the user with many, one for the user with one.
+    assert_eq!(f.index_rows("emails.value").await, 3);
+    assert_eq!(found("emails.value eq \"M42@example.com\"").await, ["many"]);
+    assert_eq!(
+        found("emails[value eq \"m149@example.com\"]").await,
+        ["many"]
+    );
+    assert_eq!(found("emails.value eq \"f0@example.com\"").await, ["few"]);
+    assert!(
+        found("emails.value eq \"nobody@example.com\"")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        found("emails.value eq \"m1@example.com\" or emails.value eq \"f0@example.com\"").await,
+        ["many", "few"]
+    );
+    assert_eq!(
+        found("not (emails.value eq \"m7@example.com\")").await,
+        ["few"]
+    );
+
+    // Replaced by as many others: the old values are gone, the new ones found.
+    f.set_user(f.acme, &u.id, "emails", emails("n", many)).await;
+    assert_eq!(f.index_rows("emails.value").await, 3);
+    assert!(
+        found("emails.value eq \"m42@example.com\"")
+            .await
+            .is_empty()
+    );
+    assert_eq!(found("emails.value eq \"n42@example.com\"").await, ["many"]);
+
+    // Down to two: indexed one by one again.
+    f.set_user(f.acme, &u.id, "emails", emails("k", 2)).await;
+    assert_eq!(f.index_rows("emails.value").await, 4);
+    assert!(
+        found("emails.value eq \"n42@example.com\"")
+            .await
+            .is_empty()
+    );
+    assert_eq!(found("emails.value eq \"k1@example.com\"").await, ["many"]);
+}
+
 async fn updates_rewrite_only_the_index_entries_that_changed(f: Fixture) {
     let s = f.s();
     let data = obj(json!({

@@ -133,6 +133,28 @@ impl Fixture {
         }
     }
 
+    /// The number of `attr_index` rows of `attr`, every tenant's, read below the store.
+    pub async fn index_rows(&self, attr: &str) -> i64 {
+        match (&self.db, &self._dir) {
+            (Some(db), _) => db
+                .query_i64(&format!(
+                    "SELECT count(*)::bigint FROM attr_index WHERE attr = '{attr}'"
+                ))
+                .await
+                .expect("query"),
+            (None, Some(dir)) => {
+                let conn = rusqlite::Connection::open(dir.path().join("scim.db")).expect("open");
+                conn.query_row(
+                    "SELECT count(*) FROM attr_index WHERE attr = ?",
+                    [attr],
+                    |r| r.get(0),
+                )
+                .expect("query")
+            }
+            (None, None) => unreachable!("a fixture has a database"),
+        }
+    }
+
     /// A second, independent store on the same database: another instance (PostgreSQL);
     /// the same store for SQLite (one process owns a SQLite file).
     pub async fn second_instance(&self) -> Arc<dyn Store> {
