@@ -131,9 +131,21 @@ impl FromRequestParts<AppState> for Auth {
             slot.set(tenant.id, &token.name);
         }
         let settings = settings_of(state, tenant.id).await?;
-        if let Err(e) = state.throttle.admit(tenant.id, 1) {
+        // A large body pays for its size ([`crate::http::size_units`]), in the same check as
+        // the request, so that a refused one wastes none of the tenant's units; a body
+        // without Content-Length is charged once read (`JsonBody`).
+        // A body over the server's limit is refused with 413 unread: it costs one.
+        let units = header_str(&parts.headers, header::CONTENT_LENGTH)
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&len| len <= state.config.max_payload_bytes)
+            .map_or(1, crate::http::size_units);
+        if let Err(e) = state.throttle.admit(tenant.id, units) {
             return Err(tarpit(e).await);
         }
+        parts.extensions.insert(Admitted {
+            tenant_id: tenant.id,
+            units,
+        });
         Ok(Auth {
             tenant,
             token,
@@ -147,17 +159,38 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// A request admitted under its tenant's rate limit, and the units it took (a request
+/// extension: [`crate::http::JsonBody`] charges a body larger than announced to the same
+/// tenant).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admitted {
+    pub tenant_id: i64,
+    pub units: u32,
+}
+
 /// The longest a refused request is held before its 429 is sent.
 const TARPIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Holds a 429 for up to its Retry-After (at most [`TARPIT`]) before answering: a client
 /// that honours Retry-After loses nothing, and one that retries at once, on as many
-/// connections as it likes, is slowed to one attempt per connection per second instead of
-/// costing the server a request each time.
-async fn tarpit(e: scim_core::ScimError) -> ApiError {
+/// connections as it likes, is slowed to about one attempt per connection per second
+/// instead of costing the server a request each time.
+///
+/// The hold is a random point in its second half ([`tarpit_hold`]): with a fixed hold, the
+/// refused requests of a client on many connections all came back in the same instant
+/// every second, and the few admitted among them — up to the tenant's whole second of
+/// rate, PATCHes of 1,000 values each — ran at once and held both cores for tens of
+/// milliseconds, every other tenant's requests with them (issue 11, `scripts/bench-fairness`).
+pub(crate) async fn tarpit(e: scim_core::ScimError) -> ApiError {
     let wait = std::time::Duration::from_secs(u64::from(e.retry_after.unwrap_or(1)));
-    tokio::time::sleep(wait.min(TARPIT)).await;
+    tokio::time::sleep(tarpit_hold(wait.min(TARPIT), rand::random::<f64>())).await;
     ApiError(e)
+}
+
+/// A refused request's hold: between half of `limit` and all of it, at `point` (0 to 1).
+fn tarpit_hold(limit: std::time::Duration, point: f64) -> std::time::Duration {
+    let half = limit / 2;
+    half + half.mul_f64(point.clamp(0.0, 1.0))
 }
 
 /// A tenant's settings, from the throttle's cache or the store.
@@ -171,4 +204,26 @@ pub(crate) async fn settings_of(
     let s = state.store.tenant_settings(tenant_id).await?;
     state.throttle.store_settings(tenant_id, s.clone());
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn refused_requests_are_held_in_the_second_half_of_their_wait() {
+        let limit = Duration::from_secs(1);
+        assert_eq!(tarpit_hold(limit, 0.0), Duration::from_millis(500));
+        assert_eq!(tarpit_hold(limit, 1.0), limit);
+        assert_eq!(tarpit_hold(limit, 0.5), Duration::from_millis(750));
+        // Out-of-range points stay within the bounds.
+        assert_eq!(tarpit_hold(limit, 7.0), limit);
+        assert_eq!(tarpit_hold(limit, -1.0), Duration::from_millis(500));
+        // Spread: many holds do not all land on one instant.
+        let holds: std::collections::BTreeSet<Duration> = (0..100)
+            .map(|_| tarpit_hold(limit, rand::random::<f64>()))
+            .collect();
+        assert!(holds.len() > 50, "{}", holds.len());
+    }
 }

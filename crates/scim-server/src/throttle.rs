@@ -216,7 +216,7 @@ impl Throttle {
                 not_until.wait_time_from(DefaultClock::default().now()),
             )),
             Err(_) => Err(ScimError::payload_too_large(format!(
-                "This request needs {n} units of the tenant's rate limit, more than its burst allows; send fewer operations at once"
+                "This request needs {n} units of the tenant's rate limit, more than its burst allows; send fewer operations or a smaller body at once"
             ))),
         }
     }

@@ -219,7 +219,7 @@ pub fn max_operations(state: &AppState, auth: &Auth) -> usize {
 pub async fn bulk(
     State(state): State<AppState>,
     auth: Auth,
-    JsonBody(body): JsonBody,
+    JsonBody(body, size_units): JsonBody,
 ) -> ApiResult<ScimJson> {
     auth.require_write()?;
     let request = BulkRequest::parse(body)?;
@@ -231,10 +231,10 @@ pub async fn bulk(
         ))
         .into());
     }
-    // A Bulk request counts its operations against the tenant's rate limit (the request
-    // itself took one unit).
+    // A Bulk request counts its operations against the tenant's rate limit, or its size if
+    // that took more (the request and its body took `size_units` already).
     let n = u32::try_from(request.operations.len()).unwrap_or(u32::MAX);
-    auth.charge(&state, n.saturating_sub(1))?;
+    auth.charge(&state, n.saturating_sub(size_units))?;
     let defined: HashSet<String> = request
         .operations
         .iter()

@@ -30,7 +30,13 @@ pub async fn service_provider_config(State(state): State<AppState>, auth: Auth) 
         "bulk": {
             "supported": true,
             "maxOperations": super::bulk::max_operations(&state, &auth),
-            "maxPayloadSize": c.max_payload_bytes,
+            // A body takes a unit of the tenant's rate limit per 16 KiB (`http::JsonBody`):
+            // its burst bounds the size of one request too.
+            "maxPayloadSize": c.max_payload_bytes.min(
+                usize::try_from(state.throttle.burst_of(&auth.settings))
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(crate::http::BODY_UNIT)
+            ),
         },
         "filter": {"supported": true, "maxResults": c.max_page_size},
         "changePassword": {"supported": false},

@@ -171,7 +171,7 @@ pub async fn search(
     State(state): State<AppState>,
     auth: Auth,
     Path((_, endpoint)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    JsonBody(body, _): JsonBody,
 ) -> ApiResult<Response> {
     let target = target(&state, &endpoint)?;
     let query = SearchRequest::parse(&body)?.into_query();
@@ -185,7 +185,7 @@ pub async fn search(
 pub async fn search_root(
     State(state): State<AppState>,
     auth: Auth,
-    JsonBody(body): JsonBody,
+    JsonBody(body, _): JsonBody,
 ) -> ApiResult<Response> {
     let p = SearchRequest::parse(&body)?.into_query();
     if p.sort_by.is_some() || p.cursor.is_some() {
@@ -269,7 +269,7 @@ pub async fn create(
     auth: Auth,
     Path((_, endpoint)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    JsonBody(body): JsonBody,
+    JsonBody(body, _): JsonBody,
 ) -> ApiResult<ScimJson> {
     auth.require_write()?;
     let target = target(&state, &endpoint)?;
@@ -452,7 +452,7 @@ pub async fn replace(
     Path((_, endpoint, id)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    JsonBody(body): JsonBody,
+    JsonBody(body, _): JsonBody,
 ) -> ApiResult<Response> {
     let m = Modification::Replace(body);
     modify(state, auth, &endpoint, &id, query.as_deref(), &headers, m).await
@@ -464,7 +464,7 @@ pub async fn patch(
     Path((_, endpoint, id)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    JsonBody(body): JsonBody,
+    JsonBody(body, _): JsonBody,
 ) -> ApiResult<Response> {
     let m = Modification::Patch(body);
     modify(state, auth, &endpoint, &id, query.as_deref(), &headers, m).await

@@ -14,6 +14,7 @@ use crate::support::*;
 backend_tests!(
     limits_over_the_rate_limit_is_429_with_retry_after,
     limits_bulk_counts_its_operations,
+    limits_large_bodies_take_a_unit_per_16_kib,
     limits_unknown_tokens_are_throttled_per_address,
     limits_read_scope_tokens_cannot_write,
     limits_rotated_tokens_overlap_then_stop,
@@ -94,6 +95,49 @@ async fn limits_bulk_counts_its_operations(s: TestServer) {
         "{}",
         r.body
     );
+}
+
+/// A body over 16 KiB takes one more unit of the tenant's rate limit per 16 KiB, before it
+/// is parsed; identity providers' small requests still take one.
+async fn limits_large_bodies_take_a_unit_per_16_kib(s: TestServer) {
+    // Set before the first request (settings are cached): 11 units, one taken by the create.
+    set_rate(&s, "acme", 1, 11).await;
+    let id = s.create_user("large@example.com").await;
+    let emails = |tag: &str, n: usize, pad: usize| -> Value {
+        let pad = "p".repeat(pad);
+        json!(
+            (0..n)
+                .map(|i| json!({"value": format!("{tag}-{i:04}-{pad}@example.com")}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let patch = |v: Value| patch_body(json!([{"op": "replace", "path": "emails", "value": v}]));
+    let units = |body: &Value| (body.to_string().len() - 1) / (16 * 1024) + 1;
+    // The burst bounds one body's size, and discovery says so.
+    let spc = s.get("/ServiceProviderConfig").await.expect(200);
+    assert_eq!(spc.body["bulk"]["maxPayloadSize"], 11 * 16 * 1024);
+    let small = patch(emails("s", 1, 0));
+    let two = patch(emails("a", 300, 30));
+    assert_eq!((units(&small), units(&two)), (1, 2));
+    // 9 units left after the discovery request.
+    s.patch(&format!("/Users/{id}"), two).await.expect(200); // 7
+    s.patch(&format!("/Users/{id}"), small.clone())
+        .await
+        .expect(200); // 6
+    let five = patch(emails("b", 1000, 38));
+    assert_eq!(units(&five), 5);
+    s.patch(&format!("/Users/{id}"), five.clone())
+        .await
+        .expect(200); // 1
+    // One unit left: a body that needs five is refused and changes nothing.
+    let before = s.change_count().await;
+    let r = s
+        .patch(&format!("/Users/{id}"), five)
+        .await
+        .expect_error(429, None);
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(s.change_count().await, before);
+    s.patch(&format!("/Users/{id}"), small).await.expect(200);
 }
 
 /// Guessing tokens from one address is slowed down before any lookup; a token that was in
