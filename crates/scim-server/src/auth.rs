@@ -42,7 +42,7 @@ impl Auth {
     }
 
     /// Takes `n` more units of the tenant's rate limit (a Bulk request's operations beyond
-    /// the one its request already took).
+    /// the units its request already took for its size).
     pub fn charge(&self, state: &AppState, n: u32) -> Result<(), ApiError> {
         if n == 0 {
             return Ok(());
@@ -133,8 +133,9 @@ impl FromRequestParts<AppState> for Auth {
         let settings = settings_of(state, tenant.id).await?;
         // A large body pays for its size ([`crate::http::size_units`]), in the same check as
         // the request, so that a refused one wastes none of the tenant's units; a body
-        // without Content-Length is charged once read (`JsonBody`).
-        // A body over the server's limit is refused with 413 unread: it costs one.
+        // without Content-Length is charged once read (`JsonBody`). One announced over the
+        // server's limit costs one: `JsonBody` answers 413 once the limit is read (answering
+        // before would leave the client writing into a closed connection, without its 413).
         let units = header_str(&parts.headers, header::CONTENT_LENGTH)
             .and_then(|v| v.trim().parse::<usize>().ok())
             .filter(|&len| len <= state.config.max_payload_bytes)
@@ -160,8 +161,8 @@ impl FromRequestParts<AppState> for Auth {
 }
 
 /// A request admitted under its tenant's rate limit, and the units it took (a request
-/// extension: [`crate::http::JsonBody`] charges a body larger than announced to the same
-/// tenant).
+/// extension: [`crate::http::JsonBody`] charges a body sent without `Content-Length` to the
+/// same tenant once it is read).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Admitted {
     pub tenant_id: i64,
@@ -173,8 +174,9 @@ const TARPIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Holds a 429 for up to its Retry-After (at most [`TARPIT`]) before answering: a client
 /// that honours Retry-After loses nothing, and one that retries at once, on as many
-/// connections as it likes, is slowed to about one attempt per connection per second
-/// instead of costing the server a request each time.
+/// connections as it likes, is slowed to one or two attempts per connection per second
+/// instead of costing the server a request each time. Other refusals (a 413: more units
+/// than the burst, which no retry can get) are answered at once.
 ///
 /// The hold is a random point in its second half ([`tarpit_hold`]): with a fixed hold, the
 /// refused requests of a client on many connections all came back in the same instant
@@ -182,8 +184,10 @@ const TARPIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// rate, PATCHes of 1,000 values each — ran at once and held both cores for tens of
 /// milliseconds, every other tenant's requests with them (issue 11, `scripts/bench-fairness`).
 pub(crate) async fn tarpit(e: scim_core::ScimError) -> ApiError {
-    let wait = std::time::Duration::from_secs(u64::from(e.retry_after.unwrap_or(1)));
-    tokio::time::sleep(tarpit_hold(wait.min(TARPIT), rand::random::<f64>())).await;
+    if e.status == 429 {
+        let wait = std::time::Duration::from_secs(u64::from(e.retry_after.unwrap_or(1)));
+        tokio::time::sleep(tarpit_hold(wait.min(TARPIT), rand::random::<f64>())).await;
+    }
     ApiError(e)
 }
 

@@ -58,11 +58,12 @@ impl IntoResponse for ScimJson {
 /// ([`size_units`]).
 ///
 /// A body larger than one [`BODY_UNIT`] takes one more unit of the tenant's rate limit per
-/// unit of size, before it is parsed (on authentication, from `Content-Length`; here, for a
-/// body larger than announced); over the limit it is answered 429 like any request. A request's price follows the work it causes
-/// (parsing, the stored documents, the change record, the events delivered): without it, a
-/// tenant limited to 20 requests a second could send 20 PATCHes of 1,000 emails a second,
-/// and every other tenant's writes waited behind their commits (issue 11).
+/// unit of size, before it is parsed (on authentication, from `Content-Length`; here, once
+/// read, for a body sent without it): over the rate it is answered 429 like any request, over
+/// the tenant's burst 413. A request's price follows the work it causes (parsing, the stored
+/// documents, the change record, the events delivered): without it, a tenant limited to 20
+/// requests a second could send 20 PATCHes of 1,000 emails a second, and every other
+/// tenant's writes waited behind their commits (issue 11).
 pub struct JsonBody(pub Value, pub u32);
 
 /// The size of body one unit of a tenant's rate limit pays for. Identity providers' requests
@@ -81,6 +82,11 @@ impl FromRequest<AppState> for JsonBody {
         let limit = state.config.max_payload_bytes;
         let within = state.config.body_read_timeout;
         let admitted = req.extensions().get::<crate::auth::Admitted>().copied();
+        let too_large = || {
+            ScimError::payload_too_large(format!(
+                "The request body is larger than the maximum of {limit} bytes"
+            ))
+        };
         let read = tokio::time::timeout(within, axum::body::to_bytes(req.into_body(), limit));
         let bytes = read
             .await
@@ -94,11 +100,7 @@ impl FromRequest<AppState> for JsonBody {
                     ),
                 )
             })?
-            .map_err(|_| {
-                ScimError::payload_too_large(format!(
-                    "The request body is larger than the maximum of {limit} bytes"
-                ))
-            })?;
+            .map_err(|_| too_large())?;
         let units = size_units(bytes.len());
         if let Some(taken) = admitted
             && units > taken.units

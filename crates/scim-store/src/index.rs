@@ -85,21 +85,28 @@ pub fn indexed_attributes(registry: &SchemaRegistry) -> IndexPlan {
 }
 
 /// Distinct values of one attribute of one resource that are indexed one by one. Beyond
-/// this, the resource gets the single entry [`UNINDEXED`] for the attribute instead: the
+/// this, the resource gets a single entry for the attribute instead (`UNINDEXED`): the
 /// index work of one write stays bounded (a PATCH replacing 1,000 emails rewrote 1,000
 /// entries on the shared writer, holding every other tenant's writes behind it), and a
 /// filter on the attribute reads such resources as candidates and evaluates them.
 pub const MAX_INDEXED_VALUES: usize = 100;
 
-/// The index entry of a resource whose attribute has more than [`MAX_INDEXED_VALUES`]
-/// distinct values: "this resource may hold any value". A real value equal to it is only
-/// an extra candidate, which the evaluator settles.
-pub const UNINDEXED: &str = "\u{1}unindexed";
+/// What [`extract`] gives for an attribute with more than [`MAX_INDEXED_VALUES`] distinct
+/// values: "this resource may hold any value". It is stored as [`unindexed_entry`].
+pub(crate) const UNINDEXED: &str = "\u{1}unindexed";
+
+/// The stored index entry of a resource whose attribute is not indexed value by value: one
+/// value per tenant, resource type and attribute, so that PostgreSQL's hash index on the
+/// value alone finds one tenant's such resources without walking every tenant's. A real
+/// value equal to it is only an extra candidate, which the evaluator settles.
+pub(crate) fn unindexed_entry(tenant_id: i64, resource_type: &str, attr: &str) -> String {
+    format!("{UNINDEXED}\u{1}{tenant_id}\u{1}{resource_type}\u{1}{attr}")
+}
 
 /// The index strings of `path` (a canonical path, possibly URN-qualified, with at most one
 /// sub-attribute) in a canonical resource: its distinct values, or [`UNINDEXED`] alone when
 /// there are more than [`MAX_INDEXED_VALUES`].
-pub fn extract(data: &Map<String, Value>, attr: &IndexedAttr) -> Vec<String> {
+pub(crate) fn extract(data: &Map<String, Value>, attr: &IndexedAttr) -> Vec<String> {
     let mut values = values_of(data, attr);
     if values.len() > MAX_INDEXED_VALUES {
         values = vec![UNINDEXED.to_string()];

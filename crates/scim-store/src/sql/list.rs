@@ -202,14 +202,19 @@ fn compare(c: &Comparison, plan: &IndexPlan, tenant_id: i64, rt: &str) -> Option
     if path.multi_valued {
         // A resource with more values than are indexed one by one has the single entry
         // UNINDEXED instead: it is a candidate, and the evaluator decides.
-        params.push(SqlValue::Text(crate::index::UNINDEXED.into()));
+        params.push(SqlValue::Text(crate::index::unindexed_entry(
+            tenant_id,
+            rt,
+            &indexed.path,
+        )));
         return Some(Cond {
             sql: "r.seq IN (SELECT resource_seq FROM attr_index
                      WHERE tenant_id = ? AND resource_type = ? AND attr = ? AND value IN (?, ?))"
                 .into(),
             params,
             exact: false,
-            indexed_eq: true,
+            // Every such resource of the tenant is a candidate: not "few rows".
+            indexed_eq: false,
             // One value may be indexed twice for one resource: a join would return that
             // resource twice.
             lookup: None,
@@ -778,8 +783,10 @@ mod tests {
         assert!(index_lookup("userName eq \"a\" and title eq \"b\""));
         assert!(index_lookup("userName eq \"a\" or externalId eq \"b\""));
         assert!(index_lookup(
-            "emails[type eq \"work\" and value eq \"a@b\"]"
+            "emails[type eq \"work\" and value eq \"a@b\"] and userName eq \"a\""
         ));
+        // Every resource with too many emails to index is a candidate.
+        assert!(!index_lookup("emails.value eq \"a@b\""));
         assert!(index_lookup("id eq \"x\""));
         assert!(!index_lookup("title eq \"b\""));
         assert!(!index_lookup("userName eq \"a\" or title eq \"b\""));

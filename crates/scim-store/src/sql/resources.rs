@@ -8,7 +8,7 @@ use super::db::{Db, DbExt, Dialect, OnFailure, SqlRow, SqlValue, params};
 use super::members::{self, MemberEffect};
 use super::now;
 use crate::StoreError;
-use crate::index::{IndexPlan, UNINDEXED, extract};
+use crate::index::{IndexPlan, UNINDEXED, extract, unindexed_entry};
 use crate::model::{
     Actor, ChangeRecord, DeleteMode, Include, IndexedAttr, MEMBERS_PER_RECORD, MemberRef,
     RecordedMember, StoredResource, Update,
@@ -228,7 +228,12 @@ fn write_index_values<A: std::borrow::Borrow<IndexedAttr>>(
     let mut rows: Vec<Vec<SqlValue>> = Vec::new();
     for (attr, list) in values {
         let attr: &IndexedAttr = attr.borrow();
-        for value in list.iter().cloned() {
+        for value in list {
+            let value = if value == UNINDEXED {
+                unindexed_entry(tenant_id, resource_type, &attr.path)
+            } else {
+                value.clone()
+            };
             // The error of a unique attribute's value already in use.
             let in_use = attr.unique.then(|| {
                 ScimError::uniqueness(format!(
@@ -284,10 +289,11 @@ fn clear_index(db: &mut dyn Db, seq: i64) -> Result<(), StoreError> {
     )
 }
 
-/// The indexed attributes whose index strings differ between `before` and `after`, each
-/// with its strings in `after`: what an update rewrites in the index, and only that (most of
-/// an identity provider's PATCHes — a title, a manager, `active` — touch no index row).
-/// Worked out before the write, off the SQLite writer.
+/// The indexed attributes whose index strings differ between `before` and `after` (and those
+/// not indexed value by value in `after`, see below), each with its strings in `after`: what
+/// an update rewrites in the index, and only that (most of an identity provider's PATCHes — a
+/// title, a manager, `active` — touch no index row). Worked out before the write, off the
+/// SQLite writer.
 pub(crate) fn index_changes(
     plan: &IndexPlan,
     resource_type: &str,
@@ -711,13 +717,16 @@ pub(crate) fn apply_update(
     let (before, data, data_changed, index) = if version == base.version {
         check_if_match(a.if_match, &base)?;
         (base, data, data_changed, index)
+    } else if !members_only {
+        // Computed from an older version: the If-Match check needs only the version, the
+        // caller computes again (the document is not read here).
+        let current = StoredResource { version, ..base };
+        check_if_match(a.if_match, &current)?;
+        return Ok(None);
     } else {
         let row = load_row(db, a.tenant_id, a.resource_type, a.id, true)?
             .ok_or_else(|| not_found(a.resource_type, a.id))?;
         check_if_match(a.if_match, &row.resource)?;
-        if !members_only {
-            return Ok(None);
-        }
         // Members only: the document stays as it is now.
         let data = row.resource.data.clone();
         (row.resource, data, false, Vec::new())

@@ -391,8 +391,6 @@ async fn ids_are_time_ordered(f: Fixture) {
     assert_eq!(ids, sorted);
 }
 
-/// An update rewrites the index entries of the indexed attributes it changes, and no
-/// others; lookups by every indexed attribute stay right.
 /// More than `MAX_INDEXED_VALUES` emails: one index entry, found by evaluation (issue 11: a
 /// PATCH replacing 1,000 emails rewrote 1,000 entries on the shared writer).
 async fn attributes_with_many_values_get_one_index_entry(f: Fixture) {
@@ -439,6 +437,11 @@ async fn attributes_with_many_values_get_one_index_entry(f: Fixture) {
     };
     // One entry per tenant for the user with many, one for the user with one.
     assert_eq!(f.index_rows("emails.value").await, 3);
+    assert_eq!(
+        f.index_values("emails.value").await,
+        3,
+        "an entry of each tenant's own"
+    );
     assert_eq!(found("emails.value eq \"M42@example.com\"").await, ["many"]);
     assert_eq!(
         found("emails[value eq \"m149@example.com\"]").await,
@@ -480,6 +483,8 @@ async fn attributes_with_many_values_get_one_index_entry(f: Fixture) {
     assert_eq!(found("emails.value eq \"k1@example.com\"").await, ["many"]);
 }
 
+/// An update rewrites the index entries of the indexed attributes it changes, and no
+/// others; lookups by every indexed attribute stay right.
 async fn updates_rewrite_only_the_index_entries_that_changed(f: Fixture) {
     let s = f.s();
     let data = obj(json!({

@@ -135,17 +135,26 @@ impl Fixture {
 
     /// The number of `attr_index` rows of `attr`, every tenant's, read below the store.
     pub async fn index_rows(&self, attr: &str) -> i64 {
+        self.count_index(attr, "count(*)").await
+    }
+
+    /// The number of distinct values in the `attr_index` rows of `attr`, every tenant's.
+    pub async fn index_values(&self, attr: &str) -> i64 {
+        self.count_index(attr, "count(DISTINCT value)").await
+    }
+
+    async fn count_index(&self, attr: &str, what: &str) -> i64 {
         match (&self.db, &self._dir) {
             (Some(db), _) => db
                 .query_i64(&format!(
-                    "SELECT count(*)::bigint FROM attr_index WHERE attr = '{attr}'"
+                    "SELECT {what}::bigint FROM attr_index WHERE attr = '{attr}'"
                 ))
                 .await
                 .expect("query"),
             (None, Some(dir)) => {
                 let conn = rusqlite::Connection::open(dir.path().join("scim.db")).expect("open");
                 conn.query_row(
-                    "SELECT count(*) FROM attr_index WHERE attr = ?",
+                    &format!("SELECT {what} FROM attr_index WHERE attr = ?"),
                     [attr],
                     |r| r.get(0),
                 )
