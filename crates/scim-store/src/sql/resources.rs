@@ -63,6 +63,16 @@ fn display_of(data: &Map<String, Value>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// ` FOR UPDATE` when a read must lock its row until the transaction ends (PostgreSQL;
+/// SQLite has a single writer).
+fn lock_clause(db: &dyn Db, lock: bool) -> &'static str {
+    if lock && db.dialect() == Dialect::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    }
+}
+
 /// Reads a live resource; with `lock`, the row stays locked until the transaction ends
 /// (PostgreSQL; SQLite has a single writer).
 fn load_row(
@@ -72,11 +82,7 @@ fn load_row(
     id: &str,
     lock: bool,
 ) -> Result<Option<Row0>, StoreError> {
-    let lock = if lock && db.dialect() == Dialect::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = lock_clause(db, lock);
     db.row(
         &format!(
             "SELECT {RESOURCE_COLUMNS} FROM resources
@@ -138,11 +144,7 @@ fn load_version(
     id: &str,
     lock: bool,
 ) -> Result<Option<(i64, i64)>, StoreError> {
-    let lock = if lock && db.dialect() == Dialect::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = lock_clause(db, lock);
     db.row(
         &format!(
             "SELECT seq, version FROM resources
@@ -461,13 +463,15 @@ pub(crate) fn record_roles_changed(
     )
 }
 
-/// Appends the record of a change of a resource's attributes.
+/// Appends the record of a change of a resource's attributes; `serialised` is `before` and
+/// `after` as JSON already (an update prepares them off the writer).
 pub(crate) fn record_attributes(
     db: &mut dyn Db,
     base: &RecordBase<'_>,
     changed: &[String],
     before: Option<&Map<String, Value>>,
     after: Option<&Map<String, Value>>,
+    serialised: Option<(&str, &str)>,
 ) -> Result<(), StoreError> {
     record_change(
         db,
@@ -479,39 +483,8 @@ pub(crate) fn record_attributes(
             after,
             added: &[],
             removed: &[],
-            before_json: None,
-            after_json: None,
-        },
-    )
-}
-
-/// The documents of an update, parsed and as serialised off the writer.
-struct Documents<'a> {
-    before: &'a Map<String, Value>,
-    after: &'a Map<String, Value>,
-    before_json: &'a str,
-    after_json: &'a str,
-}
-
-/// [`record_attributes`] of an update whose documents were serialised before the write.
-fn record_update(
-    db: &mut dyn Db,
-    base: &RecordBase<'_>,
-    changed: &[String],
-    docs: &Documents<'_>,
-) -> Result<(), StoreError> {
-    record_change(
-        db,
-        base,
-        RecordBody {
-            detail: None,
-            changed,
-            before: Some(docs.before),
-            after: Some(docs.after),
-            added: &[],
-            removed: &[],
-            before_json: Some(docs.before_json),
-            after_json: Some(docs.after_json),
+            before_json: serialised.map(|s| s.0),
+            after_json: serialised.map(|s| s.1),
         },
     )
 }
@@ -602,7 +575,7 @@ pub(crate) fn create(
         actor,
         at: &at,
     };
-    record_attributes(db, &base, &changed, None, Some(&data))?;
+    record_attributes(db, &base, &changed, None, Some(&data), None)?;
     record_members(db, &base, Some(&data), &effect)?;
     let members = if member_refs.is_empty() {
         Some(Vec::new())
@@ -768,13 +741,14 @@ pub(crate) fn apply_update(
             } else {
                 changed.into_iter().filter(|p| p != "members").collect()
             };
-            let docs = Documents {
-                before: &before.data,
-                after: &data,
-                before_json: &before_json,
-                after_json: &after_json,
-            };
-            record_update(db, &base, &changed, &docs)?;
+            record_attributes(
+                db,
+                &base,
+                &changed,
+                Some(&before.data),
+                Some(&data),
+                Some((&before_json, &after_json)),
+            )?;
         }
         record_members(db, &base, Some(&data), &effect)?;
         StoredResource {
@@ -929,7 +903,7 @@ pub(crate) fn restore(
         actor,
         at: &at,
     };
-    record_attributes(db, &base, &changed, None, Some(&resource.data))?;
+    record_attributes(db, &base, &changed, None, Some(&resource.data), None)?;
     if !own_members.is_empty() {
         record_members(db, &base, Some(&resource.data), &own_members)?;
     }

@@ -48,19 +48,7 @@ async fn seed(f: &Fixture) -> Vec<String> {
 }
 
 async fn names(f: &Fixture, filter: &str) -> Vec<String> {
-    let page = f
-        .list(f.acme, "User", Some(filter), None, 1, 100)
-        .await
-        .unwrap();
-    assert_eq!(
-        page.total_results as usize,
-        page.resources.len(),
-        "{filter}"
-    );
-    page.resources
-        .iter()
-        .map(|r| r.data["userName"].as_str().unwrap().to_string())
-        .collect()
+    f.user_names(f.acme, filter).await
 }
 
 async fn filters_select_exactly_the_matching_resources(f: Fixture) {

@@ -417,24 +417,7 @@ async fn attributes_with_many_values_get_one_index_entry(f: Fixture) {
     s.create(f.globex, "User", other, Vec::new(), &actor())
         .await
         .unwrap();
-    let found = |filter: &'static str| {
-        let f = &f;
-        async move {
-            let page = f
-                .list(f.acme, "User", Some(filter), None, 1, 10)
-                .await
-                .unwrap();
-            assert_eq!(
-                page.total_results as usize,
-                page.resources.len(),
-                "{filter}"
-            );
-            page.resources
-                .iter()
-                .map(|r| r.data["userName"].as_str().unwrap_or_default().to_string())
-                .collect::<Vec<_>>()
-        }
-    };
+    let found = |filter: &'static str| f.user_names(f.acme, filter);
     // One entry per tenant for the user with many, one for the user with one.
     assert_eq!(f.index_rows("emails.value").await, 3);
     assert_eq!(

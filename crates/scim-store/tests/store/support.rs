@@ -113,48 +113,44 @@ impl Fixture {
     /// (SQLite: the sum of their rowids, which a new row never reuses while a later one
     /// exists; PostgreSQL: of their `xmin`, the writing transaction), read below the store.
     pub async fn index_rows_version(&self, attr: &str) -> i64 {
-        match (&self.db, &self._dir) {
-            (Some(db), _) => db
-                .query_i64(&format!(
-                    "SELECT coalesce(sum(xmin::text::bigint), 0)::bigint FROM attr_index WHERE attr = '{attr}'"
-                ))
-                .await
-                .expect("query"),
-            (None, Some(dir)) => {
-                let conn = rusqlite::Connection::open(dir.path().join("scim.db")).expect("open");
-                conn.query_row(
-                    "SELECT coalesce(sum(rowid), 0) FROM attr_index WHERE attr = ?",
-                    [attr],
-                    |r| r.get(0),
-                )
-                .expect("query")
-            }
-            (None, None) => unreachable!("a fixture has a database"),
-        }
+        self.index_scalar(
+            attr,
+            "coalesce(sum(xmin::text::bigint), 0)::bigint",
+            "coalesce(sum(rowid), 0)",
+        )
+        .await
     }
 
     /// The number of `attr_index` rows of `attr`, every tenant's, read below the store.
     pub async fn index_rows(&self, attr: &str) -> i64 {
-        self.count_index(attr, "count(*)").await
+        self.index_scalar(attr, "count(*)::bigint", "count(*)")
+            .await
     }
 
     /// The number of distinct values in the `attr_index` rows of `attr`, every tenant's.
     pub async fn index_values(&self, attr: &str) -> i64 {
-        self.count_index(attr, "count(DISTINCT value)").await
+        self.index_scalar(
+            attr,
+            "count(DISTINCT value)::bigint",
+            "count(DISTINCT value)",
+        )
+        .await
     }
 
-    async fn count_index(&self, attr: &str, what: &str) -> i64 {
+    /// One aggregate over the `attr_index` rows of `attr` (PostgreSQL's and SQLite's
+    /// spelling of it), read below the store.
+    async fn index_scalar(&self, attr: &str, postgres: &str, sqlite: &str) -> i64 {
         match (&self.db, &self._dir) {
             (Some(db), _) => db
                 .query_i64(&format!(
-                    "SELECT {what}::bigint FROM attr_index WHERE attr = '{attr}'"
+                    "SELECT {postgres} FROM attr_index WHERE attr = '{attr}'"
                 ))
                 .await
                 .expect("query"),
             (None, Some(dir)) => {
                 let conn = rusqlite::Connection::open(dir.path().join("scim.db")).expect("open");
                 conn.query_row(
-                    &format!("SELECT {what} FROM attr_index WHERE attr = ?"),
+                    &format!("SELECT {sqlite} FROM attr_index WHERE attr = ?"),
                     [attr],
                     |r| r.get(0),
                 )
@@ -206,6 +202,24 @@ impl Fixture {
             .create(tenant, "Group", group_data(name), refs, &actor())
             .await
             .expect("create group")
+    }
+
+    /// The `userName`s of the users `filter` selects (one page of up to 100; the page must
+    /// hold them all).
+    pub async fn user_names(&self, tenant: i64, filter: &str) -> Vec<String> {
+        let page = self
+            .list(tenant, "User", Some(filter), None, 1, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            page.total_results as usize,
+            page.resources.len(),
+            "{filter}"
+        );
+        page.resources
+            .iter()
+            .map(|r| r.data["userName"].as_str().unwrap().to_string())
+            .collect()
     }
 
     /// Lists with a filter (and optional sortBy), index pagination.
