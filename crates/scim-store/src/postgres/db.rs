@@ -28,7 +28,7 @@ const STATEMENT_CACHE_LIMIT: usize = 512;
 /// a text NULL (every nullable column the store writes a NULL to is TEXT).
 fn param_type(v: &SqlValue) -> Type {
     match v {
-        SqlValue::Null | SqlValue::Text(_) => Type::TEXT,
+        SqlValue::Null | SqlValue::Text(_) | SqlValue::Document(_) => Type::TEXT,
         SqlValue::Int(_) => Type::INT8,
         SqlValue::Bool(_) => Type::BOOL,
         SqlValue::Blob(_) => Type::BYTEA,
@@ -96,6 +96,8 @@ impl ToSql for SqlValue {
             SqlValue::Int(i) => i.to_sql(ty, out),
             SqlValue::Bool(b) => b.to_sql(ty, out),
             SqlValue::Text(s) => escape(s).as_ref().to_sql(ty, out),
+            // PostgreSQL compresses large text itself (TOAST).
+            SqlValue::Document(d) => escape(d.text()).as_ref().to_sql(ty, out),
             SqlValue::Blob(b) => b.to_sql(ty, out),
         }
     }

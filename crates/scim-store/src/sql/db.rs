@@ -17,6 +17,9 @@ pub enum SqlValue {
     Text(String),
     /// Bytes.
     Blob(Vec<u8>),
+    /// A JSON document: text, which SQLite stores compressed when it is large
+    /// ([`super::document`]); read back with [`SqlRow::text`] like any text.
+    Document(std::sync::Arc<super::document::Document>),
 }
 
 impl From<i64> for SqlValue {
@@ -52,6 +55,11 @@ impl From<Option<String>> for SqlValue {
 impl From<Option<&str>> for SqlValue {
     fn from(v: Option<&str>) -> Self {
         v.map_or(SqlValue::Null, |s| SqlValue::Text(s.to_string()))
+    }
+}
+impl From<std::sync::Arc<super::document::Document>> for SqlValue {
+    fn from(v: std::sync::Arc<super::document::Document>) -> Self {
+        SqlValue::Document(v)
     }
 }
 impl From<Vec<u8>> for SqlValue {

@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub(crate) mod auth_cache;
 pub mod db;
 pub(crate) mod delivery;
+pub mod document;
 pub(crate) mod events;
 pub mod fairness;
 pub(crate) mod lifecycle;
@@ -117,6 +118,12 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Where the data lives, for logs (a file path or a URL without password).
     fn describe(&self) -> String;
+
+    /// Whether the backend stores large documents compressed ([`document`]), so that the
+    /// store compresses an update's documents before handing it to the writer.
+    fn packs_documents(&self) -> bool {
+        false
+    }
 
     /// Sets the engine's gauges (see [`Store::record_gauges`]).
     fn record_gauges(&self) {}
@@ -415,8 +422,13 @@ impl<E: Engine> Store for SqlStore<E> {
             };
             resources::check_if_match(if_match.as_deref(), &current)?;
             let computed = update(&current).map_err(StoreError::Scim)?;
-            let prepared =
-                resources::PreparedUpdate::new(&self.plan, resource_type, current, computed)?;
+            let prepared = resources::PreparedUpdate::new(
+                &self.plan,
+                resource_type,
+                current,
+                computed,
+                self.engine.packs_documents(),
+            )?;
             let (rt, rid, op, actor, if_match) = (
                 resource_type.to_string(),
                 id.to_string(),

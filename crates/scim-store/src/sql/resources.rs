@@ -1,10 +1,13 @@
 //! Resource writes and reads. The write functions run inside one transaction each (the
 //! backend provides it); nothing here commits.
 
+use std::sync::Arc;
+
 use scim_core::ScimError;
 use serde_json::{Map, Value};
 
 use super::db::{Db, DbExt, Dialect, OnFailure, SqlRow, SqlValue, params};
+use super::document::Document;
 use super::members::{self, MemberEffect};
 use super::now;
 use crate::StoreError;
@@ -357,9 +360,10 @@ struct RecordBody<'a> {
     changed: &'a [String],
     before: Option<&'a Map<String, Value>>,
     after: Option<&'a Map<String, Value>>,
-    /// `before` and `after` already serialised (an update prepares them off the writer).
-    before_json: Option<&'a str>,
-    after_json: Option<&'a str>,
+    /// `before` and `after` already serialised (an update prepares them off the writer; a
+    /// create shares the resource's own).
+    before_json: Option<&'a Arc<Document>>,
+    after_json: Option<&'a Arc<Document>>,
     added: &'a [RecordedMember],
     removed: &'a [RecordedMember],
 }
@@ -374,6 +378,15 @@ fn record_change(db: &mut dyn Db, a: &RecordBase<'_>, b: RecordBody<'_>) -> Resu
             None => None,
         })
     };
+    let document = |given: Option<&Arc<Document>>,
+                    m: Option<&Map<String, Value>>|
+     -> Result<SqlValue, StoreError> {
+        Ok(match (given, m) {
+            (Some(d), _) => SqlValue::Document(d.clone()),
+            (None, Some(m)) => SqlValue::Document(Document::new(serde_json::to_string(m)?)),
+            (None, None) => SqlValue::Null,
+        })
+    };
     let columns = "tenant_id, seq, resource_type, resource_id, operation, changed, before, after,
             members_added, members_removed, token_id, token_name, request_id, at, version,
             created, detail";
@@ -383,14 +396,8 @@ fn record_change(db: &mut dyn Db, a: &RecordBase<'_>, b: RecordBody<'_>) -> Resu
         a.resource_id.into(),
         a.operation.into(),
         serde_json::to_string(b.changed)?.into(),
-        match b.before_json {
-            Some(text) => text.into(),
-            None => json(b.before)?.into(),
-        },
-        match b.after_json {
-            Some(text) => text.into(),
-            None => json(b.after)?.into(),
-        },
+        document(b.before_json, b.before)?,
+        document(b.after_json, b.after)?,
         serde_json::to_string(b.added)?.into(),
         serde_json::to_string(b.removed)?.into(),
         a.actor.token_id.clone().into(),
@@ -471,7 +478,7 @@ pub(crate) fn record_attributes(
     changed: &[String],
     before: Option<&Map<String, Value>>,
     after: Option<&Map<String, Value>>,
-    serialised: Option<(&str, &str)>,
+    serialised: (Option<&Arc<Document>>, Option<&Arc<Document>>),
 ) -> Result<(), StoreError> {
     record_change(
         db,
@@ -483,8 +490,8 @@ pub(crate) fn record_attributes(
             after,
             added: &[],
             removed: &[],
-            before_json: serialised.map(|s| s.0),
-            after_json: serialised.map(|s| s.1),
+            before_json: serialised.0,
+            after_json: serialised.1,
         },
     )
 }
@@ -542,6 +549,8 @@ pub(crate) fn create(
     // in cache, instead of on a random page of each.
     let id = uuid::Uuid::now_v7().to_string();
     let at = now();
+    // Serialised once, for the resource and its change record.
+    let text = Document::new(serde_json::to_string(&data)?);
     let sql = "INSERT INTO resources (tenant_id, resource_type, id, version, created, last_modified, data, display)
          VALUES (?, ?, ?, 1, ?, ?, ?, ?)";
     let params = vec![
@@ -550,7 +559,7 @@ pub(crate) fn create(
         id.as_str().into(),
         at.as_str().into(),
         at.as_str().into(),
-        serde_json::to_string(&data)?.into(),
+        SqlValue::Document(text.clone()),
         display_of(&data).into(),
     ];
     let seq = if db.dialect() == Dialect::Postgres {
@@ -575,7 +584,7 @@ pub(crate) fn create(
         actor,
         at: &at,
     };
-    record_attributes(db, &base, &changed, None, Some(&data), None)?;
+    record_attributes(db, &base, &changed, None, Some(&data), (None, Some(&text)))?;
     record_members(db, &base, Some(&data), &effect)?;
     let members = if member_refs.is_empty() {
         Some(Vec::new())
@@ -629,8 +638,8 @@ pub(crate) struct PreparedUpdate {
     update: Update,
     data_changed: bool,
     /// `base.data` and `update.data` serialised, when the document changed.
-    before_json: String,
-    after_json: String,
+    before_json: Arc<Document>,
+    after_json: Arc<Document>,
     index: Vec<(IndexedAttr, Vec<String>)>,
 }
 
@@ -640,17 +649,27 @@ impl PreparedUpdate {
         resource_type: &str,
         base: StoredResource,
         update: Update,
+        pack: bool,
     ) -> Result<PreparedUpdate, StoreError> {
         let data_changed = update.data != base.data;
         let (before_json, after_json, index) = if data_changed {
             (
-                serde_json::to_string(&base.data)?,
-                serde_json::to_string(&update.data)?,
+                Document::new(serde_json::to_string(&base.data)?),
+                Document::new(serde_json::to_string(&update.data)?),
                 index_changes(plan, resource_type, &base.data, &update.data),
             )
         } else {
-            (String::new(), String::new(), Vec::new())
+            (
+                Document::new(String::new()),
+                Document::new(String::new()),
+                Vec::new(),
+            )
         };
+        if pack {
+            // Compressed here rather than on the writer (sql/document.rs).
+            before_json.pack();
+            after_json.pack();
+        }
         Ok(PreparedUpdate {
             base,
             update,
@@ -714,7 +733,7 @@ pub(crate) fn apply_update(
         let text = if data_changed {
             after_json.clone()
         } else {
-            serde_json::to_string(&data)?
+            Document::new(serde_json::to_string(&data)?)
         };
         db.execute_deferred(
             "UPDATE resources SET version = ?, last_modified = ?, data = ?, display = ? WHERE seq = ?",
@@ -747,7 +766,7 @@ pub(crate) fn apply_update(
                 &changed,
                 Some(&before.data),
                 Some(&data),
-                Some((&before_json, &after_json)),
+                (Some(&before_json), Some(&after_json)),
             )?;
         }
         record_members(db, &base, Some(&data), &effect)?;
@@ -903,7 +922,14 @@ pub(crate) fn restore(
         actor,
         at: &at,
     };
-    record_attributes(db, &base, &changed, None, Some(&resource.data), None)?;
+    record_attributes(
+        db,
+        &base,
+        &changed,
+        None,
+        Some(&resource.data),
+        (None, None),
+    )?;
     if !own_members.is_empty() {
         record_members(db, &base, Some(&resource.data), &own_members)?;
     }

@@ -98,6 +98,10 @@ impl Engine for SqliteEngine {
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }
+
+    fn packs_documents(&self) -> bool {
+        true
+    }
 }
 
 impl ToSql for SqlValue {
@@ -110,6 +114,10 @@ impl ToSql for SqlValue {
                 ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
             }
             SqlValue::Blob(b) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(b)),
+            SqlValue::Document(d) => match d.pack() {
+                Some(packed) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(packed)),
+                None => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(d.text().as_bytes())),
+            },
         })
     }
 }
@@ -124,10 +132,20 @@ impl SqlRow for SqliteRow<'_, '_> {
         Ok(self.0.get(i)?)
     }
     fn text(&self, i: usize) -> Result<String, StoreError> {
-        Ok(self.0.get(i)?)
+        self.opt_text(i)?.ok_or_else(|| {
+            StoreError::Database(format!("column {i} is NULL where text was expected"))
+        })
     }
+    /// Text, or a document stored packed (`sql/document.rs`).
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        Ok(self.0.get(i)?)
+        use rusqlite::types::ValueRef;
+        match self.0.get_ref(i)? {
+            ValueRef::Blob(b) => match crate::sql::document::unpack(b)? {
+                Some(text) => Ok(Some(text)),
+                None => Ok(self.0.get(i)?),
+            },
+            _ => Ok(self.0.get(i)?),
+        }
     }
     fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
         Ok(self.0.get(i)?)

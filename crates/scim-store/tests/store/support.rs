@@ -160,6 +160,32 @@ impl Fixture {
         }
     }
 
+    /// The largest size a value of `column` takes on disk among the rows of `table` that
+    /// match `condition` (SQL both spell alike), read below the store: PostgreSQL's
+    /// `pg_column_size` (after TOAST compression), SQLite's bytes (a packed document's BLOB).
+    pub async fn stored_size(&self, table: &str, column: &str, condition: &str) -> i64 {
+        match (&self.db, &self._dir) {
+            (Some(db), _) => db
+                .query_i64(&format!(
+                    "SELECT max(pg_column_size({column}))::bigint FROM {table} WHERE {condition}"
+                ))
+                .await
+                .expect("query"),
+            (None, Some(dir)) => {
+                let conn = rusqlite::Connection::open(dir.path().join("scim.db")).expect("open");
+                conn.query_row(
+                    &format!(
+                        "SELECT max(length(CAST({column} AS BLOB))) FROM {table} WHERE {condition}"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("query")
+            }
+            (None, None) => unreachable!("a fixture has a database"),
+        }
+    }
+
     /// A second, independent store on the same database: another instance (PostgreSQL);
     /// the same store for SQLite (one process owns a SQLite file).
     pub async fn second_instance(&self) -> Arc<dyn Store> {
