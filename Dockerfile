@@ -12,6 +12,7 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 COPY crates ./crates
 RUN cargo build --release --locked -p scim-cli \
     && cp target/release/scim /usr/local/bin/scim \
