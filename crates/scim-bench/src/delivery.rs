@@ -100,8 +100,12 @@ fn note_arrival(arrivals: &Arrivals, event: &Value, at: Instant) {
 }
 
 /// The webhook receiver: one event, or a batch (`scim.batch`) of them, per request.
-async fn receive(State(arrivals): State<Arrivals>, body: Bytes) -> StatusCode {
+async fn receive(
+    State((arrivals, requests)): State<(Arrivals, Arc<AtomicU64>)>,
+    body: Bytes,
+) -> StatusCode {
     let at = Instant::now();
+    requests.fetch_add(1, Ordering::Relaxed);
     let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
         return StatusCode::BAD_REQUEST;
     };
@@ -253,6 +257,7 @@ async fn follow_feed(
     tenant: String,
     arrivals: Arrivals,
     stop: Arc<AtomicBool>,
+    polls: Arc<AtomicU64>,
 ) -> Result<()> {
     let first = admin
         .call(
@@ -271,6 +276,7 @@ async fn follow_feed(
             )
             .await?;
         let at = Instant::now();
+        polls.fetch_add(1, Ordering::Relaxed);
         if let Some(events) = page.get("events").and_then(Value::as_array) {
             for e in events {
                 note_arrival(&arrivals, e, at);
@@ -344,9 +350,12 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
     let feed: Arrivals = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
+    // Webhook requests received and feed reads answered (events per wake-up of each).
+    let hook_requests = Arc::new(AtomicU64::new(0));
+    let feed_polls = Arc::new(AtomicU64::new(0));
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
-        .with_state(hooks.clone());
+        .with_state((hooks.clone(), hook_requests.clone()));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let mut hook_id = None;
     if use_hook {
@@ -373,6 +382,7 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
             args.tenant.clone(),
             feed.clone(),
             stop.clone(),
+            feed_polls.clone(),
         ))
     });
     let arrived = |acked: &HashMap<String, Instant>| {
@@ -400,9 +410,21 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
         args.batch
     );
     let acks: Arrivals = Arc::default();
+    let (requests_before, polls_before) = (
+        hook_requests.load(Ordering::Relaxed),
+        feed_polls.load(Ordering::Relaxed),
+    );
     let during = creates(&client, args, "b", Some(acks.clone())).await?;
     let load_end = Instant::now();
+    let requests = hook_requests.load(Ordering::Relaxed) - requests_before;
+    let polls = feed_polls.load(Ordering::Relaxed) - polls_before;
     during.show();
+    let per = |n: u64| during.created as f64 / n.max(1) as f64;
+    println!(
+        "  webhook requests {requests} ({:.1} events each), feed reads {polls} ({:.1} events each)",
+        per(requests),
+        per(polls)
+    );
     let acked = acks.lock().map_err(|_| anyhow!("poisoned"))?.clone();
     let drain_deadline = load_end + Duration::from_secs(args.drain_timeout);
     while Instant::now() < drain_deadline && !arrived(&acked) {
@@ -443,6 +465,8 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
         "batch": args.batch,
         "consumers": consumers,
         "drained_after_load_s": drained,
+        "webhook_requests": requests,
+        "feed_reads": polls,
     });
     let (mut missing_hook, mut missing_feed) = (0, 0);
     if use_hook {
