@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use crate::StoreError;
 use crate::backend::AnyStore;
 use crate::sql::db::{Db, DbError, DbExt, Dialect, SqlRow, SqlValue};
+use crate::sql::document::Document;
 use crate::sql::{Engine, SqlStore};
 
 /// Rows read per page (and written per target transaction).
@@ -31,6 +32,9 @@ enum Col {
     Int,
     Text,
     OptText,
+    /// A JSON document (`sql/document.rs`): written so that SQLite keeps a large one packed.
+    Doc,
+    OptDoc,
     Blob,
     /// A boolean, selected as `CASE WHEN c THEN 1 ELSE 0 END` (SQLite keeps 0/1).
     Bool,
@@ -126,7 +130,7 @@ const RESOURCES: Table = Table {
         ("version", Col::Int),
         ("created", Col::Text),
         ("last_modified", Col::Text),
-        ("data", Col::Text),
+        ("data", Col::Doc),
         ("display", Col::OptText),
         ("deleted", Col::OptText),
     ],
@@ -186,8 +190,8 @@ const CHANGES: Table = Table {
         ("resource_id", Col::Text),
         ("operation", Col::Text),
         ("changed", Col::Text),
-        ("before", Col::OptText),
-        ("after", Col::OptText),
+        ("before", Col::OptDoc),
+        ("after", Col::OptDoc),
         ("members_added", Col::Text),
         ("members_removed", Col::Text),
         ("token_id", Col::OptText),
@@ -611,6 +615,10 @@ fn read_row(table: &Table, r: &dyn SqlRow) -> Result<Row, StoreError> {
                 Col::Int => SqlValue::Int(r.int(i)?),
                 Col::Text => SqlValue::Text(r.text(i)?),
                 Col::OptText => r.opt_text(i)?.into(),
+                Col::Doc => SqlValue::Document(Document::new(r.text(i)?)),
+                Col::OptDoc => r
+                    .opt_text(i)?
+                    .map_or(SqlValue::Null, |t| SqlValue::Document(Document::new(t))),
                 Col::Blob => SqlValue::Blob(r.blob(i)?),
                 Col::Bool => SqlValue::Bool(r.int(i)? != 0),
                 Col::OptInt => match r.opt_text(i)?.map(|t| t.parse::<i64>()) {

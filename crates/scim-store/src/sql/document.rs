@@ -25,8 +25,9 @@ pub const MAGIC: &[u8; 4] = b"\0lz4";
 /// A packed document is kept only when it is at most this fraction of the text.
 const WORTH_IT: f64 = 0.75;
 /// The longest text a packed document may claim to hold (a damaged BLOB must not make a
-/// reader allocate without bound).
-const MAX_TEXT: usize = 1 << 30;
+/// reader allocate without bound): far above any document a request can produce (bodies are
+/// at most a few MiB, multi-valued attributes bounded).
+const MAX_TEXT: usize = 64 << 20;
 
 /// A serialised JSON document about to be written (see the module documentation).
 #[derive(Debug)]
@@ -94,6 +95,12 @@ pub fn unpack(bytes: &[u8]) -> Result<Option<String>, StoreError> {
         return Err(damaged(format!("it claims {claimed} bytes")));
     }
     let text = lz4_flex::decompress_size_prepended(block).map_err(|e| damaged(e.to_string()))?;
+    if text.len() != claimed as usize {
+        return Err(damaged(format!(
+            "it holds {} bytes, not the {claimed} it claims",
+            text.len()
+        )));
+    }
     String::from_utf8(text)
         .map(Some)
         .map_err(|e| damaged(e.to_string()))
@@ -153,6 +160,11 @@ mod tests {
         assert!(unpack(b"\0lz4\xff\xff\xff\xff\x00").is_err());
         let mut packed = Document::new(emails(500)).pack().unwrap().to_vec();
         packed.truncate(packed.len() / 2);
+        assert!(unpack(&packed).is_err());
+        // A block that decodes to fewer bytes than its header claims.
+        let mut packed = Document::new(emails(500)).pack().unwrap().to_vec();
+        let claimed = u32::from_le_bytes(packed[4..8].try_into().unwrap()) + 7;
+        packed[4..8].copy_from_slice(&claimed.to_le_bytes());
         assert!(unpack(&packed).is_err());
     }
 

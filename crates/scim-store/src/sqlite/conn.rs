@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::StoreError;
 
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     include_str!("../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../migrations/sqlite/0002_events_admin.sql"),
     include_str!("../../migrations/sqlite/0003_tenant_settings_tokens.sql"),
@@ -21,6 +21,7 @@ const MIGRATIONS: [&str; 11] = [
     include_str!("../../migrations/sqlite/0009_roles2.sql"),
     include_str!("../../migrations/sqlite/0010_requests.sql"),
     include_str!("../../migrations/sqlite/0011_admin_last_used.sql"),
+    include_str!("../../migrations/sqlite/0012_packed_documents.sql"),
 ];
 
 const READERS: usize = 8;

@@ -1,0 +1,5 @@
+-- From this version on, a JSON document of 4 KiB or more (resources.data, changes.before,
+-- changes.after) may be stored as a BLOB: the bytes 00 'l' 'z' '4', then the LZ4 block of its
+-- text (src/sql/document.rs). Nothing is rewritten: older rows stay text and read as before.
+-- This version number exists so that an older build, which cannot read such a BLOB, refuses
+-- the database instead of failing on the first large document.
