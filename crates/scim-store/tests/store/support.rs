@@ -140,47 +140,33 @@ impl Fixture {
     /// One aggregate over the `attr_index` rows of `attr` (PostgreSQL's and SQLite's
     /// spelling of it), read below the store.
     async fn index_scalar(&self, attr: &str, postgres: &str, sqlite: &str) -> i64 {
-        match (&self.db, &self._dir) {
-            (Some(db), _) => db
-                .query_i64(&format!(
-                    "SELECT {postgres} FROM attr_index WHERE attr = '{attr}'"
-                ))
-                .await
-                .expect("query"),
-            (None, Some(dir)) => {
-                let conn = rusqlite::Connection::open(dir.path().join("scim.db")).expect("open");
-                conn.query_row(
-                    &format!("SELECT {sqlite} FROM attr_index WHERE attr = ?"),
-                    [attr],
-                    |r| r.get(0),
-                )
-                .expect("query")
-            }
-            (None, None) => unreachable!("a fixture has a database"),
-        }
+        let rows = format!("FROM attr_index WHERE attr = '{attr}'");
+        self.scalar(
+            &format!("SELECT {postgres} {rows}"),
+            &format!("SELECT {sqlite} {rows}"),
+        )
+        .await
     }
 
     /// The largest size a value of `column` takes on disk among the rows of `table` that
     /// match `condition` (SQL both spell alike), read below the store: PostgreSQL's
     /// `pg_column_size` (after TOAST compression), SQLite's bytes (a packed document's BLOB).
     pub async fn stored_size(&self, table: &str, column: &str, condition: &str) -> i64 {
+        let rows = format!("FROM {table} WHERE {condition}");
+        self.scalar(
+            &format!("SELECT max(pg_column_size({column}))::bigint {rows}"),
+            &format!("SELECT max(length(CAST({column} AS BLOB))) {rows}"),
+        )
+        .await
+    }
+
+    /// One integer read below the store, with the query spelled for the fixture's backend.
+    async fn scalar(&self, postgres: &str, sqlite: &str) -> i64 {
         match (&self.db, &self._dir) {
-            (Some(db), _) => db
-                .query_i64(&format!(
-                    "SELECT max(pg_column_size({column}))::bigint FROM {table} WHERE {condition}"
-                ))
-                .await
-                .expect("query"),
+            (Some(db), _) => db.query_i64(postgres).await.expect("query"),
             (None, Some(dir)) => {
                 let conn = rusqlite::Connection::open(dir.path().join("scim.db")).expect("open");
-                conn.query_row(
-                    &format!(
-                        "SELECT max(length(CAST({column} AS BLOB))) FROM {table} WHERE {condition}"
-                    ),
-                    [],
-                    |r| r.get(0),
-                )
-                .expect("query")
+                conn.query_row(sqlite, [], |r| r.get(0)).expect("query")
             }
             (None, None) => unreachable!("a fixture has a database"),
         }
