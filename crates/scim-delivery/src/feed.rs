@@ -13,7 +13,8 @@ use scim_store::{Store, Tenant};
 use tokio::time::Instant;
 
 use crate::DeliveryError;
-use crate::event::{self, Event, EventFilter, RenderContext};
+use crate::event::{self, EventFilter, RenderContext};
+use crate::shared::SharedEvent;
 use crate::tail::Tail;
 
 /// Most events one read returns.
@@ -40,8 +41,9 @@ pub struct FeedRequest {
 /// One read's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedPage {
-    /// The events, in position order.
-    pub events: Vec<Event>,
+    /// The events, in position order (shared with the feed's other readers: see
+    /// [`SharedEvent`]).
+    pub events: Vec<SharedEvent>,
     /// The cursor to ask from next: the position of the last event, or further when
     /// events the filter left out came after it.
     pub next: i64,
@@ -50,7 +52,7 @@ pub struct FeedPage {
 }
 
 impl FeedPage {
-    fn new(events: Vec<Event>, next: i64, head: i64) -> FeedPage {
+    fn new(events: Vec<SharedEvent>, next: i64, head: i64) -> FeedPage {
         FeedPage { events, next, head }
     }
 }
@@ -205,7 +207,7 @@ impl Feed {
                 {
                     event::set_effective_roles(user, r);
                 }
-                derived.push(e);
+                derived.push(SharedEvent::new(e));
             }
             self.tail.keep(tenant.id, &base_url, from, &derived);
             let looked = kept.len() + derived.len();

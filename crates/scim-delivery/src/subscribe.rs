@@ -10,6 +10,7 @@ use scim_store::Tenant;
 use crate::DeliveryError;
 use crate::event::{Event, EventFilter};
 use crate::feed::{Feed, FeedRequest, MAX_LIMIT};
+use crate::shared::SharedEvent;
 
 /// How long one wait for new events lasts before the subscription asks again.
 const WAIT: Duration = Duration::from_secs(30);
@@ -69,7 +70,8 @@ pub fn subscribe(
             match s.feed.read(&s.tenant, &request).await {
                 Ok(page) => {
                     s.cursor = page.next;
-                    s.buffer.extend(page.events);
+                    s.buffer
+                        .extend(page.events.into_iter().map(SharedEvent::into_event));
                 }
                 Err(e) => {
                     s.ended = matches!(e, DeliveryError::CursorExpired { .. });

@@ -6,7 +6,8 @@
 //! change record), so the first reader derives it and the others take it from here: they
 //! still ask the log for what comes after the events kept (and whether their cursor is
 //! still served), but they do not parse, look up roles for and derive the same records
-//! again.
+//! again, and they share the events themselves, with the JSON written for the first
+//! consumer that sent them ([`SharedEvent`]).
 //!
 //! What is kept is a window of consecutive positions per tenant (a tenant's positions have
 //! no gaps), the newest [`KEEP_PER_TENANT`] events, for the [`KEEP_TENANTS`] tenants read
@@ -16,7 +17,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::event::Event;
+use crate::shared::SharedEvent;
 
 /// Events kept per tenant.
 const KEEP_PER_TENANT: usize = 256;
@@ -28,7 +29,7 @@ struct Window {
     /// The base URL the events were rendered with (`meta.location`); a different one (a
     /// tenant renamed) starts a new window.
     base_url: String,
-    events: VecDeque<Event>,
+    events: VecDeque<SharedEvent>,
     /// When the window was last read, to find the tenant read least recently.
     used: u64,
 }
@@ -57,7 +58,7 @@ impl Tail {
         base_url: &str,
         after: i64,
         limit: usize,
-    ) -> Vec<Event> {
+    ) -> Vec<SharedEvent> {
         let Ok(mut guard) = self.windows.lock() else {
             return Vec::new();
         };
@@ -83,7 +84,7 @@ impl Tail {
     /// Keeps `events`, derived from the log right after position `after` (consecutive, in
     /// order, unfiltered). They extend the tenant's window when they follow it; otherwise
     /// they replace it if they are newer, and are dropped if they are older.
-    pub(crate) fn keep(&self, tenant_id: i64, base_url: &str, after: i64, events: &[Event]) {
+    pub(crate) fn keep(&self, tenant_id: i64, base_url: &str, after: i64, events: &[SharedEvent]) {
         let Some(last) = events.last().map(|e| e.position) else {
             return;
         };
@@ -127,8 +128,8 @@ mod tests {
     use super::*;
     use crate::event::{EventActor, EventData, EventType};
 
-    fn event(position: i64) -> Event {
-        Event {
+    fn event(position: i64) -> SharedEvent {
+        SharedEvent::new(crate::event::Event {
             id: format!("evt-{position}"),
             event_type: EventType::UserCreated,
             version: 1,
@@ -145,14 +146,14 @@ mod tests {
                 delete_mode: None,
                 roles: None,
             },
-        }
+        })
     }
 
-    fn events(from: i64, to: i64) -> Vec<Event> {
+    fn events(from: i64, to: i64) -> Vec<SharedEvent> {
         (from..=to).map(event).collect()
     }
 
-    fn positions(v: &[Event]) -> Vec<i64> {
+    fn positions(v: &[SharedEvent]) -> Vec<i64> {
         v.iter().map(|e| e.position).collect()
     }
 

@@ -319,8 +319,13 @@ impl Applier {
                     .iter()
                     .take_while(|e| !blocked.contains_key(&e.data.id))
                     .count();
+                let batch: Vec<Event> = if run > 1 {
+                    page.events[..run].iter().map(|e| Event::clone(e)).collect()
+                } else {
+                    Vec::new()
+                };
                 if run > 1
-                    && let Ok(Applied::Done) = self.target.apply_batch(&page.events[..run]).await
+                    && let Ok(Applied::Done) = self.target.apply_batch(&batch).await
                 {
                     progress.applied += run as u64;
                     status.position = page.events[run - 1].position;

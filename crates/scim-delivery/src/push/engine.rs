@@ -27,7 +27,7 @@ use super::retry::RetryPolicy;
 use super::webhook::{self, HttpOptions, WebhookSink};
 use crate::event::EventFilter;
 use crate::feed::{Feed, FeedRequest};
-use crate::{DeliveryError, Event};
+use crate::{DeliveryError, SharedEvent};
 
 /// Events read ahead from the change log per destination.
 const READ_AHEAD: u32 = 500;
@@ -57,7 +57,7 @@ pub trait Sink: Send {
     /// Most events per send.
     fn chunk(&self, d: &Destination) -> usize;
     /// Sends events, in order; acknowledged as a whole or not at all.
-    async fn send(&mut self, d: &Destination, events: &[Event]) -> Sent;
+    async fn send(&mut self, d: &Destination, events: &[SharedEvent]) -> Sent;
 }
 
 /// How the engine behaves.
@@ -461,7 +461,7 @@ impl Worker<'_> {
             }
 
             let chunk = sink.chunk(&d).max(1);
-            let chunks: Vec<&[Event]> = page.events.chunks(chunk).collect();
+            let chunks: Vec<&[SharedEvent]> = page.events.chunks(chunk).collect();
             let count = chunks.len();
             let mut caught_up = true;
             for (i, events) in chunks.into_iter().enumerate() {

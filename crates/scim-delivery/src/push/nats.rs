@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use scim_store::delivery::Destination;
 
 use super::engine::{Sent, Sink};
-use crate::Event;
+use crate::{Event, SharedEvent};
 
 /// The stream events are published to.
 pub const STREAM: &str = "SCIM_EVENTS";
@@ -66,7 +66,7 @@ impl NatsSink {
         Ok(js)
     }
 
-    async fn publish(&mut self, url: &str, events: &[Event]) -> Result<(), String> {
+    async fn publish(&mut self, url: &str, events: &[SharedEvent]) -> Result<(), String> {
         let js = self.context(url).await?;
         // Published in order, then acknowledged in order: the stream stores them in the
         // order sent, and a failure resends from the first (duplicates are dropped by id).
@@ -74,9 +74,9 @@ impl NatsSink {
         for e in events {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, e.id.as_str());
-            let payload = serde_json::to_vec(e).unwrap_or_default();
+            let payload = bytes::Bytes::copy_from_slice(e.json().as_bytes());
             let ack = js
-                .publish_with_headers(subject(e), headers, payload.into())
+                .publish_with_headers(subject(e), headers, payload)
                 .await
                 .map_err(|err| format!("publishing {} failed: {err}", e.id))?;
             acks.push(ack);
@@ -95,7 +95,7 @@ impl Sink for NatsSink {
         CHUNK
     }
 
-    async fn send(&mut self, d: &Destination, events: &[Event]) -> Sent {
+    async fn send(&mut self, d: &Destination, events: &[SharedEvent]) -> Sent {
         let started = Instant::now();
         let id = events.first().map(|e| e.id.clone()).unwrap_or_default();
         let result = self.publish(&d.url, events).await;

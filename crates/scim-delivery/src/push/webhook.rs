@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 use scim_store::delivery::Destination;
-use serde_json::json;
 
 use super::address;
 use super::engine::{Sent, Sink};
 use super::retry::parse_retry_after;
 use super::signing;
-use crate::Event;
+use crate::SharedEvent;
+use crate::shared::json_array;
 
 /// How much of a failing receiver's answer is kept in the attempt's record.
 const BODY_KEPT: usize = 512;
@@ -53,9 +53,9 @@ pub fn client(options: &HttpOptions) -> Result<reqwest::Client, reqwest::Error> 
 
 /// The body and `webhook-id` of a delivery: the event itself, or for an endpoint with
 /// batches a `scim.batch` envelope holding them (its id names the first and last event).
-pub fn payload(d: &Destination, events: &[Event]) -> (String, Vec<u8>) {
+pub fn payload(d: &Destination, events: &[SharedEvent]) -> (String, Vec<u8>) {
     match events {
-        [one] if d.batch_max <= 1 => (one.id.clone(), serde_json::to_vec(one).unwrap_or_default()),
+        [one] if d.batch_max <= 1 => (one.id.clone(), one.json().as_bytes().to_vec()),
         _ => {
             let first = events.first();
             let last = events.last();
@@ -67,14 +67,21 @@ pub fn payload(d: &Destination, events: &[Event]) -> (String, Vec<u8>) {
                 ),
                 _ => String::new(),
             };
-            let body = json!({
-                "type": "scim.batch",
-                "timestamp": last.map(|l| l.timestamp.clone()),
-                "data": { "events": events },
-            });
-            (id, serde_json::to_vec(&body).unwrap_or_default())
+            // Written around the events' kept texts (not through a `Value`, which would
+            // copy every resource): `{"type", "timestamp", "data": {"events": [...]}}`.
+            let timestamp = last.map_or_else(|| "null".to_string(), |l| json_string(&l.timestamp));
+            let body = format!(
+                r#"{{"type":"scim.batch","timestamp":{timestamp},"data":{{"events":{}}}}}"#,
+                json_array(events)
+            );
+            (id, body.into_bytes())
         }
     }
+}
+
+/// `text` as a JSON string.
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
 }
 
 /// The keys a delivery is signed with now: the secret, and the previous one during a
@@ -119,7 +126,7 @@ impl Sink for WebhookSink {
         usize::try_from(d.batch_max.clamp(1, 1000)).unwrap_or(1)
     }
 
-    async fn send(&mut self, d: &Destination, events: &[Event]) -> Sent {
+    async fn send(&mut self, d: &Destination, events: &[SharedEvent]) -> Sent {
         let (id, body) = payload(d, events);
         let started = Instant::now();
         let failed = |error: String, status: Option<u16>| Sent {

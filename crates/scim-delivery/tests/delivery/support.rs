@@ -185,7 +185,7 @@ impl Fixture {
             .unwrap()
             .events
             .into_iter()
-            .map(|e| (e.id, e.position, e.event_type.to_string()))
+            .map(|e| (e.id.clone(), e.position, e.event_type.to_string()))
             .collect()
     }
 }

@@ -77,16 +77,19 @@ pub(crate) fn log_slice(
         .first()
         .map_or(0, |h| h.1)
         .max(records.last().map_or(0, |r| r.seq));
+    // Users' creates tell their roles from the page itself; the other users' records ask
+    // the log.
+    let complete = records.len() < usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut roles = super::roles::roles_after_creates(&records, complete);
     let users: Vec<(String, i64)> = records
         .iter()
         .filter(|r| r.resource_type == "User" && r.after.is_some())
         .map(|r| (r.resource_id.clone(), r.seq))
+        .filter(|key| !roles.contains_key(key))
         .collect();
-    let roles = if users.is_empty() {
-        Default::default()
-    } else {
-        super::roles::roles_at(db, tenant_id, &users)?
-    };
+    if !users.is_empty() {
+        roles.extend(super::roles::roles_at(db, tenant_id, &users)?);
+    }
     Ok(LogSlice {
         first_kept,
         records,

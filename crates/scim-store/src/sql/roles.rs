@@ -24,7 +24,7 @@ use super::db::{Db, DbExt, Dialect, params};
 use super::members::groups_of;
 use super::resources::RecordBase;
 use crate::StoreError;
-use crate::model::{Actor, RecordedMember};
+use crate::model::{Actor, ChangeRecord, RecordedMember};
 use crate::roles::{RoleMatch, RoleRule, RoleRuleSpec};
 
 /// The operation of the change record a role change appends (`user.roles_changed`).
@@ -681,6 +681,46 @@ fn roles_of_detail(detail: &Map<String, Value>, before: bool) -> Option<BTreeSet
     Some(roles)
 }
 
+/// The effective roles right after the users' `create` records of `records` (a page of a
+/// tenant's log, in order) that the page itself tells, without a look at the rest of the
+/// log: [`roles_at`]'s answer for those pairs.
+///
+/// A new user has no record before its create (ids are new UUIDs, never reused), and a
+/// write that gives it roles appends its `roles_changed` record at the next position, in
+/// the same commit ([`on_change`] runs right after the write's record). So the record at
+/// `p + 1` decides: that user's `roles_changed` gives its roles; any other record, none.
+/// When the page does not hold `p + 1`, it decides only if the page is `complete` (it
+/// reaches the head of its snapshot, which would include `p + 1` with `p`); otherwise
+/// the pair is left to [`roles_at`]. A create-heavy log (a first provisioning) then
+/// costs no statement here.
+pub(crate) fn roles_after_creates(
+    records: &[ChangeRecord],
+    complete: bool,
+) -> HashMap<(String, i64), Vec<String>> {
+    let mut out = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        if r.resource_type != "User" || r.operation != "create" || r.after.is_none() {
+            continue;
+        }
+        let roles = match records.get(i + 1) {
+            Some(next) if next.seq == r.seq + 1 => {
+                if next.operation == ROLES_CHANGED && next.resource_id == r.resource_id {
+                    match roles_of_detail(&next.detail, false) {
+                        Some(roles) => roles,
+                        None => continue,
+                    }
+                } else {
+                    BTreeSet::new()
+                }
+            }
+            None if complete => BTreeSet::new(),
+            _ => continue,
+        };
+        out.insert((r.resource_id.clone(), r.seq), roles.into_iter().collect());
+    }
+    out
+}
+
 /// The effective roles of users as of change records of theirs: for each `(user id,
 /// position of a record of that user)`, the roles right after that record's write — a
 /// user's write recomputes its roles at once, appending its `roles_changed` record right
@@ -811,7 +851,55 @@ pub(crate) fn roles_at(
 
 #[cfg(test)]
 mod tests {
-    use super::padded;
+    use super::{ChangeRecord, ROLES_CHANGED, json, padded, roles_after_creates};
+
+    fn record(seq: i64, user: &str, operation: &str) -> ChangeRecord {
+        ChangeRecord {
+            seq,
+            tenant_id: 1,
+            resource_type: "User".into(),
+            resource_id: user.into(),
+            operation: operation.into(),
+            changed: Vec::new(),
+            before: None,
+            after: Some(json!({"userName": user})),
+            members_added: Vec::new(),
+            members_removed: Vec::new(),
+            version: Some(1),
+            created: None,
+            detail: Default::default(),
+            actor: Default::default(),
+            at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_record_after_a_create_tells_its_roles() {
+        let mut granted = record(2, "a", ROLES_CHANGED);
+        granted.detail = json!({"added": ["x", "w"], "removed": [], "roles": ["x", "w"]})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let page = [
+            record(1, "a", "create"),
+            granted,
+            record(3, "b", "create"),
+            record(4, "c", "patch"),
+            record(5, "d", "create"),
+        ];
+        let got = roles_after_creates(&page, false);
+        assert_eq!(got[&("a".to_string(), 1)], ["w", "x"]);
+        assert!(got[&("b".to_string(), 3)].is_empty());
+        // Not a create, or the page cut right after it: left to the log.
+        assert!(!got.contains_key(&("c".to_string(), 4)));
+        assert!(!got.contains_key(&("d".to_string(), 5)));
+        // A page that reaches the head: nothing follows in the commit, so none.
+        let got = roles_after_creates(&page, true);
+        assert!(got[&("d".to_string(), 5)].is_empty());
+        // A gap (records pruned or another page): left to the log.
+        let got = roles_after_creates(&[record(1, "a", "create"), record(3, "b", "patch")], true);
+        assert!(got.is_empty());
+    }
 
     #[test]
     fn chunks_are_padded_to_few_shapes_with_repeats_of_the_last() {

@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 use crate::support::{Fixture, actor, members_op, set};
 
-store_tests!(roles_as_of_positions_are_exact_after_pruning_and_deletion);
+store_tests!(
+    roles_as_of_positions_are_exact_after_pruning_and_deletion,
+    a_page_of_the_log_tells_the_roles_after_creates_as_the_log_does
+);
 
 async fn rule(
     s: &Arc<dyn Store>,
@@ -165,4 +168,58 @@ async fn roles_as_of_positions_are_exact_after_pruning_and_deletion(f: Fixture) 
     let got = roles_at(&s, f.globex, &[(&carol, carol_created), (&carol, restored)]).await;
     assert_eq!(got[&(carol.clone(), carol_created)], roles(&["member"]));
     assert_eq!(got[&(carol.clone(), restored)], roles(&["member"]));
+}
+
+/// `log_slice` answers the roles right after a user's create from the page itself (the
+/// next record decides); whatever the page's bounds, the answer is `roles_at`'s.
+async fn a_page_of_the_log_tells_the_roles_after_creates_as_the_log_does(f: Fixture) {
+    let s = f.s();
+    let start = s.change_head(f.acme).await.unwrap();
+    let mut users = Vec::new();
+    users.push(f.user(f.acme, "ann").await.id);
+    users.push(f.user(f.acme, "ben").await.id);
+    rule(&s, "acme", "member", RoleMatch::Default, None).await;
+    users.push(f.user(f.acme, "cy").await.id);
+    f.group(f.acme, "Staff", &[]).await;
+    users.push(f.user(f.acme, "dee").await.id);
+    users.push(f.user(f.acme, "eve").await.id);
+    let head = s.change_head(f.acme).await.unwrap();
+    let creates: Vec<(String, i64)> = s
+        .changes(f.acme, start, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.operation == "create" && c.resource_type == "User")
+        .map(|c| (c.resource_id.clone(), c.seq))
+        .collect();
+    assert_eq!(creates.len(), users.len());
+    let truth = s.roles_at(f.acme, creates.clone()).await.unwrap();
+    assert_eq!(
+        truth[&creates[0]],
+        Vec::<String>::new(),
+        "created before the rule"
+    );
+    assert_eq!(
+        truth[&creates[4]],
+        roles(&["member"]),
+        "created under the rule"
+    );
+    let mut answered = 0;
+    for after in start..head {
+        for limit in 1..=4 {
+            let slice = s.log_slice(f.acme, after, limit).await.unwrap();
+            for r in &slice.records {
+                let key = (r.resource_id.clone(), r.seq);
+                if let Some(expected) = truth.get(&key) {
+                    assert_eq!(
+                        slice.roles.get(&key),
+                        Some(expected),
+                        "after {after}, limit {limit}: {key:?}"
+                    );
+                    answered += 1;
+                }
+            }
+        }
+    }
+    assert!(answered > 20, "{answered}");
 }

@@ -1,0 +1,157 @@
+//! Events as the feed hands them out: derived once, serialised once, shared by every
+//! consumer.
+//!
+//! The consumers of a server that keep up (a webhook deliverer, a long-polling feed reader,
+//! a NATS publisher) read the same events a moment apart. A [`SharedEvent`] is one
+//! reference-counted event whose JSON is written on first use and kept, so that the second
+//! and later consumers neither copy the resource it carries nor serialise it again. The
+//! bodies the consumers send are assembled from these texts ([`json_array`]).
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use crate::event::Event;
+
+/// One event, cheap to clone, with its JSON written once (see the module documentation).
+/// It dereferences to the [`Event`].
+#[derive(Clone)]
+pub struct SharedEvent(Arc<Inner>);
+
+struct Inner {
+    event: Event,
+    json: OnceLock<Box<str>>,
+}
+
+impl SharedEvent {
+    /// Shares `event`.
+    pub fn new(event: Event) -> SharedEvent {
+        SharedEvent(Arc::new(Inner {
+            event,
+            json: OnceLock::new(),
+        }))
+    }
+
+    /// The event's JSON (as `serde_json::to_string` writes it), written on the first call.
+    pub fn json(&self) -> &str {
+        self.0.json.get_or_init(|| {
+            // An event holds strings, numbers and JSON values only: it always serialises.
+            serde_json::to_string(&self.0.event)
+                .unwrap_or_else(|e| {
+                    tracing::error!(event = %self.0.event.id, error = %e, "an event did not serialise");
+                    String::from("null")
+                })
+                .into_boxed_str()
+        })
+    }
+
+    /// The event itself: taken when this is the last reference, copied otherwise.
+    pub fn into_event(self) -> Event {
+        match Arc::try_unwrap(self.0) {
+            Ok(inner) => inner.event,
+            Err(shared) => shared.event.clone(),
+        }
+    }
+}
+
+impl From<Event> for SharedEvent {
+    fn from(event: Event) -> SharedEvent {
+        SharedEvent::new(event)
+    }
+}
+
+impl Deref for SharedEvent {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.0.event
+    }
+}
+
+impl PartialEq for SharedEvent {
+    fn eq(&self, other: &SharedEvent) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.event == other.0.event
+    }
+}
+
+impl fmt::Debug for SharedEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.event.fmt(f)
+    }
+}
+
+/// The JSON array of `events`, in order, from their kept texts.
+pub fn json_array<'a>(events: impl IntoIterator<Item = &'a SharedEvent>) -> String {
+    let mut out = String::from("[");
+    for (i, e) in events.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(e.json());
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventActor, EventData, EventType};
+    use serde_json::{Value, json};
+
+    fn event(position: i64) -> Event {
+        Event {
+            id: format!("evt-{position}"),
+            event_type: EventType::UserCreated,
+            version: 1,
+            tenant: "acme".into(),
+            position,
+            timestamp: "2026-12-04T08:00:00.000Z".into(),
+            actor: EventActor {
+                token: Some("okta \"prod\"".into()),
+                request_id: None,
+            },
+            data: EventData {
+                resource_type: "User".into(),
+                id: format!("u{position}"),
+                resource: Some(json!({"userName": "fred\u{e9}\n", "emails": [{"value": "f@x"}]})),
+                changes: Vec::new(),
+                members: Vec::new(),
+                delete_mode: None,
+                roles: None,
+            },
+        }
+    }
+
+    #[test]
+    fn the_kept_text_is_the_events_json_and_is_written_once() {
+        let shared = SharedEvent::new(event(7));
+        let copy = shared.clone();
+        assert_eq!(shared.json(), serde_json::to_string(&event(7)).unwrap());
+        // The clone shares the text: the same allocation.
+        assert!(std::ptr::eq(shared.json(), copy.json()));
+        assert_eq!(copy.position, 7);
+        assert_eq!(copy, shared);
+    }
+
+    #[test]
+    fn an_array_of_kept_texts_reads_back_as_the_events() {
+        let events: Vec<SharedEvent> = (1..=3).map(|p| SharedEvent::new(event(p))).collect();
+        let text = json_array(&events);
+        let back: Vec<Event> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, (1..=3).map(event).collect::<Vec<_>>());
+        assert_eq!(json_array(&[]), "[]");
+        let v: Value = serde_json::from_str(&json_array(&events[..1])).unwrap();
+        assert_eq!(v[0]["actor"]["token"], "okta \"prod\"");
+    }
+
+    #[test]
+    fn into_event_takes_or_copies() {
+        let only = SharedEvent::new(event(1));
+        assert_eq!(only.into_event(), event(1));
+        let shared = SharedEvent::new(event(2));
+        let other = shared.clone();
+        assert_eq!(shared.into_event(), event(2));
+        assert_eq!(other.position, 2);
+    }
+}
