@@ -184,9 +184,20 @@ impl Feed {
             let committed = signal.notified();
             tokio::pin!(committed);
             committed.as_mut().enable();
-            let kept = self
+            let mut kept = self
                 .tail
                 .after(tenant.id, &base_url, cursor, limit as usize);
+            // At the head, readers take turns: a reader woken by the same commit as another
+            // waits for it and takes the events it derived.
+            let turn = if kept.is_empty() && self.tail.at_end(tenant.id, &base_url, cursor) {
+                let turn = self.tail.turn(tenant.id).await;
+                kept = self
+                    .tail
+                    .after(tenant.id, &base_url, cursor, limit as usize);
+                Some(turn)
+            } else {
+                None
+            };
             let from = kept.last().map_or(cursor, |e| e.position);
             let want = limit - u32::try_from(kept.len()).unwrap_or(limit);
             let mut slice = self.store.log_slice(tenant.id, from, want).await?;
@@ -210,6 +221,8 @@ impl Feed {
                 derived.push(SharedEvent::new(e));
             }
             self.tail.keep(tenant.id, &base_url, from, &derived);
+            // Not held while waiting for the next commit.
+            drop(turn);
             let looked = kept.len() + derived.len();
             let full = looked == limit as usize;
             let mut events = Vec::new();

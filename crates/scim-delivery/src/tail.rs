@@ -9,13 +9,18 @@
 //! again, and they share the events themselves, with the JSON written for the first
 //! consumer that sent them ([`SharedEvent`]).
 //!
+//! Readers at a tenant's head take turns ([`Tail::turn`]): woken by the same commit, a
+//! webhook deliverer and a feed reader would otherwise both find the window without the
+//! new events and both derive them; the second now waits for the first and takes its
+//! events from here.
+//!
 //! What is kept is a window of consecutive positions per tenant (a tenant's positions have
 //! no gaps), the newest [`KEEP_PER_TENANT`] events, for the [`KEEP_TENANTS`] tenants read
 //! most recently. A reader behind the window reads the log as before and leaves the window
 //! alone.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::shared::SharedEvent;
 
@@ -32,9 +37,20 @@ struct Window {
     events: VecDeque<SharedEvent>,
     /// When the window was last read, to find the tenant read least recently.
     used: u64,
+    /// Held by the reader reading the log at the window's end ([`Tail::turn`]).
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Window {
+    fn empty(base_url: String, used: u64) -> Window {
+        Window {
+            base_url,
+            events: VecDeque::new(),
+            used,
+            turn: Arc::default(),
+        }
+    }
+
     /// The position just before the first event kept, and the last one.
     fn span(&self) -> Option<(i64, i64)> {
         let first = self.events.front()?.position;
@@ -81,6 +97,51 @@ impl Tail {
         w.events.iter().skip(skip).take(limit).cloned().collect()
     }
 
+    /// Whether a reader at `after` reads the log at the end of the tenant's window (or
+    /// there is none yet): such readers take turns, so that one derives what the others
+    /// then take. A reader behind the window reads alone.
+    pub(crate) fn at_end(&self, tenant_id: i64, base_url: &str, after: i64) -> bool {
+        let Ok(guard) = self.windows.lock() else {
+            return false;
+        };
+        match guard.0.get(&tenant_id) {
+            Some(w) if w.base_url == base_url => w.span().is_none_or(|(_, last)| after >= last),
+            _ => true,
+        }
+    }
+
+    /// Waits for the tenant's turn to read the log at its head: one reader at a time, the
+    /// others take what it derived (see the module documentation).
+    pub(crate) async fn turn(&self, tenant_id: i64) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = match self.windows.lock() {
+            Ok(mut guard) => {
+                let (windows, clock) = &mut *guard;
+                *clock += 1;
+                let now = *clock;
+                Self::evict_for(windows, tenant_id);
+                windows
+                    .entry(tenant_id)
+                    .or_insert_with(|| Window::empty(String::new(), now))
+                    .turn
+                    .clone()
+            }
+            // A poisoned map: no turns, every reader reads for itself.
+            Err(_) => Arc::default(),
+        };
+        lock.lock_owned().await
+    }
+
+    /// Makes room for `tenant_id`'s window: the window read least recently goes when the
+    /// tenant has none and [`KEEP_TENANTS`] are kept.
+    fn evict_for(windows: &mut HashMap<i64, Window>, tenant_id: i64) {
+        if !windows.contains_key(&tenant_id) && windows.len() >= KEEP_TENANTS {
+            let oldest = windows.iter().min_by_key(|(_, w)| w.used).map(|(t, _)| *t);
+            if let Some(t) = oldest {
+                windows.remove(&t);
+            }
+        }
+    }
+
     /// Keeps `events`, derived from the log right after position `after` (consecutive, in
     /// order, unfiltered). They extend the tenant's window when they follow it; otherwise
     /// they replace it if they are newer, and are dropped if they are older.
@@ -94,17 +155,10 @@ impl Tail {
         let (windows, clock) = &mut *guard;
         *clock += 1;
         let now = *clock;
-        if !windows.contains_key(&tenant_id) && windows.len() >= KEEP_TENANTS {
-            let oldest = windows.iter().min_by_key(|(_, w)| w.used).map(|(t, _)| *t);
-            if let Some(t) = oldest {
-                windows.remove(&t);
-            }
-        }
-        let w = windows.entry(tenant_id).or_insert_with(|| Window {
-            base_url: base_url.to_string(),
-            events: VecDeque::new(),
-            used: now,
-        });
+        Self::evict_for(windows, tenant_id);
+        let w = windows
+            .entry(tenant_id)
+            .or_insert_with(|| Window::empty(base_url.to_string(), now));
         w.used = now;
         let follows = w.base_url == base_url && w.span().is_some_and(|(_, end)| end == after);
         if !follows {
@@ -185,6 +239,36 @@ mod tests {
         tail.keep(1, "u", 200, &events(201, 202));
         assert!(tail.after(1, "u", 100, 3).is_empty());
         assert_eq!(positions(&tail.after(1, "u", 200, 3)), [201, 202]);
+    }
+
+    #[tokio::test]
+    async fn readers_at_the_end_take_turns_and_readers_behind_do_not() {
+        let tail = Arc::new(Tail::default());
+        // No window yet: at the end.
+        assert!(tail.at_end(1, "u", 0));
+        let first = tail.turn(1).await;
+        // A second reader of the tenant waits for the first; another tenant does not.
+        let waiting = tokio::spawn({
+            let tail = tail.clone();
+            async move {
+                let _turn = tail.turn(1).await;
+                tail.after(1, "u", 0, 10).len()
+            }
+        });
+        let _other = tail.turn(2).await;
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        tail.keep(1, "u", 0, &events(1, 3));
+        drop(first);
+        assert_eq!(waiting.await.unwrap(), 3, "took what the first derived");
+        assert!(tail.at_end(1, "u", 3));
+        assert!(!tail.at_end(1, "u", 1), "inside the window");
+        tail.keep(1, "u", 100, &events(101, 102));
+        assert!(!tail.at_end(1, "u", 5), "behind the window");
+        assert!(
+            tail.at_end(1, "other", 5),
+            "another base URL: a window of its own"
+        );
     }
 
     #[test]

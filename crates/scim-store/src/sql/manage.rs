@@ -445,17 +445,20 @@ fn audit_from_row(r: &dyn SqlRow) -> Result<AuditEntry, StoreError> {
 pub(crate) fn audit_log(db: &mut dyn Db, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
     const COLUMNS: &str = "seq, at, actor, actor_id, action, tenant, target, request_id, detail";
     let limit = i64::from(q.limit.max(1));
+    let bound_limit = db.dialect().limit_param();
     match &q.tenant {
         Some(t) => db.rows(
             &format!(
                 "SELECT {COLUMNS} FROM admin_audit WHERE tenant = ? AND seq > ?
-                 ORDER BY seq LIMIT ?"
+                 ORDER BY seq LIMIT {bound_limit}"
             ),
             params![t.as_str(), q.after, limit],
             audit_from_row,
         ),
         None => db.rows(
-            &format!("SELECT {COLUMNS} FROM admin_audit WHERE seq > ? ORDER BY seq LIMIT ?"),
+            &format!(
+                "SELECT {COLUMNS} FROM admin_audit WHERE seq > ? ORDER BY seq LIMIT {bound_limit}"
+            ),
             params![q.after, limit],
             audit_from_row,
         ),

@@ -943,6 +943,20 @@ pub(crate) fn restore(
     })
 }
 
+/// The statement of [`changes`]: a tenant's records after a position, bound `(tenant,
+/// after, limit)`. The limit differs from read to read (a feed reader asks for what its
+/// tail lacks): a plain `LIMIT ?` would make SQLite prepare the statement again on each
+/// (`Dialect::limit_param`).
+pub(crate) fn changes_statement(dialect: Dialect) -> String {
+    format!(
+        "SELECT seq, tenant_id, resource_type, resource_id, operation, changed, before, after,
+                members_added, members_removed, token_id, token_name, request_id, at, version,
+                created, detail
+         FROM changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT {}",
+        dialect.limit_param()
+    )
+}
+
 pub(crate) fn changes(
     db: &mut dyn Db,
     tenant_id: i64,
@@ -956,10 +970,7 @@ pub(crate) fn changes(
         })
     };
     db.rows(
-        "SELECT seq, tenant_id, resource_type, resource_id, operation, changed, before, after,
-                members_added, members_removed, token_id, token_name, request_id, at, version,
-                created, detail
-         FROM changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        &changes_statement(db.dialect()),
         params![tenant_id, after, i64::from(limit)],
         |r| {
             Ok(ChangeRecord {
