@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use scim_store::Store;
@@ -23,6 +24,12 @@ use tokio::sync::mpsc;
 pub const QUEUE: usize = 8192;
 /// Entries written in one transaction at most.
 const BATCH: usize = 512;
+/// How long the writer gathers entries before writing them: the log then commits a few
+/// times a second however many requests arrive. Without it, a tenant far over its rate
+/// limit (hundreds of refused requests a second, each logged) made the log commit on
+/// nearly every request, and every other tenant's writes queued behind those commits on
+/// SQLite's single writer (issue 11's fairness benchmark).
+const LINGER: Duration = Duration::from_millis(200);
 /// A tenant's log is trimmed to its policy after this many entries (and by retention).
 const TRIM_EVERY: u64 = 1000;
 /// Largest request body kept, in bytes.
@@ -66,6 +73,7 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<NewRequest>
     let mut since_trim: HashMap<i64, u64> = HashMap::new();
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        gather(&mut rx, &mut batch, LINGER).await;
         for e in &batch {
             if let Some(t) = e.tenant_id {
                 *since_trim.entry(t).or_default() += 1;
@@ -85,6 +93,23 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<NewRequest>
             if let Err(e) = store.trim_requests(t, &now).await {
                 tracing::warn!(error = %e, "request log not trimmed");
             }
+        }
+    }
+}
+
+/// Adds to `batch` what arrives within `linger`, until it holds [`BATCH`] entries or the
+/// queue is closed (then at once: what is queued is written on shutdown without delay).
+async fn gather(
+    rx: &mut mpsc::Receiver<NewRequest>,
+    batch: &mut Vec<NewRequest>,
+    linger: Duration,
+) {
+    let until = tokio::time::Instant::now() + linger;
+    while batch.len() < BATCH {
+        let room = BATCH - batch.len();
+        match tokio::time::timeout_at(until, rx.recv_many(batch, room)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
     }
 }
@@ -206,7 +231,66 @@ fn redact_secrets(v: &mut Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::redacted_body;
+    use super::{BATCH, Duration, NewRequest, gather, mpsc, redacted_body};
+
+    fn entry(status: u16) -> NewRequest {
+        NewRequest {
+            tenant_id: Some(1),
+            tenant_name: "acme".into(),
+            at: String::new(),
+            method: "GET".into(),
+            path: "/Users".into(),
+            status,
+            scim_type: None,
+            detail: None,
+            duration_us: 1,
+            request_id: None,
+            token_name: None,
+            user_agent: None,
+            request_body: None,
+            response_body: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_arriving_within_the_linger_are_written_together() {
+        let (tx, mut rx) = mpsc::channel(BATCH * 2);
+        tx.send(entry(200)).await.unwrap();
+        let mut batch = Vec::new();
+        rx.recv_many(&mut batch, BATCH).await;
+        let later = tokio::spawn(async move {
+            for status in [201, 204, 429] {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                tx.send(entry(status)).await.unwrap();
+            }
+        });
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            gather(&mut rx, &mut batch, Duration::from_secs(3600)),
+        )
+        .await
+        .expect("a closed queue ends the gathering");
+        let statuses: Vec<u16> = batch.iter().map(|e| e.status).collect();
+        // The sender was dropped after its third entry: gathering ended there, not after
+        // the linger.
+        assert_eq!(statuses, [200, 201, 204, 429]);
+        later.await.unwrap();
+
+        // A full batch is written at once.
+        let (tx, mut rx) = mpsc::channel(BATCH * 2);
+        for _ in 0..BATCH + 5 {
+            tx.send(entry(429)).await.unwrap();
+        }
+        let mut batch = Vec::new();
+        rx.recv_many(&mut batch, 1).await;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            gather(&mut rx, &mut batch, Duration::from_secs(3600)),
+        )
+        .await
+        .expect("a full batch does not wait for the linger");
+        assert_eq!(batch.len(), BATCH);
+    }
 
     #[test]
     fn passwords_and_secrets_never_reach_the_log() {
