@@ -346,6 +346,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         Some(tls) => scim_server::serve_app_tls(listener, app, limits, tls, shutdown).await?,
         None => scim_server::serve_app(listener, app, limits, shutdown).await?,
     }
+    // The request log gathers entries for a moment: write the last ones now.
+    service.close_request_log(Duration::from_secs(5)).await;
     if let Some(d) = delivery {
         let _ = d.await;
     }

@@ -21,6 +21,9 @@ use crate::tail::Tail;
 pub const MAX_LIMIT: u32 = 1000;
 /// Longest a read may wait for a first event.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Longest a reader at a tenant's head waits for its turn (`Tail::turn`) before reading
+/// the log for itself.
+const TURN_WAIT: Duration = Duration::from_millis(50);
 /// Most change records one read examines when a filter leaves most of them out; the
 /// reader is then given a cursor past them and asks again.
 const SCAN_LIMIT: usize = 10_000;
@@ -189,12 +192,17 @@ impl Feed {
                 .after(tenant.id, &base_url, cursor, limit as usize);
             // At the head, readers take turns: a reader woken by the same commit as another
             // waits for it and takes the events it derived.
+            // The wait for the turn is bounded: a reader holding it whose future is not
+            // being polled (a subscription an embedder stopped polling) must not stall
+            // the tenant's other consumers; past the bound a reader reads for itself.
             let turn = if kept.is_empty() && self.tail.at_end(tenant.id, &base_url, cursor) {
-                let turn = self.tail.turn(tenant.id).await;
+                let turn = tokio::time::timeout(TURN_WAIT, self.tail.turn(tenant.id))
+                    .await
+                    .ok();
                 kept = self
                     .tail
                     .after(tenant.id, &base_url, cursor, limit as usize);
-                Some(turn)
+                turn
             } else {
                 None
             };

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use scim_store::Store;
 use scim_store::requests::NewRequest;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Entries waiting to be written at most.
 pub const QUEUE: usize = 8192;
@@ -39,18 +39,39 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub struct RequestLogger {
     tx: mpsc::Sender<NewRequest>,
     dropped: AtomicU64,
+    /// Turned true by [`RequestLogger::close`]: the writer stops gathering, writes what is
+    /// queued and ends.
+    closing: watch::Sender<bool>,
+    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl RequestLogger {
-    /// Starts the writer on the current runtime. It ends once every handle is dropped
-    /// and what was queued is written.
+    /// Starts the writer on the current runtime. It ends once every handle is dropped, or
+    /// on [`RequestLogger::close`], after writing what was queued.
     pub fn spawn(store: Arc<dyn Store>) -> Arc<RequestLogger> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(store, rx));
+        let (closing, closed) = watch::channel(false);
+        let writer = tokio::spawn(write_batches(store, rx, closed));
         Arc::new(RequestLogger {
             tx,
             dropped: AtomicU64::new(0),
+            closing,
+            writer: Mutex::new(Some(writer)),
         })
+    }
+
+    /// Writes what is queued at once (without gathering more) and stops the writer,
+    /// waiting for it at most `within`. Entries recorded afterwards are dropped (counted).
+    /// `scim serve` calls it once it has stopped answering, so that the last requests'
+    /// entries are not lost with the runtime.
+    pub async fn close(&self, within: Duration) {
+        let _ = self.closing.send(true);
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(w) = writer
+            && tokio::time::timeout(within, w).await.is_err()
+        {
+            tracing::warn!("the request log's last entries were not all written in time");
+        }
     }
 
     /// Queues an entry, or drops it (counted) when the queue is full.
@@ -69,11 +90,26 @@ impl RequestLogger {
     }
 }
 
-async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<NewRequest>) {
+async fn write_batches(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<NewRequest>,
+    mut closing: watch::Receiver<bool>,
+) {
     let mut since_trim: HashMap<i64, u64> = HashMap::new();
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        gather(&mut rx, &mut batch, LINGER).await;
+    loop {
+        let got = tokio::select! {
+            got = rx.recv_many(&mut batch, BATCH) => got,
+            _ = async { closing.wait_for(|c| *c).await.is_ok() } => {
+                // Nothing more comes in; what is queued is still received.
+                rx.close();
+                rx.recv_many(&mut batch, BATCH).await
+            }
+        };
+        if got == 0 {
+            break;
+        }
+        gather(&mut rx, &mut batch, LINGER, &mut closing).await;
         for e in &batch {
             if let Some(t) = e.tenant_id {
                 *since_trim.entry(t).or_default() += 1;
@@ -97,19 +133,25 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<NewRequest>
     }
 }
 
-/// Adds to `batch` what arrives within `linger`, until it holds [`BATCH`] entries or the
-/// queue is closed (then at once: what is queued is written on shutdown without delay).
+/// Adds to `batch` what arrives within `linger`, until it holds [`BATCH`] entries, the
+/// queue is closed, or the logger is closing (then at once, so that the last entries are
+/// written without delay on shutdown).
 async fn gather(
     rx: &mut mpsc::Receiver<NewRequest>,
     batch: &mut Vec<NewRequest>,
     linger: Duration,
+    closing: &mut watch::Receiver<bool>,
 ) {
     let until = tokio::time::Instant::now() + linger;
     while batch.len() < BATCH {
         let room = BATCH - batch.len();
-        match tokio::time::timeout_at(until, rx.recv_many(batch, room)).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        // `recv_many` is cancel-safe: an entry is either in `batch` or still queued.
+        tokio::select! {
+            got = tokio::time::timeout_at(until, rx.recv_many(batch, room)) => match got {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+            _ = closing.wait_for(|c| *c) => return,
         }
     }
 }
@@ -231,7 +273,7 @@ fn redact_secrets(v: &mut Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::{BATCH, Duration, NewRequest, gather, mpsc, redacted_body};
+    use super::{BATCH, Duration, NewRequest, gather, mpsc, redacted_body, watch};
 
     fn entry(status: u16) -> NewRequest {
         NewRequest {
@@ -264,9 +306,10 @@ mod tests {
                 tx.send(entry(status)).await.unwrap();
             }
         });
+        let (_open, mut closing) = watch::channel(false);
         tokio::time::timeout(
             Duration::from_secs(30),
-            gather(&mut rx, &mut batch, Duration::from_secs(3600)),
+            gather(&mut rx, &mut batch, Duration::from_secs(3600), &mut closing),
         )
         .await
         .expect("a closed queue ends the gathering");
@@ -285,11 +328,42 @@ mod tests {
         rx.recv_many(&mut batch, 1).await;
         tokio::time::timeout(
             Duration::from_secs(30),
-            gather(&mut rx, &mut batch, Duration::from_secs(3600)),
+            gather(&mut rx, &mut batch, Duration::from_secs(3600), &mut closing),
         )
         .await
         .expect("a full batch does not wait for the linger");
         assert_eq!(batch.len(), BATCH);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gathering_ends_with_the_linger_or_when_the_logger_closes() {
+        let (tx, mut rx) = mpsc::channel(BATCH);
+        let (close, mut closing) = watch::channel(false);
+        tx.send(entry(200)).await.unwrap();
+        let mut batch = Vec::new();
+        rx.recv_many(&mut batch, BATCH).await;
+        // The sender stays open: gathering ends when the linger is over.
+        let started = tokio::time::Instant::now();
+        gather(
+            &mut rx,
+            &mut batch,
+            Duration::from_millis(200),
+            &mut closing,
+        )
+        .await;
+        assert_eq!(started.elapsed(), Duration::from_millis(200));
+        assert_eq!(batch.len(), 1);
+        // Closing ends it at once.
+        let closer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            close.send(true).unwrap();
+            close
+        });
+        let started = tokio::time::Instant::now();
+        gather(&mut rx, &mut batch, Duration::from_secs(3600), &mut closing).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(5));
+        drop(closer.await.unwrap());
+        drop(tx);
     }
 
     #[test]

@@ -436,6 +436,14 @@ impl ScimService {
         self.inner.closing.subscribe()
     }
 
+    /// Writes what the request log still holds and stops its writer (waiting at most
+    /// `within`): call it once the server has stopped answering, before the runtime ends.
+    pub async fn close_request_log(&self, within: std::time::Duration) {
+        if let Some(log) = &self.inner.app.request_log {
+            log.close(within).await;
+        }
+    }
+
     /// Starts a graceful shutdown: long polls of the event feed answer with what they
     /// have, and subscriptions end. Call it when the application's server stops accepting
     /// requests.

@@ -721,16 +721,6 @@ pub(crate) fn roles_after_creates(
     out
 }
 
-/// The effective roles of users as of change records of theirs: for each `(user id,
-/// position of a record of that user)`, the roles right after that record's write — a
-/// user's write recomputes its roles at once, appending its `roles_changed` record right
-/// after the write's own record (`position + 1`). Sorted; absent where it cannot be known
-/// (a user deleted since, whose records before the position were pruned).
-///
-/// Read from the change log, so that it is exact for any position, not the roles now: one
-/// statement for every pair (each a few probes of `changes_by_resource` under the user's
-/// id), one for the records found, and, for users whose earlier records were pruned and
-/// whose roles have not changed since, their roles now.
 /// `chunk` with its last element repeated up to the next power of two (at least 8): a
 /// statement with a placeholder group per element then has a handful of shapes, which stay
 /// in the connection's statement cache however many are asked (a delivery reader asks for
@@ -744,6 +734,16 @@ fn padded<T: Clone>(chunk: &[T]) -> Vec<T> {
     out
 }
 
+/// The effective roles of users as of change records of theirs: for each `(user id,
+/// position of a record of that user)`, the roles right after that record's write — a
+/// user's write recomputes its roles at once, appending its `roles_changed` record right
+/// after the write's own record (`position + 1`). Sorted; absent where it cannot be known
+/// (a user deleted since, whose records before the position were pruned).
+///
+/// Read from the change log, so that it is exact for any position, not the roles now: one
+/// statement for every pair (each a few probes of `changes_by_resource` under the user's
+/// id), one for the records found, and, for users whose earlier records were pruned and
+/// whose roles have not changed since, their roles now.
 pub(crate) fn roles_at(
     db: &mut dyn Db,
     tenant_id: i64,

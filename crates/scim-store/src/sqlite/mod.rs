@@ -217,6 +217,12 @@ mod tests {
         }
         let page = crate::sql::resources::changes_statement(Dialect::Sqlite);
         assert_eq!(reprepared(&page), 0);
+        // And it is the statement `changes` ran, each time.
+        let runs = c
+            .prepare_cached(&page)
+            .unwrap()
+            .get_status(rusqlite::StatementStatus::Run);
+        assert_eq!(runs, 5);
         // What it avoids: the same statement with a plain `LIMIT ?`.
         let plain = page.replace(Dialect::Sqlite.limit_param(), "?");
         assert_ne!(plain, page);
