@@ -37,8 +37,6 @@ struct Window {
     events: VecDeque<SharedEvent>,
     /// When the window was last read, to find the tenant read least recently.
     used: u64,
-    /// Held by the reader reading the log at the window's end ([`Tail::turn`]).
-    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Window {
@@ -47,7 +45,6 @@ impl Window {
             base_url,
             events: VecDeque::new(),
             used,
-            turn: Arc::default(),
         }
     }
 
@@ -63,6 +60,10 @@ impl Window {
 #[derive(Default)]
 pub(crate) struct Tail {
     windows: Mutex<(HashMap<i64, Window>, u64)>,
+    /// Per tenant, the lock readers at the head take turns on ([`Tail::turn`]); kept apart
+    /// from the windows so that taking a turn neither creates nor evicts one, and dropped
+    /// once nobody holds or waits for it.
+    turns: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Tail {
@@ -113,17 +114,11 @@ impl Tail {
     /// Waits for the tenant's turn to read the log at its head: one reader at a time, the
     /// others take what it derived (see the module documentation).
     pub(crate) async fn turn(&self, tenant_id: i64) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = match self.windows.lock() {
-            Ok(mut guard) => {
-                let (windows, clock) = &mut *guard;
-                *clock += 1;
-                let now = *clock;
-                Self::evict_for(windows, tenant_id);
-                windows
-                    .entry(tenant_id)
-                    .or_insert_with(|| Window::empty(String::new(), now))
-                    .turn
-                    .clone()
+        let lock = match self.turns.lock() {
+            Ok(mut turns) => {
+                // Locks nobody holds or waits for (only the map refers to them) go.
+                turns.retain(|_, lock| Arc::strong_count(lock) > 1);
+                turns.entry(tenant_id).or_default().clone()
             }
             // A poisoned map: no turns, every reader reads for itself.
             Err(_) => Arc::default(),
@@ -269,6 +264,16 @@ mod tests {
             tail.at_end(1, "other", 5),
             "another base URL: a window of its own"
         );
+        // Turns taken for many tenants neither add nor evict windows, and free locks go.
+        for t in 100..200 {
+            drop(tail.turn(t).await);
+        }
+        assert_eq!(tail.windows.lock().map(|g| g.0.len()).unwrap_or(0), 1);
+        drop(tail.turn(1).await);
+        // Tenant 2's turn is still held (`_other`), tenant 1's was just taken; the rest went.
+        let mut held: Vec<i64> = tail.turns.lock().unwrap().keys().copied().collect();
+        held.sort();
+        assert_eq!(held, [1, 2]);
     }
 
     #[test]

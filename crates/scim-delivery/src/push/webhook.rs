@@ -237,3 +237,87 @@ fn describe(e: &reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, EventActor, EventData, EventType};
+    use scim_store::delivery::DestinationKind;
+    use serde_json::json;
+
+    fn destination(batch_max: i64) -> Destination {
+        Destination {
+            id: "wh_1".into(),
+            tenant_id: 1,
+            kind: DestinationKind::Webhook,
+            url: "http://127.0.0.1:9/hook".into(),
+            event_types: String::new(),
+            description: String::new(),
+            secret: None,
+            previous_secret: None,
+            previous_expires: None,
+            batch_max,
+            active: true,
+            paused_reason: None,
+            position: 0,
+            generation: 0,
+            failures: 0,
+            failing_since: None,
+            next_attempt: None,
+            last_status: None,
+            last_error: None,
+            last_success: None,
+            lease_owner: None,
+            lease_expires: None,
+            created: String::new(),
+            updated: String::new(),
+        }
+    }
+
+    fn event(position: i64) -> SharedEvent {
+        SharedEvent::new(Event {
+            id: format!("evt_{position:04}"),
+            event_type: EventType::UserCreated,
+            version: 1,
+            tenant: "acme".into(),
+            position,
+            timestamp: format!("2026-12-04T10:00:0{position}.000Z"),
+            actor: EventActor {
+                token: Some("okta".into()),
+                request_id: Some("r\"1".into()),
+            },
+            data: EventData {
+                resource_type: "User".into(),
+                id: format!("u{position}"),
+                resource: Some(json!({"userName": "bj\u{f6}rn\\n", "active": true})),
+                changes: Vec::new(),
+                members: Vec::new(),
+                delete_mode: None,
+                roles: None,
+            },
+        })
+    }
+
+    /// The bodies written around the kept texts are, byte for byte, what serialising the
+    /// events (and the `scim.batch` envelope) gives: receivers verify signatures over them.
+    #[test]
+    fn bodies_are_the_serialised_events_byte_for_byte() {
+        let events: Vec<SharedEvent> = (1..=3).map(event).collect();
+        let (id, body) = payload(&destination(1), &events[..1]);
+        assert_eq!(id, "evt_0001");
+        assert_eq!(body, serde_json::to_vec(&*events[0]).unwrap());
+
+        let (id, body) = payload(&destination(100), &events);
+        let plain: Vec<Event> = events.iter().map(|e| Event::clone(e)).collect();
+        let expected = json!({
+            "type": "scim.batch",
+            "timestamp": plain[2].timestamp,
+            "data": {"events": plain},
+        });
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+        assert_eq!(id, "bat_0001_3");
+    }
+}
