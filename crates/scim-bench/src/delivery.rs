@@ -261,24 +261,8 @@ struct Admin {
 }
 
 impl Admin {
-    /// A GET's body, unparsed.
-    async fn get_text(&self, path: &str) -> Result<String> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("GET {path}"))?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("GET {path}: HTTP {status}: {text}");
-        }
-        Ok(text)
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+    /// A request's body, unparsed (an error unless 2xx).
+    async fn text(&self, method: Method, path: &str, body: Option<Value>) -> Result<String> {
         let mut b = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -292,6 +276,11 @@ impl Admin {
         if !status.is_success() {
             bail!("{method} {path}: HTTP {status}: {text}");
         }
+        Ok(text)
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let text = self.text(method.clone(), path, body).await?;
         if text.is_empty() {
             return Ok(Value::Null);
         }
@@ -316,11 +305,8 @@ async fn follow_feed(
         .await?;
     let mut after = first.get("head").and_then(Value::as_i64).unwrap_or(0);
     while !stop.load(Ordering::Relaxed) {
-        let body = admin
-            .get_text(&format!(
-                "/tenants/{tenant}/events?after={after}&limit=1000&wait=1"
-            ))
-            .await?;
+        let path = format!("/tenants/{tenant}/events?after={after}&limit=1000&wait=1");
+        let body = admin.text(Method::GET, &path, None).await?;
         let at = Instant::now();
         polls.fetch_add(1, Ordering::Relaxed);
         let page: ArrivedPage<'_> =

@@ -93,34 +93,43 @@ pub fn json_array<'a>(events: impl IntoIterator<Item = &'a SharedEvent>) -> Stri
     out
 }
 
+/// An event for the crate's unit tests: a user created at `position`, with an id, a
+/// timestamp, an actor and a resource whose texts need escaping.
+#[cfg(test)]
+pub(crate) fn sample_event(position: i64) -> Event {
+    use crate::event::{EventActor, EventData, EventType};
+    Event {
+        id: format!("evt_{position:04}"),
+        event_type: EventType::UserCreated,
+        version: 1,
+        tenant: "acme".into(),
+        position,
+        timestamp: format!("2026-12-04T10:00:00.{position:03}Z"),
+        actor: EventActor {
+            token: Some("okta \"prod\"".into()),
+            request_id: Some("r\"1".into()),
+        },
+        data: EventData {
+            resource_type: "User".into(),
+            id: format!("u{position}"),
+            resource: Some(serde_json::json!({
+                "userName": "bj\u{f6}rn\\n\n", "active": true, "emails": [{"value": "f@x"}]
+            })),
+            changes: Vec::new(),
+            members: Vec::new(),
+            delete_mode: None,
+            roles: None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{EventActor, EventData, EventType};
-    use serde_json::{Value, json};
+    use serde_json::Value;
 
     fn event(position: i64) -> Event {
-        Event {
-            id: format!("evt-{position}"),
-            event_type: EventType::UserCreated,
-            version: 1,
-            tenant: "acme".into(),
-            position,
-            timestamp: "2026-12-04T08:00:00.000Z".into(),
-            actor: EventActor {
-                token: Some("okta \"prod\"".into()),
-                request_id: None,
-            },
-            data: EventData {
-                resource_type: "User".into(),
-                id: format!("u{position}"),
-                resource: Some(json!({"userName": "fred\u{e9}\n", "emails": [{"value": "f@x"}]})),
-                changes: Vec::new(),
-                members: Vec::new(),
-                delete_mode: None,
-                roles: None,
-            },
-        }
+        sample_event(position)
     }
 
     #[test]

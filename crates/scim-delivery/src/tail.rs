@@ -175,27 +175,9 @@ impl Tail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{EventActor, EventData, EventType};
 
     fn event(position: i64) -> SharedEvent {
-        SharedEvent::new(crate::event::Event {
-            id: format!("evt-{position}"),
-            event_type: EventType::UserCreated,
-            version: 1,
-            tenant: "acme".into(),
-            position,
-            timestamp: String::new(),
-            actor: EventActor::default(),
-            data: EventData {
-                resource_type: "User".into(),
-                id: format!("u{position}"),
-                resource: None,
-                changes: Vec::new(),
-                members: Vec::new(),
-                delete_mode: None,
-                roles: None,
-            },
-        })
+        SharedEvent::new(crate::shared::sample_event(position))
     }
 
     fn events(from: i64, to: i64) -> Vec<SharedEvent> {

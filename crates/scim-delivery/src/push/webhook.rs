@@ -241,7 +241,7 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Event, EventActor, EventData, EventType};
+    use crate::event::Event;
     use scim_store::delivery::DestinationKind;
     use serde_json::json;
 
@@ -275,27 +275,7 @@ mod tests {
     }
 
     fn event(position: i64) -> SharedEvent {
-        SharedEvent::new(Event {
-            id: format!("evt_{position:04}"),
-            event_type: EventType::UserCreated,
-            version: 1,
-            tenant: "acme".into(),
-            position,
-            timestamp: format!("2026-12-04T10:00:0{position}.000Z"),
-            actor: EventActor {
-                token: Some("okta".into()),
-                request_id: Some("r\"1".into()),
-            },
-            data: EventData {
-                resource_type: "User".into(),
-                id: format!("u{position}"),
-                resource: Some(json!({"userName": "bj\u{f6}rn\\n", "active": true})),
-                changes: Vec::new(),
-                members: Vec::new(),
-                delete_mode: None,
-                roles: None,
-            },
-        })
+        SharedEvent::new(crate::shared::sample_event(position))
     }
 
     /// The bodies written around the kept texts are, byte for byte, what serialising the
