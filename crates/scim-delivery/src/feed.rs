@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::DeliveryError;
 use crate::event::{self, EventFilter, RenderContext};
 use crate::shared::SharedEvent;
-use crate::tail::Tail;
+use crate::tail::{Seen, Tail};
 
 /// Most events one read returns.
 pub const MAX_LIMIT: u32 = 1000;
@@ -72,6 +72,8 @@ pub struct Feed {
     shutdown: Option<tokio::sync::watch::Receiver<bool>>,
     /// The events derived last, shared by the feed's clones (every consumer of a server).
     tail: Arc<Tail>,
+    /// Reads of the change log made by the feed's clones ([`Feed::log_reads`]).
+    log_reads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Feed {
@@ -85,6 +87,7 @@ impl Feed {
             scim_path: "/scim/v2".into(),
             shutdown: None,
             tail: Arc::default(),
+            log_reads: Arc::default(),
         }
     }
 
@@ -133,6 +136,13 @@ impl Feed {
     /// The store the feed reads.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// How many times this feed and its clones read the change log. Readers that keep up
+    /// share one read per commit (see `tail.rs`), so under a steady write load this grows
+    /// about once per commit, whatever the number of consumers.
+    pub fn log_reads(&self) -> u64 {
+        self.log_reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fails with [`DeliveryError::CursorExpired`] when events after `after` are no longer
@@ -187,6 +197,7 @@ impl Feed {
             let committed = signal.notified();
             tokio::pin!(committed);
             committed.as_mut().enable();
+            let armed = self.store.commit_signal().commits();
             let mut kept = self
                 .tail
                 .after(tenant.id, &base_url, cursor, limit as usize);
@@ -195,7 +206,7 @@ impl Feed {
             // The wait for the turn is bounded: a reader holding it whose future is not
             // being polled (a subscription an embedder stopped polling) must not stall
             // the tenant's other consumers; past the bound a reader reads for itself.
-            let turn = if kept.is_empty() && self.tail.at_end(tenant.id, &base_url, cursor) {
+            let turn = if kept.events.is_empty() && self.tail.at_end(tenant.id, &base_url, cursor) {
                 let turn = tokio::time::timeout(TURN_WAIT, self.tail.turn(tenant.id))
                     .await
                     .ok();
@@ -206,8 +217,35 @@ impl Feed {
             } else {
                 None
             };
-            let from = kept.last().map_or(cursor, |e| e.position);
-            let want = limit - u32::try_from(kept.len()).unwrap_or(limit);
+            // Events from the tail are the whole answer, without reading the log again,
+            // when they fill the page or reach the head that the tail's read saw, and that
+            // read began after this reader armed its wake-up: it saw every commit not
+            // counted after `armed`, and those wake this reader, so its head is this
+            // reader's too (a deliverer told it is caught up waits for the next commit).
+            let through = kept.events.last().map_or(0, |e| e.position);
+            if !kept.events.is_empty()
+                && kept.seen.commits >= armed
+                && (kept.events.len() == limit as usize || through >= kept.seen.head)
+            {
+                drop(turn);
+                scanned += kept.events.len();
+                let mut events = Vec::new();
+                for e in kept.events {
+                    cursor = e.position;
+                    if request.filter.accepts(e.event_type) {
+                        events.push(e);
+                    }
+                }
+                if !events.is_empty() || scanned >= SCAN_LIMIT {
+                    return Ok(FeedPage::new(events, cursor, kept.seen.head.max(cursor)));
+                }
+                continue;
+            }
+            let from = kept.events.last().map_or(cursor, |e| e.position);
+            let want = limit - u32::try_from(kept.events.len()).unwrap_or(limit);
+            let seen_commits = self.store.commit_signal().commits();
+            self.log_reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut slice = self.store.log_slice(tenant.id, from, want).await?;
             if cursor < slice.first_kept - 1 {
                 return Err(DeliveryError::CursorExpired {
@@ -228,9 +266,14 @@ impl Feed {
                 }
                 derived.push(SharedEvent::new(e));
             }
-            self.tail.keep(tenant.id, &base_url, from, &derived);
+            let seen = Seen {
+                head: slice.head,
+                commits: seen_commits,
+            };
+            self.tail.keep(tenant.id, &base_url, from, &derived, seen);
             // Not held while waiting for the next commit.
             drop(turn);
+            let kept = kept.events;
             let looked = kept.len() + derived.len();
             let full = looked == limit as usize;
             let mut events = Vec::new();

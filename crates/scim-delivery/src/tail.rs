@@ -35,8 +35,27 @@ struct Window {
     /// tenant renamed) starts a new window.
     base_url: String,
     events: VecDeque<SharedEvent>,
+    /// What the read that last extended the window saw.
+    seen: Seen,
     /// When the window was last read, to find the tenant read least recently.
     used: u64,
+}
+
+/// What a read of the log saw besides its records: the tenant's head in its snapshot, and
+/// the count of commit wake-ups ([`scim_store::CommitSignal::commits`]) taken before it
+/// began. A reader served from the window may report that head as its own only when it
+/// started waiting for commits no later than that count (see `Feed::read`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Seen {
+    pub(crate) head: i64,
+    pub(crate) commits: u64,
+}
+
+/// Events taken from a window, with what the read that made it saw.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    pub(crate) events: Vec<SharedEvent>,
+    pub(crate) seen: Seen,
 }
 
 impl Window {
@@ -44,6 +63,7 @@ impl Window {
         Window {
             base_url,
             events: VecDeque::new(),
+            seen: Seen::default(),
             used,
         }
     }
@@ -67,35 +87,33 @@ pub(crate) struct Tail {
 }
 
 impl Tail {
-    /// The events kept right after `after`, at most `limit`, in order: empty when the
-    /// window does not start at or before `after + 1`.
-    pub(crate) fn after(
-        &self,
-        tenant_id: i64,
-        base_url: &str,
-        after: i64,
-        limit: usize,
-    ) -> Vec<SharedEvent> {
+    /// The events kept right after `after`, at most `limit`, in order, with what the read
+    /// that last extended the window saw: no events when the window does not start at or
+    /// before `after + 1`.
+    pub(crate) fn after(&self, tenant_id: i64, base_url: &str, after: i64, limit: usize) -> Kept {
         let Ok(mut guard) = self.windows.lock() else {
-            return Vec::new();
+            return Kept::default();
         };
         let (windows, clock) = &mut *guard;
         *clock += 1;
         let Some(w) = windows.get_mut(&tenant_id) else {
-            return Vec::new();
+            return Kept::default();
         };
         if w.base_url != base_url {
-            return Vec::new();
+            return Kept::default();
         }
         let Some((before_first, last)) = w.span() else {
-            return Vec::new();
+            return Kept::default();
         };
         if after < before_first || after >= last {
-            return Vec::new();
+            return Kept::default();
         }
         w.used = *clock;
         let skip = usize::try_from(after - before_first).unwrap_or(usize::MAX);
-        w.events.iter().skip(skip).take(limit).cloned().collect()
+        Kept {
+            events: w.events.iter().skip(skip).take(limit).cloned().collect(),
+            seen: w.seen,
+        }
     }
 
     /// Whether a reader at `after` reads the log at the end of the tenant's window (or
@@ -138,9 +156,17 @@ impl Tail {
     }
 
     /// Keeps `events`, derived from the log right after position `after` (consecutive, in
-    /// order, unfiltered). They extend the tenant's window when they follow it; otherwise
-    /// they replace it if they are newer, and are dropped if they are older.
-    pub(crate) fn keep(&self, tenant_id: i64, base_url: &str, after: i64, events: &[SharedEvent]) {
+    /// order, unfiltered) by a read that saw `seen`. They extend the tenant's window when
+    /// they follow it; otherwise they replace it if they are newer, and are dropped if they
+    /// are older.
+    pub(crate) fn keep(
+        &self,
+        tenant_id: i64,
+        base_url: &str,
+        after: i64,
+        events: &[SharedEvent],
+        seen: Seen,
+    ) {
         let Some(last) = events.last().map(|e| e.position) else {
             return;
         };
@@ -164,6 +190,11 @@ impl Tail {
             w.base_url = base_url.to_string();
             w.events.clear();
         }
+        // Reads finish out of order: keep the latest of what they saw.
+        w.seen = Seen {
+            head: w.seen.head.max(seen.head),
+            commits: w.seen.commits.max(seen.commits),
+        };
         let start = events.len().saturating_sub(KEEP_PER_TENANT);
         w.events.extend(events[start..].iter().cloned());
         while w.events.len() > KEEP_PER_TENANT {
@@ -191,31 +222,37 @@ mod tests {
     #[test]
     fn later_readers_take_what_the_first_derived() {
         let tail = Tail::default();
-        assert!(tail.after(1, "u", 0, 10).is_empty());
-        tail.keep(1, "u", 0, &events(1, 5));
-        assert_eq!(positions(&tail.after(1, "u", 0, 10)), [1, 2, 3, 4, 5]);
-        assert_eq!(positions(&tail.after(1, "u", 2, 2)), [3, 4]);
+        assert!(tail.after(1, "u", 0, 10).events.is_empty());
+        tail.keep(1, "u", 0, &events(1, 5), Seen::default());
+        assert_eq!(
+            positions(&tail.after(1, "u", 0, 10).events),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(positions(&tail.after(1, "u", 2, 2).events), [3, 4]);
         // At the end of the window, or before it: nothing (the log is read instead).
-        assert!(tail.after(1, "u", 5, 10).is_empty());
-        tail.keep(1, "u", 5, &events(6, 7));
-        assert_eq!(positions(&tail.after(1, "u", 4, 10)), [5, 6, 7]);
+        assert!(tail.after(1, "u", 5, 10).events.is_empty());
+        tail.keep(1, "u", 5, &events(6, 7), Seen::default());
+        assert_eq!(positions(&tail.after(1, "u", 4, 10).events), [5, 6, 7]);
         // Another tenant, another base URL: nothing.
-        assert!(tail.after(2, "u", 0, 10).is_empty());
-        assert!(tail.after(1, "other", 0, 10).is_empty());
+        assert!(tail.after(2, "u", 0, 10).events.is_empty());
+        assert!(tail.after(1, "other", 0, 10).events.is_empty());
     }
 
     #[test]
     fn a_reader_behind_the_window_leaves_it_alone_and_a_newer_page_replaces_it() {
         let tail = Tail::default();
-        tail.keep(1, "u", 100, &events(101, 110));
+        tail.keep(1, "u", 100, &events(101, 110), Seen::default());
         // Older, not following: dropped.
-        tail.keep(1, "u", 10, &events(11, 20));
-        assert_eq!(positions(&tail.after(1, "u", 100, 3)), [101, 102, 103]);
-        assert!(tail.after(1, "u", 10, 3).is_empty());
+        tail.keep(1, "u", 10, &events(11, 20), Seen::default());
+        assert_eq!(
+            positions(&tail.after(1, "u", 100, 3).events),
+            [101, 102, 103]
+        );
+        assert!(tail.after(1, "u", 10, 3).events.is_empty());
         // Newer, with a gap: replaces the window.
-        tail.keep(1, "u", 200, &events(201, 202));
-        assert!(tail.after(1, "u", 100, 3).is_empty());
-        assert_eq!(positions(&tail.after(1, "u", 200, 3)), [201, 202]);
+        tail.keep(1, "u", 200, &events(201, 202), Seen::default());
+        assert!(tail.after(1, "u", 100, 3).events.is_empty());
+        assert_eq!(positions(&tail.after(1, "u", 200, 3).events), [201, 202]);
     }
 
     #[tokio::test]
@@ -229,18 +266,18 @@ mod tests {
             let tail = tail.clone();
             async move {
                 let _turn = tail.turn(1).await;
-                tail.after(1, "u", 0, 10).len()
+                tail.after(1, "u", 0, 10).events.len()
             }
         });
         let _other = tail.turn(2).await;
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
-        tail.keep(1, "u", 0, &events(1, 3));
+        tail.keep(1, "u", 0, &events(1, 3), Seen::default());
         drop(first);
         assert_eq!(waiting.await.unwrap(), 3, "took what the first derived");
         assert!(tail.at_end(1, "u", 3));
         assert!(!tail.at_end(1, "u", 1), "inside the window");
-        tail.keep(1, "u", 100, &events(101, 102));
+        tail.keep(1, "u", 100, &events(101, 102), Seen::default());
         assert!(!tail.at_end(1, "u", 5), "behind the window");
         assert!(
             tail.at_end(1, "other", 5),
@@ -259,14 +296,37 @@ mod tests {
     }
 
     #[test]
+    fn a_window_tells_the_latest_of_what_its_reads_saw() {
+        let tail = Tail::default();
+        let seen = |head, commits| Seen { head, commits };
+        tail.keep(1, "u", 0, &events(1, 3), seen(5, 10));
+        assert_eq!(tail.after(1, "u", 0, 10).seen, seen(5, 10));
+        // A read that began earlier but finished later (a lower count, a later head in its
+        // snapshot): each figure is the latest, and the pair still holds (every commit past
+        // head 7 was counted after 10).
+        tail.keep(1, "u", 3, &events(4, 4), seen(7, 8));
+        assert_eq!(tail.after(1, "u", 0, 10).seen, seen(7, 10));
+        // No events: nothing kept, nothing told.
+        tail.keep(1, "u", 4, &[], seen(9, 20));
+        assert_eq!(tail.after(1, "u", 0, 10).seen, seen(7, 10));
+        assert_eq!(
+            tail.after(1, "u", 4, 10).seen,
+            Seen::default(),
+            "at the end: nothing"
+        );
+    }
+
+    #[test]
     fn windows_are_bounded() {
         let tail = Tail::default();
-        tail.keep(1, "u", 0, &events(1, 1000));
-        let kept = tail.after(1, "u", 1000 - KEEP_PER_TENANT as i64, 10_000);
+        tail.keep(1, "u", 0, &events(1, 1000), Seen::default());
+        let kept = tail
+            .after(1, "u", 1000 - KEEP_PER_TENANT as i64, 10_000)
+            .events;
         assert_eq!(kept.len(), KEEP_PER_TENANT);
         assert_eq!(kept.last().map(|e| e.position), Some(1000));
         for t in 0..(KEEP_TENANTS as i64 + 5) {
-            tail.keep(100 + t, "u", 0, &events(1, 2));
+            tail.keep(100 + t, "u", 0, &events(1, 2), Seen::default());
         }
         let held = tail.windows.lock().map(|g| g.0.len()).unwrap_or(0);
         assert_eq!(held, KEEP_TENANTS);

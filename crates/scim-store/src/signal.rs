@@ -17,6 +17,8 @@ pub struct CommitSignal {
     tenants: Mutex<HashMap<i64, Weak<Notify>>>,
     destinations: Notify,
     destinations_version: std::sync::atomic::AtomicU64,
+    /// How many tenant wake-ups were sent ([`CommitSignal::commits`]).
+    commits: std::sync::atomic::AtomicU64,
 }
 
 impl CommitSignal {
@@ -76,8 +78,22 @@ impl CommitSignal {
         &self.destinations
     }
 
+    /// How many wake-ups [`CommitSignal::notify`] has sent, for any tenant; each is counted
+    /// before its waiters are woken.
+    ///
+    /// A reader uses it to know whether a read made by someone else is as recent as its own
+    /// wait: a waiter that enabled its [`Notify::notified`] future and then saw this count
+    /// at `n` is woken by every later commit, and a read of the log that began after the
+    /// count was seen at `n` or more is missing only commits that were counted after that
+    /// — later than `n` — and so wake the waiter.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Wakes every current waiter of a tenant (after one of its writes committed).
     pub fn notify(&self, tenant_id: i64) {
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let watcher = self
             .tenants
             .lock()

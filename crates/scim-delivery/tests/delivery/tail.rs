@@ -8,7 +8,11 @@ use scim_delivery::{EventFilter, Feed, FeedRequest};
 
 use crate::support::{Fixture, actor, obj};
 
-backend_tests!(readers_of_one_feed_get_what_a_feed_of_their_own_reads);
+backend_tests!(
+    readers_of_one_feed_get_what_a_feed_of_their_own_reads,
+    a_reader_that_started_waiting_after_the_tail_was_read_reads_the_log,
+    consumers_woken_by_one_commit_share_one_read_of_the_log
+);
 
 fn request(after: i64, limit: u32, filter: &str) -> FeedRequest {
     FeedRequest {
@@ -68,4 +72,88 @@ async fn readers_of_one_feed_get_what_a_feed_of_their_own_reads(f: Fixture) {
             }
         }
     }
+}
+
+/// A reader whose cursor lies inside the tail is served from it alone only when the read
+/// that made the tail began after the reader started waiting for commits; after a commit
+/// the tail's read did not see, the reader reads the log and gets that commit's events and
+/// the new head (a webhook deliverer told the old head would wait for a commit that already
+/// happened).
+async fn a_reader_that_started_waiting_after_the_tail_was_read_reads_the_log(f: Fixture) {
+    let feed = f.feed.clone();
+    for i in 0..3 {
+        f.user(&format!("seen-{i}@example.com")).await;
+    }
+    let head = f.store.change_head(f.tenant.id).await.unwrap();
+    let first = feed.read(&f.tenant, &request(0, 100, "*")).await.unwrap();
+    assert_eq!((first.next, first.head), (head, head));
+    // From the tail, nothing committed since: the same head, and no read of the log.
+    let reads = feed.log_reads();
+    let again = feed
+        .read(&f.tenant, &request(head - 2, 100, "*"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.events.len(), again.next, again.head),
+        (2, head, head)
+    );
+    assert_eq!(feed.log_reads(), reads, "served from the tail");
+    f.user("seen-late@example.com").await;
+    let now = f.store.change_head(f.tenant.id).await.unwrap();
+    assert!(now > head);
+    let page = feed
+        .read(&f.tenant, &request(head - 2, 100, "*"))
+        .await
+        .unwrap();
+    assert_eq!(feed.log_reads(), reads + 1, "the log was read");
+    assert_eq!(
+        page.next, now,
+        "the commit after the tail's read is in the page"
+    );
+    assert_eq!(page.head, now);
+    let positions: Vec<i64> = page.events.iter().map(|e| e.position).collect();
+    assert_eq!(positions, ((head - 1)..=now).collect::<Vec<_>>());
+}
+
+/// Consumers of one tenant waiting at its head (a webhook, NATS, a long-polling reader) are
+/// woken by the same commit: one reads the log, the others take its events from the tail
+/// without reading it again.
+async fn consumers_woken_by_one_commit_share_one_read_of_the_log(f: Fixture) {
+    f.user("first@example.com").await;
+    let head = f.store.change_head(f.tenant.id).await.unwrap();
+    let wait = |after| FeedRequest {
+        wait: Duration::from_secs(10),
+        ..request(after, 100, "*")
+    };
+    let before = f.feed.log_reads();
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (feed, tenant, req) = (f.feed.clone(), f.tenant.clone(), wait(head));
+            tokio::spawn(async move { feed.read(&tenant, &req).await.unwrap() })
+        })
+        .collect();
+    // Each looked once and found nothing; now all three wait for a commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while f.feed.log_reads() < before + 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the readers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let waiting = f.feed.log_reads();
+    f.user("second@example.com").await;
+    let now = f.store.change_head(f.tenant.id).await.unwrap();
+    for r in readers {
+        let page = r.await.unwrap();
+        assert_eq!((page.next, page.head), (now, now));
+        assert_eq!(page.events.len(), usize::try_from(now - head).unwrap());
+    }
+    let reads = f.feed.log_reads() - waiting;
+    // One read for the three (two only if a reader gave up waiting for its turn).
+    assert!(
+        reads < 3,
+        "{reads} reads of the log for one commit and three readers"
+    );
 }
