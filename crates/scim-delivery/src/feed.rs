@@ -254,7 +254,7 @@ impl Feed {
                 });
             }
             let mut derived = Vec::with_capacity(slice.records.len());
-            for record in &slice.records {
+            for record in std::mem::take(&mut slice.records) {
                 let mut e = event::derive(record, tenant, &ctx);
                 // Each user an event carries, with its effective roles as of the event
                 // (right after the event's write, with the recompute that write made).

@@ -269,15 +269,15 @@ pub fn event_id(tenant: &Tenant, position: i64) -> String {
 }
 
 /// The event a change record stands for.
-pub fn derive(record: &ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -> Event {
+///
+/// The record is consumed: the resource after the change becomes the event's resource
+/// without being copied.
+pub fn derive(mut record: ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -> Event {
     let kind = Kind::of(&record.resource_type);
     let mut data = EventData {
         resource_type: record.resource_type.clone(),
         id: record.resource_id.clone(),
-        resource: record
-            .after
-            .as_ref()
-            .and_then(|after| render(record, after, ctx)),
+        resource: None,
         changes: Vec::new(),
         members: Vec::new(),
         delete_mode: None,
@@ -317,7 +317,7 @@ pub fn derive(record: &ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -
                 EventType::UserRolesChanged
             }
             "delete" => {
-                data.resource = None;
+                record.after = None;
                 data.delete_mode = record
                     .detail
                     .get("deleteMode")
@@ -350,6 +350,10 @@ pub fn derive(record: &ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -
             }
         }
     };
+    data.resource = record
+        .after
+        .take()
+        .and_then(|after| render(&record, after, ctx));
     Event {
         id: event_id(tenant, record.seq),
         event_type,
@@ -435,8 +439,10 @@ impl Kind {
 }
 
 /// The resource's SCIM representation from a record's `after` document.
-fn render(record: &ChangeRecord, after: &Value, ctx: &RenderContext<'_>) -> Option<Value> {
-    let data = after.as_object()?.clone();
+fn render(record: &ChangeRecord, after: Value, ctx: &RenderContext<'_>) -> Option<Value> {
+    let Value::Object(data) = after else {
+        return None;
+    };
     let endpoint = ctx
         .registry
         .resource_type(&record.resource_type)

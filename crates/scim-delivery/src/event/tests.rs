@@ -45,7 +45,7 @@ fn event(r: &ChangeRecord) -> Event {
         base_url: "https://scim.example.com/scim/v2/acme",
         registry: &registry,
     };
-    derive(r, &tenant(), &ctx)
+    derive(r.clone(), &tenant(), &ctx)
 }
 
 #[test]
