@@ -11,7 +11,8 @@ use crate::support::{Fixture, actor, obj};
 backend_tests!(
     readers_of_one_feed_get_what_a_feed_of_their_own_reads,
     a_reader_that_started_waiting_after_the_tail_was_read_reads_the_log,
-    consumers_woken_by_one_commit_share_one_read_of_the_log
+    consumers_woken_by_one_commit_share_one_read_of_the_log,
+    a_cursor_pruned_since_the_tail_was_read_is_expired
 );
 
 fn request(after: i64, limit: u32, filter: &str) -> FeedRequest {
@@ -156,4 +157,29 @@ async fn consumers_woken_by_one_commit_share_one_read_of_the_log(f: Fixture) {
         reads < 3,
         "{reads} reads of the log for one commit and three readers"
     );
+}
+
+/// Pruning the log wakes its readers: a reader whose cursor the tail still covers but the
+/// log no longer keeps is told it expired, as a reader of the log alone would be.
+async fn a_cursor_pruned_since_the_tail_was_read_is_expired(f: Fixture) {
+    for i in 0..4 {
+        f.user(&format!("pruned-{i}@example.com")).await;
+    }
+    let head = f.store.change_head(f.tenant.id).await.unwrap();
+    let page = f.feed.read(&f.tenant, &request(0, 100, "*")).await.unwrap();
+    assert_eq!(page.next, head);
+    f.store.prune_changes(f.tenant.id, 2).await.unwrap();
+    let expired = f.feed.read(&f.tenant, &request(1, 100, "*")).await;
+    assert!(
+        matches!(
+            expired,
+            Err(scim_delivery::DeliveryError::CursorExpired {
+                after: 1,
+                oldest: 2
+            })
+        ),
+        "{expired:?}"
+    );
+    let page = f.feed.read(&f.tenant, &request(2, 100, "*")).await.unwrap();
+    assert_eq!(page.events.first().map(|e| e.position), Some(3));
 }

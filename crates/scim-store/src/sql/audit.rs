@@ -731,13 +731,21 @@ impl<E: Engine> SqlStore<E> {
         through: i64,
     ) -> Result<u64, StoreError> {
         self.catch_up(tenant_id).await?;
-        self.engine
+        let pruned = self
+            .engine
             .write(move |db| {
                 // Records written since the catch-up: few.
                 catch_up_step(db, tenant_id, u64::MAX)?;
                 super::events::prune_changes(db, tenant_id, through)
             })
-            .await
+            .await?;
+        if pruned > 0 {
+            // Readers serving events they keep in memory (scim-delivery's feed tail) only
+            // trust what a read made after their last wake-up saw: this one makes them read
+            // the log again, and so tell an expired cursor.
+            self.signal.notify(tenant_id);
+        }
+        Ok(pruned)
     }
 }
 
