@@ -138,9 +138,8 @@ impl Feed {
         &self.store
     }
 
-    /// How many times this feed and its clones read the change log. Readers that keep up
-    /// share one read per commit (see `tail.rs`), so under a steady write load this grows
-    /// about once per commit, whatever the number of consumers.
+    /// How many times this feed and its clones read the change log (readers woken by one
+    /// commit share one read when they can: see `tail.rs`).
     pub fn log_reads(&self) -> u64 {
         self.log_reads.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -167,9 +166,10 @@ impl Feed {
     ///
     /// Each look at the log is one read in one snapshot ([`scim_store::EventLog::log_slice`]):
     /// whether the cursor is still served, the records, the head, and the roles the users
-    /// carried — a consumer woken by every commit pays one trip to the database per wake-up.
-    /// Events another reader of this feed derived a moment ago are taken from the feed's
-    /// tail (`tail.rs`) instead of being derived again; the read then starts after them.
+    /// carried. Events another reader of this feed derived a moment ago are taken from the
+    /// feed's tail (`tail.rs`) instead of being derived again; the read then starts after
+    /// them, or is not made at all when the tail's own read is as recent as this reader's
+    /// wait (see below) — consumers woken by one commit share one trip to the database.
     pub async fn read(
         &self,
         tenant: &Tenant,
@@ -197,7 +197,7 @@ impl Feed {
             let committed = signal.notified();
             tokio::pin!(committed);
             committed.as_mut().enable();
-            let armed = self.store.commit_signal().commits();
+            let armed = self.store.commit_signal().commits(tenant.id);
             let mut kept = self
                 .tail
                 .after(tenant.id, &base_url, cursor, limit as usize);
@@ -218,16 +218,25 @@ impl Feed {
                 None
             };
             // Events from the tail are the whole answer, without reading the log again,
-            // when they fill the page or reach the head that the tail's read saw, and that
-            // read began after this reader armed its wake-up: it saw every commit not
-            // counted after `armed`, and those wake this reader, so its head is this
-            // reader's too (a deliverer told it is caught up waits for the next commit).
+            // when they fill the page or reach the head that the tail's read saw, and no
+            // wake-up of the tenant was counted between the start of that read and this
+            // reader's arming (`CommitSignal::commits`): every commit the read missed is
+            // counted later and wakes this reader, so the read's head is this reader's too
+            // (a deliverer told it is caught up waits for the next commit). The cursor is
+            // checked against the first position that read kept, as a read would; pruning
+            // in this process wakes readers, so the read is at least that recent.
             let through = kept.events.last().map_or(0, |e| e.position);
             if !kept.events.is_empty()
                 && kept.seen.commits >= armed
                 && (kept.events.len() == limit as usize || through >= kept.seen.head)
             {
                 drop(turn);
+                if cursor < kept.seen.first_kept - 1 {
+                    return Err(DeliveryError::CursorExpired {
+                        after: cursor,
+                        oldest: kept.seen.first_kept - 1,
+                    });
+                }
                 scanned += kept.events.len();
                 let mut events = Vec::new();
                 for e in kept.events {
@@ -243,7 +252,7 @@ impl Feed {
             }
             let from = kept.events.last().map_or(cursor, |e| e.position);
             let want = limit - u32::try_from(kept.events.len()).unwrap_or(limit);
-            let seen_commits = self.store.commit_signal().commits();
+            let seen_commits = self.store.commit_signal().commits(tenant.id);
             self.log_reads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut slice = self.store.log_slice(tenant.id, from, want).await?;
@@ -269,6 +278,7 @@ impl Feed {
             let seen = Seen {
                 head: slice.head,
                 commits: seen_commits,
+                first_kept: slice.first_kept,
             };
             self.tail.keep(tenant.id, &base_url, from, &derived, seen);
             // Not held while waiting for the next commit.

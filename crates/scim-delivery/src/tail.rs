@@ -4,9 +4,10 @@
 //! publisher) all read the same few events right after each commit. An event is the same
 //! on every read (its position, id, content and the roles it carries are fixed by the
 //! change record), so the first reader derives it and the others take it from here: they
-//! still ask the log for what comes after the events kept (and whether their cursor is
-//! still served), but they do not parse, look up roles for and derive the same records
-//! again, and they share the events themselves, with the JSON written for the first
+//! ask the log only for what comes after the events kept (and whether their cursor is still
+//! served), or not at all when the read that made the window is as recent as their own wait
+//! ([`Seen`], `Feed::read`); they do not parse, look up roles for and derive the same
+//! records again, and they share the events themselves, with the JSON written for the first
 //! consumer that sent them ([`SharedEvent`]).
 //!
 //! Readers at a tenant's head take turns ([`Tail::turn`]): woken by the same commit, a
@@ -41,14 +42,16 @@ struct Window {
     used: u64,
 }
 
-/// What a read of the log saw besides its records: the tenant's head in its snapshot, and
-/// the count of commit wake-ups ([`scim_store::CommitSignal::commits`]) taken before it
-/// began. A reader served from the window may report that head as its own only when it
-/// started waiting for commits no later than that count (see `Feed::read`).
+/// What a read of the log saw besides its records: the tenant's head and first position
+/// kept in its snapshot, and the tenant's count of wake-ups
+/// ([`scim_store::CommitSignal::commits`]) taken before it began. A reader served from the
+/// window may report that head as its own only when no wake-up was counted between that
+/// count and its own arming (see `Feed::read`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Seen {
     pub(crate) head: i64,
     pub(crate) commits: u64,
+    pub(crate) first_kept: i64,
 }
 
 /// Events taken from a window, with what the read that made it saw.
@@ -194,6 +197,7 @@ impl Tail {
         w.seen = Seen {
             head: w.seen.head.max(seen.head),
             commits: w.seen.commits.max(seen.commits),
+            first_kept: w.seen.first_kept.max(seen.first_kept),
         };
         let start = events.len().saturating_sub(KEEP_PER_TENANT);
         w.events.extend(events[start..].iter().cloned());
@@ -298,7 +302,11 @@ mod tests {
     #[test]
     fn a_window_tells_the_latest_of_what_its_reads_saw() {
         let tail = Tail::default();
-        let seen = |head, commits| Seen { head, commits };
+        let seen = |head, commits| Seen {
+            head,
+            commits,
+            first_kept: 1,
+        };
         tail.keep(1, "u", 0, &events(1, 3), seen(5, 10));
         assert_eq!(tail.after(1, "u", 0, 10).seen, seen(5, 10));
         // A read that began earlier but finished later (a lower count, a later head in its

@@ -14,11 +14,19 @@ use tokio::sync::Notify;
 /// Per-tenant wake-ups for readers of the change log.
 #[derive(Debug, Default)]
 pub struct CommitSignal {
-    tenants: Mutex<HashMap<i64, Weak<Notify>>>,
+    tenants: Mutex<HashMap<i64, Watched>>,
     destinations: Notify,
     destinations_version: std::sync::atomic::AtomicU64,
-    /// How many tenant wake-ups were sent ([`CommitSignal::commits`]).
-    commits: std::sync::atomic::AtomicU64,
+    /// How many wake-ups were sent, for all tenants (see [`CommitSignal::commits`]).
+    sent: std::sync::atomic::AtomicU64,
+}
+
+/// A watched tenant: its wake-up, and the count of wake-ups sent when it was last woken.
+#[derive(Debug)]
+struct Watched {
+    notify: Weak<Notify>,
+    /// Only grows: set from `sent`, which only grows, and a new entry starts at `sent`.
+    commits: u64,
 }
 
 impl CommitSignal {
@@ -30,15 +38,22 @@ impl CommitSignal {
             // A poisoned map only loses wake-ups; pollers still see every commit.
             return Arc::new(Notify::new());
         };
-        if let Some(n) = tenants.get(&tenant_id).and_then(Weak::upgrade) {
+        if let Some(n) = tenants.get(&tenant_id).and_then(|w| w.notify.upgrade()) {
             return n;
         }
         // Forget tenants nobody watches any more before the map grows.
         if tenants.len() >= 64 && tenants.len().is_power_of_two() {
-            tenants.retain(|_, w| w.strong_count() > 0);
+            tenants.retain(|_, w| w.notify.strong_count() > 0);
         }
         let n = Arc::new(Notify::new());
-        tenants.insert(tenant_id, Arc::downgrade(&n));
+        let commits = self.sent.load(std::sync::atomic::Ordering::SeqCst);
+        tenants.insert(
+            tenant_id,
+            Watched {
+                notify: Arc::downgrade(&n),
+                commits,
+            },
+        );
         n
     }
 
@@ -48,7 +63,7 @@ impl CommitSignal {
             .lock()
             .map(|t| {
                 t.iter()
-                    .filter(|(_, w)| w.strong_count() > 0)
+                    .filter(|(_, w)| w.notify.strong_count() > 0)
                     .map(|(id, _)| *id)
                     .collect()
             })
@@ -78,27 +93,34 @@ impl CommitSignal {
         &self.destinations
     }
 
-    /// How many wake-ups [`CommitSignal::notify`] has sent, for any tenant; each is counted
-    /// before its waiters are woken.
+    /// A tenant's wake-up count: it grows each time [`CommitSignal::notify`] wakes the
+    /// tenant, before its waiters are woken, and never goes back (it is taken from a count
+    /// of every wake-up sent, so it also survives the tenant's entry being forgotten).
     ///
-    /// A reader uses it to know whether a read made by someone else is as recent as its own
-    /// wait: a waiter that enabled its [`Notify::notified`] future and then saw this count
-    /// at `n` is woken by every later commit, and a read of the log that began after the
-    /// count was seen at `n` or more is missing only commits that were counted after that
-    /// — later than `n` — and so wake the waiter.
-    pub fn commits(&self) -> u64 {
-        self.commits.load(std::sync::atomic::Ordering::SeqCst)
+    /// A reader uses it to know whether a read of the log made by someone else is as
+    /// recent as its own wait. Read the count (`c`) before such a read; a waiter that has
+    /// enabled its [`Notify::notified`] future and then reads the count (`armed`) may trust
+    /// that read's snapshot as its own when `c >= armed`: no wake-up of the tenant was
+    /// counted between the start of that read and the waiter's arming, so every commit the
+    /// read missed is counted later and wakes the waiter.
+    pub fn commits(&self, tenant_id: i64) -> u64 {
+        let sent = || self.sent.load(std::sync::atomic::Ordering::SeqCst);
+        match self.tenants.lock() {
+            Ok(t) => t.get(&tenant_id).map_or_else(sent, |w| w.commits),
+            Err(_) => sent(),
+        }
     }
 
     /// Wakes every current waiter of a tenant (after one of its writes committed).
     pub fn notify(&self, tenant_id: i64) {
-        self.commits
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let watcher = self
-            .tenants
-            .lock()
-            .ok()
-            .and_then(|t| t.get(&tenant_id).and_then(Weak::upgrade));
+        let watcher = self.tenants.lock().ok().and_then(|mut t| {
+            // Counted under the lock, so that a tenant's count only grows, and counted for
+            // a tenant nobody watches too: an entry made later starts above it.
+            let sent = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let w = t.get_mut(&tenant_id)?;
+            w.commits = sent;
+            w.notify.upgrade()
+        });
         if let Some(n) = watcher {
             n.notify_waiters();
         }
@@ -121,6 +143,26 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn a_tenants_count_grows_with_its_own_wake_ups_only_and_never_goes_back() {
+        let signal = CommitSignal::default();
+        let watching = signal.watch(1);
+        let start = signal.commits(1);
+        signal.notify(2);
+        signal.notify(2);
+        assert_eq!(signal.commits(1), start, "another tenant's commits");
+        signal.notify(1);
+        let after = signal.commits(1);
+        assert!(after > start);
+        // Forgotten, woken while nobody watched, and watched again: it starts above every
+        // count so far, not from 0 (a read made before must not pass for a later one).
+        drop(watching);
+        signal.tenants.lock().unwrap().clear();
+        signal.notify(1);
+        let _again = signal.watch(1);
+        assert!(signal.commits(1) > after);
     }
 
     #[test]

@@ -740,9 +740,9 @@ impl<E: Engine> SqlStore<E> {
             })
             .await?;
         if pruned > 0 {
-            // Readers serving events they keep in memory (scim-delivery's feed tail) only
-            // trust what a read made after their last wake-up saw: this one makes them read
-            // the log again, and so tell an expired cursor.
+            // Readers serving events they keep in memory (scim-delivery's feed tail) trust
+            // a read of the log only when no wake-up was counted since it began: this one
+            // makes them read the log again, and so tell an expired cursor.
             self.signal.notify(tenant_id);
         }
         Ok(pruned)
