@@ -10,7 +10,7 @@ use crate::support::{Fixture, actor, obj};
 
 backend_tests!(
     readers_of_one_feed_get_what_a_feed_of_their_own_reads,
-    a_reader_that_started_waiting_after_the_tail_was_read_reads_the_log,
+    a_commit_the_tails_read_missed_makes_a_reader_read_the_log,
     consumers_woken_by_one_commit_share_one_read_of_the_log,
     a_cursor_pruned_since_the_tail_was_read_is_expired
 );
@@ -80,7 +80,7 @@ async fn readers_of_one_feed_get_what_a_feed_of_their_own_reads(f: Fixture) {
 /// reader's arming; after a commit the tail's read did not see, the reader reads the log and
 /// gets that commit's events and the new head (a webhook deliverer told the old head would
 /// wait for a commit that already happened).
-async fn a_reader_that_started_waiting_after_the_tail_was_read_reads_the_log(f: Fixture) {
+async fn a_commit_the_tails_read_missed_makes_a_reader_read_the_log(f: Fixture) {
     let feed = f.feed.clone();
     for i in 0..3 {
         f.user(&format!("seen-{i}@example.com")).await;
@@ -174,16 +174,7 @@ async fn a_cursor_pruned_since_the_tail_was_read_is_expired(f: Fixture) {
     assert_eq!(page.next, head);
     f.store.prune_changes(f.tenant.id, 2).await.unwrap();
     let expired = f.feed.read(&f.tenant, &request(1, 100, "*")).await;
-    assert!(
-        matches!(
-            expired,
-            Err(scim_delivery::DeliveryError::CursorExpired {
-                after: 1,
-                oldest: 2
-            })
-        ),
-        "{expired:?}"
-    );
+    assert_expired(expired, 1, 2);
     let page = f.feed.read(&f.tenant, &request(2, 100, "*")).await.unwrap();
     assert_eq!(page.events.first().map(|e| e.position), Some(3));
     // Pruned, then a commit that a reader at the head reads into the tail: the tail's last
@@ -197,14 +188,23 @@ async fn a_cursor_pruned_since_the_tail_was_read_is_expired(f: Fixture) {
         .unwrap();
     assert_eq!(page.events.len(), 1);
     let expired = f.feed.read(&f.tenant, &request(2, 100, "*")).await;
-    assert!(
-        matches!(
-            expired,
-            Err(scim_delivery::DeliveryError::CursorExpired {
-                after: 2,
-                oldest: 3
-            })
-        ),
-        "{expired:?}"
-    );
+    assert_expired(expired, 2, 3);
+}
+
+/// The read was refused as expired: `after` is older than what is kept, `oldest` is where
+/// to start again.
+fn assert_expired(
+    read: Result<scim_delivery::FeedPage, scim_delivery::DeliveryError>,
+    after: i64,
+    oldest: i64,
+) {
+    match read {
+        Err(scim_delivery::DeliveryError::CursorExpired {
+            after: a,
+            oldest: o,
+        }) => {
+            assert_eq!((a, o), (after, oldest));
+        }
+        other => panic!("expected an expired cursor {after} (oldest {oldest}): {other:?}"),
+    }
 }
