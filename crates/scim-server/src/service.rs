@@ -204,7 +204,7 @@ pub enum Modification {
 
 /// The new state of a resource replaced by a PUT body (RFC 7644 §3.5.1).
 fn replace_update(t: Target, body: Value, max_values: usize) -> UpdateFn {
-    Arc::new(move |current: &StoredResource| {
+    UpdateFn::new(move |current: &StoredResource| {
         let existing = current.to_json(&t.rt.endpoint, None);
         let mut data = prepare_replace(&t.registry, &t.rt, &existing, body.clone())?;
         strip_write_only(&t.registry, &t.rt, &mut data);
@@ -228,7 +228,7 @@ fn replace_update(t: Target, body: Value, max_values: usize) -> UpdateFn {
 
 /// The new state of a resource after a PATCH (RFC 7644 §3.5.2), all or nothing.
 fn patch_update(t: Target, request: PatchRequest, options: PatchOptions) -> UpdateFn {
-    Arc::new(move |current: &StoredResource| {
+    UpdateFn::new(move |current: &StoredResource| {
         let view = current.to_json(&t.rt.endpoint, None);
         let outcome = apply_patch(&t.registry, &t.rt, &view, &request, &options)?;
         let mut data = to_document(outcome.resource, t.external_members);
@@ -253,6 +253,10 @@ pub async fn modify(
     with_members: bool,
 ) -> ApiResult<StoredResource> {
     let limits = &state.config;
+    // A request with many values is computed off the async workers (`UpdateFn`).
+    let large = match &modification {
+        Modification::Replace(body) | Modification::Patch(body) => scim_store::is_large([body]),
+    };
     let (operation, update) = match modification {
         Modification::Replace(body) => (
             "replace",
@@ -271,6 +275,7 @@ pub async fn modify(
             ("patch", patch_update(target.clone(), request, options))
         }
     };
+    let update = update.large(large);
     Ok(state
         .store
         .update(

@@ -222,28 +222,30 @@ async fn set_up(s: Arc<dyn Store>, a: &Args) -> (String, Vec<String>) {
                             .await;
                     } else {
                         let title = json!(format!("title {phase}-{i}"));
-                        let set: scim_store::UpdateFn = Arc::new(move |cur: &StoredResource| {
-                            let mut data = cur.data.clone();
-                            data.insert("title".into(), title.clone());
-                            Ok(Update {
-                                data,
-                                changed: vec!["title".into()],
-                                ..Update::default()
-                            })
-                        });
+                        let set: scim_store::UpdateFn =
+                            scim_store::UpdateFn::new(move |cur: &StoredResource| {
+                                let mut data = cur.data.clone();
+                                data.insert("title".into(), title.clone());
+                                Ok(Update {
+                                    data,
+                                    changed: vec!["title".into()],
+                                    ..Update::default()
+                                })
+                            });
                         let _ = s
                             .update(t, "User", &ids[k], None, "patch", set, false, &actor())
                             .await;
                         let active = json!(!i.is_multiple_of(3));
-                        let set: scim_store::UpdateFn = Arc::new(move |cur: &StoredResource| {
-                            let mut data = cur.data.clone();
-                            data.insert("active".into(), active.clone());
-                            Ok(Update {
-                                data,
-                                changed: vec!["active".into()],
-                                ..Update::default()
-                            })
-                        });
+                        let set: scim_store::UpdateFn =
+                            scim_store::UpdateFn::new(move |cur: &StoredResource| {
+                                let mut data = cur.data.clone();
+                                data.insert("active".into(), active.clone());
+                                Ok(Update {
+                                    data,
+                                    changed: vec!["active".into()],
+                                    ..Update::default()
+                                })
+                            });
                         let _ = s
                             .update(t, "User", &ids[k], None, "patch", set, false, &actor())
                             .await;
@@ -272,7 +274,7 @@ fn member(id: &str) -> MemberRef {
 }
 
 fn members(op: MemberOp) -> scim_store::UpdateFn {
-    Arc::new(move |cur: &StoredResource| {
+    scim_store::UpdateFn::new(move |cur: &StoredResource| {
         Ok(Update {
             data: cur.data.clone(),
             changed: vec!["members".into()],

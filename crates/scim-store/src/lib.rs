@@ -46,9 +46,9 @@ pub use events::{EventLog, LogSlice};
 pub use index::{IndexPlan, MAX_INDEXED_VALUES, indexed_attributes};
 pub use manage::Management;
 pub use model::{
-    Actor, ChangeRecord, DeleteMode, GroupMembership, Include, IndexedAttr, MEMBERS_PER_RECORD,
-    Member, MemberOp, MemberPredicate, MemberRef, MemberStream, Page, RecordedMember,
-    StoredResource, Tenant, TokenInfo, Update, UpdateFn,
+    Actor, ChangeRecord, DeleteMode, GroupMembership, Include, IndexedAttr, LARGE_VALUES,
+    MEMBERS_PER_RECORD, Member, MemberOp, MemberPredicate, MemberRef, MemberStream, Page,
+    RecordedMember, StoredResource, Tenant, TokenInfo, Update, UpdateFn, is_large,
 };
 pub use operator::{DeletedResource, TenantContents};
 pub use query::{DEFAULT_MAX_SCAN, ListRequest, Pagination};

@@ -147,7 +147,7 @@ impl Fixture {
     }
 
     pub async fn deactivate(&self, id: &str) {
-        let update: scim_store::UpdateFn = Arc::new(|current: &StoredResource| {
+        let update = scim_store::UpdateFn::new(|current: &StoredResource| {
             let mut data = current.data.clone();
             data.insert("active".into(), Value::Bool(false));
             Ok(Update {

@@ -421,14 +421,27 @@ impl<E: Engine> Store for SqlStore<E> {
                     .await?
             };
             resources::check_if_match(if_match.as_deref(), &current)?;
-            let computed = update(&current).map_err(StoreError::Scim)?;
-            let prepared = resources::PreparedUpdate::new(
-                &self.plan,
-                resource_type,
-                current,
-                computed,
-                self.engine.packs_documents(),
-            )?;
+            let pack = self.engine.packs_documents();
+            let prepared = if update.is_large() || crate::model::is_large(current.data.values()) {
+                // Off the async worker: see `UpdateFn`.
+                let (update, plan, rt) =
+                    (update.clone(), self.plan.clone(), resource_type.to_string());
+                tokio::task::spawn_blocking(move || {
+                    resources::PreparedUpdate::compute(&plan, &rt, current, &update, pack)
+                })
+                .await
+                .map_err(|e| {
+                    StoreError::Database(format!("an update's computation failed: {e}"))
+                })??
+            } else {
+                resources::PreparedUpdate::compute(
+                    &self.plan,
+                    resource_type,
+                    current,
+                    &update,
+                    pack,
+                )?
+            };
             let (rt, rid, op, actor, if_match) = (
                 resource_type.to_string(),
                 id.to_string(),

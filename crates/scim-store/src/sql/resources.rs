@@ -14,7 +14,7 @@ use crate::StoreError;
 use crate::index::{IndexPlan, UNINDEXED, extract, unindexed_entry};
 use crate::model::{
     Actor, ChangeRecord, DeleteMode, Include, IndexedAttr, MEMBERS_PER_RECORD, MemberRef,
-    RecordedMember, StoredResource, Update,
+    RecordedMember, StoredResource, Update, UpdateFn,
 };
 
 /// A resource row with its internal sequence number.
@@ -644,6 +644,18 @@ pub(crate) struct PreparedUpdate {
 }
 
 impl PreparedUpdate {
+    /// Computes `update` on `base` and prepares its write.
+    pub(crate) fn compute(
+        plan: &IndexPlan,
+        resource_type: &str,
+        base: StoredResource,
+        update: &UpdateFn,
+        pack: bool,
+    ) -> Result<PreparedUpdate, StoreError> {
+        let computed = update.apply(&base).map_err(StoreError::Scim)?;
+        PreparedUpdate::new(plan, resource_type, base, computed, pack)
+    }
+
     pub(crate) fn new(
         plan: &IndexPlan,
         resource_type: &str,

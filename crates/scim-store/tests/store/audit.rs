@@ -157,7 +157,7 @@ async fn random_run(
                     if let Some(u) = pick(&mut rng, &users) {
                         let name = format!("r{step}-{seed}");
                         let replace: scim_store::UpdateFn =
-                            Arc::new(move |_cur: &StoredResource| {
+                            scim_store::UpdateFn::new(move |_cur: &StoredResource| {
                                 Ok(Update {
                                     data: obj(json!({"schemas": [crate::support::USER_SCHEMA],
                                         "userName": name, "name": {"givenName": "G"}})),

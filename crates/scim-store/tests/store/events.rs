@@ -60,7 +60,7 @@ async fn member_changes_are_recorded_in_bounded_records_with_types(f: Fixture) {
         &g.id,
         None,
         "patch",
-        std::sync::Arc::new(move |current: &scim_store::StoredResource| {
+        scim_store::UpdateFn::new(move |current: &scim_store::StoredResource| {
             Ok(Update {
                 data: current.data.clone(),
                 changed: vec!["members".into()],

@@ -219,7 +219,7 @@ async fn updates_check_if_match_and_bump_the_version(f: Fixture) {
     assert_eq!(status(&e), 404);
     // A failing update function changes nothing.
     let fail: scim_store::UpdateFn =
-        std::sync::Arc::new(|_| Err(scim_core::ScimError::invalid_value("no")));
+        scim_store::UpdateFn::new(|_| Err(scim_core::ScimError::invalid_value("no")));
     let e: StoreError = s
         .update(f.acme, "User", &u.id, None, "patch", fail, false, &actor())
         .await
@@ -238,7 +238,7 @@ async fn an_update_that_changes_nothing_keeps_the_version(f: Fixture) {
     let s = f.s();
     let u = f.user(f.acme, "dave").await;
     let before = s.changes(f.acme, 0, 100).await.unwrap().len();
-    let same: scim_store::UpdateFn = std::sync::Arc::new(|r| {
+    let same: scim_store::UpdateFn = scim_store::UpdateFn::new(|r| {
         Ok(Update {
             data: r.data.clone(),
             ..Update::default()

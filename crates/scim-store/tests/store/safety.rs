@@ -14,6 +14,7 @@ store_tests!(
     a_blocked_update_computation_holds_up_no_other_write,
     concurrent_document_updates_are_never_lost,
     a_tenant_over_its_writer_share_waits_alone,
+    large_update_computations_leave_the_async_worker,
 );
 
 /// A store whose PostgreSQL pool has one connection (the same store for SQLite, whose
@@ -48,7 +49,7 @@ async fn a_blocked_update_computation_holds_up_no_other_write(f: Fixture) {
     let (release, released) = std::sync::mpsc::channel::<()>();
     let released = Arc::new(std::sync::Mutex::new(released));
     let entered_tx = Arc::new(std::sync::Mutex::new(entered_tx));
-    let slow: scim_store::UpdateFn = Arc::new(move |r: &StoredResource| {
+    let slow: scim_store::UpdateFn = scim_store::UpdateFn::new(move |r: &StoredResource| {
         let _ = entered_tx.lock().unwrap().send(());
         // Stuck until the test releases it (bounded, so a failure cannot hang forever).
         let _ = released
@@ -109,7 +110,7 @@ async fn concurrent_document_updates_are_never_lost(f: Fixture) {
     let u = f.user(f.acme, "busy").await;
     let writers = (0..12).map(|i| {
         let (s, id, tenant) = (s.clone(), u.id.clone(), f.acme);
-        let append: scim_store::UpdateFn = Arc::new(move |r: &StoredResource| {
+        let append: scim_store::UpdateFn = scim_store::UpdateFn::new(move |r: &StoredResource| {
             let mut data = r.data.clone();
             let mut emails = data
                 .get("emails")
@@ -139,6 +140,64 @@ async fn concurrent_document_updates_are_never_lost(f: Fixture) {
         .unwrap();
     assert_eq!(after.data["emails"].as_array().map(Vec::len), Some(12));
     assert_eq!(after.version, 13);
+}
+
+/// A large update's computation (a request marked large, or a large resource) runs on a
+/// blocking thread: a PATCH replacing 1,000 emails took milliseconds of CPU on the async
+/// worker, and every request queued on that worker, any tenant's, waited for it. A small
+/// one runs where the update was called, without the hand-over.
+async fn large_update_computations_leave_the_async_worker(f: Fixture) {
+    let s = f.s();
+    let here = std::thread::current().id();
+    let u = f.user(f.acme, "sized").await;
+    // The thread each computation ran on.
+    let ran_on = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let setting = |emails: usize, large: bool| {
+        let ran_on = ran_on.clone();
+        scim_store::UpdateFn::new(move |r: &StoredResource| {
+            ran_on.lock().unwrap().push(std::thread::current().id());
+            let mut data = r.data.clone();
+            let list: Vec<Value> = (0..emails)
+                .map(|k| json!({"value": format!("e{k}@example.com"), "type": "work"}))
+                .collect();
+            data.insert("emails".into(), Value::Array(list));
+            Ok(Update {
+                data,
+                changed: vec!["emails".into()],
+                ..Update::default()
+            })
+        })
+        .large(large)
+    };
+    let update = |emails, large| {
+        let (s, id, tenant, u) = (s.clone(), u.id.clone(), f.acme, setting(emails, large));
+        async move {
+            s.update(tenant, "User", &id, None, "patch", u, false, &actor())
+                .await
+                .expect("update")
+        }
+    };
+    // Small request, small resource: here.
+    update(2, false).await;
+    // A request marked large: on another thread; it leaves the resource large.
+    update(500, true).await;
+    // A small request on a large resource: on another thread too (the resource's size
+    // is the work); it makes the resource small again.
+    let done = update(1, false).await;
+    assert_eq!(done.data["emails"].as_array().map(Vec::len), Some(1));
+    update(1, false).await;
+    let ran_on = ran_on.lock().unwrap().clone();
+    assert_eq!(ran_on.len(), 4, "one computation per update");
+    assert_eq!(ran_on[0], here, "a small update is computed in place");
+    assert_ne!(
+        ran_on[1], here,
+        "a large request is computed off the worker"
+    );
+    assert_ne!(
+        ran_on[2], here,
+        "a large resource is computed off the worker"
+    );
+    assert_eq!(ran_on[3], here);
 }
 
 /// Defect 6: the database files were created world-readable (0644, directory 0755). Now

@@ -304,7 +304,7 @@ pub fn member(id: &str) -> MemberRef {
 
 /// An update that sets one attribute.
 pub fn set(attr: &'static str, value: Value) -> scim_store::UpdateFn {
-    std::sync::Arc::new(move |current: &StoredResource| {
+    scim_store::UpdateFn::new(move |current: &StoredResource| {
         let mut data = current.data.clone();
         data.insert(attr.to_string(), value.clone());
         Ok(Update {
@@ -317,7 +317,7 @@ pub fn set(attr: &'static str, value: Value) -> scim_store::UpdateFn {
 
 /// An update that only changes members.
 pub fn members_op(op: scim_store::MemberOp) -> scim_store::UpdateFn {
-    std::sync::Arc::new(move |current: &StoredResource| {
+    scim_store::UpdateFn::new(move |current: &StoredResource| {
         Ok(Update {
             data: current.data.clone(),
             changed: vec!["members".into()],
