@@ -213,7 +213,7 @@ impl Throttle {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => Err(too_many(
                 "This tenant is sending requests faster than its rate limit; retry after the time in Retry-After",
-                // The limiter's own clock: making a clock calibrates it (~35 µs a 429).
+                // The limiter's own clock: making a clock runs CPUID (~35 µs a 429 under KVM).
                 not_until.wait_time_from(limiter.clock().now()),
             )),
             Err(_) => Err(ScimError::payload_too_large(format!(

@@ -335,7 +335,7 @@ impl UpdateFn {
     }
 
     /// Whether the request was marked large.
-    pub fn is_large(&self) -> bool {
+    pub fn marked_large(&self) -> bool {
         self.large
     }
 
@@ -361,11 +361,24 @@ pub const LARGE_VALUES: usize = 256;
 
 /// Whether `values` hold at least [`LARGE_VALUES`] JSON values in all; stops counting there.
 pub fn is_large<'a>(values: impl IntoIterator<Item = &'a Value>) -> bool {
-    let mut stack: Vec<&Value> = values.into_iter().collect();
+    // Every value on the stack is counted in the end, so a count of those seen plus those
+    // waiting decides as soon as it reaches the bound: a wide array is never copied whole.
+    let mut stack: Vec<&Value> = Vec::new();
     let mut seen = 0usize;
+    for v in values {
+        if seen + stack.len() + 1 >= LARGE_VALUES {
+            return true;
+        }
+        stack.push(v);
+    }
     while let Some(v) = stack.pop() {
         seen += 1;
-        if seen >= LARGE_VALUES {
+        let inner = match v {
+            Value::Array(items) => items.len(),
+            Value::Object(fields) => fields.len(),
+            _ => 0,
+        };
+        if seen + stack.len() + inner >= LARGE_VALUES {
             return true;
         }
         match v {
@@ -556,5 +569,14 @@ mod tests {
         let doc = json!({"a": emails[..42].to_vec(), "b": emails[42..].to_vec()});
         assert!(is_large(doc.as_object().unwrap().values()));
         assert!(!is_large(std::iter::empty::<&Value>()));
+        // One wide array: decided from its length, before its items are looked at.
+        assert!(is_large([&Value::Array(vec![Value::Null; 255])]));
+        assert!(!is_large([&Value::Array(vec![Value::Null; 254])]));
+        assert!(is_large([&Value::Array(vec![Value::Null; 1_000_000])]));
+        // Many values given at once.
+        let many = vec![Value::Null; 300];
+        assert!(is_large(&many));
+        assert!(!is_large(&many[..255]));
+        assert!(is_large(&many[..256]));
     }
 }

@@ -14,7 +14,8 @@ backend_tests!(
     an_endpoint_failing_too_long_is_paused_with_its_place_kept,
     a_rotated_secret_signs_beside_the_new_one_during_the_overlap,
     batches_and_filters_shape_what_is_sent,
-    an_endpoint_added_while_running_starts_at_once
+    an_endpoint_added_while_running_starts_at_once,
+    endpoints_served_from_the_feeds_tail_miss_no_commit
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -334,5 +335,47 @@ async fn an_endpoint_added_while_running_starts_at_once(mut f: Fixture) {
         r.acknowledged().len() == 1
     })
     .await;
+    f.stop().await;
+}
+
+/// Endpoints of one tenant that keep up are woken by the same commits, and those that wait
+/// for their turn take the events another read from the feed's tail instead of reading the
+/// log (here 15–18 reads for 15 commits and three endpoints). Each must still deliver every
+/// later commit at once. A deliverer sleeps only after an empty page, and an empty page is
+/// always a read of the log, so a tail page that looked caught up cannot put it to sleep
+/// past a commit; this guards that, end to end: a stalled endpoint would wait for its next
+/// lease renewal, a minute away here.
+async fn endpoints_served_from_the_feeds_tail_miss_no_commit(mut f: Fixture) {
+    let receivers = [
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    ];
+    for r in &receivers {
+        add(&f, r, DestinationSpec::default()).await;
+    }
+    f.start(scim_delivery::push::EngineOptions {
+        lease_ttl: Duration::from_secs(180),
+        rescan: Duration::from_secs(60),
+        ..options()
+    });
+    let reads = f.feed.log_reads();
+    let rounds = 15;
+    for round in 1..=rounds {
+        f.user(&format!("round-{round}@example.com")).await;
+        eventually(
+            &format!("round {round}: every endpoint delivered the event"),
+            WAIT,
+            || async { receivers.iter().all(|r| r.acknowledged().len() == round) },
+        )
+        .await;
+    }
+    // Three endpoints reading for themselves would read the log at least once each per
+    // commit; sharing reads is what this test puts through its paces.
+    let reads = f.feed.log_reads() - reads;
+    assert!(
+        reads < 3 * rounds as u64,
+        "{reads} reads of the log for {rounds} commits and three endpoints: none shared"
+    );
     f.stop().await;
 }

@@ -422,7 +422,8 @@ impl<E: Engine> Store for SqlStore<E> {
             };
             resources::check_if_match(if_match.as_deref(), &current)?;
             let pack = self.engine.packs_documents();
-            let prepared = if update.is_large() || crate::model::is_large(current.data.values()) {
+            let prepared = if update.marked_large() || crate::model::is_large(current.data.values())
+            {
                 // Off the async worker: see `UpdateFn`.
                 let (update, plan, rt) =
                     (update.clone(), self.plan.clone(), resource_type.to_string());
@@ -431,16 +432,27 @@ impl<E: Engine> Store for SqlStore<E> {
                 })
                 .await
                 .map_err(|e| {
-                    StoreError::Database(format!("an update's computation failed: {e}"))
+                    if e.is_cancelled() {
+                        StoreError::Unavailable("the server is shutting down".into())
+                    } else {
+                        StoreError::Database("an update's computation failed unexpectedly".into())
+                    }
                 })??
             } else {
-                resources::PreparedUpdate::compute(
-                    &self.plan,
-                    resource_type,
-                    current,
-                    &update,
-                    pack,
-                )?
+                // A panic (a bug) answers as it does on a blocking thread: an error, not a
+                // dropped connection.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    resources::PreparedUpdate::compute(
+                        &self.plan,
+                        resource_type,
+                        current,
+                        &update,
+                        pack,
+                    )
+                }))
+                .map_err(|_| {
+                    StoreError::Database("an update's computation failed unexpectedly".into())
+                })??
             };
             let (rt, rid, op, actor, if_match) = (
                 resource_type.to_string(),

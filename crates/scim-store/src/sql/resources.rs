@@ -656,7 +656,7 @@ impl PreparedUpdate {
         PreparedUpdate::new(plan, resource_type, base, computed, pack)
     }
 
-    pub(crate) fn new(
+    fn new(
         plan: &IndexPlan,
         resource_type: &str,
         base: StoredResource,
