@@ -408,7 +408,26 @@ mod tests {
             Some(Command::Fairness(f)) => {
                 assert_eq!(f.abuse, crate::fairness::Abuse::Huge);
                 assert_eq!(f.normal_rate, 20);
+                assert_eq!(f.part, crate::fairness::Part::Both);
             }
+            _ => panic!("not the fairness subcommand"),
+        }
+        let split = parse(&[
+            "fairness",
+            "--normal-url",
+            "http://127.0.0.1:1/scim/v2/normal",
+            "--normal-token",
+            "a",
+            "--abusive-url",
+            "http://127.0.0.1:1/scim/v2/abusive",
+            "--abusive-token",
+            "b",
+            "--part",
+            "abusive",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        match split.command {
+            Some(Command::Fairness(f)) => assert_eq!(f.part, crate::fairness::Part::Abusive),
             _ => panic!("not the fairness subcommand"),
         }
     }

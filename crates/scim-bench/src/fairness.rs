@@ -18,6 +18,22 @@ use crate::client::{Client, Req};
 use crate::seed::{PATCH_SCHEMA, user_doc};
 use crate::workload::{Rng, new_histogram};
 
+/// Which tenants this process drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    /// Both: the abusers run on this process's runtime, beside the normal tenant's thread.
+    Both,
+    /// The normal tenant only: its idle phase, then its phase under abuse, while another
+    /// process started at the same time with `--part abusive` sends the abuse.
+    Normal,
+    /// The abusive tenant only, during the other process's second phase: it waits out the
+    /// idle phase, abuses for the second phase (and the 2 s of warm-up before it), stops.
+    /// Run at a low priority (`nice`), it stands for a client on another machine: on a
+    /// two-core machine its CPU would otherwise compete with the server and the normal
+    /// tenant's client, which is not what the target measures.
+    Abusive,
+}
+
 /// How the abusive tenant misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Abuse {
@@ -53,7 +69,13 @@ pub struct FairnessArgs {
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Which tenants this process drives (see [`Part`]).
+    #[arg(long, value_enum, default_value = "both")]
+    pub part: Part,
 }
+
+/// The abusers' warm-up before the normal tenant's second phase.
+const WARM_UP: Duration = Duration::from_secs(2);
 
 /// Latencies of one phase of the normal tenant, and what its requests got.
 struct Phase {
@@ -244,6 +266,54 @@ async fn abuse(
     out
 }
 
+/// `--part abusive`: the abusers alone, during the other process's second phase.
+async fn abuse_apart(args: &FairnessArgs, abusive: Client, duration: Duration) -> Result<()> {
+    eprintln!(
+        "abusive part: waiting {} s (the normal tenant's idle phase), then {:?} on {} connections",
+        args.duration, args.abuse, args.abusive_connections
+    );
+    tokio::time::sleep(duration).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..args.abusive_connections)
+        .map(|w| {
+            tokio::spawn(abuse(
+                abusive.clone(),
+                args.abusive_url.trim_end_matches('/').to_string(),
+                args.abuse,
+                stop.clone(),
+                w,
+            ))
+        })
+        .collect();
+    let started = Instant::now();
+    // The warm-up, the normal tenant's phase, and a little more: its last requests are
+    // still under abuse.
+    tokio::time::sleep(WARM_UP + duration + Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+    for w in workers {
+        for (k, v) in w.await.map_err(|e| anyhow!("{e}"))? {
+            *statuses.entry(k).or_default() += v;
+        }
+    }
+    let total: u64 = statuses.values().sum();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "abusive tenant: {total} requests ({:.0}/s) {:?}",
+        total as f64 / secs.max(0.001),
+        statuses
+    );
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "abuse": format!("{:?}", args.abuse),
+            "abusive_connections": args.abusive_connections,
+            "abusive": {"requests": total, "per_second": total as f64 / secs.max(0.001), "statuses": statuses},
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(())
+}
+
 fn summary(name: &str, p: &Phase) -> Value {
     let by_kind: BTreeMap<&str, Value> = p
         .by_kind
@@ -295,6 +365,9 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
             .map_or(0, |d| d.as_nanos())
     );
     let base = args.normal_url.trim_end_matches('/').to_string();
+    if args.part == Part::Abusive {
+        return abuse_apart(args, abusive, duration).await;
+    }
     eprintln!(
         "idle: the normal tenant alone, {} req/s for {} s",
         args.normal_rate, args.duration
@@ -308,11 +381,22 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
     )
     .await?;
     eprintln!(
-        "abuse: {:?} on {} connections, the normal tenant at the same pace",
-        args.abuse, args.abusive_connections
+        "abuse: {:?} on {} connections{}, the normal tenant at the same pace",
+        args.abuse,
+        args.abusive_connections,
+        if args.part == Part::Both {
+            ""
+        } else {
+            " (from another process)"
+        }
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..args.abusive_connections)
+    let abusers = match args.part {
+        Part::Both => args.abusive_connections,
+        // Another process abuses.
+        Part::Normal | Part::Abusive => 0,
+    };
+    let workers: Vec<_> = (0..abusers)
         .map(|w| {
             tokio::spawn(abuse(
                 abusive.clone(),
@@ -324,7 +408,7 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
         })
         .collect();
     // Let the abuse reach its steady state first.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(WARM_UP).await;
     let started = Instant::now();
     let busy = normal_phase_apart(
         args.normal_token.clone(),
@@ -343,6 +427,9 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
         }
     }
     let total: u64 = abusive_statuses.values().sum();
+    if args.part == Part::Normal {
+        println!("(the abusive tenant ran from another process: see its own output)");
+    }
     let idle_p99 = ms(idle.hist.value_at_quantile(0.99));
     let busy_p99 = ms(busy.hist.value_at_quantile(0.99));
     println!(
@@ -360,11 +447,13 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
         kinds_line(&idle),
         kinds_line(&busy)
     );
-    println!(
-        "abusive tenant: {total} requests ({:.0}/s) {:?}",
-        total as f64 / abuse_secs.max(0.001),
-        abusive_statuses
-    );
+    if args.part == Part::Both {
+        println!(
+            "abusive tenant: {total} requests ({:.0}/s) {:?}",
+            total as f64 / abuse_secs.max(0.001),
+            abusive_statuses
+        );
+    }
     if let Some(path) = &args.json {
         let doc = json!({
             "abuse": format!("{:?}", args.abuse),
