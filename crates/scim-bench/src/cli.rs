@@ -390,46 +390,30 @@ mod tests {
 
     #[test]
     fn fairness_subcommand_takes_both_tenants() {
-        let cli = parse(&[
-            "fairness",
-            "--normal-url",
-            "http://127.0.0.1:1/scim/v2/normal",
-            "--normal-token",
-            "a",
-            "--abusive-url",
-            "http://127.0.0.1:1/scim/v2/abusive",
-            "--abusive-token",
-            "b",
-            "--abuse",
-            "huge",
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
-        match cli.command {
-            Some(Command::Fairness(f)) => {
-                assert_eq!(f.abuse, crate::fairness::Abuse::Huge);
-                assert_eq!(f.normal_rate, 20);
-                assert_eq!(f.part, crate::fairness::Part::Both);
+        let fairness = |extra: &[&str]| {
+            let mut args = vec![
+                "fairness",
+                "--normal-url",
+                "http://127.0.0.1:1/scim/v2/normal",
+                "--normal-token",
+                "a",
+                "--abusive-url",
+                "http://127.0.0.1:1/scim/v2/abusive",
+                "--abusive-token",
+                "b",
+            ];
+            args.extend_from_slice(extra);
+            match parse(&args).unwrap_or_else(|e| panic!("{e}")).command {
+                Some(Command::Fairness(f)) => f,
+                _ => panic!("not the fairness subcommand"),
             }
-            _ => panic!("not the fairness subcommand"),
-        }
-        let split = parse(&[
-            "fairness",
-            "--normal-url",
-            "http://127.0.0.1:1/scim/v2/normal",
-            "--normal-token",
-            "a",
-            "--abusive-url",
-            "http://127.0.0.1:1/scim/v2/abusive",
-            "--abusive-token",
-            "b",
-            "--part",
-            "abusive",
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
-        match split.command {
-            Some(Command::Fairness(f)) => assert_eq!(f.part, crate::fairness::Part::Abusive),
-            _ => panic!("not the fairness subcommand"),
-        }
+        };
+        let f = fairness(&["--abuse", "huge"]);
+        assert_eq!(f.abuse, crate::fairness::Abuse::Huge);
+        assert_eq!(f.normal_rate, 20);
+        assert_eq!(f.part, crate::fairness::Part::Both);
+        let split = fairness(&["--part", "abusive"]);
+        assert_eq!(split.part, crate::fairness::Part::Abusive);
     }
 
     #[test]

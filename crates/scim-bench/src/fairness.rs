@@ -266,6 +266,42 @@ async fn abuse(
     out
 }
 
+/// The abusive tenant's connections, each a task sending until stopped.
+struct Abusers {
+    stop: Arc<AtomicBool>,
+    workers: Vec<tokio::task::JoinHandle<BTreeMap<String, u64>>>,
+}
+
+impl Abusers {
+    fn start(args: &FairnessArgs, client: &Client, connections: u64) -> Abusers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = (0..connections)
+            .map(|w| {
+                tokio::spawn(abuse(
+                    client.clone(),
+                    args.abusive_url.trim_end_matches('/').to_string(),
+                    args.abuse,
+                    stop.clone(),
+                    w,
+                ))
+            })
+            .collect();
+        Abusers { stop, workers }
+    }
+
+    /// Stops them; what they got, by status.
+    async fn stop(self) -> Result<BTreeMap<String, u64>> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+        for w in self.workers {
+            for (k, v) in w.await.map_err(|e| anyhow!("{e}"))? {
+                *statuses.entry(k).or_default() += v;
+            }
+        }
+        Ok(statuses)
+    }
+}
+
 /// `--part abusive`: the abusers alone, during the other process's second phase.
 async fn abuse_apart(args: &FairnessArgs, abusive: Client, duration: Duration) -> Result<()> {
     eprintln!(
@@ -273,29 +309,12 @@ async fn abuse_apart(args: &FairnessArgs, abusive: Client, duration: Duration) -
         args.duration, args.abuse, args.abusive_connections
     );
     tokio::time::sleep(duration).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..args.abusive_connections)
-        .map(|w| {
-            tokio::spawn(abuse(
-                abusive.clone(),
-                args.abusive_url.trim_end_matches('/').to_string(),
-                args.abuse,
-                stop.clone(),
-                w,
-            ))
-        })
-        .collect();
+    let abusers = Abusers::start(args, &abusive, args.abusive_connections);
     let started = Instant::now();
     // The warm-up, the normal tenant's phase, and a little more: its last requests are
     // still under abuse.
     tokio::time::sleep(WARM_UP + duration + Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
-    for w in workers {
-        for (k, v) in w.await.map_err(|e| anyhow!("{e}"))? {
-            *statuses.entry(k).or_default() += v;
-        }
-    }
+    let statuses = abusers.stop().await?;
     let total: u64 = statuses.values().sum();
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -390,23 +409,12 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
             " (from another process)"
         }
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let abusers = match args.part {
+    let connections = match args.part {
         Part::Both => args.abusive_connections,
         // Another process abuses.
         Part::Normal | Part::Abusive => 0,
     };
-    let workers: Vec<_> = (0..abusers)
-        .map(|w| {
-            tokio::spawn(abuse(
-                abusive.clone(),
-                args.abusive_url.trim_end_matches('/').to_string(),
-                args.abuse,
-                stop.clone(),
-                w,
-            ))
-        })
-        .collect();
+    let abusers = Abusers::start(args, &abusive, connections);
     // Let the abuse reach its steady state first.
     tokio::time::sleep(WARM_UP).await;
     let started = Instant::now();
@@ -419,13 +427,7 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
     )
     .await?;
     let abuse_secs = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let mut abusive_statuses: BTreeMap<String, u64> = BTreeMap::new();
-    for w in workers {
-        for (k, v) in w.await.map_err(|e| anyhow!("{e}"))? {
-            *abusive_statuses.entry(k).or_default() += v;
-        }
-    }
+    let abusive_statuses = abusers.stop().await?;
     let total: u64 = abusive_statuses.values().sum();
     if args.part == Part::Normal {
         println!("(the abusive tenant ran from another process: see its own output)");

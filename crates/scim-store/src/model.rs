@@ -373,17 +373,13 @@ pub fn is_large<'a>(values: impl IntoIterator<Item = &'a Value>) -> bool {
     }
     while let Some(v) = stack.pop() {
         seen += 1;
-        let inner = match v {
-            Value::Array(items) => items.len(),
-            Value::Object(fields) => fields.len(),
-            _ => 0,
-        };
-        if seen + stack.len() + inner >= LARGE_VALUES {
-            return true;
-        }
+        // How many more values fit under the bound.
+        let room = LARGE_VALUES.saturating_sub(seen + stack.len());
         match v {
-            Value::Array(items) => stack.extend(items),
-            Value::Object(fields) => stack.extend(fields.values()),
+            Value::Array(items) if items.len() < room => stack.extend(items),
+            Value::Object(fields) if fields.len() < room => stack.extend(fields.values()),
+            Value::Array(_) | Value::Object(_) => return true,
+            _ if room == 0 => return true,
             _ => {}
         }
     }
