@@ -324,10 +324,8 @@ async fn hard_and_soft_deletes_and_restore(f: Fixture) {
         .await
         .unwrap();
     f.user(f.globex, "frank").await;
-    assert_eq!(
-        status(&s.restore(f.globex, &g.id, &actor()).await.unwrap_err()),
-        409
-    );
+    let refused = s.restore(f.globex, &g.id, &actor()).await.unwrap_err();
+    assert_eq!(status(&refused), 409, "{refused:?}");
 }
 
 async fn unusual_characters_are_stored_exactly(f: Fixture) {
