@@ -6,7 +6,10 @@
 //! them; and without them again. For every user created in the middle phase it measures the
 //! time from the client receiving the create's 2xx to the event reaching each consumer, and
 //! with `--server-pid` the server's and this process's CPU per create; it compares the creates/s of the middle
-//! phase with the mean of the other two (target: at most 10% slower).
+//! phase with the mean of the other two (target: at most 10% slower). With `--rounds R` the
+//! two last phases repeat R times (without, then R times with and without), each phase with
+//! consumers is compared with its two neighbours, and the median of the R slowdowns is
+//! reported.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,6 +86,11 @@ pub struct DeliveryArgs {
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Phases with consumers, each between two without: the slowdown of each is taken
+    /// against its neighbours and the median reported, so that a machine whose speed
+    /// drifts over minutes (a shared VM) weighs less than in one comparison.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
+    pub rounds: u64,
 }
 
 /// When each created user's event first arrived, by user id.
@@ -354,6 +362,144 @@ fn summary(name: &str, hist: &hdrhistogram::Histogram<u64>, missing: u64) -> Val
     json!({"events": hist.len(), "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": hist.max() as f64 / 1000.0, "missing": missing})
 }
 
+/// What the consumers share across rounds: the receiver, its arrivals, and the counters.
+struct Consumers {
+    admin: Arc<Admin>,
+    port: u16,
+    use_hook: bool,
+    use_feed: bool,
+    hooks: Arrivals,
+    feed: Arrivals,
+    hook_requests: Arc<AtomicU64>,
+    feed_polls: Arc<AtomicU64>,
+}
+
+/// One phase with consumers: its creates, the acks of its users, and what the consumers did.
+struct Delivering {
+    phase: Phase,
+    acks: HashMap<String, Instant>,
+    requests: u64,
+    polls: u64,
+    /// Seconds from the end of the load until every event had arrived (or the timeout).
+    drained: f64,
+}
+
+impl Consumers {
+    fn arrived(&self, acked: &HashMap<String, Instant>) -> bool {
+        (!self.use_hook || all_arrived(acked, &self.hooks))
+            && (!self.use_feed || all_arrived(acked, &self.feed))
+    }
+
+    /// Attaches the consumers (a webhook endpoint from now, a feed reader from the head),
+    /// delivers one warm-up create end to end, runs the creates, waits for their events,
+    /// and detaches the consumers again.
+    async fn round(&self, client: &Client, args: &DeliveryArgs, tag: &str) -> Result<Delivering> {
+        let mut hook_id = None;
+        if self.use_hook {
+            let created = self
+                .admin
+                .call(
+                    Method::POST,
+                    &format!("/tenants/{}/webhooks", args.tenant),
+                    Some(
+                        json!({"url": format!("http://127.0.0.1:{}/hook", self.port),
+                        "batchMax": args.batch, "description": "scim-bench delivery"}),
+                    ),
+                )
+                .await?;
+            hook_id = Some(
+                created
+                    .pointer("/webhook/id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| anyhow!("no webhook id in {created}"))?
+                    .to_string(),
+            );
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = self.use_feed.then(|| {
+            tokio::spawn(follow_feed(
+                self.admin.clone(),
+                args.tenant.clone(),
+                self.feed.clone(),
+                stop.clone(),
+                self.feed_polls.clone(),
+            ))
+        });
+        // Warm-up: one create delivered end to end before the clock starts (the endpoint's
+        // worker and the reader are running).
+        let warm: Arrivals = Arc::default();
+        let one = DeliveryArgs {
+            connections: 1,
+            duration: 1,
+            ..args.clone()
+        };
+        creates(client, &one, &format!("w{tag}"), Some(warm.clone())).await?;
+        let warm = warm.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+        let warm_deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < warm_deadline && !self.arrived(&warm) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (requests_before, polls_before) = (
+            self.hook_requests.load(Ordering::Relaxed),
+            self.feed_polls.load(Ordering::Relaxed),
+        );
+        let acks: Arrivals = Arc::default();
+        let phase = creates(client, args, &format!("b{tag}"), Some(acks.clone())).await?;
+        let load_end = Instant::now();
+        let requests = self.hook_requests.load(Ordering::Relaxed) - requests_before;
+        let polls = self.feed_polls.load(Ordering::Relaxed) - polls_before;
+        let acks = acks.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+        let drain_deadline = load_end + Duration::from_secs(args.drain_timeout);
+        while Instant::now() < drain_deadline && !self.arrived(&acks) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let drained = load_end.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        if let Some(id) = &hook_id {
+            self.admin
+                .call(
+                    Method::DELETE,
+                    &format!("/tenants/{}/webhooks/{id}", args.tenant),
+                    None,
+                )
+                .await?;
+        }
+        if let Some(reader) = reader {
+            match reader.await {
+                Ok(Err(e)) => eprintln!("feed reader: {e}"),
+                Err(e) => eprintln!("feed reader: {e}"),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok(Delivering {
+            phase,
+            acks,
+            requests,
+            polls,
+            drained,
+        })
+    }
+}
+
+/// How much slower the creates of a phase with consumers were than the mean of the phases
+/// without them on either side, in percent.
+fn slowdown(before: &Phase, during: &Phase, after: &Phase) -> f64 {
+    let baseline = (before.rate() + after.rate()) / 2.0;
+    100.0 * (1.0 - during.rate() / baseline.max(0.001))
+}
+
+/// The median of a non-empty list (the mean of the middle two for an even length).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 pub async fn run(args: &DeliveryArgs) -> Result<()> {
     let conns = usize::try_from(args.connections).unwrap_or(usize::MAX);
     let client = Client::new(&args.token, Duration::from_secs(30), conns)?;
@@ -365,160 +511,125 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
         base: args.admin_url.trim_end_matches('/').to_string(),
         token: args.admin_token.clone(),
     });
-
-    println!(
-        "phase 1: creates without consumers ({} s, {} connections)",
-        args.duration, args.connections
-    );
-    let before = creates(&client, args, "a", None).await?;
-    before.show();
-
-    // The receiver and its endpoint, and the feed reader, as asked.
-    let use_hook = args.consumers.contains(&Consumer::Webhook);
-    let use_feed = args.consumers.contains(&Consumer::Feed);
-    let hooks: Arrivals = Arc::default();
-    let feed: Arrivals = Arc::default();
+    let consumer_names: Vec<String> = args.consumers.iter().map(ToString::to_string).collect();
+    // The receiver, for every round; webhook requests received and feed reads answered
+    // (events per wake-up of each).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    // Webhook requests received and feed reads answered (events per wake-up of each).
-    let hook_requests = Arc::new(AtomicU64::new(0));
-    let feed_polls = Arc::new(AtomicU64::new(0));
+    let consumers = Consumers {
+        admin: admin.clone(),
+        port: listener.local_addr()?.port(),
+        use_hook: args.consumers.contains(&Consumer::Webhook),
+        use_feed: args.consumers.contains(&Consumer::Feed),
+        hooks: Arrivals::default(),
+        feed: Arrivals::default(),
+        hook_requests: Arc::new(AtomicU64::new(0)),
+        feed_polls: Arc::new(AtomicU64::new(0)),
+    };
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
-        .with_state((hooks.clone(), hook_requests.clone()));
+        .with_state((consumers.hooks.clone(), consumers.hook_requests.clone()));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut hook_id = None;
-    if use_hook {
-        let created = admin
-            .call(
-                Method::POST,
-                &format!("/tenants/{}/webhooks", args.tenant),
-                Some(json!({"url": format!("http://127.0.0.1:{port}/hook"),
-                    "batchMax": args.batch, "description": "scim-bench delivery"})),
-            )
-            .await?;
-        hook_id = Some(
-            created
-                .pointer("/webhook/id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| anyhow!("no webhook id in {created}"))?
-                .to_string(),
-        );
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader = use_feed.then(|| {
-        tokio::spawn(follow_feed(
-            admin.clone(),
-            args.tenant.clone(),
-            feed.clone(),
-            stop.clone(),
-            feed_polls.clone(),
-        ))
-    });
-    let arrived = |acked: &HashMap<String, Instant>| {
-        (!use_hook || all_arrived(acked, &hooks)) && (!use_feed || all_arrived(acked, &feed))
-    };
-    // Warm-up: one create delivered end to end before the clock starts (the endpoint's
-    // worker and the reader are running).
-    let warm: Arrivals = Arc::default();
-    let one = DeliveryArgs {
-        connections: 1,
-        duration: 1,
-        ..args.clone()
-    };
-    creates(&client, &one, "w", Some(warm.clone())).await?;
-    let warm = warm.lock().map_err(|_| anyhow!("poisoned"))?.clone();
-    let warm_deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < warm_deadline && !arrived(&warm) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 
-    let consumers: Vec<String> = args.consumers.iter().map(ToString::to_string).collect();
+    // Without consumers, then (with, without) once per round.
+    let mut number = 1;
     println!(
-        "phase 2: creates while {} follow the tenant (webhook batchMax {})",
-        consumers.join(" and "),
-        args.batch
+        "phase {number}: creates without consumers ({} s, {} connections)",
+        args.duration, args.connections
     );
-    let acks: Arrivals = Arc::default();
-    let (requests_before, polls_before) = (
-        hook_requests.load(Ordering::Relaxed),
-        feed_polls.load(Ordering::Relaxed),
-    );
-    let during = creates(&client, args, "b", Some(acks.clone())).await?;
-    let load_end = Instant::now();
-    let requests = hook_requests.load(Ordering::Relaxed) - requests_before;
-    let polls = feed_polls.load(Ordering::Relaxed) - polls_before;
-    during.show();
-    let per = |n: u64| during.created as f64 / n.max(1) as f64;
-    println!(
-        "  webhook requests {requests} ({:.1} events each), feed reads {polls} ({:.1} events each)",
-        per(requests),
-        per(polls)
-    );
-    let acked = acks.lock().map_err(|_| anyhow!("poisoned"))?.clone();
-    let drain_deadline = load_end + Duration::from_secs(args.drain_timeout);
-    while Instant::now() < drain_deadline && !arrived(&acked) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let drained = load_end.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let (hook_hist, hook_missing) = latencies(&acked, &hooks)?;
-    let (feed_hist, feed_missing) = latencies(&acked, &feed)?;
-    if let Some(id) = &hook_id {
-        admin
-            .call(
-                Method::DELETE,
-                &format!("/tenants/{}/webhooks/{id}", args.tenant),
-                None,
-            )
-            .await?;
-    }
-    if let Some(reader) = reader {
-        match reader.await {
-            Ok(Err(e)) => eprintln!("feed reader: {e}"),
-            Err(e) => eprintln!("feed reader: {e}"),
-            Ok(Ok(())) => {}
-        }
+    let first = creates(&client, args, "a0", None).await?;
+    first.show();
+    let mut without = vec![first];
+    let mut with = Vec::new();
+    for round in 1..=args.rounds {
+        number += 1;
+        println!(
+            "phase {number}: creates while {} follow the tenant (webhook batchMax {})",
+            consumer_names.join(" and "),
+            args.batch
+        );
+        let d = consumers.round(&client, args, &round.to_string()).await?;
+        d.phase.show();
+        let per = |n: u64| d.phase.created as f64 / n.max(1) as f64;
+        println!(
+            "  webhook requests {} ({:.1} events each), feed reads {} ({:.1} events each)",
+            d.requests,
+            per(d.requests),
+            d.polls,
+            per(d.polls)
+        );
+        with.push(d);
+        number += 1;
+        println!("phase {number}: creates without consumers again");
+        let after = creates(&client, args, &format!("a{round}"), None).await?;
+        after.show();
+        without.push(after);
     }
     server.abort();
 
-    println!("phase 3: creates without consumers again");
-    let after = creates(&client, args, "c", None).await?;
-    after.show();
-
+    // Latencies over every phase with consumers.
+    let mut acked = HashMap::new();
+    for d in &with {
+        acked.extend(d.acks.iter().map(|(k, v)| (k.clone(), *v)));
+    }
+    let drained = with.iter().map(|d| d.drained).fold(0.0, f64::max);
+    let (hook_hist, hook_missing) = latencies(&acked, &consumers.hooks)?;
+    let (feed_hist, feed_missing) = latencies(&acked, &consumers.feed)?;
     println!(
         "from a create's 2xx to its event (after the load stopped, the rest arrived within {drained:.2} s):"
     );
+    let (requests, polls) = with
+        .iter()
+        .fold((0, 0), |(r, p), d| (r + d.requests, p + d.polls));
     let mut doc = json!({
         "connections": args.connections,
         "duration_s": args.duration,
         "batch": args.batch,
-        "consumers": consumers,
+        "rounds": args.rounds,
+        "consumers": consumer_names,
         "drained_after_load_s": drained,
         "webhook_requests": requests,
         "feed_reads": polls,
     });
     let (mut missing_hook, mut missing_feed) = (0, 0);
-    if use_hook {
+    if consumers.use_hook {
         doc["webhook"] = summary("  webhook receiver", &hook_hist, hook_missing);
         missing_hook = hook_missing;
     }
-    if use_feed {
+    if consumers.use_feed {
         doc["feed"] = summary("  feed reader (long poll)", &feed_hist, feed_missing);
         missing_feed = feed_missing;
     }
-    let baseline = (before.rate() + after.rate()) / 2.0;
-    let slowdown = 100.0 * (1.0 - during.rate() / baseline.max(0.001));
-    println!(
-        "creates/s: {:.0} without consumers (mean of {:.0} and {:.0}), {:.0} while delivering: {slowdown:.1}% slower (target <= 10%)",
-        baseline,
-        before.rate(),
-        after.rate(),
-        during.rate()
-    );
-    doc["phases"] =
-        json!({"before": before.json(), "delivering": during.json(), "after": after.json()});
-    doc["slowdown_percent"] = json!(slowdown);
+    let slowdowns: Vec<f64> = with
+        .iter()
+        .enumerate()
+        .map(|(i, d)| slowdown(&without[i], &d.phase, &without[i + 1]))
+        .collect();
+    if let ([before, after], [d]) = (without.as_slice(), with.as_slice()) {
+        let baseline = (before.rate() + after.rate()) / 2.0;
+        println!(
+            "creates/s: {:.0} without consumers (mean of {:.0} and {:.0}), {:.0} while delivering: {:.1}% slower (target <= 10%)",
+            baseline,
+            before.rate(),
+            after.rate(),
+            d.phase.rate(),
+            slowdowns[0]
+        );
+        doc["phases"] =
+            json!({"before": before.json(), "delivering": d.phase.json(), "after": after.json()});
+    } else {
+        let list: Vec<String> = slowdowns.iter().map(|s| format!("{s:.1}%")).collect();
+        println!(
+            "creates/s while delivering, against the phases on either side: {} slower; median {:.1}% (target <= 10%)",
+            list.join(", "),
+            median(&slowdowns)
+        );
+        doc["phases"] = json!({
+            "without": without.iter().map(Phase::json).collect::<Vec<_>>(),
+            "delivering": with.iter().map(|d| d.phase.json()).collect::<Vec<_>>(),
+        });
+        doc["slowdowns_percent"] = json!(slowdowns);
+    }
+    doc["slowdown_percent"] = json!(median(&slowdowns));
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
@@ -534,6 +645,25 @@ pub async fn run(args: &DeliveryArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn phase(rate: u64) -> Phase {
+        Phase {
+            created: rate * 10,
+            errors: 0,
+            secs: 10.0,
+            server_us: None,
+            bench_us: None,
+        }
+    }
+
+    #[test]
+    fn each_round_is_compared_with_its_neighbours_and_the_median_taken() {
+        let s = slowdown(&phase(1000), &phase(900), &phase(1200));
+        assert!((s - 100.0 * (1.0 - 900.0 / 1100.0)).abs() < 1e-9, "{s}");
+        assert_eq!(median(&[30.0, 10.0, 20.0]), 20.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[7.5]), 7.5);
+    }
 
     fn arrived(arrivals: &Arrivals) -> Vec<String> {
         let mut ids: Vec<String> = arrivals.lock().unwrap().keys().cloned().collect();
