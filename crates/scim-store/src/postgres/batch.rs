@@ -147,10 +147,32 @@ impl Batcher {
         queue.drain(..n).collect()
     }
 
+    /// Whether writes wait for `tenant_id`; when none do, the tenant's entry is removed
+    /// (ending its leader) as [`Batcher::take`] does.
+    fn has_queued(&self, tenant_id: i64) -> bool {
+        let Ok(mut queues) = self.queues.lock() else {
+            return false;
+        };
+        match queues.get(&tenant_id) {
+            Some(queue) if !queue.is_empty() => true,
+            Some(_) => {
+                queues.remove(&tenant_id);
+                false
+            }
+            None => false,
+        }
+    }
+
     /// Runs the tenant's batches until its queue is empty.
     async fn lead(self, tenant_id: i64) {
         let handle = Handle::current();
         loop {
+            // A leader whose queue is empty ends without taking a connection: one taken
+            // only to find nothing to do would send the request that needs it next (often
+            // the same client's next read) to open a new one.
+            if !self.has_queued(tenant_id) {
+                return;
+            }
             // The connection first: writes that arrive while it is awaited join the batch.
             let conn = self.pool.get().await;
             let batch = self.take(tenant_id);
@@ -329,5 +351,37 @@ mod tests {
             xids(a).len()
         );
         assert!(xids(a).is_disjoint(&xids(b)));
+    }
+
+    /// A client that writes and then reads, one request after the other, needs one
+    /// connection: the leader of its write ends without taking a connection once its queue
+    /// is empty (it took one, only to find nothing, and the client's read, arriving at that
+    /// moment, opened a second: under load, opening one can fail and answer 503).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_and_reads_one_after_another_need_one_connection() {
+        let Some(db) = TestDatabase::create("writes_and_reads_one_after_another")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        else {
+            return;
+        };
+        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
+        let t = store
+            .create_tenant("a", DeleteMode::Hard, 30)
+            .await
+            .unwrap()
+            .id;
+        let engine = store.engine.clone();
+        // The connections opening the store took are closed: from here on one suffices.
+        engine.pool.retain(|_, _| false);
+        for _ in 0..200 {
+            engine
+                .write_tenant(t, |db| db.exec("SELECT 1", &[]))
+                .await
+                .unwrap();
+            store.tenant("a").await.unwrap();
+        }
+        let status = engine.pool.status();
+        assert_eq!(status.size, 1, "{status:?}");
     }
 }
