@@ -315,22 +315,27 @@ async fn abuse_apart(args: &FairnessArgs, abusive: Client, duration: Duration) -
     // still under abuse.
     tokio::time::sleep(WARM_UP + duration + Duration::from_millis(500)).await;
     let statuses = abusers.stop().await?;
-    let total: u64 = statuses.values().sum();
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "abusive tenant: {total} requests ({:.0}/s) {:?}",
-        total as f64 / secs.max(0.001),
-        statuses
-    );
+    let (line, abusive) = abusive_report(statuses, started.elapsed().as_secs_f64());
+    println!("{line}");
     if let Some(path) = &args.json {
         let doc = json!({
             "abuse": format!("{:?}", args.abuse),
             "abusive_connections": args.abusive_connections,
-            "abusive": {"requests": total, "per_second": total as f64 / secs.max(0.001), "statuses": statuses},
+            "abusive": abusive,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
     Ok(())
+}
+
+/// What the abusive tenant got in `secs`: the line to print and its JSON.
+fn abusive_report(statuses: BTreeMap<String, u64>, secs: f64) -> (String, Value) {
+    let total: u64 = statuses.values().sum();
+    let rate = total as f64 / secs.max(0.001);
+    (
+        format!("abusive tenant: {total} requests ({rate:.0}/s) {statuses:?}"),
+        json!({"requests": total, "per_second": rate, "statuses": statuses}),
+    )
 }
 
 fn summary(name: &str, p: &Phase) -> Value {
@@ -427,8 +432,7 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
     )
     .await?;
     let abuse_secs = started.elapsed().as_secs_f64();
-    let abusive_statuses = abusers.stop().await?;
-    let total: u64 = abusive_statuses.values().sum();
+    let (line, abusive) = abusive_report(abusers.stop().await?, abuse_secs);
     if args.part == Part::Normal {
         println!("(the abusive tenant ran from another process: see its own output)");
     }
@@ -450,11 +454,7 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
         kinds_line(&busy)
     );
     if args.part == Part::Both {
-        println!(
-            "abusive tenant: {total} requests ({:.0}/s) {:?}",
-            total as f64 / abuse_secs.max(0.001),
-            abusive_statuses
-        );
+        println!("{line}");
     }
     if let Some(path) = &args.json {
         let doc = json!({
@@ -464,7 +464,7 @@ pub async fn run(args: &FairnessArgs) -> Result<()> {
             "idle": summary("idle", &idle),
             "under_abuse": summary("under_abuse", &busy),
             "p99_ratio": busy_p99 / idle_p99.max(0.001),
-            "abusive": {"requests": total, "per_second": total as f64 / abuse_secs.max(0.001), "statuses": abusive_statuses},
+            "abusive": abusive,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     }
