@@ -69,6 +69,16 @@ impl Analyzer {
         self.enabled.load(Ordering::Relaxed)
     }
 
+    /// Turns the analyzer off and waits for a running `ANALYZE` to end, so that a test
+    /// counting the pool's connections sees none of its own.
+    #[cfg(test)]
+    pub(crate) async fn stop(&self) {
+        self.enabled.store(false, Ordering::Relaxed);
+        while self.running.load(Ordering::Acquire) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Notes rows changed by a committed write; analyses when they add up. Call it from
     /// inside the runtime (any thread of it).
     pub(crate) fn note(self: &Arc<Self>, rows: u64) {
