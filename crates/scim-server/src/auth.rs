@@ -41,13 +41,11 @@ impl Auth {
         )))
     }
 
-    /// Takes `n` more units of the tenant's rate limit (a Bulk request's operations beyond
-    /// the units its request already took for its size).
-    pub fn charge(&self, state: &AppState, n: u32) -> Result<(), ApiError> {
-        if n == 0 {
-            return Ok(());
-        }
-        Ok(state.throttle.admit(self.tenant.id, n)?)
+    /// Takes `n` more units of the tenant's rate limit for a request that took `paid`
+    /// already (a Bulk request's operations beyond the units it took for its size); see
+    /// [`crate::throttle::Throttle::admit_more`].
+    pub fn charge(&self, state: &AppState, paid: u32, n: u32) -> Result<(), ApiError> {
+        Ok(state.throttle.admit_more(self.tenant.id, paid, n)?)
     }
 
     /// Who is writing, for the change record.

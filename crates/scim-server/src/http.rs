@@ -104,7 +104,10 @@ impl FromRequest<AppState> for JsonBody {
         let units = size_units(bytes.len());
         if let Some(taken) = admitted
             && units > taken.units
-            && let Err(e) = state.throttle.admit(taken.tenant_id, units - taken.units)
+            && let Err(e) =
+                state
+                    .throttle
+                    .admit_more(taken.tenant_id, taken.units, units - taken.units)
         {
             return Err(crate::auth::tarpit(e).await);
         }

@@ -6,6 +6,15 @@
 //! A Bulk request takes one unit per operation. Over the limit, the request is answered
 //! 429 with `Retry-After`, before it reaches the store.
 //!
+//! Some requests are checked twice: on authentication for their announced size, then, once
+//! the body is read, for what the size did not pay (a Bulk request's operations beyond it, a
+//! body sent without `Content-Length`). A request refused at that second check has paid for
+//! the first: those units become the tenant's *credit*, spent first by its next second
+//! check ([`Throttle::admit_more`]). Without it, two clients retrying large Bulk requests
+//! every second paid more for their bodies than the bucket refilled, and neither was ever
+//! admitted. Credit is at most one burst, so a tenant's momentary allowance is bounded by
+//! twice its burst; over time it still pays one unit per unit of work.
+//!
 //! Authentication throttling: each failed authentication takes a unit from its source
 //! address's bucket and from its token id's bucket; when one is empty, the address (or the
 //! token id) is blocked until it has a unit again, and while it is blocked a request whose
@@ -65,6 +74,8 @@ struct TenantEntry {
     quota: (u32, u32),
     limiter: Arc<DefaultDirectRateLimiter>,
     used: Instant,
+    /// Units paid by requests refused at their second check (see the module's note).
+    credit: u32,
 }
 
 /// Tokens accepted recently are remembered (as SHA-256) for this long.
@@ -172,6 +183,7 @@ impl Throttle {
                             quota: q,
                             limiter: Arc::new(RateLimiter::direct(quota(q.0, q.1))),
                             used: now,
+                            credit: 0,
                         },
                     );
                 }
@@ -219,6 +231,47 @@ impl Throttle {
             Err(_) => Err(ScimError::payload_too_large(format!(
                 "This request needs {n} units of the tenant's rate limit, more than its burst allows; send fewer operations or a smaller body at once"
             ))),
+        }
+    }
+
+    /// Takes `n` more units for a request that took `paid` already (a Bulk request's
+    /// operations beyond its size; a body larger than it announced), spending the tenant's
+    /// credit first. Refused, the request's `paid` units become credit, so that the retry
+    /// of a large request is not charged again and again for the same attempt.
+    pub fn admit_more(&self, tenant_id: i64, paid: u32, n: u32) -> Result<(), ScimError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let spent = self.take_credit(tenant_id, n);
+        if spent == n {
+            return Ok(());
+        }
+        let admitted = self.admit(tenant_id, n - spent);
+        if admitted.is_err() {
+            self.add_credit(tenant_id, spent.saturating_add(paid));
+        }
+        admitted
+    }
+
+    /// Takes up to `n` units of a tenant's credit; returns how many.
+    fn take_credit(&self, tenant_id: i64, n: u32) -> u32 {
+        let Ok(mut tenants) = self.tenants.lock() else {
+            return 0;
+        };
+        let Some(e) = tenants.get_mut(&tenant_id) else {
+            return 0;
+        };
+        let spent = e.credit.min(n);
+        e.credit -= spent;
+        spent
+    }
+
+    /// Gives a tenant `n` units of credit, up to its burst.
+    fn add_credit(&self, tenant_id: i64, n: u32) {
+        if let Ok(mut tenants) = self.tenants.lock()
+            && let Some(e) = tenants.get_mut(&tenant_id)
+        {
+            e.credit = e.credit.saturating_add(n).min(e.quota.1);
         }
     }
 
@@ -355,6 +408,37 @@ mod tests {
         t.store_settings(2, TenantSettings::default());
         assert!(t.admit(2, 100).is_ok());
         assert!(t.admit(3, 1).is_ok());
+    }
+
+    /// Two large requests checked twice, interleaved: the one refused at its second check
+    /// leaves what it paid as credit, which the other's second check spends, so one of
+    /// them is admitted where, without credit, both were refused and both paid.
+    #[test]
+    fn units_paid_by_a_refused_request_are_credited_to_the_next() {
+        let t = Throttle::new(ThrottleConfig::default());
+        // One unit a minute: nothing refills during the test.
+        t.store_settings(
+            1,
+            TenantSettings {
+                rate_per_minute: Some(1),
+                rate_burst: Some(100),
+                jwt: None,
+            },
+        );
+        // Each pays 30 for its size, then needs 70 for its operations.
+        t.admit(1, 30).unwrap();
+        t.admit(1, 30).unwrap();
+        assert_eq!(t.admit_more(1, 30, 70).unwrap_err().status, 429);
+        t.admit_more(1, 30, 70).unwrap();
+        // Bucket and credit are empty now: the refused one's retry waits.
+        assert_eq!(t.admit(1, 1).unwrap_err().status, 429);
+        assert_eq!(t.take_credit(1, 100), 0);
+        // Credit is at most the burst, and spent before the bucket.
+        t.add_credit(1, 500);
+        assert_eq!(t.take_credit(1, 1000), 100);
+        t.add_credit(1, 5);
+        t.admit_more(1, 0, 5).unwrap();
+        assert_eq!(t.admit_more(1, 0, 1).unwrap_err().status, 429);
     }
 
     #[test]

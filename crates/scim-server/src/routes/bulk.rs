@@ -234,7 +234,7 @@ pub async fn bulk(
     // A Bulk request counts its operations against the tenant's rate limit, or its size if
     // that took more (the request and its body took `size_units` already).
     let n = u32::try_from(request.operations.len()).unwrap_or(u32::MAX);
-    auth.charge(&state, n.saturating_sub(size_units))?;
+    auth.charge(&state, size_units, n.saturating_sub(size_units))?;
     let defined: HashSet<String> = request
         .operations
         .iter()

@@ -15,6 +15,7 @@ backend_tests!(
     limits_over_the_rate_limit_is_429_with_retry_after,
     limits_bulk_counts_its_operations,
     limits_large_bodies_take_a_unit_per_16_kib,
+    limits_large_bulk_requests_retried_together_are_all_admitted,
     limits_unknown_tokens_are_throttled_per_address,
     limits_read_scope_tokens_cannot_write,
     limits_rotated_tokens_overlap_then_stop,
@@ -138,6 +139,55 @@ async fn limits_large_bodies_take_a_unit_per_16_kib(s: TestServer) {
     assert!(r.header("retry-after").is_some());
     assert_eq!(s.change_count().await, before);
     s.patch(&format!("/Users/{id}"), small).await.expect(200);
+}
+
+/// Two clients retrying large Bulk requests (200 operations in 30 units of size) at a rate
+/// below what they pay for their bodies: each attempt refused for its operations leaves
+/// what it paid for its size as the tenant's credit, so both are admitted within seconds.
+/// Before, each refused attempt lost those units: the two burned 60 a second against 50
+/// refilled, and neither was ever admitted.
+async fn limits_large_bulk_requests_retried_together_are_all_admitted(s: TestServer) {
+    set_rate(&s, "acme", 3000, 200).await;
+    let bulk = |tag: &str| {
+        let pad = "p".repeat(2250);
+        let ops: Vec<Value> = (0..200)
+            .map(|i| {
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("{tag}{i}"),
+                "data": {"schemas": [USER_SCHEMA], "userName": format!("{tag}{i}@example.com"),
+                         "nickName": pad}})
+            })
+            .collect();
+        json!({"schemas": [BULK_REQUEST], "Operations": ops})
+    };
+    let send = |body: Value| {
+        let s = &s;
+        async move {
+            let started = std::time::Instant::now();
+            let mut refused = 0;
+            loop {
+                let r = s.post("/Bulk", body.clone()).await;
+                if r.status != 429 {
+                    return (r.expect(200), refused);
+                }
+                refused += 1;
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "still refused after {refused} attempts"
+                );
+                let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+        }
+    };
+    let (a, b) = (bulk("a"), bulk("b"));
+    let units = |body: &Value| (body.to_string().len() - 1) / (16 * 1024) + 1;
+    assert_eq!(units(&a), 30);
+    let ((a, _), (b, _)) = tokio::join!(send(a), send(b));
+    for r in [a, b] {
+        let ops = r.body["Operations"].as_array().unwrap();
+        assert_eq!(ops.len(), 200);
+        assert!(ops.iter().all(|o| o["status"] == "201"), "{}", r.body);
+    }
 }
 
 /// Guessing tokens from one address is slowed down before any lookup; a token that was in
