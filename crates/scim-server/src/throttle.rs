@@ -8,12 +8,14 @@
 //!
 //! Some requests are checked twice: on authentication for their announced size, then, once
 //! the body is read, for what the size did not pay (a Bulk request's operations beyond it, a
-//! body sent without `Content-Length`). A request refused at that second check has paid for
-//! the first: those units become the tenant's *credit*, spent first by its next second
-//! check ([`Throttle::admit_more`]). Without it, two clients retrying large Bulk requests
-//! every second paid more for their bodies than the bucket refilled, and neither was ever
-//! admitted. Credit is at most one burst, so a tenant's momentary allowance is bounded by
-//! twice its burst; over time it still pays one unit per unit of work.
+//! body sent without `Content-Length`). A request refused (429) at that second check has
+//! paid for the first: those units become the tenant's *credit*, spent first by its next
+//! second check ([`Throttle::admit_more`]). Without it, two clients retrying large Bulk
+//! requests every second paid more for their bodies than the bucket refilled, and neither
+//! was ever admitted. Credit is at most one burst (the current one), so a tenant can take at
+//! most twice its burst at once. Over time it pays for every operation it runs; the reading
+//! of a refused request's body is counted towards the operations of a later one, so that
+//! work is paid at most once, not once per attempt.
 //!
 //! Authentication throttling: each failed authentication takes a unit from its source
 //! address's bucket and from its token id's bucket; when one is empty, the address (or the
@@ -170,6 +172,7 @@ impl Throttle {
                     if e.quota != q {
                         e.limiter = Arc::new(RateLimiter::direct(quota(q.0, q.1)));
                         e.quota = q;
+                        e.credit = e.credit.min(q.1);
                     }
                     e.settings = settings;
                     e.fetched = now;
@@ -247,8 +250,12 @@ impl Throttle {
             return Ok(());
         }
         let admitted = self.admit(tenant_id, n - spent);
-        if admitted.is_err() {
-            self.add_credit(tenant_id, spent.saturating_add(paid));
+        match &admitted {
+            // Refused for now: what this request paid waits for the tenant's next check.
+            Err(e) if e.status == 429 => self.add_credit(tenant_id, spent.saturating_add(paid)),
+            // Never admissible (more than the burst): only the credit taken goes back.
+            Err(_) => self.add_credit(tenant_id, spent),
+            Ok(()) => {}
         }
         admitted
     }
@@ -439,6 +446,20 @@ mod tests {
         t.add_credit(1, 5);
         t.admit_more(1, 0, 5).unwrap();
         assert_eq!(t.admit_more(1, 0, 1).unwrap_err().status, 429);
+        // A request that can never be admitted (413) gets nothing back for what it paid.
+        assert_eq!(t.admit_more(1, 7, 101).unwrap_err().status, 413);
+        assert_eq!(t.take_credit(1, 1000), 0);
+        // A lower burst bounds the credit kept.
+        t.add_credit(1, 100);
+        t.store_settings(
+            1,
+            TenantSettings {
+                rate_per_minute: Some(1),
+                rate_burst: Some(10),
+                jwt: None,
+            },
+        );
+        assert_eq!(t.take_credit(1, 1000), 10);
     }
 
     #[test]
