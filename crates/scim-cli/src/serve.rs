@@ -286,10 +286,15 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let database = store.describe();
     let fairness = fairness_of(&args, &file);
     let config = server_config(&args, &file, public_url.trim_end_matches('/'))?;
+    // Delivery's own threads, at a lower priority than the requests' (scim_delivery::runtime).
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let background = scim_delivery::BackgroundRuntime::start(workers)
+        .context("cannot start delivery's threads")?;
     // The store, the event feed, the head poller (commits of other processes: another
     // instance, an admin command) and the routers, as an embedding application has them.
     let service = scim_service::ScimService::builder()
         .store(store, registry)
+        .delivery_runtime(background.handle().clone())
         .server_config(config)
         .fairness(fairness.clone())
         .allow_private_webhooks(args.delivery.allow_private(&file))
@@ -355,5 +360,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     maintenance.abort();
+    drop(background);
     Ok(())
 }

@@ -74,6 +74,8 @@ pub struct Feed {
     tail: Arc<Tail>,
     /// Reads of the change log made by the feed's clones ([`Feed::log_reads`]).
     log_reads: Arc<std::sync::atomic::AtomicU64>,
+    /// Where reads run ([`Feed::on_runtime`]); `None`: where they are awaited.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Feed {
@@ -88,7 +90,21 @@ impl Feed {
             shutdown: None,
             tail: Arc::default(),
             log_reads: Arc::default(),
+            runtime: None,
         }
+    }
+
+    /// The same feed, whose reads run on `runtime` wherever they are awaited (delivery's
+    /// own threads at a lower priority: see [`crate::runtime`]); the events of a page are
+    /// serialised there too. The delivery engine runs its deliverers there as well.
+    pub fn on_runtime(mut self, runtime: tokio::runtime::Handle) -> Feed {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// The runtime the feed's reads run on, when it was given one.
+    pub fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime.as_ref()
     }
 
     /// The same feed for a server whose tenants' base URLs are `{public_url}{scim_path}/{tenant}`
@@ -170,7 +186,37 @@ impl Feed {
     /// feed's tail (`tail.rs`) instead of being derived again; the read then starts after
     /// them, or is not made at all when the tail's own read is as recent as this reader's
     /// wait (see below) — consumers woken by one commit share one trip to the database.
+    ///
+    /// With a runtime ([`Feed::on_runtime`]) the read runs there, and dropping the returned
+    /// future cancels it.
     pub async fn read(
+        &self,
+        tenant: &Tenant,
+        request: &FeedRequest,
+    ) -> Result<FeedPage, DeliveryError> {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return self.read_here(tenant, request).await;
+        };
+        let (feed, tenant, request) = (self.clone(), tenant.clone(), request.clone());
+        let work = async move {
+            let page = feed.read_here(&tenant, &request).await;
+            if let Ok(p) = &page {
+                // Written here, not on the thread that sends them.
+                for e in &p.events {
+                    e.json();
+                }
+            }
+            page
+        };
+        crate::runtime::run_on(Some(runtime), work)
+            .await
+            .unwrap_or_else(|| {
+                // Its runtime shut down (the server is stopping), or the read panicked.
+                Err(scim_store::StoreError::Unavailable("the event feed stopped".into()).into())
+            })
+    }
+
+    async fn read_here(
         &self,
         tenant: &Tenant,
         request: &FeedRequest,
@@ -264,14 +310,16 @@ impl Feed {
             }
             let mut derived = Vec::with_capacity(slice.records.len());
             for record in std::mem::take(&mut slice.records) {
-                let mut e = event::derive(record, tenant, &ctx);
+                // A create's document is passed on as stored, not parsed (`Resource`).
+                let stored = slice.stored_after.remove(&record.seq);
+                let mut e = event::derive_stored(record, stored, tenant, &ctx);
                 // Each user an event carries, with its effective roles as of the event
                 // (right after the event's write, with the recompute that write made).
                 if e.event_type.carries_user()
                     && let Some(user) = e.data.resource.as_mut()
                     && let Some(r) = slice.roles.remove(&(e.data.id.clone(), e.position))
                 {
-                    event::set_effective_roles(user, r);
+                    user.set_effective_roles(r);
                 }
                 derived.push(SharedEvent::new(e));
             }

@@ -112,9 +112,12 @@ pub(crate) fn sample_event(position: i64) -> Event {
         data: EventData {
             resource_type: "User".into(),
             id: format!("u{position}"),
-            resource: Some(serde_json::json!({
-                "userName": "bj\u{f6}rn\\n\n", "active": true, "emails": [{"value": "f@x"}]
-            })),
+            resource: Some(
+                serde_json::json!({
+                    "userName": "bj\u{f6}rn\\n\n", "active": true, "emails": [{"value": "f@x"}]
+                })
+                .into(),
+            ),
             changes: Vec::new(),
             members: Vec::new(),
             delete_mode: None,

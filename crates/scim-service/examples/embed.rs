@@ -60,7 +60,8 @@ impl Directory {
     pub fn apply(&mut self, event: &Event) -> String {
         self.applied += 1;
         let id = event.data.id.clone();
-        let resource = event.data.resource.as_ref();
+        // The resource's JSON (parsed on first use: `scim_delivery::event::Resource`).
+        let resource = event.data.resource.as_ref().map(|r| r.value());
         match event.event_type {
             EventType::UserCreated
             | EventType::UserUpdated

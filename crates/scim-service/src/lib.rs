@@ -111,6 +111,7 @@ pub struct Builder {
     head_poll: Option<Duration>,
     allow_private_webhooks: bool,
     caller: String,
+    delivery_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for Builder {
@@ -129,6 +130,7 @@ impl Default for Builder {
             head_poll: None,
             allow_private_webhooks: false,
             caller: "app".into(),
+            delivery_runtime: None,
         }
     }
 }
@@ -205,6 +207,15 @@ impl Builder {
         self
     }
 
+    /// Runs the event feed's reads and the delivery engine on `runtime` (see
+    /// [`scim_delivery::runtime`]: a [`scim_delivery::BackgroundRuntime`] keeps delivery's
+    /// work from competing with SCIM requests on a busy server, as `scim serve` does).
+    /// Default: the runtime they are called from.
+    pub fn delivery_runtime(mut self, runtime: tokio::runtime::Handle) -> Builder {
+        self.delivery_runtime = Some(runtime);
+        self
+    }
+
     /// Whether webhook URLs created through the management API may point at private,
     /// loopback or link-local addresses (refused by default).
     pub fn allow_private_webhooks(mut self, allow: bool) -> Builder {
@@ -249,9 +260,12 @@ impl Builder {
         });
         let shared = store.shared();
         let (closing, closing_rx) = watch::channel(false);
-        let feed = Feed::new(shared.clone(), registry.clone(), &self.config.public_url)
+        let mut feed = Feed::new(shared.clone(), registry.clone(), &self.config.public_url)
             .with_scim_path(&self.config.scim_path)
             .with_shutdown(closing_rx);
+        if let Some(runtime) = self.delivery_runtime {
+            feed = feed.on_runtime(runtime);
+        }
         let admin = AdminState::new(shared.clone(), feed.clone())
             .allow_private_webhooks(self.allow_private_webhooks);
         let poller = scim_delivery::watch::spawn_head_poller(shared.clone(), head_poll);

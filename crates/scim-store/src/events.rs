@@ -14,7 +14,8 @@ use crate::signal::CommitSignal;
 pub struct LogSlice {
     /// The position of the first change still kept (as [`EventLog::first_kept`]).
     pub first_kept: i64,
-    /// The records after the position asked for, in order.
+    /// The records after the position asked for, in order. A create record's `after`
+    /// is `None` here: its document is in [`LogSlice::stored_after`].
     pub records: Vec<ChangeRecord>,
     /// The tenant's latest position (as [`EventLog::change_head`]); at least the last
     /// record's.
@@ -22,6 +23,10 @@ pub struct LogSlice {
     /// The effective roles of the users the records carry, as of each record (as
     /// [`EventLog::roles_at`]), for every `User` record with an `after` document.
     pub roles: HashMap<(String, i64), Vec<String>>,
+    /// The `after` documents of the create records, by position, as stored (JSON text, not
+    /// parsed): a reader that only passes a created resource on does not parse it (see
+    /// `scim_delivery::event::derive_stored`).
+    pub stored_after: HashMap<i64, String>,
 }
 
 /// The change log as a source of events (see `scim-delivery`), beyond

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use scim_delivery::event::{EventActor, EventData, VERSION};
+use scim_delivery::event::{EventActor, EventData, Resource, VERSION};
 use scim_delivery::{Event, EventType};
 use scim_store::{TargetStates, Tenant};
 use serde_json::Value;
@@ -99,7 +99,7 @@ fn repair_event(tenant: &Tenant, kind: EventType, id: &str, resource: Option<Val
         data: EventData {
             resource_type: "User".into(),
             id: id.to_string(),
-            resource,
+            resource: resource.map(Resource::from_value),
             changes: Vec::new(),
             members: Vec::new(),
             delete_mode: None,

@@ -105,7 +105,7 @@ mod tests {
             data: EventData {
                 resource_type: "User".into(),
                 id: "u1".into(),
-                resource: Some(serde_json::json!({"userName": "b\\j\"rn"})),
+                resource: Some(serde_json::json!({"userName": "b\\j\"rn"}).into()),
                 changes: Vec::new(),
                 members: Vec::new(),
                 delete_mode: None,

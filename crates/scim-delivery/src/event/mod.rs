@@ -13,6 +13,9 @@ use serde_json::{Map, Value};
 
 use crate::DeliveryError;
 
+mod resource;
+pub use resource::Resource;
+
 /// The version of the event envelope and vocabulary.
 pub const VERSION: u32 = 1;
 
@@ -213,7 +216,7 @@ pub struct EventData {
     /// effective roles as of the event, [`EFFECTIVE_ROLES`], when read through the feed).
     /// Absent after a delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource: Option<Value>,
+    pub resource: Option<Resource>,
     /// The attributes that changed, with their old and new values (`*.updated`,
     /// `user.deactivated`, `user.reactivated`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -272,7 +275,26 @@ pub fn event_id(tenant: &Tenant, position: i64) -> String {
 ///
 /// The record is consumed: the resource after the change becomes the event's resource
 /// without being copied.
-pub fn derive(mut record: ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -> Event {
+pub fn derive(record: ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -> Event {
+    derive_stored(record, None, tenant, ctx)
+}
+
+/// [`derive()`] for a record read with its `after` document left as the stored text
+/// (`record.after` is then `None`; [`scim_store::LogSlice::stored_after`]). A create's
+/// resource is that text with its `id` and `meta` written around it ([`Resource`]), never
+/// parsed here; other records' documents are parsed first.
+pub fn derive_stored(
+    mut record: ChangeRecord,
+    stored_after: Option<String>,
+    tenant: &Tenant,
+    ctx: &RenderContext<'_>,
+) -> Event {
+    let mut stored_after = stored_after.filter(|_| record.after.is_none());
+    if (record.operation != "create" || record.is_members_change())
+        && let Some(text) = stored_after.take()
+    {
+        record.after = parse_stored(&text);
+    }
     let kind = Kind::of(&record.resource_type);
     let mut data = EventData {
         resource_type: record.resource_type.clone(),
@@ -350,10 +372,14 @@ pub fn derive(mut record: ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>
             }
         }
     };
-    data.resource = record
-        .after
-        .take()
-        .and_then(|after| render(&record, after, ctx));
+    data.resource = match stored_after {
+        Some(text) => render_stored(&record, &text, ctx)
+            .or_else(|| parse_stored(&text).and_then(|after| render(&record, after, ctx))),
+        None => record
+            .after
+            .take()
+            .and_then(|after| render(&record, after, ctx)),
+    };
     Event {
         id: event_id(tenant, record.seq),
         event_type,
@@ -438,11 +464,39 @@ impl Kind {
     }
 }
 
+/// A stored document's text parsed (a record read unparsed whose event needs its values).
+fn parse_stored(text: &str) -> Option<Value> {
+    serde_json::from_str(text)
+        .inspect_err(|e| tracing::error!(error = %e, "a change record's document did not parse"))
+        .ok()
+}
+
 /// The resource's SCIM representation from a record's `after` document.
-fn render(record: &ChangeRecord, after: Value, ctx: &RenderContext<'_>) -> Option<Value> {
+fn render(record: &ChangeRecord, after: Value, ctx: &RenderContext<'_>) -> Option<Resource> {
     let Value::Object(data) = after else {
         return None;
     };
+    Some(Resource::from_value(Value::Object(rendered(
+        record, data, ctx,
+    ))))
+}
+
+/// The resource's SCIM representation around a record's `after` document as stored
+/// ([`Resource::around_stored`]); `None` when the text cannot be used as it is.
+fn render_stored(record: &ChangeRecord, text: &str, ctx: &RenderContext<'_>) -> Option<Resource> {
+    let mut around = rendered(record, Map::new(), ctx);
+    let Some(Value::Object(meta)) = around.shift_remove("meta") else {
+        return None;
+    };
+    Resource::around_stored(text, &record.resource_id, &meta)
+}
+
+/// `data` with the resource's `id` and `meta` as the SCIM server renders it.
+fn rendered(
+    record: &ChangeRecord,
+    data: Map<String, Value>,
+    ctx: &RenderContext<'_>,
+) -> Map<String, Value> {
     let endpoint = ctx
         .registry
         .resource_type(&record.resource_type)
@@ -470,7 +524,7 @@ fn render(record: &ChangeRecord, after: Value, ctx: &RenderContext<'_>) -> Optio
             meta.shift_remove("created");
         }
     }
-    Some(Value::Object(json))
+    json
 }
 
 /// The value at a canonical attribute path in a stored document: `name.givenName`, or

@@ -234,3 +234,78 @@ fn filters_take_names_and_prefix_patterns() {
         assert_eq!(EventType::parse(t.as_str()), Some(t));
     }
 }
+
+/// The event of `r` derived from its `after` document as stored (text, not parsed).
+fn event_from_stored(r: &ChangeRecord) -> Event {
+    let registry = SchemaRegistry::builtin().unwrap();
+    let ctx = RenderContext {
+        base_url: "https://scim.example.com/scim/v2/acme",
+        registry: &registry,
+    };
+    let mut unparsed = r.clone();
+    let text = unparsed.after.take().map(|a| a.to_string());
+    derive_stored(unparsed, text, &tenant(), &ctx)
+}
+
+#[test]
+fn events_from_stored_text_are_the_events_from_parsed_documents() {
+    let mut user = record(1, "User", "create");
+    user.after = Some(
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "bj\u{f6}rn \"b\"", "active": true, ENTERPRISE: {"department": "R&D"}}),
+    );
+    let mut old_user = user.clone();
+    old_user.version = None;
+    old_user.created = None;
+    let mut group = record(2, "Group", "create");
+    group.after = Some(json!({"displayName": "Eng"}));
+    let mut device = record(3, "Device", "create");
+    device.after = Some(json!({"serial": "x"}));
+    // Names what is written around a stored text: rendered from the parsed value.
+    let mut nested_id = record(4, "User", "create");
+    nested_id.after = Some(json!({"userName": "n", ENTERPRISE: {"manager": {"id": "m"}}}));
+    // Not a create: the text is parsed, and what changed is told from it.
+    let mut deactivated = record(5, "User", "patch");
+    deactivated.changed = vec!["active".into()];
+    deactivated.before = Some(json!({"userName": "d", "active": true}));
+    deactivated.after = Some(json!({"userName": "d", "active": false}));
+    let mut deleted = record(6, "User", "delete");
+    deleted.after = None;
+    for r in [
+        user,
+        old_user,
+        group,
+        device,
+        nested_id,
+        deactivated,
+        deleted,
+    ] {
+        let (parsed, stored) = (event(&r), event_from_stored(&r));
+        assert_eq!(stored, parsed, "record {}", r.seq);
+        // And as JSON, which is what consumers receive.
+        let as_json = |e: &Event| serde_json::to_value(e).unwrap();
+        assert_eq!(as_json(&stored), as_json(&parsed), "record {}", r.seq);
+    }
+}
+
+#[test]
+fn a_created_users_stored_text_is_passed_on_with_its_roles() {
+    let mut r = record(1, "User", "create");
+    r.after = Some(json!({"userName": "a", "emails": [{"value": "a@x", "primary": true}]}));
+    let mut e = event_from_stored(&r);
+    let user = e.data.resource.as_mut().unwrap();
+    user.set_effective_roles(["eng".to_string()]);
+    let text = serde_json::to_string(&e).unwrap();
+    // The stored members appear as they were written, between `id` and `meta`.
+    assert!(
+        text.contains(
+            r#""id":"r1","userName":"a","emails":[{"value":"a@x","primary":true}],"meta":{"#
+        ),
+        "{text}"
+    );
+    let back: Event = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        back.data.resource.unwrap()["effectiveRoles"],
+        json!(["eng"])
+    );
+}

@@ -186,9 +186,14 @@ impl DeliveryEngine {
         tracing::info!("event delivery stopped");
     }
 
-    /// Runs the engine on a task of its own.
+    /// Runs the engine on a task of its own: on its feed's runtime when it has one
+    /// ([`Feed::on_runtime`]; the deliverers it starts then run there too), otherwise on
+    /// the current one.
     pub fn spawn(self, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.run(shutdown))
+        match self.inner.feed.runtime().cloned() {
+            Some(runtime) => runtime.spawn(self.run(shutdown)),
+            None => tokio::spawn(self.run(shutdown)),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The change log's positions, for readers that follow it.
 
+use std::collections::HashMap;
+
 use super::db::{Db, DbExt, SqlValue, params};
 use super::tenants::{TENANT_COLUMNS, tenant_from_row};
 use crate::StoreError;
@@ -72,7 +74,16 @@ pub(crate) fn log_slice(
     limit: u32,
 ) -> Result<LogSlice, StoreError> {
     let first_kept = first_kept(db, tenant_id)?;
-    let records = super::resources::changes(db, tenant_id, after, limit)?;
+    let mut stored_after = HashMap::new();
+    let records: Vec<_> = super::resources::changes_read(db, tenant_id, after, limit, true)?
+        .into_iter()
+        .map(|(record, text)| {
+            if let Some(text) = text {
+                stored_after.insert(record.seq, text);
+            }
+            record
+        })
+        .collect();
     let head = change_heads(db, &[tenant_id])?
         .first()
         .map_or(0, |h| h.1)
@@ -83,7 +94,9 @@ pub(crate) fn log_slice(
     let mut roles = super::roles::roles_after_creates(&records, complete);
     let users: Vec<(String, i64)> = records
         .iter()
-        .filter(|r| r.resource_type == "User" && r.after.is_some())
+        .filter(|r| {
+            r.resource_type == "User" && (r.after.is_some() || stored_after.contains_key(&r.seq))
+        })
         .map(|r| (r.resource_id.clone(), r.seq))
         .filter(|key| !roles.contains_key(key))
         .collect();
@@ -95,5 +108,6 @@ pub(crate) fn log_slice(
         records,
         head,
         roles,
+        stored_after,
     })
 }

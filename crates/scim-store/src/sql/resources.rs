@@ -975,6 +975,22 @@ pub(crate) fn changes(
     after: i64,
     limit: u32,
 ) -> Result<Vec<ChangeRecord>, StoreError> {
+    Ok(changes_read(db, tenant_id, after, limit, false)?
+        .into_iter()
+        .map(|(record, _)| record)
+        .collect())
+}
+
+/// [`changes`], with each create record's `after` document left as the stored text when
+/// `creates_unparsed` (its record's `after` is then `None`): see
+/// [`crate::events::LogSlice::stored_after`].
+pub(crate) fn changes_read(
+    db: &mut dyn Db,
+    tenant_id: i64,
+    after: i64,
+    limit: u32,
+    creates_unparsed: bool,
+) -> Result<Vec<(ChangeRecord, Option<String>)>, StoreError> {
     let parse = |s: Option<String>| -> Result<Option<Value>, StoreError> {
         Ok(match s {
             Some(s) => Some(serde_json::from_str(&s)?),
@@ -985,15 +1001,22 @@ pub(crate) fn changes(
         &changes_statement(db.dialect()),
         params![tenant_id, after, i64::from(limit)],
         |r| {
-            Ok(ChangeRecord {
+            let operation = r.text(4)?;
+            let after_text = r.opt_text(7)?;
+            let (after, stored_after) = if creates_unparsed && operation == "create" {
+                (None, after_text)
+            } else {
+                (parse(after_text)?, None)
+            };
+            let record = ChangeRecord {
                 seq: r.int(0)?,
                 tenant_id: r.int(1)?,
                 resource_type: r.text(2)?,
                 resource_id: r.text(3)?,
-                operation: r.text(4)?,
+                operation,
                 changed: serde_json::from_str(&r.text(5)?)?,
                 before: parse(r.opt_text(6)?)?,
-                after: parse(r.opt_text(7)?)?,
+                after,
                 members_added: RecordedMember::parse_list(&r.text(8)?)?,
                 members_removed: RecordedMember::parse_list(&r.text(9)?)?,
                 version: r.opt_int(14)?,
@@ -1008,7 +1031,8 @@ pub(crate) fn changes(
                     request_id: r.opt_text(12)?,
                 },
                 at: r.text(13)?,
-            })
+            };
+            Ok((record, stored_after))
         },
     )
 }

@@ -699,7 +699,8 @@ pub(crate) fn roles_after_creates(
 ) -> HashMap<(String, i64), Vec<String>> {
     let mut out = HashMap::new();
     for (i, r) in records.iter().enumerate() {
-        if r.resource_type != "User" || r.operation != "create" || r.after.is_none() {
+        // A create always has a resource, parsed or left as text (`LogSlice::stored_after`).
+        if r.resource_type != "User" || r.operation != "create" {
             continue;
         }
         let roles = match records.get(i + 1) {
