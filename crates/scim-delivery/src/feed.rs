@@ -210,9 +210,15 @@ impl Feed {
         };
         crate::runtime::run_on(Some(runtime), work)
             .await
-            .unwrap_or_else(|| {
-                // Its runtime shut down (the server is stopping), or the read panicked.
-                Err(scim_store::StoreError::Unavailable("the event feed stopped".into()).into())
+            .unwrap_or_else(|e| {
+                let e = if e.is_panic() {
+                    // A bug: logged where it happened, not retried as if it could pass.
+                    scim_store::StoreError::Database("the event read failed unexpectedly".into())
+                } else {
+                    // Delivery's runtime shut down: the server is stopping.
+                    scim_store::StoreError::Unavailable("the event feed stopped".into())
+                };
+                Err(e.into())
             })
     }
 

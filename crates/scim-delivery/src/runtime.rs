@@ -18,6 +18,7 @@ use std::future::Future;
 use std::io;
 
 use tokio::runtime::{Handle, Runtime};
+use tokio::task::JoinError;
 
 /// The nice value of delivery's threads: the scheduler then gives a busy request thread
 /// about ten times their share of a contended CPU (CFS weights 1024 against 110).
@@ -29,8 +30,9 @@ thread_local! {
 }
 
 /// A multi-threaded tokio runtime for delivery, whose threads (workers and blocking
-/// threads alike, so its reads of the store too) run at nice [`NICE`] where the operating
-/// system allows it (Linux and other Unix systems; elsewhere at normal priority).
+/// threads alike, so its reads of a SQLite store too) run at nice [`NICE`] on Linux and
+/// Android, where a nice value is a thread's own; elsewhere (it would lower the whole
+/// process) at normal priority, still off the request threads.
 /// Dropping it stops it without waiting for its tasks (they are dropped at their next
 /// await), from async code too.
 pub struct BackgroundRuntime {
@@ -73,7 +75,7 @@ impl Drop for BackgroundRuntime {
 /// Marks the calling thread as delivery's and lowers its CPU priority.
 fn lower_priority() {
     BACKGROUND.with(|b| b.set(true));
-    #[cfg(unix)]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // On Linux the nice value is the calling thread's own (not the process's).
         if let Err(e) = rustix::process::setpriority_process(None, NICE) {
@@ -89,7 +91,8 @@ pub(crate) fn on_background_thread() -> bool {
 
 /// Runs `work` on `handle` (unless already on a background thread) and waits for it; the
 /// work is cancelled when the returned future is dropped (a long poll whose client went).
-pub(crate) async fn run_on<T, F>(handle: Option<&Handle>, work: F) -> Option<T>
+/// Fails when the work panicked or its runtime shut down.
+pub(crate) async fn run_on<T, F>(handle: Option<&Handle>, work: F) -> Result<T, JoinError>
 where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
@@ -97,9 +100,9 @@ where
     match handle {
         Some(h) if !on_background_thread() => {
             let mut task = AbortOnDrop(h.spawn(work));
-            (&mut task.0).await.ok()
+            (&mut task.0).await
         }
-        _ => Some(work.await),
+        _ => Ok(work.await),
     }
 }
 
@@ -127,9 +130,9 @@ mod tests {
         let (on_background, nice) = main.block_on(async move {
             assert!(!on_background_thread());
             run_on(Some(&handle), async {
-                #[cfg(unix)]
+                #[cfg(any(target_os = "linux", target_os = "android"))]
                 let nice = rustix::process::getpriority_process(None).ok();
-                #[cfg(not(unix))]
+                #[cfg(not(any(target_os = "linux", target_os = "android")))]
                 let nice = None;
                 (on_background_thread(), nice)
             })
@@ -141,7 +144,7 @@ mod tests {
         assert!(nice.is_some_and(|n| n >= NICE), "nice {nice:?}");
         let _ = nice;
         // Without a handle, the work runs where it is awaited.
-        assert_eq!(main.block_on(run_on(None, async { 7 })), Some(7));
+        assert_eq!(main.block_on(run_on(None, async { 7 })).ok(), Some(7));
         drop(background);
     }
 

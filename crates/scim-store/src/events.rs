@@ -21,7 +21,8 @@ pub struct LogSlice {
     /// record's.
     pub head: i64,
     /// The effective roles of the users the records carry, as of each record (as
-    /// [`EventLog::roles_at`]), for every `User` record with an `after` document.
+    /// [`EventLog::roles_at`]), for every `User` record with an `after` document (parsed,
+    /// or in [`LogSlice::stored_after`]).
     pub roles: HashMap<(String, i64), Vec<String>>,
     /// The `after` documents of the create records, by position, as stored (JSON text, not
     /// parsed): a reader that only passes a created resource on does not parse it (see

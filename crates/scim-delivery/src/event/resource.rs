@@ -108,9 +108,14 @@ impl Resource {
         }
     }
 
-    /// Adds the user's effective roles as [`super::set_effective_roles`] does (to a text,
-    /// as a last member: the text never has one, see [`Resource::around_stored`]).
+    /// Adds the user's effective roles as [`super::set_effective_roles`] does (to a text
+    /// that names no `effectiveRoles`, as a last member; otherwise to its parsed value).
     pub fn set_effective_roles(&mut self, roles: impl IntoIterator<Item = String>) {
+        if let Repr::Text { text, .. } = &self.0
+            && text.get().contains(WRITTEN_AROUND[2])
+        {
+            *self = Resource::from_value(self.value().clone());
+        }
         match &mut self.0 {
             Repr::Value(v) => super::set_effective_roles(v, roles),
             Repr::Text { text, .. } => {
@@ -175,12 +180,8 @@ impl Serialize for Resource {
 
 impl<'de> Deserialize<'de> for Resource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Kept as text (from a JSON deserializer), parsed when read.
-        let text = Box::<RawValue>::deserialize(d)?;
-        Ok(Resource(Repr::Text {
-            text,
-            parsed: OnceLock::new(),
-        }))
+        // Any format, and inside untagged or flattened types: a value.
+        Value::deserialize(d).map(Resource::from_value)
     }
 }
 
@@ -208,7 +209,7 @@ mod tests {
         // Serialised as the text it is: the stored members unchanged.
         let out = serde_json::to_string(&r).unwrap();
         assert!(out.contains(r#""userName":"bj\u00f6rn \"b\"""#), "{out}");
-        // An empty document, and spaces as PostgreSQL writes jsonb.
+        // An empty document, and a text with spaces.
         let empty = Resource::around_stored(" { } ", "a", &meta()).unwrap();
         assert_eq!(empty["id"], "a");
         let spaced = Resource::around_stored(r#"{"active": true, "userName": "x"}"#, "b", &meta());
@@ -244,6 +245,13 @@ mod tests {
         let mut bare = Resource::from_json("{}".into()).unwrap();
         bare.set_effective_roles([]);
         assert_eq!(bare, json!({"effectiveRoles": []}));
+        // A text that has them already: replaced, not repeated.
+        let mut had = Resource::from_json(r#"{"effectiveRoles":["old"]}"#.into()).unwrap();
+        had.set_effective_roles(["new".to_string()]);
+        assert_eq!(
+            serde_json::to_string(&had).unwrap(),
+            r#"{"effectiveRoles":["new"]}"#
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 #[macro_use]
 mod support;
 
+mod background;
 mod cursors;
 mod nats;
 mod tail;

@@ -10,7 +10,8 @@
 //! Driver choice: `tokio-postgres` with the `deadpool-postgres` pool. The store's logic is
 //! synchronous code over [`crate::sql::db::Db`], so it runs on a blocking thread
 //! (`spawn_blocking`) and drives each statement with `Handle::block_on`, while the
-//! connection's socket is served by the server's own runtime. Waiting for a free connection
+//! connection's socket is served by the server's own runtime (the one the store was opened
+//! on: work asked from another runtime is run there). Waiting for a free connection
 //! is asynchronous (a queue of waiters does not occupy blocking threads, and the wait is
 //! bounded), the pool comes with a per-connection statement cache, and both crates are
 //! actively maintained. The synchronous `postgres` crate would instead start a private
@@ -80,6 +81,11 @@ pub struct PgEngine {
     describe: String,
     /// The client-side bound on one statement (see [`PgOptions::statement_timeout`]).
     deadline: Duration,
+    /// The runtime the store was opened on. Connections are made and statements driven
+    /// there, whichever runtime a caller runs on: a connection opened on another (delivery's
+    /// lower-priority threads, `scim_delivery::runtime`) would have its socket served
+    /// there for as long as it stays in the pool, requests' statements included.
+    home: tokio::runtime::Handle,
 }
 
 /// Parses a `postgres://` URL (or a libpq key=value string).
@@ -177,6 +183,7 @@ impl SqlStore<PgEngine> {
             pool,
             describe,
             deadline,
+            home: tokio::runtime::Handle::current(),
         };
         engine.migrate().await.map_err(|e| tls.explain(e))?;
         engine.analyzer.start().await;
@@ -205,10 +212,23 @@ impl PgEngine {
         T: Send + 'static,
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.pool.get().await.map_err(error::from_pool)?;
-        let handle = tokio::runtime::Handle::current();
-        let (analyzer, deadline) = (self.analyzer.clone(), self.deadline);
-        tokio::task::spawn_blocking(move || tx::run(&handle, conn, mode, deadline, &analyzer, f))
+        let (pool, analyzer, deadline) = (self.pool.clone(), self.analyzer.clone(), self.deadline);
+        let work = async move {
+            let conn = pool.get().await.map_err(error::from_pool)?;
+            let handle = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                tx::run(&handle, conn, mode, deadline, &analyzer, f)
+            })
+            .await
+            .map_err(|e| StoreError::Database(format!("database task failed: {e}")))?
+        };
+        let at_home = tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == self.home.id());
+        if at_home {
+            return work.await;
+        }
+        // Not cancelled with the caller (nor is a blocking task): a write runs to its end.
+        self.home
+            .spawn(work)
             .await
             .map_err(|e| StoreError::Database(format!("database task failed: {e}")))?
     }

@@ -13,7 +13,8 @@ use crate::support::{Fixture, actor, members_op, set};
 
 store_tests!(
     roles_as_of_positions_are_exact_after_pruning_and_deletion,
-    a_page_of_the_log_tells_the_roles_after_creates_as_the_log_does
+    a_page_of_the_log_tells_the_roles_after_creates_as_the_log_does,
+    a_page_of_the_log_leaves_created_documents_as_stored_text
 );
 
 async fn rule(
@@ -222,4 +223,36 @@ async fn a_page_of_the_log_tells_the_roles_after_creates_as_the_log_does(f: Fixt
         }
     }
     assert!(answered > 20, "{answered}");
+}
+
+/// `log_slice` hands a create's document over as the stored text (readers that only pass
+/// it on do not parse it): the same document `changes` parses; other records come parsed.
+async fn a_page_of_the_log_leaves_created_documents_as_stored_text(f: Fixture) {
+    let s = f.s();
+    let start = s.change_head(f.acme).await.unwrap();
+    let ann = f.user(f.acme, "ann").await.id;
+    f.group(f.acme, "Staff", &[ann.as_str()]).await;
+    s.delete(f.acme, "User", &ann, None, &actor())
+        .await
+        .unwrap();
+    let parsed = s.changes(f.acme, start, 100).await.unwrap();
+    let slice = s.log_slice(f.acme, start, 100).await.unwrap();
+    assert_eq!(slice.records.len(), parsed.len());
+    let mut creates = 0;
+    for (r, p) in slice.records.iter().zip(&parsed) {
+        assert_eq!(r.seq, p.seq);
+        if r.operation == "create" {
+            creates += 1;
+            assert!(r.after.is_none(), "{}", r.seq);
+            let text = &slice.stored_after[&r.seq];
+            let doc: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(Some(doc), p.after, "{}", r.seq);
+        } else {
+            assert_eq!(r.after, p.after, "{}", r.seq);
+            assert!(!slice.stored_after.contains_key(&r.seq));
+        }
+    }
+    // The user, the group and its first members' record.
+    assert!(creates >= 2, "{creates}");
+    assert_eq!(slice.stored_after.len(), creates);
 }
