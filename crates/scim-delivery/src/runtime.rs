@@ -119,57 +119,41 @@ impl<T> Drop for AbortOnDrop<T> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn work_runs_on_the_background_threads_at_a_lower_priority() {
+    #[tokio::test]
+    async fn work_runs_on_the_background_threads_at_a_lower_priority() {
         let background = BackgroundRuntime::start(1).unwrap();
-        let main = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = background.handle().clone();
-        let (on_background, nice) = main.block_on(async move {
-            assert!(!on_background_thread());
-            run_on(Some(&handle), async {
-                #[cfg(any(target_os = "linux", target_os = "android"))]
-                let nice = rustix::process::getpriority_process(None).ok();
-                #[cfg(not(any(target_os = "linux", target_os = "android")))]
-                let nice = None;
-                (on_background_thread(), nice)
-            })
-            .await
-            .unwrap()
-        });
+        assert!(!on_background_thread());
+        let (on_background, nice) = run_on(Some(background.handle()), async {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            let nice = rustix::process::getpriority_process(None).ok();
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let nice = None;
+            (on_background_thread(), nice)
+        })
+        .await
+        .unwrap();
         assert!(on_background);
         #[cfg(target_os = "linux")]
         assert!(nice.is_some_and(|n| n >= NICE), "nice {nice:?}");
         let _ = nice;
         // Without a handle, the work runs where it is awaited.
-        assert_eq!(main.block_on(run_on(None, async { 7 })).ok(), Some(7));
-        drop(background);
+        assert_eq!(run_on(None, async { 7 }).await.ok(), Some(7));
     }
 
-    #[test]
-    fn dropping_the_wait_cancels_the_work() {
+    #[tokio::test]
+    async fn dropping_the_wait_cancels_the_work() {
         let background = BackgroundRuntime::start(1).unwrap();
-        let main = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = background.handle().clone();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        main.block_on(async move {
-            let waiting = run_on(Some(&handle), async move {
-                let _tx = tx; // dropped when the task is
-                std::future::pending::<()>().await;
-            });
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(20), waiting).await;
+        let waiting = run_on(Some(background.handle()), async move {
+            let _tx = tx; // dropped when the task is
+            std::future::pending::<()>().await;
         });
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(20), waiting).await;
         // The task was aborted: its sender is gone.
         assert_eq!(
             rx.recv_timeout(std::time::Duration::from_secs(5)),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
         );
-        drop(background);
     }
 
     #[tokio::test]
