@@ -318,15 +318,16 @@ impl Feed {
             for record in std::mem::take(&mut slice.records) {
                 // A create's document is passed on as stored, not parsed (`Resource`).
                 let stored = slice.stored_after.remove(&record.seq);
-                let mut e = event::derive_stored(record, stored, tenant, &ctx);
                 // Each user an event carries, with its effective roles as of the event
                 // (right after the event's write, with the recompute that write made).
-                if e.event_type.carries_user()
-                    && let Some(user) = e.data.resource.as_mut()
-                    && let Some(r) = slice.roles.remove(&(e.data.id.clone(), e.position))
-                {
-                    user.set_effective_roles(r);
-                }
+                let roles = (record.resource_type == "User")
+                    .then(|| {
+                        slice
+                            .roles
+                            .remove(&(record.resource_id.clone(), record.seq))
+                    })
+                    .flatten();
+                let e = event::derive_stored(record, stored, roles, tenant, &ctx);
                 derived.push(SharedEvent::new(e));
             }
             let seen = Seen {

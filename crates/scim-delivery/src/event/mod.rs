@@ -4,6 +4,7 @@
 //! examples, in `docs/events.md`; [`VERSION`] changes only when a consumer would have to
 //! change its code.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use scim_core::schema::SchemaRegistry;
@@ -140,7 +141,7 @@ pub const EFFECTIVE_ROLES: &str = "effectiveRoles";
 /// each once. Anything but a JSON object is left as it is.
 pub fn set_effective_roles(user: &mut Value, roles: impl IntoIterator<Item = String>) {
     if let Value::Object(o) = user {
-        let roles: std::collections::BTreeSet<String> = roles.into_iter().collect();
+        let roles: BTreeSet<String> = roles.into_iter().collect();
         o.insert(
             EFFECTIVE_ROLES.into(),
             Value::from(roles.into_iter().collect::<Vec<_>>()),
@@ -276,16 +277,19 @@ pub fn event_id(tenant: &Tenant, position: i64) -> String {
 /// The record is consumed: the resource after the change becomes the event's resource
 /// without being copied.
 pub fn derive(record: ChangeRecord, tenant: &Tenant, ctx: &RenderContext<'_>) -> Event {
-    derive_stored(record, None, tenant, ctx)
+    derive_stored(record, None, None, tenant, ctx)
 }
 
 /// [`derive()`] for a record read with its `after` document left as the stored text
 /// (`record.after` is then `None`; [`scim_store::LogSlice::stored_after`]). A create's
 /// resource is that text with its `id` and `meta` written around it ([`Resource`]), never
-/// parsed here; other records' documents are parsed first.
+/// parsed here; other records' documents are parsed first. `roles` are the user's
+/// effective roles as of the record ([`scim_store::LogSlice::roles`]): an event that
+/// carries the user ([`EventType::carries_user`]) has them as [`EFFECTIVE_ROLES`].
 pub fn derive_stored(
     mut record: ChangeRecord,
     stored_after: Option<String>,
+    roles: Option<Vec<String>>,
     tenant: &Tenant,
     ctx: &RenderContext<'_>,
 ) -> Event {
@@ -372,13 +376,17 @@ pub fn derive_stored(
             }
         }
     };
+    let roles = roles
+        .filter(|_| event_type.carries_user())
+        .map(|r| r.into_iter().collect::<BTreeSet<String>>());
+    let roles = roles.as_ref();
     data.resource = match stored_after {
-        Some(text) => render_stored(&record, &text, ctx)
-            .or_else(|| parse_stored(&text).and_then(|after| render(&record, after, ctx))),
+        Some(text) => render_stored(&record, &text, roles, ctx)
+            .or_else(|| parse_stored(&text).and_then(|after| render(&record, after, roles, ctx))),
         None => record
             .after
             .take()
-            .and_then(|after| render(&record, after, ctx)),
+            .and_then(|after| render(&record, after, roles, ctx)),
     };
     Event {
         id: event_id(tenant, record.seq),
@@ -471,24 +479,37 @@ fn parse_stored(text: &str) -> Option<Value> {
         .ok()
 }
 
-/// The resource's SCIM representation from a record's `after` document.
-fn render(record: &ChangeRecord, after: Value, ctx: &RenderContext<'_>) -> Option<Resource> {
+/// The resource's SCIM representation from a record's `after` document, with the user's
+/// effective `roles` when given.
+fn render(
+    record: &ChangeRecord,
+    after: Value,
+    roles: Option<&BTreeSet<String>>,
+    ctx: &RenderContext<'_>,
+) -> Option<Resource> {
     let Value::Object(data) = after else {
         return None;
     };
-    Some(Resource::from_value(Value::Object(rendered(
-        record, data, ctx,
-    ))))
+    let mut json = Value::Object(rendered(record, data, ctx));
+    if let Some(roles) = roles {
+        set_effective_roles(&mut json, roles.iter().cloned());
+    }
+    Some(Resource::from_value(json))
 }
 
 /// The resource's SCIM representation around a record's `after` document as stored
 /// ([`Resource::around_stored`]); `None` when the text cannot be used as it is.
-fn render_stored(record: &ChangeRecord, text: &str, ctx: &RenderContext<'_>) -> Option<Resource> {
+fn render_stored(
+    record: &ChangeRecord,
+    text: &str,
+    roles: Option<&BTreeSet<String>>,
+    ctx: &RenderContext<'_>,
+) -> Option<Resource> {
     let mut around = rendered(record, Map::new(), ctx);
     let Some(Value::Object(meta)) = around.shift_remove("meta") else {
         return None;
     };
-    Resource::around_stored(text, &record.resource_id, &meta)
+    Resource::around_stored(text, &record.resource_id, &meta, roles)
 }
 
 /// `data` with the resource's `id` and `meta` as the SCIM server renders it.

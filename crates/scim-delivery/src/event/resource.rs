@@ -2,11 +2,12 @@
 //!
 //! Most consumers only pass an event's resource on (a webhook body, a feed page, a NATS
 //! message). A user created is delivered as the text it was stored as, with its `id`,
-//! `meta` and effective roles written around it ([`Resource::around_stored`]): it is not
+//! `meta` and effective roles written around it (`Resource::around_stored`): it is not
 //! parsed into a `serde_json::Value`, rendered and serialised again for every event. Code
 //! that reads it (a connector target, an embedder) gets the parsed value on first use,
 //! through [`Deref`] or [`Resource::value`], and it is kept.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::OnceLock;
@@ -49,14 +50,16 @@ impl Resource {
     }
 
     /// The SCIM representation of a stored document without parsing it: `{"id": id,`, the
-    /// stored members, `"meta": meta}`. `None` when the text is not a JSON object, or
-    /// names any of the members written around it anywhere in it (nested members with the
-    /// same names included: the caller then renders it from the parsed value, which is
+    /// stored members, `"meta": meta` and, when given, the user's effective roles
+    /// (`"effectiveRoles": [...]`, sorted), `}`. `None` when the text is not a JSON object,
+    /// or names any of the members written around it anywhere in it (nested members with
+    /// the same names included: the caller then renders it from the parsed value, which is
     /// always right).
     pub(crate) fn around_stored(
         stored: &str,
         id: &str,
         meta: &Map<String, Value>,
+        roles: Option<&BTreeSet<String>>,
     ) -> Option<Resource> {
         let inner = stored.trim().strip_prefix('{')?.strip_suffix('}')?.trim();
         if WRITTEN_AROUND.iter().any(|m| inner.contains(m)) {
@@ -64,7 +67,8 @@ impl Resource {
         }
         let id = serde_json::to_string(id).ok()?;
         let meta = serde_json::to_string(meta).ok()?;
-        let mut text = String::with_capacity(inner.len() + id.len() + meta.len() + 20);
+        let roles = roles.map(serde_json::to_string).transpose().ok()?;
+        let mut text = String::with_capacity(inner.len() + id.len() + meta.len() + 40);
         text.push_str("{\"id\":");
         text.push_str(&id);
         text.push(',');
@@ -74,7 +78,14 @@ impl Resource {
         }
         text.push_str("\"meta\":");
         text.push_str(&meta);
+        if let Some(roles) = roles {
+            text.push_str(",\"");
+            text.push_str(super::EFFECTIVE_ROLES);
+            text.push_str("\":");
+            text.push_str(&roles);
+        }
         text.push('}');
+        // Checked once, here: a stored text that is not JSON is rendered from the value.
         Resource::from_json(text).ok()
     }
 
@@ -82,13 +93,7 @@ impl Resource {
     pub fn value(&self) -> &Value {
         match &self.0 {
             Repr::Value(v) => v,
-            Repr::Text { text, parsed } => parsed.get_or_init(|| {
-                // The text was checked to be JSON when it was made.
-                serde_json::from_str(text.get()).unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "an event's resource did not parse");
-                    Value::Null
-                })
-            }),
+            Repr::Text { text, parsed } => parsed.get_or_init(|| parse(text)),
         }
     }
 
@@ -96,45 +101,17 @@ impl Resource {
     pub fn into_value(self) -> Value {
         match self.0 {
             Repr::Value(v) => v,
-            Repr::Text { text, parsed } => match parsed.into_inner() {
-                Some(v) => v,
-                None => Resource(Repr::Text {
-                    text,
-                    parsed: OnceLock::new(),
-                })
-                .value()
-                .clone(),
-            },
+            Repr::Text { text, parsed } => parsed.into_inner().unwrap_or_else(|| parse(&text)),
         }
     }
+}
 
-    /// Adds the user's effective roles as [`super::set_effective_roles`] does (to a text
-    /// that names no `effectiveRoles`, as a last member; otherwise to its parsed value).
-    pub fn set_effective_roles(&mut self, roles: impl IntoIterator<Item = String>) {
-        if let Repr::Text { text, .. } = &self.0
-            && text.get().contains(WRITTEN_AROUND[2])
-        {
-            *self = Resource::from_value(self.value().clone());
-        }
-        match &mut self.0 {
-            Repr::Value(v) => super::set_effective_roles(v, roles),
-            Repr::Text { text, .. } => {
-                let roles: std::collections::BTreeSet<String> = roles.into_iter().collect();
-                let Ok(list) = serde_json::to_string(&roles) else {
-                    return;
-                };
-                let Some(body) = text.get().trim_end().strip_suffix('}') else {
-                    return;
-                };
-                let body = body.trim_end();
-                let sep = if body.ends_with('{') { "" } else { "," };
-                let joined = format!("{body}{sep}\"{}\":{list}}}", super::EFFECTIVE_ROLES);
-                if let Ok(r) = Resource::from_json(joined) {
-                    *self = r;
-                }
-            }
-        }
-    }
+/// A resource's text, parsed (it was checked to be JSON when it was made).
+fn parse(text: &RawValue) -> Value {
+    serde_json::from_str(text.get()).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "an event's resource did not parse");
+        Value::Null
+    })
 }
 
 impl Deref for Resource {
@@ -200,7 +177,7 @@ mod tests {
     #[test]
     fn a_stored_document_is_used_as_it_is_with_id_and_meta_around_it() {
         let stored = r#"{"userName":"bj\u00f6rn \"b\"","emails":[{"value":"b@x"}]}"#;
-        let r = Resource::around_stored(stored, "u\"1", &meta()).unwrap();
+        let r = Resource::around_stored(stored, "u\"1", &meta(), None).unwrap();
         assert_eq!(
             *r.value(),
             json!({"id": "u\"1", "userName": "björn \"b\"", "emails": [{"value": "b@x"}],
@@ -210,9 +187,10 @@ mod tests {
         let out = serde_json::to_string(&r).unwrap();
         assert!(out.contains(r#""userName":"bj\u00f6rn \"b\"""#), "{out}");
         // An empty document, and a text with spaces.
-        let empty = Resource::around_stored(" { } ", "a", &meta()).unwrap();
+        let empty = Resource::around_stored(" { } ", "a", &meta(), None).unwrap();
         assert_eq!(empty["id"], "a");
-        let spaced = Resource::around_stored(r#"{"active": true, "userName": "x"}"#, "b", &meta());
+        let spaced =
+            Resource::around_stored(r#"{"active": true, "userName": "x"}"#, "b", &meta(), None);
         assert_eq!(spaced.unwrap()["active"], true);
     }
 
@@ -227,31 +205,32 @@ mod tests {
             "not json",
         ] {
             assert!(
-                Resource::around_stored(stored, "a", &meta()).is_none(),
+                Resource::around_stored(stored, "a", &meta(), None).is_none(),
                 "{stored}"
             );
         }
     }
 
     #[test]
-    fn effective_roles_are_added_to_a_text_and_to_a_value_alike() {
-        let mut text = Resource::around_stored(r#"{"userName":"a"}"#, "a", &meta()).unwrap();
-        let mut value = Resource::from_value(text.value().clone());
-        for r in [&mut text, &mut value] {
-            r.set_effective_roles(["b".to_string(), "a".to_string(), "b".to_string()]);
-        }
+    fn effective_roles_are_written_after_meta_sorted_and_once() {
+        let roles: BTreeSet<String> = ["b", "a", "b"].map(String::from).into_iter().collect();
+        let text = Resource::around_stored(r#"{"userName":"a"}"#, "a", &meta(), Some(&roles));
+        let text = text.unwrap();
         assert_eq!(text["effectiveRoles"], json!(["a", "b"]));
+        // The same as the value path writes (`set_effective_roles`).
+        let mut value = Resource::around_stored(r#"{"userName":"a"}"#, "a", &meta(), None)
+            .unwrap()
+            .into_value();
+        crate::event::set_effective_roles(&mut value, ["b".to_string(), "a".to_string()]);
         assert_eq!(text, value);
-        let mut bare = Resource::from_json("{}".into()).unwrap();
-        bare.set_effective_roles([]);
-        assert_eq!(bare, json!({"effectiveRoles": []}));
-        // A text that has them already: replaced, not repeated.
-        let mut had = Resource::from_json(r#"{"effectiveRoles":["old"]}"#.into()).unwrap();
-        had.set_effective_roles(["new".to_string()]);
-        assert_eq!(
-            serde_json::to_string(&had).unwrap(),
-            r#"{"effectiveRoles":["new"]}"#
-        );
+        let out = serde_json::to_string(&text).unwrap();
+        assert!(out.ends_with(r#","effectiveRoles":["a","b"]}"#), "{out}");
+        // None at all, on an empty document.
+        let bare = Resource::around_stored("{}", "a", &meta(), Some(&BTreeSet::new())).unwrap();
+        assert_eq!(bare["effectiveRoles"], json!([]));
+        // A text that has them already is left to the value path: never repeated.
+        let had = r#"{"effectiveRoles":["old"]}"#;
+        assert!(Resource::around_stored(had, "a", &meta(), Some(&roles)).is_none());
     }
 
     #[test]

@@ -235,16 +235,27 @@ fn filters_take_names_and_prefix_patterns() {
     }
 }
 
-/// The event of `r` derived from its `after` document as stored (text, not parsed).
-fn event_from_stored(r: &ChangeRecord) -> Event {
+/// The event of `r` with these roles, derived from its `after` document as stored (text,
+/// not parsed) or parsed.
+fn event_with_roles(r: &ChangeRecord, roles: Option<&[&str]>, stored: bool) -> Event {
     let registry = SchemaRegistry::builtin().unwrap();
     let ctx = RenderContext {
         base_url: "https://scim.example.com/scim/v2/acme",
         registry: &registry,
     };
-    let mut unparsed = r.clone();
-    let text = unparsed.after.take().map(|a| a.to_string());
-    derive_stored(unparsed, text, &tenant(), &ctx)
+    let mut record = r.clone();
+    let text = if stored {
+        record.after.take().map(|a| a.to_string())
+    } else {
+        None
+    };
+    let roles = roles.map(|r| r.iter().map(|s| s.to_string()).collect());
+    derive_stored(record, text, roles, &tenant(), &ctx)
+}
+
+/// The event of `r` derived from its `after` document as stored.
+fn event_from_stored(r: &ChangeRecord) -> Event {
+    event_with_roles(r, None, true)
 }
 
 #[test]
@@ -285,6 +296,23 @@ fn events_from_stored_text_are_the_events_from_parsed_documents() {
         // And as JSON, which is what consumers receive.
         let as_json = |e: &Event| serde_json::to_value(e).unwrap();
         assert_eq!(as_json(&stored), as_json(&parsed), "record {}", r.seq);
+        // With roles: the same on both paths, and only on the events that carry a user.
+        let roles = Some(&["eng", "admin"][..]);
+        let (parsed, stored) = (
+            event_with_roles(&r, roles, false),
+            event_with_roles(&r, roles, true),
+        );
+        assert_eq!(as_json(&stored), as_json(&parsed), "record {}", r.seq);
+        let got = stored
+            .data
+            .resource
+            .as_ref()
+            .map(|u| u[EFFECTIVE_ROLES].clone());
+        if stored.event_type.carries_user() {
+            assert_eq!(got, Some(json!(["admin", "eng"])), "record {}", r.seq);
+        } else {
+            assert!(got.is_none_or(|g| g.is_null()), "record {}", r.seq);
+        }
     }
 }
 
@@ -292,9 +320,7 @@ fn events_from_stored_text_are_the_events_from_parsed_documents() {
 fn a_created_users_stored_text_is_passed_on_with_its_roles() {
     let mut r = record(1, "User", "create");
     r.after = Some(json!({"userName": "a", "emails": [{"value": "a@x", "primary": true}]}));
-    let mut e = event_from_stored(&r);
-    let user = e.data.resource.as_mut().unwrap();
-    user.set_effective_roles(["eng".to_string()]);
+    let e = event_with_roles(&r, Some(&["eng"]), true);
     let text = serde_json::to_string(&e).unwrap();
     // The stored members appear as they were written, between `id` and `meta`.
     assert!(
