@@ -8,8 +8,7 @@ use crate::StoreError;
 use crate::model::{ChangeRecord, Tenant};
 use crate::signal::CommitSignal;
 
-/// What a reader of the change log needs for one page, read in one snapshot: see
-/// [`EventLog::log_slice`].
+/// What a reader of the change log needs for one page: see [`EventLog::log_slice`].
 #[derive(Debug, Clone, Default)]
 pub struct LogSlice {
     /// The position of the first change still kept (as [`EventLog::first_kept`]).
@@ -76,9 +75,12 @@ pub trait EventLog: Send + Sync {
     ) -> Result<HashMap<(String, i64), Vec<String>>, StoreError>;
 
     /// A page of the change log for a reader — the first position kept, up to `limit`
-    /// records after `after`, the head, and the roles of the users the records carry —
-    /// all in one read and one snapshot (a reader woken by every commit makes this read
-    /// for each wake-up: one trip to the database instead of four).
+    /// records after `after`, the head, and the roles of the users the records carry. The
+    /// positions and the records are one statement, so one snapshot and, on PostgreSQL,
+    /// one round trip without a transaction (a reader woken by every commit makes this
+    /// read for each wake-up). Roles the page cannot tell itself (users' records other
+    /// than creates) take a second read; a user's roles as of a committed record never
+    /// change, so it tells what the page's snapshot would have.
     async fn log_slice(
         &self,
         tenant_id: i64,

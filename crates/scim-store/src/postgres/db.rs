@@ -153,6 +153,39 @@ pub(crate) fn wait<T>(
     })
 }
 
+/// Runs one read statement on `client` outside any transaction (it sees one snapshot, as
+/// every statement does), awaited where it is asked, for at most `deadline`: the rows, to
+/// be read with [`map_rows`].
+pub(crate) async fn query_once(
+    client: &ClientWrapper,
+    sql: &str,
+    params: &[SqlValue],
+    deadline: Duration,
+) -> Result<Vec<Row>, StmtError> {
+    let types: Vec<Type> = params.iter().map(param_type).collect();
+    let sql = numbered_placeholders(sql);
+    if client.statement_cache.size() >= STATEMENT_CACHE_LIMIT {
+        client.statement_cache.clear();
+    }
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let answer = tokio::time::timeout(deadline, async {
+        let statement = client.prepare_typed_cached(&sql, &types).await?;
+        client.query(&statement, &refs).await
+    });
+    match answer.await {
+        Ok(rows) => rows.map_err(StmtError::Pg),
+        Err(_) => Err(StmtError::TimedOut(deadline)),
+    }
+}
+
+/// Each of `rows` mapped by `map`, as [`Db::query`] hands them over.
+pub(crate) fn map_rows<T>(
+    rows: &[Row],
+    mut map: impl FnMut(&dyn SqlRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(|row| map(&PgRow(row))).collect()
+}
+
 /// An answer of the database to one request.
 enum Answer {
     Rows(Vec<Row>),

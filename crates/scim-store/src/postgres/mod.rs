@@ -28,6 +28,7 @@ pub mod testing;
 mod tls;
 mod tx;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ use tokio_postgres::config::Host;
 
 use crate::StoreError;
 use crate::index::indexed_attributes;
-use crate::sql::db::Db;
+use crate::sql::db::{Db, Dialect, SqlRow, SqlValue};
 use crate::sql::{Engine, SqlStore};
 use tx::Mode;
 
@@ -222,11 +223,20 @@ impl PgEngine {
             .await
             .map_err(|e| StoreError::Database(format!("database task failed: {e}")))?
         };
+        self.at_home(work).await
+    }
+
+    /// Runs `work` on the runtime the store was opened on (see [`PgEngine::home`]): here if
+    /// that is where the caller is, else as a task there, which is not cancelled with the
+    /// caller (nor is a blocking task): a write runs to its end.
+    async fn at_home<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let at_home = tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == self.home.id());
         if at_home {
             return work.await;
         }
-        // Not cancelled with the caller (nor is a blocking task): a write runs to its end.
         self.home
             .spawn(work)
             .await
@@ -264,6 +274,41 @@ impl Engine for PgEngine {
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         self.run(Mode::Read, f).await
+    }
+
+    /// One network round trip on a pooled connection, without `BEGIN` and `COMMIT` and
+    /// without a blocking thread; the rows are mapped where the caller runs.
+    async fn read_statement<T, M>(
+        &self,
+        sql: String,
+        params: Vec<SqlValue>,
+        map: M,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: Send + 'static,
+        M: FnMut(&dyn SqlRow) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (pool, deadline) = (self.pool.clone(), self.deadline);
+        let rows = self
+            .at_home(async move {
+                let conn = pool.get().await.map_err(error::from_pool)?;
+                match db::query_once(&conn, &sql, &params, deadline).await {
+                    Ok(rows) => Ok(rows),
+                    Err(e) => {
+                        if e.kind() == error::Kind::Broken {
+                            // Its state is unknown: it never goes back to the pool.
+                            drop(deadpool_postgres::Object::take(conn));
+                        }
+                        Err(e.to_store())
+                    }
+                }
+            })
+            .await?;
+        db::map_rows(&rows, map)
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
     }
 
     fn describe(&self) -> String {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use scim_core::ScimError;
 
-use super::db::{Db, DbExt, SqlRow, SqlValue, params};
+use super::db::{Db, DbExt, OnFailure, SqlRow, SqlValue, params};
 use super::{format_time, now};
 use crate::StoreError;
 use crate::delivery::{
@@ -310,6 +310,9 @@ pub(crate) fn acquire(
     )
 }
 
+/// Records an attempt, sent without waiting for its answer (it is read with the
+/// transaction's next one). About one time in a hundred the destination's oldest attempts
+/// beyond [`ATTEMPTS_KEPT`] are deleted too, which keeps them bounded at little cost.
 fn insert_attempt(
     db: &mut dyn Db,
     id: &str,
@@ -317,11 +320,12 @@ fn insert_attempt(
     a: &NewAttempt,
     delivered: bool,
 ) -> Result<(), StoreError> {
-    let attempt_id = db.one(
+    // (A NULL parameter is text to PostgreSQL, hence the cast.)
+    db.execute_deferred(
         "INSERT INTO delivery_attempts (destination_id, at, first_position, last_position, \
          event_id, events, status, latency_ms, outcome, error, instance) \
-         VALUES (?, ?, ?, ?, ?, ?, CAST(? AS BIGINT), ?, ?, ?, ?) RETURNING id",
-        &[
+         VALUES (?, ?, ?, ?, ?, ?, CAST(? AS BIGINT), ?, ?, ?, ?)",
+        vec![
             id.into(),
             now().into(),
             a.first_position.into(),
@@ -334,19 +338,27 @@ fn insert_attempt(
             a.error.clone().into(),
             owner.into(),
         ],
-        |r| r.int(0),
+        OnFailure::default(),
     )?;
-    // (A NULL parameter is text to PostgreSQL, hence the casts.)
-    // Keep the newest attempts only (checked every hundred, so that it costs little).
-    if attempt_id % 100 == 0 {
-        db.exec(
-            "DELETE FROM delivery_attempts WHERE destination_id = ? AND id <= ?",
-            params![id, attempt_id - ATTEMPTS_KEPT],
-        )?;
+    if rand::random_ratio(1, 100) {
+        prune_attempts(db, id)?;
     }
     Ok(())
 }
 
+/// Deletes a destination's attempts older than its newest [`ATTEMPTS_KEPT`].
+pub(crate) fn prune_attempts(db: &mut dyn Db, id: &str) -> Result<(), StoreError> {
+    db.execute_deferred(
+        "DELETE FROM delivery_attempts WHERE destination_id = ? AND id <= \
+         (SELECT MAX(id) FROM delivery_attempts WHERE destination_id = ?) - ?",
+        vec![id.into(), id.into(), ATTEMPTS_KEPT.into()],
+        OnFailure::default(),
+    )
+}
+
+/// Records a deliverer's progress: in the common case one statement that checks the lease
+/// (the fence) and the destination's generation, renews the lease and applies `record`,
+/// with the attempt's row sent behind it — two round trips to PostgreSQL with the commit.
 pub(crate) fn record(
     db: &mut dyn Db,
     id: &str,
@@ -356,82 +368,94 @@ pub(crate) fn record(
     ttl: Duration,
 ) -> Result<Recorded, StoreError> {
     let t = now();
-    // The fence: the lease must still be ours (and unexpired, or at least not taken).
-    let held = db.exec(
-        "UPDATE destinations SET lease_expires = ? WHERE id = ? AND lease_owner = ?",
-        params![after(ttl), id, owner],
-    )?;
-    if held == 0 {
-        return Ok(Recorded::Lost);
-    }
-    // The row is locked by this transaction from here on (PostgreSQL).
-    let Some(current) = get(db, id)? else {
-        return Ok(Recorded::Lost);
-    };
     let attempt = match &record {
         DeliveryRecord::Advanced { attempt, .. } => attempt.as_ref().map(|a| (a, true)),
         DeliveryRecord::Failed { attempt, .. } => Some((attempt, false)),
         DeliveryRecord::Renew => None,
     };
-    if let Some((a, delivered)) = attempt {
-        insert_attempt(db, id, owner, a, delivered)?;
-    }
-    if current.generation != generation {
-        return Ok(Recorded::Changed(current));
-    }
-    let updated = match record {
-        DeliveryRecord::Renew => return Ok(Recorded::Done(current)),
-        DeliveryRecord::Advanced { through, attempt } => {
-            let (status, success) = match &attempt {
-                Some(a) => (a.status, Some(t.clone())),
-                None => (current.last_status, current.last_success.clone()),
-            };
-            db.one(
-                &format!(
-                    "UPDATE destinations SET position = ?, failures = 0, failing_since = NULL, \
-                     next_attempt = NULL, last_status = CAST(? AS BIGINT), last_success = ? \
-                     WHERE id = ? RETURNING {COLUMNS}"
-                ),
-                &[
-                    through.max(current.position).into(),
-                    status.map_or(SqlValue::Null, SqlValue::Int),
-                    success.into(),
-                    id.into(),
-                ],
-                from_row,
-            )?
-        }
+    // What changes besides the lease, and its parameters.
+    let (set, mut args): (&str, Vec<SqlValue>) = match &record {
+        DeliveryRecord::Renew => ("", Vec::new()),
+        DeliveryRecord::Advanced {
+            through,
+            attempt: None,
+        } => (
+            ", position = CASE WHEN position > ? THEN position ELSE ? END, failures = 0, \
+             failing_since = NULL, next_attempt = NULL",
+            vec![(*through).into(), (*through).into()],
+        ),
+        DeliveryRecord::Advanced {
+            through,
+            attempt: Some(a),
+        } => (
+            ", position = CASE WHEN position > ? THEN position ELSE ? END, failures = 0, \
+             failing_since = NULL, next_attempt = NULL, last_status = CAST(? AS BIGINT), \
+             last_success = ?",
+            vec![
+                (*through).into(),
+                (*through).into(),
+                a.status.map_or(SqlValue::Null, SqlValue::Int),
+                t.clone().into(),
+            ],
+        ),
         DeliveryRecord::Failed {
             attempt,
             retry_in,
             pause,
-        } => {
-            let failing_since = current.failing_since.clone().unwrap_or_else(|| t.clone());
-            let (state, reason) = match &pause {
-                Some(r) => ("paused", Some(r.clone())),
-                None => ("active", None),
-            };
-            db.one(
-                &format!(
-                    "UPDATE destinations SET failures = failures + 1, failing_since = ?, \
-                     next_attempt = ?, last_status = CAST(? AS BIGINT), last_error = ?, state = ?, \
-                     paused_reason = ?, updated = ? WHERE id = ? RETURNING {COLUMNS}"
-                ),
-                &[
-                    failing_since.into(),
-                    after(retry_in).into(),
-                    attempt.status.map_or(SqlValue::Null, SqlValue::Int),
-                    attempt.error.into(),
-                    state.into(),
-                    reason.into(),
-                    t.into(),
-                    id.into(),
-                ],
-                from_row,
-            )?
-        }
+        } => (
+            ", failures = failures + 1, failing_since = COALESCE(failing_since, ?), \
+             next_attempt = ?, last_status = CAST(? AS BIGINT), last_error = ?, state = ?, \
+             paused_reason = ?, updated = ?",
+            vec![
+                t.clone().into(),
+                after(*retry_in).into(),
+                attempt.status.map_or(SqlValue::Null, SqlValue::Int),
+                attempt.error.clone().into(),
+                if pause.is_some() { "paused" } else { "active" }.into(),
+                pause.clone().into(),
+                t.clone().into(),
+            ],
+        ),
     };
-    Ok(Recorded::Done(updated))
+    let lease = SqlValue::from(after(ttl));
+    args.insert(0, lease.clone());
+    args.extend([id.into(), owner.into(), generation.into()]);
+    // The lease must still be ours (and unexpired, or at least not taken); PostgreSQL locks
+    // the row, so a concurrent change of the destination waits for this commit.
+    let updated = db.row(
+        &format!(
+            "UPDATE destinations SET lease_expires = ?{set} \
+             WHERE id = ? AND lease_owner = ? AND generation = ? RETURNING {COLUMNS}"
+        ),
+        &args,
+        from_row,
+    )?;
+    if let Some(updated) = updated {
+        if let Some((a, delivered)) = attempt {
+            insert_attempt(db, id, owner, a, delivered)?;
+        }
+        return Ok(Recorded::Done(updated));
+    }
+    // The lease was lost, or an operator changed the destination (its position or
+    // settings) since the deliverer read it: then the attempt is still recorded and the
+    // lease renewed, and the deliverer starts again from what the destination is now.
+    let held = db.row(
+        &format!(
+            "UPDATE destinations SET lease_expires = ? WHERE id = ? AND lease_owner = ? \
+             RETURNING {COLUMNS}"
+        ),
+        &[lease, id.into(), owner.into()],
+        from_row,
+    )?;
+    let Some(current) = held else {
+        return Ok(Recorded::Lost);
+    };
+    if let Some((a, delivered)) = attempt {
+        insert_attempt(db, id, owner, a, delivered)?;
+    }
+    // (Were the generation the same, the first statement would have matched; either way
+    // the deliverer goes on from the destination as stored, so nothing is skipped.)
+    Ok(Recorded::Changed(current))
 }
 
 pub(crate) fn release(db: &mut dyn Db, id: &str, owner: &str) -> Result<(), StoreError> {

@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use super::db::{Db, DbExt, SqlValue, params};
+use super::db::{Db, DbExt, Dialect, SqlRow, SqlValue, params};
 use super::tenants::{TENANT_COLUMNS, tenant_from_row};
 use crate::StoreError;
 use crate::events::LogSlice;
-use crate::model::Tenant;
+use crate::model::{ChangeRecord, Tenant};
 
 pub(crate) fn tenant_by_id(db: &mut dyn Db, tenant_id: i64) -> Result<Option<Tenant>, StoreError> {
     db.row(
@@ -66,17 +66,63 @@ pub(crate) fn prune_changes(
     )
 }
 
-/// A reader's page of the log in the caller's snapshot (see [`crate::EventLog::log_slice`]).
-pub(crate) fn log_slice(
-    db: &mut dyn Db,
-    tenant_id: i64,
-    after: i64,
-    limit: u32,
-) -> Result<LogSlice, StoreError> {
-    let first_kept = first_kept(db, tenant_id)?;
+/// A reader's page of the log with the positions around it, in one statement (so one
+/// snapshot on both engines): each row is the first position kept (as [`first_kept`]),
+/// the tenant's head, then a record ([`super::resources::CHANGE_COLUMNS`]); an empty page is
+/// one row without a record. Parameters: the tenant four times, `after`, `limit`.
+pub(crate) fn log_page_statement(dialect: Dialect) -> String {
+    format!(
+        "SELECT k.first_kept, k.head, p.* FROM (SELECT \
+             COALESCE((SELECT seq FROM changes WHERE tenant_id = ? ORDER BY seq LIMIT 1), \
+                 (SELECT change_seq + 1 FROM tenants WHERE id = ?), 1) AS first_kept, \
+             COALESCE((SELECT change_seq FROM tenants WHERE id = ?), 0) AS head) k \
+         LEFT JOIN ({}) p ON 1 = 1 ORDER BY p.seq",
+        super::resources::changes_statement(dialect)
+    )
+}
+
+/// The parameters of [`log_page_statement`].
+pub(crate) fn log_page_params(tenant_id: i64, after: i64, limit: u32) -> Vec<SqlValue> {
+    params![
+        tenant_id,
+        tenant_id,
+        tenant_id,
+        tenant_id,
+        after,
+        i64::from(limit)
+    ]
+    .to_vec()
+}
+
+/// One row of [`log_page_statement`].
+pub(crate) struct PageRow {
+    first_kept: i64,
+    head: i64,
+    /// The record, its `after` document left as text if it is a create's.
+    record: Option<(ChangeRecord, Option<String>)>,
+}
+
+pub(crate) fn page_row(r: &dyn SqlRow) -> Result<PageRow, StoreError> {
+    let record = match r.opt_int(2)? {
+        Some(_) => Some(super::resources::change_row(r, 2, true)?),
+        None => None,
+    };
+    Ok(PageRow {
+        first_kept: r.int(0)?,
+        head: r.int(1)?,
+        record,
+    })
+}
+
+/// The page [`log_page_statement`] read, with the roles of the users whose creates it holds
+/// (see [`super::roles::roles_after_creates`]); and the users' records whose roles must
+/// still be asked of the log ([`super::roles::roles_at`]).
+pub(crate) fn log_page(rows: Vec<PageRow>, limit: u32) -> (LogSlice, Vec<(String, i64)>) {
+    let (first_kept, head) = rows.first().map_or((1, 0), |r| (r.first_kept, r.head));
     let mut stored_after = HashMap::new();
-    let records: Vec<_> = super::resources::changes_read(db, tenant_id, after, limit, true)?
+    let records: Vec<ChangeRecord> = rows
         .into_iter()
+        .filter_map(|row| row.record)
         .map(|(record, text)| {
             if let Some(text) = text {
                 stored_after.insert(record.seq, text);
@@ -84,14 +130,11 @@ pub(crate) fn log_slice(
             record
         })
         .collect();
-    let head = change_heads(db, &[tenant_id])?
-        .first()
-        .map_or(0, |h| h.1)
-        .max(records.last().map_or(0, |r| r.seq));
+    let head = head.max(records.last().map_or(0, |r| r.seq));
     // Users' creates tell their roles from the page itself; the other users' records ask
     // the log.
     let complete = records.len() < usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut roles = super::roles::roles_after_creates(&records, complete);
+    let roles = super::roles::roles_after_creates(&records, complete);
     let users: Vec<(String, i64)> = records
         .iter()
         .filter(|r| {
@@ -100,14 +143,12 @@ pub(crate) fn log_slice(
         .map(|r| (r.resource_id.clone(), r.seq))
         .filter(|key| !roles.contains_key(key))
         .collect();
-    if !users.is_empty() {
-        roles.extend(super::roles::roles_at(db, tenant_id, &users)?);
-    }
-    Ok(LogSlice {
+    let slice = LogSlice {
         first_kept,
         records,
         head,
         roles,
         stored_after,
-    })
+    };
+    (slice, users)
 }

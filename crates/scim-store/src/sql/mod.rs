@@ -116,6 +116,28 @@ pub trait Engine: Send + Sync + 'static {
         self.read(f).await
     }
 
+    /// A read that is one statement: every row of `sql`, each mapped by `map`. One
+    /// statement sees one snapshot on every engine, so an engine may run it without a
+    /// transaction around it and without handing it to a blocking thread (PostgreSQL: one
+    /// network round trip, awaited where it is asked).
+    #[doc(hidden)]
+    async fn read_statement<T, M>(
+        &self,
+        sql: String,
+        params: Vec<db::SqlValue>,
+        map: M,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: Send + 'static,
+        M: FnMut(&dyn db::SqlRow) -> Result<T, StoreError> + Send + 'static,
+    {
+        use db::DbExt;
+        self.read(move |db| db.rows(&sql, &params, map)).await
+    }
+
+    /// The SQL dialect of the database.
+    fn dialect(&self) -> db::Dialect;
+
     /// Where the data lives, for logs (a file path or a URL without password).
     fn describe(&self) -> String;
 
@@ -739,9 +761,26 @@ impl<E: Engine> EventLog for SqlStore<E> {
         after: i64,
         limit: u32,
     ) -> Result<LogSlice, StoreError> {
-        self.engine
-            .read(move |db| events::log_slice(db, tenant_id, after, limit))
-            .await
+        let rows = self
+            .engine
+            .read_statement(
+                events::log_page_statement(self.engine.dialect()),
+                events::log_page_params(tenant_id, after, limit),
+                events::page_row,
+            )
+            .await?;
+        let (mut slice, users) = events::log_page(rows, limit);
+        if !users.is_empty() {
+            // A second read: a user's roles as of a committed record never change (records
+            // at or before it are immutable; see `roles_at`), so this snapshot tells the
+            // same roles as the page's.
+            let roles = self
+                .engine
+                .read(move |db| roles::roles_at(db, tenant_id, &users))
+                .await?;
+            slice.roles.extend(roles);
+        }
+        Ok(slice)
     }
 
     fn commit_signal(&self) -> &CommitSignal {

@@ -959,12 +959,14 @@ pub(crate) fn restore(
 /// after, limit)`. The limit differs from read to read (a feed reader asks for what its
 /// tail lacks): a plain `LIMIT ?` would make SQLite prepare the statement again on each
 /// (`Dialect::limit_param`).
+/// The columns of a change record, in the order [`change_row`] reads them.
+pub(crate) const CHANGE_COLUMNS: &str = "seq, tenant_id, resource_type, resource_id, operation, \
+     changed, before, after, members_added, members_removed, token_id, token_name, request_id, \
+     at, version, created, detail";
+
 pub(crate) fn changes_statement(dialect: Dialect) -> String {
     format!(
-        "SELECT seq, tenant_id, resource_type, resource_id, operation, changed, before, after,
-                members_added, members_removed, token_id, token_name, request_id, at, version,
-                created, detail
-         FROM changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT {}",
+        "SELECT {CHANGE_COLUMNS} FROM changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT {}",
         dialect.limit_param()
     )
 }
@@ -975,64 +977,59 @@ pub(crate) fn changes(
     after: i64,
     limit: u32,
 ) -> Result<Vec<ChangeRecord>, StoreError> {
-    Ok(changes_read(db, tenant_id, after, limit, false)?
-        .into_iter()
-        .map(|(record, _)| record)
-        .collect())
+    db.rows(
+        &changes_statement(db.dialect()),
+        params![tenant_id, after, i64::from(limit)],
+        |r| Ok(change_row(r, 0, false)?.0),
+    )
 }
 
-/// [`changes`], with each create record's `after` document left as the stored text when
-/// `creates_unparsed` (its record's `after` is then `None`): see
+/// The change record in the columns [`CHANGE_COLUMNS`] from column `first` on. When
+/// `creates_unparsed`, a create record's `after` document is left as the stored text,
+/// returned beside the record (whose `after` is then `None`): see
 /// [`crate::events::LogSlice::stored_after`].
-pub(crate) fn changes_read(
-    db: &mut dyn Db,
-    tenant_id: i64,
-    after: i64,
-    limit: u32,
+pub(crate) fn change_row(
+    r: &dyn SqlRow,
+    first: usize,
     creates_unparsed: bool,
-) -> Result<Vec<(ChangeRecord, Option<String>)>, StoreError> {
+) -> Result<(ChangeRecord, Option<String>), StoreError> {
     let parse = |s: Option<String>| -> Result<Option<Value>, StoreError> {
         Ok(match s {
             Some(s) => Some(serde_json::from_str(&s)?),
             None => None,
         })
     };
-    db.rows(
-        &changes_statement(db.dialect()),
-        params![tenant_id, after, i64::from(limit)],
-        |r| {
-            let operation = r.text(4)?;
-            let after_text = r.opt_text(7)?;
-            let (after, stored_after) = if creates_unparsed && operation == "create" {
-                (None, after_text)
-            } else {
-                (parse(after_text)?, None)
-            };
-            let record = ChangeRecord {
-                seq: r.int(0)?,
-                tenant_id: r.int(1)?,
-                resource_type: r.text(2)?,
-                resource_id: r.text(3)?,
-                operation,
-                changed: serde_json::from_str(&r.text(5)?)?,
-                before: parse(r.opt_text(6)?)?,
-                after,
-                members_added: RecordedMember::parse_list(&r.text(8)?)?,
-                members_removed: RecordedMember::parse_list(&r.text(9)?)?,
-                version: r.opt_int(14)?,
-                created: r.opt_text(15)?,
-                detail: match parse(r.opt_text(16)?)? {
-                    Some(Value::Object(m)) => m,
-                    _ => Map::new(),
-                },
-                actor: Actor {
-                    token_id: r.opt_text(10)?,
-                    token_name: r.opt_text(11)?,
-                    request_id: r.opt_text(12)?,
-                },
-                at: r.text(13)?,
-            };
-            Ok((record, stored_after))
+    let c = |i: usize| first + i;
+    let operation = r.text(c(4))?;
+    let after_text = r.opt_text(c(7))?;
+    let (after, stored_after) = if creates_unparsed && operation == "create" {
+        (None, after_text)
+    } else {
+        (parse(after_text)?, None)
+    };
+    let record = ChangeRecord {
+        seq: r.int(c(0))?,
+        tenant_id: r.int(c(1))?,
+        resource_type: r.text(c(2))?,
+        resource_id: r.text(c(3))?,
+        operation,
+        changed: serde_json::from_str(&r.text(c(5))?)?,
+        before: parse(r.opt_text(c(6))?)?,
+        after,
+        members_added: RecordedMember::parse_list(&r.text(c(8))?)?,
+        members_removed: RecordedMember::parse_list(&r.text(c(9))?)?,
+        version: r.opt_int(c(14))?,
+        created: r.opt_text(c(15))?,
+        detail: match parse(r.opt_text(c(16))?)? {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
         },
-    )
+        actor: Actor {
+            token_id: r.opt_text(c(10))?,
+            token_name: r.opt_text(c(11))?,
+            request_id: r.opt_text(c(12))?,
+        },
+        at: r.text(c(13))?,
+    };
+    Ok((record, stored_after))
 }

@@ -95,6 +95,10 @@ impl Engine for SqliteEngine {
         metrics::gauge!(crate::sql::metrics::WRITER_QUEUE).set(self.writer.queued() as f64);
     }
 
+    fn dialect(&self) -> crate::sql::db::Dialect {
+        crate::sql::db::Dialect::Sqlite
+    }
+
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }
@@ -197,6 +201,64 @@ impl Db for SqliteDb<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_destinations_attempts_beyond_the_newest_thousand_are_pruned() {
+        use crate::delivery::{DestinationKind, NewDestination};
+        use crate::sql::db::DbExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = conn::open(&dir.path().join("attempts.db"), false).unwrap();
+        conn::migrate(&mut c).unwrap();
+        let mut db = SqliteDb(&c);
+        let tenant =
+            crate::sql::tenants::create_tenant(&mut db, "acme", crate::model::DeleteMode::Hard, 30)
+                .unwrap();
+        let destination = |db: &mut SqliteDb, url: &str| {
+            let new = NewDestination {
+                tenant_id: tenant.id,
+                kind: DestinationKind::Webhook,
+                url: url.into(),
+                event_types: "*".into(),
+                description: String::new(),
+                secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+                batch_max: 1,
+                position: 0,
+            };
+            crate::sql::delivery::create(db, new).unwrap().id
+        };
+        let (busy, quiet) = (
+            destination(&mut db, "https://a.example/hook"),
+            destination(&mut db, "https://b.example/hook"),
+        );
+        let attempt = |db: &mut SqliteDb, id: &str, n: i64| {
+            db.exec(
+                "INSERT INTO delivery_attempts (destination_id, at, first_position, \
+                 last_position, event_id, events, status, latency_ms, outcome, error, instance) \
+                 VALUES (?, '2026-12-05T00:00:00Z', ?, ?, 'evt', 1, 200, 1, 'delivered', NULL, 'i')",
+                crate::sql::db::params![id, n, n],
+            )
+            .unwrap();
+        };
+        for n in 1..=1005 {
+            attempt(&mut db, &busy, n);
+        }
+        for n in 1..=3 {
+            attempt(&mut db, &quiet, n);
+        }
+        crate::sql::delivery::prune_attempts(&mut db, &busy).unwrap();
+        let kept = |db: &mut SqliteDb, id: &str| {
+            db.rows(
+                "SELECT COUNT(*), MIN(first_position) FROM delivery_attempts \
+                 WHERE destination_id = ?",
+                crate::sql::db::params![id],
+                |r| Ok((r.int(0)?, r.int(1)?)),
+            )
+            .unwrap()[0]
+        };
+        // The newest thousand stay; the other destination's attempts are not touched.
+        assert_eq!(kept(&mut db, &busy), (1000, 6));
+        assert_eq!(kept(&mut db, &quiet), (3, 1));
+    }
 
     /// A statement whose `LIMIT` is a plain parameter is prepared again by SQLite whenever
     /// the limit bound changes (its planner reads the value); the change log's page, read
