@@ -47,6 +47,12 @@ pub struct DeliveryArgs {
     /// [default: 3d].
     #[arg(long, env = "SCIM_PAUSE_AFTER")]
     pub pause_after: Option<String>,
+    /// The shortest time between two reads of a tenant's change log at its head by the
+    /// event feed and the deliverers (at most 1s): under a steady stream of changes,
+    /// events go out in fewer, larger batches, each up to this much later; 0 reads after
+    /// every commit [default: 20ms on PostgreSQL, 0 on SQLite].
+    #[arg(long, env = "SCIM_DELIVERY_BATCH_WINDOW")]
+    pub delivery_batch_window: Option<String>,
     /// Do not deliver webhooks or publish to NATS from this instance.
     #[arg(long, env = "SCIM_NO_DELIVERY")]
     pub no_delivery: bool,
@@ -63,6 +69,7 @@ pub struct DeliveryFile {
     pub retry_base: Option<String>,
     pub retry_max: Option<String>,
     pub pause_after: Option<String>,
+    pub batch_window: Option<String>,
     pub enabled: Option<bool>,
 }
 
@@ -75,6 +82,20 @@ impl DeliveryArgs {
                 .as_ref()
                 .and_then(|d| d.allow_private_webhooks)
                 .unwrap_or(false)
+    }
+
+    /// The batching window given (flag or config), if any; checked.
+    pub fn batch_window(&self, file: &FileConfig) -> Result<Option<Duration>> {
+        let key = file.delivery.as_ref().and_then(|d| d.batch_window.clone());
+        let Some(text) = self.delivery_batch_window.clone().or(key) else {
+            return Ok(None);
+        };
+        let window = parse_duration(&text)?;
+        anyhow::ensure!(
+            window <= scim_delivery::feed::MAX_BATCH_WINDOW,
+            "--delivery-batch-window must be at most 1s (got {text})"
+        );
+        Ok(Some(window))
     }
 
     fn options(&self, file: &FileConfig) -> Result<Option<EngineOptions>> {
@@ -547,4 +568,57 @@ async fn common(kind: DestinationKind, cmd: Common) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        delivery: DeliveryArgs,
+    }
+
+    fn args(flags: &[&str]) -> DeliveryArgs {
+        use clap::Parser;
+        let argv = std::iter::once("scim").chain(flags.iter().copied());
+        Cli::try_parse_from(argv).unwrap().delivery
+    }
+
+    fn file(window: Option<&str>) -> FileConfig {
+        FileConfig {
+            delivery: Some(DeliveryFile {
+                batch_window: window.map(str::to_string),
+                ..DeliveryFile::default()
+            }),
+            ..FileConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_batch_window_comes_from_the_flag_then_the_config_file() {
+        let none = file(None);
+        assert_eq!(args(&[]).batch_window(&none).unwrap(), None);
+        let flag = args(&["--delivery-batch-window", "20ms"]);
+        assert_eq!(
+            flag.batch_window(&none).unwrap(),
+            Some(Duration::from_millis(20))
+        );
+        assert_eq!(
+            flag.batch_window(&file(Some("5ms"))).unwrap(),
+            Some(Duration::from_millis(20))
+        );
+        assert_eq!(
+            args(&[]).batch_window(&file(Some("0"))).unwrap(),
+            Some(Duration::ZERO)
+        );
+        let too_long = args(&["--delivery-batch-window", "2s"]).batch_window(&none);
+        assert!(too_long.unwrap_err().to_string().contains("at most 1s"));
+        assert!(
+            args(&["--delivery-batch-window", "soon"])
+                .batch_window(&none)
+                .is_err()
+        );
+    }
 }

@@ -292,7 +292,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .context("cannot start delivery's threads")?;
     // The store, the event feed, the head poller (commits of other processes: another
     // instance, an admin command) and the routers, as an embedding application has them.
-    let service = scim_service::ScimService::builder()
+    let mut builder = scim_service::ScimService::builder();
+    if let Some(window) = args.delivery.batch_window(&file)? {
+        builder = builder.delivery_batch_window(window);
+    }
+    let service = builder
         .store(store, registry)
         .delivery_runtime(background.handle().clone())
         .server_config(config)

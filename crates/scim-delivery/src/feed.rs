@@ -23,6 +23,8 @@ pub const MAX_LIMIT: u32 = 1000;
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Longest a reader at a tenant's head waits for its turn (`Tail::turn`) before reading
 /// the log for itself.
+/// The longest batching window ([`Feed::with_batch_window`]).
+pub const MAX_BATCH_WINDOW: Duration = Duration::from_secs(1);
 const TURN_WAIT: Duration = Duration::from_millis(50);
 /// Most change records one read examines when a filter leaves most of them out; the
 /// reader is then given a cursor past them and asks again.
@@ -76,6 +78,9 @@ pub struct Feed {
     log_reads: Arc<std::sync::atomic::AtomicU64>,
     /// Where reads run ([`Feed::on_runtime`]); `None`: where they are awaited.
     runtime: Option<tokio::runtime::Handle>,
+    /// The shortest time between two reads of a tenant's log at its head
+    /// ([`Feed::with_batch_window`]).
+    batch_window: Duration,
 }
 
 impl Feed {
@@ -91,7 +96,27 @@ impl Feed {
             tail: Arc::default(),
             log_reads: Arc::default(),
             runtime: None,
+            batch_window: Duration::ZERO,
         }
+    }
+
+    /// The same feed, reading a tenant's log at its head at most once per `window` (at
+    /// most [`MAX_BATCH_WINDOW`]). Under a steady stream of commits, the events of the
+    /// commits in between then go out together: one read of the log, one webhook request,
+    /// one feed answer for all of them instead of one per commit, at the price of up to
+    /// `window` more latency for an event while the stream lasts. A tenant's first
+    /// change after a quiet moment is read at once, and readers behind the head are never
+    /// held back. Where each read is a network round trip to the database (PostgreSQL),
+    /// this is most of what delivery costs the writes (BENCHMARKS.md). Default: zero,
+    /// a read after every commit.
+    pub fn with_batch_window(mut self, window: Duration) -> Feed {
+        self.batch_window = window.min(MAX_BATCH_WINDOW);
+        self
+    }
+
+    /// The batching window ([`Feed::with_batch_window`]).
+    pub fn batch_window(&self) -> Duration {
+        self.batch_window
     }
 
     /// The same feed, whose reads run on `runtime` wherever they are awaited (delivery's
@@ -180,9 +205,9 @@ impl Feed {
 
     /// The events after `request.after`, waiting up to `request.wait` for a first one.
     ///
-    /// Each look at the log is one read in one snapshot ([`scim_store::EventLog::log_slice`]):
-    /// whether the cursor is still served, the records, the head, and the roles the users
-    /// carried. Events another reader of this feed derived a moment ago are taken from the
+    /// Each look at the log is one read ([`scim_store::EventLog::log_slice`]): whether the
+    /// cursor is still served, the records and the head in one snapshot, and the roles the
+    /// users carried. Events another reader of this feed derived a moment ago are taken from the
     /// feed's tail (`tail.rs`) instead of being derived again; the read then starts after
     /// them, or is not made at all when the tail's own read is as recent as this reader's
     /// wait (see below) — consumers woken by one commit share one trip to the database.
@@ -259,7 +284,9 @@ impl Feed {
             // being polled (a subscription an embedder stopped polling) must not stall
             // the tenant's other consumers; past the bound a reader reads for itself.
             let turn = if kept.events.is_empty() && self.tail.at_end(tenant.id, &base_url, cursor) {
-                let turn = tokio::time::timeout(TURN_WAIT, self.tail.turn(tenant.id))
+                // (The holder may be waiting out the batching window.)
+                let turn_wait = TURN_WAIT + self.batch_window;
+                let turn = tokio::time::timeout(turn_wait, self.tail.turn(tenant.id))
                     .await
                     .ok();
                 kept = self
@@ -304,6 +331,21 @@ impl Feed {
             }
             let from = kept.events.last().map_or(cursor, |e| e.position);
             let want = limit - u32::try_from(kept.events.len()).unwrap_or(limit);
+            if turn.is_some() && kept.events.is_empty() {
+                // At the head: at most one read per batching window, so that the commits
+                // of the window go out together (the other readers wait for this turn and
+                // take the events it derives).
+                if let Some(due) = self.tail.next_head_read(tenant.id, self.batch_window) {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(due) => {}
+                        () = self.closing() => {
+                            let head = kept.seen.head.max(cursor);
+                            return Ok(FeedPage::new(Vec::new(), cursor, head));
+                        }
+                    }
+                }
+                self.tail.head_read(tenant.id);
+            }
             let seen_commits = self.store.commit_signal().commits(tenant.id);
             self.log_reads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -22,7 +22,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::time::Instant;
+
+use crate::feed::MAX_BATCH_WINDOW;
 use crate::shared::SharedEvent;
 
 /// Events kept per tenant.
@@ -87,6 +91,9 @@ pub(crate) struct Tail {
     /// from the windows so that taking a turn neither creates nor evicts one, and dropped
     /// once nobody holds or waits for it.
     turns: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per tenant, when a reader at the head last began reading the log (for
+    /// `Feed::with_batch_window`).
+    head_reads: Mutex<HashMap<i64, Instant>>,
 }
 
 impl Tail {
@@ -145,6 +152,27 @@ impl Tail {
             Err(_) => Arc::default(),
         };
         lock.lock_owned().await
+    }
+
+    /// When a reader at the tenant's head may read the log next, for reads at most one
+    /// per `window`: `None` when it may read now.
+    pub(crate) fn next_head_read(&self, tenant_id: i64, window: Duration) -> Option<Instant> {
+        let last = *self.head_reads.lock().ok()?.get(&tenant_id)?;
+        let due = last.checked_add(window)?;
+        (Instant::now() < due).then_some(due)
+    }
+
+    /// Notes that a reader at the tenant's head begins reading the log now.
+    pub(crate) fn head_read(&self, tenant_id: i64) {
+        let Ok(mut reads) = self.head_reads.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        // Reads older than any window are forgotten before the map grows.
+        if reads.len() >= KEEP_TENANTS && reads.len().is_power_of_two() {
+            reads.retain(|_, at| now.duration_since(*at) < MAX_BATCH_WINDOW);
+        }
+        reads.insert(tenant_id, now);
     }
 
     /// Makes room for `tenant_id`'s window: the window read least recently goes when the
@@ -217,6 +245,36 @@ mod tests {
 
     fn events(from: i64, to: i64) -> Vec<SharedEvent> {
         (from..=to).map(event).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_at_the_head_are_spaced_by_the_window_per_tenant() {
+        let tail = Tail::default();
+        let window = Duration::from_millis(20);
+        // No read yet: read now.
+        assert_eq!(tail.next_head_read(1, window), None);
+        tail.head_read(1);
+        let due = tail.next_head_read(1, window).expect("a read just began");
+        assert_eq!(due.duration_since(Instant::now()), window);
+        // Another tenant is not held back, nor is anyone without a window.
+        assert_eq!(tail.next_head_read(2, window), None);
+        assert_eq!(tail.next_head_read(1, Duration::ZERO), None);
+        tokio::time::advance(Duration::from_millis(15)).await;
+        assert_eq!(tail.next_head_read(1, window), Some(due));
+        tokio::time::advance(Duration::from_millis(5)).await;
+        assert_eq!(tail.next_head_read(1, window), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn old_head_reads_are_forgotten() {
+        let tail = Tail::default();
+        for tenant in 0..KEEP_TENANTS as i64 {
+            tail.head_read(tenant);
+        }
+        tokio::time::advance(MAX_BATCH_WINDOW).await;
+        tail.head_read(1000);
+        let reads = tail.head_reads.lock().unwrap();
+        assert_eq!(reads.keys().copied().collect::<Vec<_>>(), vec![1000]);
     }
 
     fn positions(v: &[SharedEvent]) -> Vec<i64> {

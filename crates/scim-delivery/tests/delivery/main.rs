@@ -9,6 +9,7 @@
 mod support;
 
 mod background;
+mod batching;
 mod cursors;
 mod nats;
 mod tail;
