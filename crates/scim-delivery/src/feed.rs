@@ -21,10 +21,10 @@ use crate::tail::{Seen, Tail};
 pub const MAX_LIMIT: u32 = 1000;
 /// Longest a read may wait for a first event.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
-/// Longest a reader at a tenant's head waits for its turn (`Tail::turn`) before reading
-/// the log for itself.
 /// The longest batching window ([`Feed::with_batch_window`]).
 pub const MAX_BATCH_WINDOW: Duration = Duration::from_secs(1);
+/// Longest a reader at a tenant's head waits for its turn (`Tail::turn`) before reading
+/// the log for itself.
 const TURN_WAIT: Duration = Duration::from_millis(50);
 /// Most change records one read examines when a filter leaves most of them out; the
 /// reader is then given a cursor past them and asks again.
@@ -106,9 +106,10 @@ impl Feed {
     /// one feed answer for all of them instead of one per commit, at the price of up to
     /// `window` more latency for an event while the stream lasts. A tenant's first
     /// change after a quiet moment is read at once, and readers behind the head are never
-    /// held back. Where each read is a network round trip to the database (PostgreSQL),
-    /// this is most of what delivery costs the writes (BENCHMARKS.md). Default: zero,
-    /// a read after every commit.
+    /// held back; a read at the head may take up to `window`, even one that does not wait
+    /// for events (`wait` zero). Where each read is a network round trip to the database
+    /// (PostgreSQL), this is most of what delivery costs the writes (BENCHMARKS.md).
+    /// Default: zero, a read after every commit.
     pub fn with_batch_window(mut self, window: Duration) -> Feed {
         self.batch_window = window.min(MAX_BATCH_WINDOW);
         self
@@ -331,10 +332,14 @@ impl Feed {
             }
             let from = kept.events.last().map_or(cursor, |e| e.position);
             let want = limit - u32::try_from(kept.events.len()).unwrap_or(limit);
-            if turn.is_some() && kept.events.is_empty() {
+            if turn.is_some()
+                && kept.events.is_empty()
+                && self.tail.at_head(tenant.id, &base_url, cursor)
+            {
                 // At the head: at most one read per batching window, so that the commits
                 // of the window go out together (the other readers wait for this turn and
-                // take the events it derives).
+                // take the events it derives). A reader catching up on a backlog is not
+                // held back.
                 if let Some(due) = self.tail.next_head_read(tenant.id, self.batch_window) {
                     tokio::select! {
                         () = tokio::time::sleep_until(due) => {}

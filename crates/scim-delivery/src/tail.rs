@@ -139,6 +139,18 @@ impl Tail {
         }
     }
 
+    /// Whether a reader at `after` has everything the window's last read saw (the tenant's
+    /// head then), or there is no window: it waits for new commits, not for a backlog.
+    pub(crate) fn at_head(&self, tenant_id: i64, base_url: &str, after: i64) -> bool {
+        let Ok(guard) = self.windows.lock() else {
+            return false;
+        };
+        match guard.0.get(&tenant_id) {
+            Some(w) if w.base_url == base_url => after >= w.seen.head,
+            _ => true,
+        }
+    }
+
     /// Waits for the tenant's turn to read the log at its head: one reader at a time, the
     /// others take what it derived (see the module documentation).
     pub(crate) async fn turn(&self, tenant_id: i64) -> tokio::sync::OwnedMutexGuard<()> {
@@ -380,6 +392,25 @@ mod tests {
             Seen::default(),
             "at the end: nothing"
         );
+    }
+
+    #[test]
+    fn a_reader_is_at_the_head_once_it_has_what_the_last_read_saw() {
+        let tail = Tail::default();
+        let seen = Seen {
+            head: 500,
+            commits: 1,
+            first_kept: 1,
+        };
+        // Nothing read yet: a reader can only wait for commits.
+        assert!(tail.at_head(1, "u", 0));
+        // A page of a backlog: its reader is at the window's end, not at the head.
+        tail.keep(1, "u", 0, &events(1, 100), seen);
+        assert!(tail.at_end(1, "u", 100));
+        assert!(!tail.at_head(1, "u", 100));
+        assert!(tail.at_head(1, "u", 500));
+        // Another base URL is another window (none yet).
+        assert!(tail.at_head(1, "v", 100));
     }
 
     #[test]

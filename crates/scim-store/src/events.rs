@@ -79,8 +79,9 @@ pub trait EventLog: Send + Sync {
     /// positions and the records are one statement, so one snapshot and, on PostgreSQL,
     /// one round trip without a transaction (a reader woken by every commit makes this
     /// read for each wake-up). Roles the page cannot tell itself (users' records other
-    /// than creates) take a second read; a user's roles as of a committed record never
-    /// change, so it tells what the page's snapshot would have.
+    /// than creates) take a second read; a user's roles as of a committed record do not
+    /// change, so it tells what the page's snapshot would have (unless the user's earlier
+    /// records were pruned and it is deleted in between: its roles are then unknown).
     async fn log_slice(
         &self,
         tenant_id: i64,

@@ -291,17 +291,22 @@ impl Engine for PgEngine {
         let (pool, deadline) = (self.pool.clone(), self.deadline);
         let rows = self
             .at_home(async move {
-                let conn = pool.get().await.map_err(error::from_pool)?;
-                match db::query_once(&conn, &sql, &params, deadline).await {
-                    Ok(rows) => Ok(rows),
-                    Err(e) => {
-                        if e.kind() == error::Kind::Broken {
-                            // Its state is unknown: it never goes back to the pool.
-                            drop(deadpool_postgres::Object::take(conn));
-                        }
-                        Err(e.to_store())
-                    }
-                }
+                // Back to the pool only once the statement's answer was read (or it failed
+                // cleanly): a caller that gives up mid-way (its future dropped) leaves a
+                // request in flight, and the connection is closed instead.
+                let mut lease = tx::Lease {
+                    conn: Some(pool.get().await.map_err(error::from_pool)?),
+                    clean: false,
+                };
+                let Some(conn) = lease.conn.as_deref() else {
+                    return Err(StoreError::Database("no connection".into()));
+                };
+                let answer = db::query_once(conn, &sql, &params, deadline).await;
+                // A timed-out or broken connection is in an unknown state.
+                lease.clean = answer
+                    .as_ref()
+                    .map_or_else(|e| e.kind() != error::Kind::Broken, |_| true);
+                answer.map_err(|e| e.to_store())
             })
             .await?;
         db::map_rows(&rows, map)

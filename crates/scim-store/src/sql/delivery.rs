@@ -348,10 +348,15 @@ fn insert_attempt(
 
 /// Deletes a destination's attempts older than its newest [`ATTEMPTS_KEPT`].
 pub(crate) fn prune_attempts(db: &mut dyn Db, id: &str) -> Result<(), StoreError> {
+    // Ids are shared by every destination's attempts: the cut is this destination's
+    // attempt that has ATTEMPTS_KEPT newer ones (none yet: nothing goes).
     db.execute_deferred(
-        "DELETE FROM delivery_attempts WHERE destination_id = ? AND id <= \
-         (SELECT MAX(id) FROM delivery_attempts WHERE destination_id = ?) - ?",
-        vec![id.into(), id.into(), ATTEMPTS_KEPT.into()],
+        &format!(
+            "DELETE FROM delivery_attempts WHERE destination_id = ? AND id <= \
+             (SELECT id FROM delivery_attempts WHERE destination_id = ? \
+              ORDER BY id DESC LIMIT 1 OFFSET {ATTEMPTS_KEPT})"
+        ),
+        vec![id.into(), id.into()],
         OnFailure::default(),
     )
 }

@@ -69,14 +69,16 @@ pub(crate) fn prune_changes(
 /// A reader's page of the log with the positions around it, in one statement (so one
 /// snapshot on both engines): each row is the first position kept (as [`first_kept`]),
 /// the tenant's head, then a record ([`super::resources::CHANGE_COLUMNS`]); an empty page is
-/// one row without a record. Parameters: the tenant four times, `after`, `limit`.
+/// one row without a record. The rows are not ordered (a join need not keep the page's
+/// order, and sorting wide rows in the database costs more): [`log_page`] orders them.
+/// Parameters: the tenant four times, `after`, `limit`.
 pub(crate) fn log_page_statement(dialect: Dialect) -> String {
     format!(
         "SELECT k.first_kept, k.head, p.* FROM (SELECT \
              COALESCE((SELECT seq FROM changes WHERE tenant_id = ? ORDER BY seq LIMIT 1), \
                  (SELECT change_seq + 1 FROM tenants WHERE id = ?), 1) AS first_kept, \
              COALESCE((SELECT change_seq FROM tenants WHERE id = ?), 0) AS head) k \
-         LEFT JOIN ({}) p ON 1 = 1 ORDER BY p.seq",
+         LEFT JOIN ({}) p ON 1 = 1",
         super::resources::changes_statement(dialect)
     )
 }
@@ -120,7 +122,7 @@ pub(crate) fn page_row(r: &dyn SqlRow) -> Result<PageRow, StoreError> {
 pub(crate) fn log_page(rows: Vec<PageRow>, limit: u32) -> (LogSlice, Vec<(String, i64)>) {
     let (first_kept, head) = rows.first().map_or((1, 0), |r| (r.first_kept, r.head));
     let mut stored_after = HashMap::new();
-    let records: Vec<ChangeRecord> = rows
+    let mut records: Vec<ChangeRecord> = rows
         .into_iter()
         .filter_map(|row| row.record)
         .map(|(record, text)| {
@@ -130,6 +132,7 @@ pub(crate) fn log_page(rows: Vec<PageRow>, limit: u32) -> (LogSlice, Vec<(String
             record
         })
         .collect();
+    records.sort_unstable_by_key(|r| r.seq);
     let head = head.max(records.last().map_or(0, |r| r.seq));
     // Users' creates tell their roles from the page itself; the other users' records ask
     // the log.

@@ -771,9 +771,11 @@ impl<E: Engine> EventLog for SqlStore<E> {
             .await?;
         let (mut slice, users) = events::log_page(rows, limit);
         if !users.is_empty() {
-            // A second read: a user's roles as of a committed record never change (records
+            // A second read: a user's roles as of a committed record do not change (records
             // at or before it are immutable; see `roles_at`), so this snapshot tells the
-            // same roles as the page's.
+            // page's roles — but for a user whose earlier records were pruned and who is
+            // deleted between the two reads: its event then goes without roles, as it
+            // would have had the deletion come first.
             let roles = self
                 .engine
                 .read(move |db| roles::roles_at(db, tenant_id, &users))

@@ -955,15 +955,15 @@ pub(crate) fn restore(
     })
 }
 
-/// The statement of [`changes`]: a tenant's records after a position, bound `(tenant,
-/// after, limit)`. The limit differs from read to read (a feed reader asks for what its
-/// tail lacks): a plain `LIMIT ?` would make SQLite prepare the statement again on each
-/// (`Dialect::limit_param`).
 /// The columns of a change record, in the order [`change_row`] reads them.
 pub(crate) const CHANGE_COLUMNS: &str = "seq, tenant_id, resource_type, resource_id, operation, \
      changed, before, after, members_added, members_removed, token_id, token_name, request_id, \
      at, version, created, detail";
 
+/// The statement of [`changes`]: a tenant's records after a position, bound `(tenant,
+/// after, limit)`. The limit differs from read to read (a feed reader asks for what its
+/// tail lacks): a plain `LIMIT ?` would make SQLite prepare the statement again on each
+/// (`Dialect::limit_param`).
 pub(crate) fn changes_statement(dialect: Dialect) -> String {
     format!(
         "SELECT {CHANGE_COLUMNS} FROM changes WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT {}",
