@@ -8,7 +8,7 @@ use std::time::Duration;
 use scim_delivery::push::{DestinationSpec, Destinations};
 use scim_delivery::{BackgroundRuntime, EventFilter, FeedRequest};
 
-use crate::support::{Fixture, Receiver, eventually, operator, options};
+use crate::support::{Fixture, Receiver, answered, eventually, operator, options};
 
 backend_tests!(feed_reads_and_deliverers_run_on_delivery_threads);
 
@@ -31,17 +31,10 @@ async fn feed_reads_and_deliverers_run_on_delivery_threads(mut f: Fixture) {
     .await;
     assert!(given_up.is_err(), "nothing to read yet");
     // A long poll waiting on the delivery threads sees the next commit.
-    let waiting = tokio::spawn({
-        let (feed, tenant) = (f.feed.clone(), f.tenant.clone());
-        async move { feed.read(&tenant, &poll(0, 30)).await }
-    });
+    let waiting = f.long_poll(poll(0, 30));
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ann = f.user("ann@example.com").await;
-    let page = tokio::time::timeout(WAIT, waiting)
-        .await
-        .expect("the long poll answers")
-        .unwrap()
-        .unwrap();
+    let page = answered(waiting).await;
     assert_eq!(page.events.len(), 1);
     let created = &page.events[0];
     assert_eq!(created.event_type.as_str(), "user.created");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use scim_delivery::{EventFilter, FeedRequest};
 
-use crate::support::Fixture;
+use crate::support::{Fixture, answered};
 
 backend_tests!(the_commits_of_a_window_come_in_one_read);
 
@@ -32,18 +32,11 @@ async fn the_commits_of_a_window_come_in_one_read(mut f: Fixture) {
     let reads = f.feed.log_reads();
     // A reader waiting at the head is woken by the next commit, and reads once the window
     // since the last read is over: the commits made meanwhile come in that one read.
-    let waiting = tokio::spawn({
-        let (feed, tenant) = (f.feed.clone(), f.tenant.clone());
-        async move { feed.read(&tenant, &poll(first.next)).await }
-    });
+    let waiting = f.long_poll(poll(first.next));
     for name in ["a", "b", "c"] {
         f.user(&format!("{name}@example.com")).await;
     }
-    let page = tokio::time::timeout(WAIT, waiting)
-        .await
-        .expect("the long poll answers")
-        .unwrap()
-        .unwrap();
+    let page = answered(waiting).await;
     let names: Vec<&str> = page
         .events
         .iter()
@@ -62,16 +55,9 @@ async fn the_commits_of_a_window_come_in_one_read(mut f: Fixture) {
 
     // Without a window, the reader answers with what the first commit brought.
     f.feed = f.feed.clone().with_batch_window(Duration::ZERO);
-    let waiting = tokio::spawn({
-        let (feed, tenant) = (f.feed.clone(), f.tenant.clone());
-        async move { feed.read(&tenant, &poll(page.next)).await }
-    });
+    let waiting = f.long_poll(poll(page.next));
     tokio::time::sleep(Duration::from_millis(50)).await;
     f.user("d@example.com").await;
-    let page = tokio::time::timeout(WAIT, waiting)
-        .await
-        .expect("the long poll answers")
-        .unwrap()
-        .unwrap();
+    let page = answered(waiting).await;
     assert_eq!(page.events.len(), 1);
 }

@@ -138,6 +138,17 @@ impl Fixture {
         }
     }
 
+    /// A feed read in a task of its own, as a long-polling consumer makes it; its page
+    /// with [`answered`].
+    pub fn long_poll(
+        &self,
+        request: scim_delivery::FeedRequest,
+    ) -> tokio::task::JoinHandle<Result<scim_delivery::FeedPage, scim_delivery::DeliveryError>>
+    {
+        let (feed, tenant) = (self.feed.clone(), self.tenant.clone());
+        tokio::spawn(async move { feed.read(&tenant, &request).await })
+    }
+
     pub async fn user(&self, user_name: &str) -> StoredResource {
         let data = obj(json!({"schemas": [USER_SCHEMA], "userName": user_name, "active": true}));
         self.store
@@ -340,4 +351,15 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{what}: not within {within:?}");
+}
+
+/// The page of a [`Fixture::long_poll`], within 20 s.
+pub async fn answered(
+    poll: tokio::task::JoinHandle<Result<scim_delivery::FeedPage, scim_delivery::DeliveryError>>,
+) -> scim_delivery::FeedPage {
+    tokio::time::timeout(Duration::from_secs(20), poll)
+        .await
+        .expect("the long poll answers")
+        .unwrap()
+        .unwrap()
 }
