@@ -42,13 +42,16 @@ pub(crate) fn oldest_change(db: &mut dyn Db, tenant_id: i64) -> Result<Option<i6
     )
 }
 
+/// The first position a reader can still get, as one expression (so one snapshot on both
+/// engines): the oldest kept record, else the tenant's head + 1 (0 + 1 for a tenant that
+/// does not exist). Parameters: the tenant twice.
+const FIRST_KEPT: &str = "COALESCE(\
+     (SELECT seq FROM changes WHERE tenant_id = ? ORDER BY seq LIMIT 1), \
+     (SELECT change_seq + 1 FROM tenants WHERE id = ?), 1)";
+
 pub(crate) fn first_kept(db: &mut dyn Db, tenant_id: i64) -> Result<i64, StoreError> {
-    // One statement, so one snapshot on both engines: the oldest kept record, else the
-    // tenant's head + 1 (0 + 1 for a tenant that does not exist).
     db.row(
-        "SELECT COALESCE(\
-             (SELECT seq FROM changes WHERE tenant_id = ? ORDER BY seq LIMIT 1), \
-             (SELECT change_seq + 1 FROM tenants WHERE id = ?), 1)",
+        &format!("SELECT {FIRST_KEPT}"),
         params![tenant_id, tenant_id],
         |r| r.int(0),
     )
@@ -74,9 +77,7 @@ pub(crate) fn prune_changes(
 /// Parameters: the tenant four times, `after`, `limit`.
 pub(crate) fn log_page_statement(dialect: Dialect) -> String {
     format!(
-        "SELECT k.first_kept, k.head, p.* FROM (SELECT \
-             COALESCE((SELECT seq FROM changes WHERE tenant_id = ? ORDER BY seq LIMIT 1), \
-                 (SELECT change_seq + 1 FROM tenants WHERE id = ?), 1) AS first_kept, \
+        "SELECT k.first_kept, k.head, p.* FROM (SELECT {FIRST_KEPT} AS first_kept, \
              COALESCE((SELECT change_seq FROM tenants WHERE id = ?), 0) AS head) k \
          LEFT JOIN ({}) p ON 1 = 1",
         super::resources::changes_statement(dialect)
