@@ -167,6 +167,8 @@ struct Phase {
     /// CPU µs per create of the server and of this process, when the server is local.
     server_us: Option<f64>,
     bench_us: Option<f64>,
+    /// CPU µs per create of the whole machine (the database server's work included).
+    machine_us: Option<f64>,
 }
 
 impl Phase {
@@ -177,17 +179,19 @@ impl Phase {
     fn show(&self) {
         let cpu = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
         println!(
-            "  {:.0} creates/s ({} errors); CPU µs per create: server {}, scim-bench {}",
+            "  {:.0} creates/s ({} errors); CPU µs per create: server {}, scim-bench {}, machine {}",
             self.rate(),
             self.errors,
             cpu(self.server_us),
-            cpu(self.bench_us)
+            cpu(self.bench_us),
+            cpu(self.machine_us)
         );
     }
 
     fn json(&self) -> Value {
         json!({"creates_per_s": self.rate(), "errors": self.errors,
-            "server_cpu_us_per_create": self.server_us, "bench_cpu_us_per_create": self.bench_us})
+            "server_cpu_us_per_create": self.server_us, "bench_cpu_us_per_create": self.bench_us,
+            "machine_cpu_us_per_create": self.machine_us})
     }
 }
 
@@ -206,6 +210,7 @@ async fn creates(
     let started = Instant::now();
     let server_cpu = args.server_pid.and_then(crate::cpu::cpu_time);
     let own_cpu = crate::cpu::cpu_time(std::process::id());
+    let machine_cpu = crate::cpu::machine_cpu_time();
     let errors = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for w in 0..args.connections {
@@ -258,6 +263,9 @@ async fn creates(
         secs: started.elapsed().as_secs_f64(),
         server_us: per_create(server_cpu, args.server_pid),
         bench_us: per_create(own_cpu, Some(std::process::id())),
+        machine_us: crate::cpu::machine_cpu_time()
+            .and_then(|after| after.checked_sub(machine_cpu?))
+            .map(|used| used.as_secs_f64() * 1e6 / created.max(1) as f64),
     })
 }
 
@@ -296,14 +304,8 @@ impl Admin {
     }
 }
 
-/// Follows the tenant's feed with long polls from its head until `stop`.
-async fn follow_feed(
-    admin: Arc<Admin>,
-    tenant: String,
-    arrivals: Arrivals,
-    stop: Arc<AtomicBool>,
-    polls: Arc<AtomicU64>,
-) -> Result<()> {
+/// The tenant's head: where a feed reader that wants only new events starts.
+async fn feed_head(admin: &Admin, tenant: &str) -> Result<i64> {
     let first = admin
         .call(
             Method::GET,
@@ -311,7 +313,18 @@ async fn follow_feed(
             None,
         )
         .await?;
-    let mut after = first.get("head").and_then(Value::as_i64).unwrap_or(0);
+    Ok(first.get("head").and_then(Value::as_i64).unwrap_or(0))
+}
+
+/// Follows the tenant's feed with long polls from `after` until `stop`.
+async fn follow_feed(
+    admin: Arc<Admin>,
+    tenant: String,
+    mut after: i64,
+    arrivals: Arrivals,
+    stop: Arc<AtomicBool>,
+    polls: Arc<AtomicU64>,
+) -> Result<()> {
     while !stop.load(Ordering::Relaxed) {
         let path = format!("/tenants/{tenant}/events?after={after}&limit=1000&wait=1");
         let body = admin.text(Method::GET, &path, None).await?;
@@ -416,10 +429,16 @@ impl Consumers {
             );
         }
         let stop = Arc::new(AtomicBool::new(false));
+        // The head is read before the warm-up's first create, which the reader must see.
+        let head = match self.use_feed {
+            true => feed_head(&self.admin, &args.tenant).await?,
+            false => 0,
+        };
         let reader = self.use_feed.then(|| {
             tokio::spawn(follow_feed(
                 self.admin.clone(),
                 args.tenant.clone(),
+                head,
                 self.feed.clone(),
                 stop.clone(),
                 self.feed_polls.clone(),
@@ -438,6 +457,19 @@ impl Consumers {
         let warm_deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < warm_deadline && !self.arrived(&warm) {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if !self.arrived(&warm) {
+            let missing = |a: &Arrivals| {
+                a.lock()
+                    .map(|a| warm.keys().filter(|id| !a.contains_key(*id)).count())
+                    .unwrap_or(0)
+            };
+            println!(
+                "  warm-up: of {} events, {} never reached the webhook receiver, {} the feed reader",
+                warm.len(),
+                missing(&self.hooks),
+                missing(&self.feed)
+            );
         }
         let (requests_before, polls_before) = (
             self.hook_requests.load(Ordering::Relaxed),
@@ -653,6 +685,7 @@ mod tests {
             secs: 10.0,
             server_us: None,
             bench_us: None,
+            machine_us: None,
         }
     }
 
