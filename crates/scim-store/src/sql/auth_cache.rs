@@ -1,5 +1,5 @@
-//! A short-lived cache of successful token checks, so that a busy tenant's requests do not
-//! each read the tokens and tenants tables.
+//! A short-lived cache of successful token checks, so that a busy tenant's requests (and a
+//! management client's long polls of the event feed) do not each read the tokens tables.
 //!
 //! Only successes are cached (a flood of bad tokens cannot fill it). An entry lives
 //! [`TTL`]; expiry times are still checked on every hit; revoking a token or deleting a
@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::admin::AdminTokenInfo;
 use crate::model::{Tenant, TokenInfo};
 
 /// How long a successful check is reused.
@@ -17,43 +18,75 @@ pub const TTL: Duration = Duration::from_secs(5);
 /// Entries kept at most; the cache is emptied when it is full.
 const CAPACITY: usize = 10_000;
 
-#[derive(Default)]
-pub(crate) struct AuthCache {
-    entries: Mutex<HashMap<String, (Instant, Tenant, TokenInfo)>>,
+/// What a successful check found: a tenant's token with its tenant, or an admin token.
+pub(crate) trait Checked: Clone {
+    /// When the token stops working (RFC 3339), if ever.
+    fn expires(&self) -> Option<&str>;
+    /// The tenant the token belongs to, if any.
+    fn tenant_id(&self) -> Option<i64>;
 }
 
-impl AuthCache {
-    /// The cached tenant and token for this presented token, if fresh and not expired at `now`.
-    pub fn get(&self, token: &str, now: &str) -> Option<(Tenant, TokenInfo)> {
+impl Checked for (Tenant, TokenInfo) {
+    fn expires(&self) -> Option<&str> {
+        self.1.expires.as_deref()
+    }
+
+    fn tenant_id(&self) -> Option<i64> {
+        Some(self.0.id)
+    }
+}
+
+impl Checked for AdminTokenInfo {
+    fn expires(&self) -> Option<&str> {
+        self.expires.as_deref()
+    }
+
+    fn tenant_id(&self) -> Option<i64> {
+        None
+    }
+}
+
+pub(crate) struct AuthCache<V> {
+    entries: Mutex<HashMap<String, (Instant, V)>>,
+}
+
+impl<V> Default for AuthCache<V> {
+    fn default() -> Self {
+        AuthCache {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+impl<V: Checked> AuthCache<V> {
+    /// What the check of this presented token found, if fresh and not expired at `now`.
+    pub fn get(&self, token: &str, now: &str) -> Option<V> {
         let entries = self.entries.lock().ok()?;
-        let (at, tenant, info) = entries.get(token)?;
+        let (at, found) = entries.get(token)?;
         if at.elapsed() > TTL {
             return None;
         }
-        if let Some(exp) = &info.expires
+        if let Some(exp) = found.expires()
             && super::tenants::expired(exp, now)
         {
             return None;
         }
-        Some((tenant.clone(), info.clone()))
+        Some(found.clone())
     }
 
-    pub fn put(&self, token: &str, tenant: &Tenant, info: &TokenInfo) {
+    pub fn put(&self, token: &str, found: &V) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= CAPACITY {
                 entries.clear();
             }
-            entries.insert(
-                token.to_string(),
-                (Instant::now(), tenant.clone(), info.clone()),
-            );
+            entries.insert(token.to_string(), (Instant::now(), found.clone()));
         }
     }
 
     /// Drops the entries of one tenant (found deleted by a write).
     pub fn forget_tenant(&self, tenant_id: i64) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (_, tenant, _)| tenant.id != tenant_id);
+            entries.retain(|_, (_, found)| found.tenant_id() != Some(tenant_id));
         }
     }
 
@@ -95,19 +128,48 @@ mod tests {
     #[test]
     fn hits_until_cleared_and_respects_expiry() {
         let cache = AuthCache::default();
-        let (t, i) = pair(None);
+        let found = pair(None);
         assert!(cache.get("x", "2026-06-01T00:00:00Z").is_none());
-        cache.put("x", &t, &i);
+        cache.put("x", &found);
         assert!(cache.get("x", "2026-06-01T00:00:00Z").is_some());
         cache.clear();
         assert!(cache.get("x", "2026-06-01T00:00:00Z").is_none());
 
-        let (t, i) = pair(Some("2026-03-01T00:00:00Z"));
-        cache.put("y", &t, &i);
+        cache.put("y", &pair(Some("2026-03-01T00:00:00Z")));
         assert!(cache.get("y", "2026-02-01T00:00:00Z").is_some());
         assert!(
             cache.get("y", "2026-04-01T00:00:00Z").is_none(),
             "expired tokens never hit"
         );
+        cache.forget_tenant(2);
+        assert!(cache.get("y", "2026-02-01T00:00:00Z").is_some());
+        cache.forget_tenant(1);
+        assert!(cache.get("y", "2026-02-01T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn admin_tokens_are_cached_with_their_expiry() {
+        let cache: AuthCache<AdminTokenInfo> = AuthCache::default();
+        let token = AdminTokenInfo {
+            id: "a".into(),
+            name: "ops".into(),
+            created: "2026-01-01T00:00:00.000Z".into(),
+            expires: Some("2026-03-01T00:00:00Z".into()),
+            revoked: None,
+            last_used: None,
+        };
+        cache.put("scimadm_a_s", &token);
+        assert_eq!(
+            cache
+                .get("scimadm_a_s", "2026-02-01T00:00:00Z")
+                .map(|t| t.name),
+            Some("ops".to_string())
+        );
+        assert!(cache.get("scimadm_a_s", "2026-04-01T00:00:00Z").is_none());
+        // Tenants' deletions leave admin tokens alone.
+        cache.forget_tenant(1);
+        assert!(cache.get("scimadm_a_s", "2026-02-01T00:00:00Z").is_some());
+        cache.clear();
+        assert!(cache.get("scimadm_a_s", "2026-02-01T00:00:00Z").is_none());
     }
 }

@@ -20,7 +20,7 @@ use crate::model::Tenant;
 use crate::{StoreError, TenantUpdate};
 
 fn tenant_or_404(db: &mut dyn Db, name: &str) -> Result<Tenant, StoreError> {
-    tenants::tenant(db, name)?
+    tenants::find_tenant(db, name, "")?
         .ok_or_else(|| ScimError::not_found(format!("there is no tenant named '{name}'")).into())
 }
 

@@ -155,7 +155,9 @@ pub trait Engine: Send + Sync + 'static {
 pub struct SqlStore<E> {
     pub(crate) engine: Arc<E>,
     pub(crate) plan: Arc<IndexPlan>,
-    pub(crate) auth_cache: Arc<auth_cache::AuthCache>,
+    pub(crate) auth_cache: Arc<auth_cache::AuthCache<(Tenant, TokenInfo)>>,
+    /// Admin tokens checked lately (the same rules as `auth_cache`).
+    pub(crate) admin_auth_cache: Arc<auth_cache::AuthCache<AdminTokenInfo>>,
     pub(crate) signal: Arc<CommitSignal>,
     pub(crate) update_locks: Arc<update_lock::UpdateLocks>,
     pub(crate) last_used: Arc<lifecycle::LastUsed>,
@@ -169,6 +171,7 @@ impl<E> Clone for SqlStore<E> {
             engine: self.engine.clone(),
             plan: self.plan.clone(),
             auth_cache: self.auth_cache.clone(),
+            admin_auth_cache: self.admin_auth_cache.clone(),
             signal: self.signal.clone(),
             update_locks: self.update_locks.clone(),
             last_used: self.last_used.clone(),
@@ -185,6 +188,7 @@ impl<E> SqlStore<E> {
             engine: Arc::new(engine),
             plan: Arc::new(plan),
             auth_cache: Default::default(),
+            admin_auth_cache: Default::default(),
             signal: Default::default(),
             update_locks: Default::default(),
             last_used: Default::default(),
@@ -314,10 +318,16 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
-        let name = name.to_string();
-        self.engine
-            .read_short(move |db| tenants::tenant(db, &name))
-            .await
+        // One statement: on PostgreSQL one round trip, without a transaction around it.
+        let found = self
+            .engine
+            .read_statement(
+                tenants::tenant_statement(),
+                db::params![name, name].to_vec(),
+                tenants::tenant_from_row,
+            )
+            .await?;
+        Ok(tenants::pick_tenant(found, name))
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
@@ -376,8 +386,8 @@ impl<E: Engine> Store for SqlStore<E> {
                     .engine
                     .read_short(move |db| tenants::authenticate(db, &token, &now))
                     .await?;
-                if let Some((tenant, info)) = &found {
-                    self.auth_cache.put(&key, tenant, info);
+                if let Some(found) = &found {
+                    self.auth_cache.put(&key, found);
                 }
                 found
             }
@@ -809,9 +819,12 @@ impl<E: Engine> AdminTokens for SqlStore<E> {
 
     async fn revoke_admin_token(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.engine
+        let revoked = self
+            .engine
             .write(move |db| admin_tokens::revoke(db, &id))
-            .await
+            .await;
+        self.admin_auth_cache.clear();
+        revoked
     }
 
     async fn authenticate_admin(
@@ -819,11 +832,21 @@ impl<E: Engine> AdminTokens for SqlStore<E> {
         token: &str,
         now: &str,
     ) -> Result<Option<AdminTokenInfo>, StoreError> {
-        let (token, now) = (token.to_string(), now.to_string());
-        let found = self
-            .engine
-            .read_short(move |db| admin_tokens::authenticate(db, &token, &now))
-            .await?;
+        let found = match self.admin_auth_cache.get(token, now) {
+            Some(hit) => Some(hit),
+            None => {
+                let (key, now) = (token.to_string(), now.to_string());
+                let token = key.clone();
+                let found = self
+                    .engine
+                    .read_short(move |db| admin_tokens::authenticate(db, &token, &now))
+                    .await?;
+                if let Some(info) = &found {
+                    self.admin_auth_cache.put(&key, info);
+                }
+                found
+            }
+        };
         if let Some(info) = &found {
             self.note_admin_use(&info.id);
         }

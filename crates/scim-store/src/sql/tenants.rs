@@ -79,8 +79,26 @@ pub(crate) fn create_tenant(
     )
 }
 
-pub(crate) fn tenant(db: &mut dyn Db, name: &str) -> Result<Option<Tenant>, StoreError> {
-    find_tenant(db, name, "")
+/// The statement of a lookup by name ([`find_tenant`] without a lock), bound `(name, name)`:
+/// one statement, which a store may run without a transaction around it.
+pub(crate) fn tenant_statement() -> String {
+    find_statement("")
+}
+
+fn find_statement(lock: &str) -> String {
+    format!(
+        "SELECT {TENANT_COLUMNS} FROM tenants
+         WHERE name = ? OR (lower(name) = lower(?) AND case_twin IS NULL){lock}"
+    )
+}
+
+/// Of the tenants a lookup by `name` found, the one the name designates (see [`find_tenant`]).
+pub(crate) fn pick_tenant(found: Vec<Tenant>, name: &str) -> Option<Tenant> {
+    let exact = found.iter().position(|t| t.name == name);
+    match exact {
+        Some(i) => found.into_iter().nth(i),
+        None => found.into_iter().next(),
+    }
 }
 
 /// The tenant a name designates, in any letter case: the tenant of that exact name, else
@@ -92,19 +110,8 @@ pub(crate) fn find_tenant(
     name: &str,
     lock: &str,
 ) -> Result<Option<Tenant>, StoreError> {
-    let found = db.rows(
-        &format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants
-             WHERE name = ? OR (lower(name) = lower(?) AND case_twin IS NULL){lock}"
-        ),
-        params![name, name],
-        tenant_from_row,
-    )?;
-    let exact = found.iter().position(|t| t.name == name);
-    Ok(match exact {
-        Some(i) => found.into_iter().nth(i),
-        None => found.into_iter().next(),
-    })
+    let found = db.rows(&find_statement(lock), params![name, name], tenant_from_row)?;
+    Ok(pick_tenant(found, name))
 }
 
 pub(crate) fn list_tenants(db: &mut dyn Db) -> Result<Vec<Tenant>, StoreError> {
