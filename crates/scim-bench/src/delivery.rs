@@ -459,16 +459,15 @@ impl Consumers {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if !self.arrived(&warm) {
-            let missing = |a: &Arrivals| {
-                a.lock()
-                    .map(|a| warm.keys().filter(|id| !a.contains_key(*id)).count())
-                    .unwrap_or(0)
+            let missing = |used: bool, a: &Arrivals| match (used, a.lock()) {
+                (true, Ok(a)) => warm.keys().filter(|id| !a.contains_key(*id)).count(),
+                _ => 0,
             };
             println!(
                 "  warm-up: of {} events, {} never reached the webhook receiver, {} the feed reader",
                 warm.len(),
-                missing(&self.hooks),
-                missing(&self.feed)
+                missing(self.use_hook, &self.hooks),
+                missing(self.use_feed, &self.feed)
             );
         }
         let (requests_before, polls_before) = (

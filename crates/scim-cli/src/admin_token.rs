@@ -25,8 +25,8 @@ pub enum AdminTokenCommand {
         #[command(flatten)]
         target: AdminTarget,
     },
-    /// Revoke an administration token by its id (from `scim admin-token list`); it stops
-    /// working at once.
+    /// Revoke an administration token by its id (from `scim admin-token list`); a running
+    /// server refuses it within 5 seconds.
     Revoke {
         /// The token's id.
         id: String,

@@ -37,7 +37,9 @@ pub trait AdminTokens: Send + Sync {
     /// Every admin token, oldest first.
     async fn list_admin_tokens(&self) -> Result<Vec<AdminTokenInfo>, StoreError>;
 
-    /// Revokes a token at once. `false` if there is no such token or it was revoked before.
+    /// Revokes a token: this store refuses it at once, other processes within 5 seconds
+    /// (they remember a successful check that long). `false` if there is no such token or it
+    /// was revoked before.
     async fn revoke_admin_token(&self, id: &str) -> Result<bool, StoreError>;
 
     /// The token a presented admin bearer token is, if it is valid at `now` (RFC 3339).

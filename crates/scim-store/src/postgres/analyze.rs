@@ -29,10 +29,14 @@ const MIN_CHANGED: u64 = 1000;
 /// Most of the time spent analysing, in percent: after an `ANALYZE` that took `d`, the next
 /// starts no sooner than `d * (100 / DUTY_PERCENT - 1)` after it ended.
 const DUTY_PERCENT: u32 = 5;
+/// The longest pause between two `ANALYZE`s (autovacuum's own `autovacuum_naptime`).
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// The pause after an `ANALYZE` that failed (no connection, an error).
+const RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 /// How long to wait after an `ANALYZE` that took `took` before the next one.
 fn pause_after(took: Duration) -> Duration {
-    took * (100 / DUTY_PERCENT - 1)
+    (took * (100 / DUTY_PERCENT - 1)).min(MAX_PAUSE)
 }
 
 /// Counts the rows the store's writes change and analyses the tables when they are many.
@@ -46,6 +50,8 @@ pub(crate) struct Analyzer {
     running: AtomicBool,
     /// When the next `ANALYZE` may start ([`DUTY_PERCENT`]).
     next_start: std::sync::Mutex<Option<Instant>>,
+    /// Ends a launch's pause when the analyzer is turned off.
+    stopped: tokio::sync::Notify,
 }
 
 impl Analyzer {
@@ -57,6 +63,7 @@ impl Analyzer {
             threshold: AtomicU64::new(MIN_CHANGED),
             running: AtomicBool::new(false),
             next_start: std::sync::Mutex::new(None),
+            stopped: tokio::sync::Notify::new(),
         })
     }
 
@@ -87,11 +94,13 @@ impl Analyzer {
         self.enabled.load(Ordering::Relaxed)
     }
 
-    /// Turns the analyzer off and waits for a running `ANALYZE` to end, so that a test
-    /// counting the pool's connections sees none of its own.
+    /// Turns the analyzer off, ends a pause before the next `ANALYZE` and waits for a
+    /// running one to end, so that a test counting the pool's connections sees none of its
+    /// own.
     #[cfg(test)]
     pub(crate) async fn stop(&self) {
         self.enabled.store(false, Ordering::Relaxed);
+        self.stopped.notify_waiters();
         while self.running.load(Ordering::Acquire) {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
@@ -123,7 +132,7 @@ impl Analyzer {
         handle.spawn(async move {
             let due = this.next_start.lock().ok().and_then(|next| *next);
             if let Some(due) = due {
-                tokio::time::sleep_until(due).await;
+                this.pause_until(due).await;
             }
             if !this.enabled.load(Ordering::Relaxed) {
                 this.running.store(false, Ordering::Release);
@@ -131,17 +140,20 @@ impl Analyzer {
             }
             // Rows changed from here on count towards the next one.
             this.changed.store(0, Ordering::Relaxed);
-            let started = Instant::now();
-            match this.analyze().await {
-                Ok(rows) => {
+            let pause = match this.analyze().await {
+                Ok((rows, took)) => {
                     let next = (50 + rows / 10).max(MIN_CHANGED);
                     this.threshold.store(next, Ordering::Relaxed);
-                    tracing::debug!(rows, next, took = ?started.elapsed(), "analysed the store's tables");
+                    tracing::debug!(rows, next, ?took, "analysed the store's tables");
+                    pause_after(took)
                 }
-                Err(e) => tracing::warn!(error = %e, "ANALYZE of the store's tables failed"),
-            }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ANALYZE of the store's tables failed");
+                    RETRY_PAUSE
+                }
+            };
             if let Ok(mut next) = this.next_start.lock() {
-                *next = Some(Instant::now() + pause_after(started.elapsed()));
+                *next = Some(Instant::now() + pause);
             }
             this.running.store(false, Ordering::Release);
             // Writes that crossed the threshold meanwhile found it running.
@@ -153,9 +165,25 @@ impl Analyzer {
         });
     }
 
-    /// Runs `ANALYZE`; returns the rows the tables hold now (the planner's estimate).
-    async fn analyze(&self) -> Result<u64, String> {
+    /// Sleeps until `due`, or until the analyzer is turned off.
+    async fn pause_until(&self, due: Instant) {
+        let stopped = self.stopped.notified();
+        tokio::pin!(stopped);
+        stopped.as_mut().enable();
+        if !self.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => {}
+            () = stopped => {}
+        }
+    }
+
+    /// Runs `ANALYZE`; returns the rows the tables hold now (the planner's estimate) and how
+    /// long the statements took (not the wait for a connection).
+    async fn analyze(&self) -> Result<(u64, Duration), String> {
         let conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let started = Instant::now();
         conn.batch_execute(&format!("ANALYZE {TABLES}"))
             .await
             .map_err(|e| error::describe(&e))?;
@@ -169,7 +197,7 @@ impl Analyzer {
             .await
             .map_err(|e| error::describe(&e))?
             .get(0);
-        Ok(rows as u64)
+        Ok((rows as u64, started.elapsed()))
     }
 }
 
@@ -191,6 +219,11 @@ mod tests {
         assert_eq!(pause, Duration::from_millis(7600));
         assert!((took.as_secs_f64() / (took + pause).as_secs_f64() - 0.05).abs() < 1e-9);
         assert_eq!(pause_after(Duration::ZERO), Duration::ZERO);
+        // Never longer than autovacuum's own naptime.
+        assert_eq!(
+            pause_after(Duration::from_secs(10)),
+            Duration::from_secs(60)
+        );
     }
 
     /// Where autovacuum is off, the tables have statistics soon after a large change;

@@ -46,8 +46,12 @@ impl Checked for AdminTokenInfo {
     }
 }
 
+/// Checks remembered, by presented token: when each was made and what it found.
+type Entries<V> = HashMap<String, (Instant, V)>;
+
 pub(crate) struct AuthCache<V> {
-    entries: Mutex<HashMap<String, (Instant, V)>>,
+    /// The entries, and a count of the clearings (see [`AuthCache::generation`]).
+    entries: Mutex<(Entries<V>, u64)>,
 }
 
 impl<V> Default for AuthCache<V> {
@@ -62,7 +66,7 @@ impl<V: Checked> AuthCache<V> {
     /// What the check of this presented token found, if fresh and not expired at `now`.
     pub fn get(&self, token: &str, now: &str) -> Option<V> {
         let entries = self.entries.lock().ok()?;
-        let (at, found) = entries.get(token)?;
+        let (at, found) = entries.0.get(token)?;
         if at.elapsed() > TTL {
             return None;
         }
@@ -74,10 +78,27 @@ impl<V: Checked> AuthCache<V> {
         Some(found.clone())
     }
 
-    pub fn put(&self, token: &str, found: &V) {
-        if let Ok(mut entries) = self.entries.lock() {
+    /// How many times entries were dropped ([`AuthCache::clear`],
+    /// [`AuthCache::forget_tenant`]): taken before a check reads the database and given to
+    /// [`AuthCache::put`], so that a check that read before a revocation committed is not
+    /// remembered after the revocation cleared the cache.
+    pub fn generation(&self) -> u64 {
+        self.entries.lock().map_or(u64::MAX, |entries| entries.1)
+    }
+
+    /// Remembers a successful check that began at `generation`, unless entries were dropped
+    /// since.
+    pub fn put(&self, token: &str, found: &V, generation: u64) {
+        if let Ok(mut guard) = self.entries.lock() {
+            let (entries, dropped) = &mut *guard;
+            if *dropped != generation {
+                return;
+            }
             if entries.len() >= CAPACITY {
                 entries.clear();
+            } else if entries.len() >= 64 && entries.len().is_power_of_two() {
+                // Stale entries (and the secrets they are keyed by) go before the map grows.
+                entries.retain(|_, (at, _)| at.elapsed() <= TTL);
             }
             entries.insert(token.to_string(), (Instant::now(), found.clone()));
         }
@@ -85,14 +106,18 @@ impl<V: Checked> AuthCache<V> {
 
     /// Drops the entries of one tenant (found deleted by a write).
     pub fn forget_tenant(&self, tenant_id: i64) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (_, found)| found.tenant_id() != Some(tenant_id));
+        if let Ok(mut guard) = self.entries.lock() {
+            guard.1 += 1;
+            guard
+                .0
+                .retain(|_, (_, found)| found.tenant_id() != Some(tenant_id));
         }
     }
 
     pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+        if let Ok(mut guard) = self.entries.lock() {
+            guard.1 += 1;
+            guard.0.clear();
         }
     }
 }
@@ -130,12 +155,12 @@ mod tests {
         let cache = AuthCache::default();
         let found = pair(None);
         assert!(cache.get("x", "2026-06-01T00:00:00Z").is_none());
-        cache.put("x", &found);
+        cache.put("x", &found, cache.generation());
         assert!(cache.get("x", "2026-06-01T00:00:00Z").is_some());
         cache.clear();
         assert!(cache.get("x", "2026-06-01T00:00:00Z").is_none());
 
-        cache.put("y", &pair(Some("2026-03-01T00:00:00Z")));
+        cache.put("y", &pair(Some("2026-03-01T00:00:00Z")), cache.generation());
         assert!(cache.get("y", "2026-02-01T00:00:00Z").is_some());
         assert!(
             cache.get("y", "2026-04-01T00:00:00Z").is_none(),
@@ -158,7 +183,7 @@ mod tests {
             revoked: None,
             last_used: None,
         };
-        cache.put("scimadm_a_s", &token);
+        cache.put("scimadm_a_s", &token, cache.generation());
         assert_eq!(
             cache
                 .get("scimadm_a_s", "2026-02-01T00:00:00Z")
@@ -171,5 +196,22 @@ mod tests {
         assert!(cache.get("scimadm_a_s", "2026-02-01T00:00:00Z").is_some());
         cache.clear();
         assert!(cache.get("scimadm_a_s", "2026-02-01T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn a_check_that_began_before_a_clearing_is_not_remembered() {
+        let cache = AuthCache::default();
+        let began = cache.generation();
+        // A revocation commits and clears the cache while the check is reading.
+        cache.clear();
+        cache.put("x", &pair(None), began);
+        assert!(cache.get("x", "2026-06-01T00:00:00Z").is_none());
+        // The same for a tenant forgotten meanwhile.
+        let began = cache.generation();
+        cache.forget_tenant(9);
+        cache.put("x", &pair(None), began);
+        assert!(cache.get("x", "2026-06-01T00:00:00Z").is_none());
+        cache.put("x", &pair(None), cache.generation());
+        assert!(cache.get("x", "2026-06-01T00:00:00Z").is_some());
     }
 }

@@ -318,6 +318,14 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
+        if self.engine.dialect() == db::Dialect::Sqlite {
+            // On the calling thread: cheaper than handing it to another.
+            let name = name.to_string();
+            return self
+                .engine
+                .read_short(move |db| tenants::find_tenant(db, &name, ""))
+                .await;
+        }
         // One statement: on PostgreSQL one round trip, without a transaction around it.
         let found = self
             .engine
@@ -382,12 +390,13 @@ impl<E: Engine> Store for SqlStore<E> {
             None => {
                 let (key, now) = (token.to_string(), now.to_string());
                 let token = key.clone();
+                let generation = self.auth_cache.generation();
                 let found = self
                     .engine
                     .read_short(move |db| tenants::authenticate(db, &token, &now))
                     .await?;
                 if let Some(found) = &found {
-                    self.auth_cache.put(&key, found);
+                    self.auth_cache.put(&key, found, generation);
                 }
                 found
             }
@@ -837,12 +846,13 @@ impl<E: Engine> AdminTokens for SqlStore<E> {
             None => {
                 let (key, now) = (token.to_string(), now.to_string());
                 let token = key.clone();
+                let generation = self.admin_auth_cache.generation();
                 let found = self
                     .engine
                     .read_short(move |db| admin_tokens::authenticate(db, &token, &now))
                     .await?;
                 if let Some(info) = &found {
-                    self.admin_auth_cache.put(&key, info);
+                    self.admin_auth_cache.put(&key, info, generation);
                 }
                 found
             }
