@@ -7,9 +7,11 @@
 //! (the admin CLI, another instance) takes effect within [`TTL`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::StoreError;
 use crate::admin::AdminTokenInfo;
 use crate::model::{Tenant, TokenInfo};
 
@@ -104,6 +106,29 @@ impl<V: Checked> AuthCache<V> {
         }
     }
 
+    /// The remembered check of `token` at `now`, or else what `check` finds (read from the
+    /// database), remembered when it is a success.
+    pub async fn get_or_check<F>(
+        &self,
+        token: &str,
+        now: &str,
+        check: F,
+    ) -> Result<Option<V>, StoreError>
+    where
+        F: Future<Output = Result<Option<V>, StoreError>>,
+    {
+        if let Some(hit) = self.get(token, now) {
+            return Ok(Some(hit));
+        }
+        // Taken before the read: a clearing while it runs leaves its answer unremembered.
+        let generation = self.generation();
+        let found = check.await?;
+        if let Some(found) = &found {
+            self.put(token, found, generation);
+        }
+        Ok(found)
+    }
+
     /// Drops the entries of one tenant (found deleted by a write).
     pub fn forget_tenant(&self, tenant_id: i64) {
         if let Ok(mut guard) = self.entries.lock() {
@@ -196,6 +221,41 @@ mod tests {
         assert!(cache.get("scimadm_a_s", "2026-02-01T00:00:00Z").is_some());
         cache.clear();
         assert!(cache.get("scimadm_a_s", "2026-02-01T00:00:00Z").is_none());
+    }
+
+    #[tokio::test]
+    async fn get_or_check_reads_on_a_miss_and_remembers_successes() {
+        const NOW: &str = "2026-06-01T00:00:00Z";
+        let cache = AuthCache::default();
+        let found = cache
+            .get_or_check("x", NOW, async { Ok(Some(pair(None))) })
+            .await
+            .unwrap();
+        assert!(found.is_some());
+        // A hit does not read.
+        let hit = cache
+            .get_or_check("x", NOW, async {
+                Err(StoreError::Database("read on a hit".into()))
+            })
+            .await;
+        assert!(hit.unwrap().is_some());
+        // A failed check is not remembered; neither is one the cache was cleared during.
+        assert!(
+            cache
+                .get_or_check("y", NOW, async { Ok(None) })
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let during = cache
+            .get_or_check("z", NOW, async {
+                cache.clear();
+                Ok(Some(pair(None)))
+            })
+            .await;
+        assert!(during.unwrap().is_some());
+        assert!(cache.get("z", NOW).is_none());
+        assert!(cache.get("x", NOW).is_none(), "cleared");
     }
 
     #[test]

@@ -385,22 +385,11 @@ impl<E: Engine> Store for SqlStore<E> {
         token: &str,
         now: &str,
     ) -> Result<Option<(Tenant, TokenInfo)>, StoreError> {
-        let found = match self.auth_cache.get(token, now) {
-            Some(hit) => Some(hit),
-            None => {
-                let (key, now) = (token.to_string(), now.to_string());
-                let token = key.clone();
-                let generation = self.auth_cache.generation();
-                let found = self
-                    .engine
-                    .read_short(move |db| tenants::authenticate(db, &token, &now))
-                    .await?;
-                if let Some(found) = &found {
-                    self.auth_cache.put(&key, found, generation);
-                }
-                found
-            }
-        };
+        let (presented, at) = (token.to_string(), now.to_string());
+        let read = self
+            .engine
+            .read_short(move |db| tenants::authenticate(db, &presented, &at));
+        let found = self.auth_cache.get_or_check(token, now, read).await?;
         if let Some((_, info)) = &found {
             self.note_use(&info.id);
         }
@@ -841,22 +830,11 @@ impl<E: Engine> AdminTokens for SqlStore<E> {
         token: &str,
         now: &str,
     ) -> Result<Option<AdminTokenInfo>, StoreError> {
-        let found = match self.admin_auth_cache.get(token, now) {
-            Some(hit) => Some(hit),
-            None => {
-                let (key, now) = (token.to_string(), now.to_string());
-                let token = key.clone();
-                let generation = self.admin_auth_cache.generation();
-                let found = self
-                    .engine
-                    .read_short(move |db| admin_tokens::authenticate(db, &token, &now))
-                    .await?;
-                if let Some(info) = &found {
-                    self.admin_auth_cache.put(&key, info, generation);
-                }
-                found
-            }
-        };
+        let (presented, at) = (token.to_string(), now.to_string());
+        let read = self
+            .engine
+            .read_short(move |db| admin_tokens::authenticate(db, &presented, &at));
+        let found = self.admin_auth_cache.get_or_check(token, now, read).await?;
         if let Some(info) = &found {
             self.note_admin_use(&info.id);
         }
