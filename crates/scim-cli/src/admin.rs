@@ -155,8 +155,8 @@ pub enum TokenCommand {
         #[command(flatten)]
         target: AdminTarget,
     },
-    /// Revoke a token by its id (from `scim token list`); it stops working at once on this
-    /// deployment's servers (within 5 seconds on other instances).
+    /// Revoke a token by its id (from `scim token list`): the server it is revoked through
+    /// (`--server`) refuses it at once, every other running server within 5 seconds.
     Revoke {
         /// The tenant the token belongs to.
         #[arg(long)]
