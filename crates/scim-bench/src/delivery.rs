@@ -430,9 +430,10 @@ impl Consumers {
         }
         let stop = Arc::new(AtomicBool::new(false));
         // The head is read before the warm-up's first create, which the reader must see.
-        let head = match self.use_feed {
-            true => feed_head(&self.admin, &args.tenant).await?,
-            false => 0,
+        let head = if self.use_feed {
+            feed_head(&self.admin, &args.tenant).await?
+        } else {
+            0
         };
         let reader = self.use_feed.then(|| {
             tokio::spawn(follow_feed(

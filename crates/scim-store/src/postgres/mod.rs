@@ -312,6 +312,21 @@ impl Engine for PgEngine {
         db::map_rows(&rows, map)
     }
 
+    /// As [`Engine::read_statement`]: one round trip is already shorter than a blocking
+    /// thread.
+    async fn read_statement_short<T, M>(
+        &self,
+        sql: String,
+        params: Vec<SqlValue>,
+        map: M,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: Send + 'static,
+        M: FnMut(&dyn SqlRow) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read_statement(sql, params, map).await
+    }
+
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }

@@ -107,14 +107,15 @@ impl<V: Checked> AuthCache<V> {
     }
 
     /// The remembered check of `token` at `now`, or else what `check` finds (read from the
-    /// database), remembered when it is a success.
-    pub async fn get_or_check<F>(
+    /// database; not called on a hit), remembered when it is a success.
+    pub async fn get_or_check<C, F>(
         &self,
         token: &str,
         now: &str,
-        check: F,
+        check: C,
     ) -> Result<Option<V>, StoreError>
     where
+        C: FnOnce() -> F,
         F: Future<Output = Result<Option<V>, StoreError>>,
     {
         if let Some(hit) = self.get(token, now) {
@@ -122,7 +123,7 @@ impl<V: Checked> AuthCache<V> {
         }
         // Taken before the read: a clearing while it runs leaves its answer unremembered.
         let generation = self.generation();
-        let found = check.await?;
+        let found = check().await?;
         if let Some(found) = &found {
             self.put(token, found, generation);
         }
@@ -228,13 +229,13 @@ mod tests {
         const NOW: &str = "2026-06-01T00:00:00Z";
         let cache = AuthCache::default();
         let found = cache
-            .get_or_check("x", NOW, async { Ok(Some(pair(None))) })
+            .get_or_check("x", NOW, || async { Ok(Some(pair(None))) })
             .await
             .unwrap();
         assert!(found.is_some());
         // A hit does not read.
         let hit = cache
-            .get_or_check("x", NOW, async {
+            .get_or_check("x", NOW, || async {
                 Err(StoreError::Database("read on a hit".into()))
             })
             .await;
@@ -242,13 +243,13 @@ mod tests {
         // A failed check is not remembered; neither is one the cache was cleared during.
         assert!(
             cache
-                .get_or_check("y", NOW, async { Ok(None) })
+                .get_or_check("y", NOW, || async { Ok(None) })
                 .await
                 .unwrap()
                 .is_none()
         );
         let during = cache
-            .get_or_check("z", NOW, async {
+            .get_or_check("z", NOW, || async {
                 cache.clear();
                 Ok(Some(pair(None)))
             })

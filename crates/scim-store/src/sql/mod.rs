@@ -135,6 +135,24 @@ pub trait Engine: Send + Sync + 'static {
         self.read(move |db| db.rows(&sql, &params, map)).await
     }
 
+    /// [`Engine::read_statement`] for a statement that touches few rows (as
+    /// [`Engine::read_short`]): an engine that runs short reads on the calling thread does
+    /// so here too.
+    #[doc(hidden)]
+    async fn read_statement_short<T, M>(
+        &self,
+        sql: String,
+        params: Vec<db::SqlValue>,
+        map: M,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: Send + 'static,
+        M: FnMut(&dyn db::SqlRow) -> Result<T, StoreError> + Send + 'static,
+    {
+        use db::DbExt;
+        self.read_short(move |db| db.rows(&sql, &params, map)).await
+    }
+
     /// The SQL dialect of the database.
     fn dialect(&self) -> db::Dialect;
 
@@ -318,18 +336,11 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn tenant(&self, name: &str) -> Result<Option<Tenant>, StoreError> {
-        if self.engine.dialect() == db::Dialect::Sqlite {
-            // On the calling thread: cheaper than handing it to another.
-            let name = name.to_string();
-            return self
-                .engine
-                .read_short(move |db| tenants::find_tenant(db, &name, ""))
-                .await;
-        }
-        // One statement: on PostgreSQL one round trip, without a transaction around it.
+        // One statement: on PostgreSQL one round trip without a transaction around it, on
+        // SQLite on the calling thread.
         let found = self
             .engine
-            .read_statement(
+            .read_statement_short(
                 tenants::tenant_statement(),
                 db::params![name, name].to_vec(),
                 tenants::tenant_from_row,
@@ -385,11 +396,14 @@ impl<E: Engine> Store for SqlStore<E> {
         token: &str,
         now: &str,
     ) -> Result<Option<(Tenant, TokenInfo)>, StoreError> {
-        let (presented, at) = (token.to_string(), now.to_string());
-        let read = self
-            .engine
-            .read_short(move |db| tenants::authenticate(db, &presented, &at));
-        let found = self.auth_cache.get_or_check(token, now, read).await?;
+        let found = self
+            .auth_cache
+            .get_or_check(token, now, || {
+                let (presented, at) = (token.to_string(), now.to_string());
+                self.engine
+                    .read_short(move |db| tenants::authenticate(db, &presented, &at))
+            })
+            .await?;
         if let Some((_, info)) = &found {
             self.note_use(&info.id);
         }
@@ -830,11 +844,14 @@ impl<E: Engine> AdminTokens for SqlStore<E> {
         token: &str,
         now: &str,
     ) -> Result<Option<AdminTokenInfo>, StoreError> {
-        let (presented, at) = (token.to_string(), now.to_string());
-        let read = self
-            .engine
-            .read_short(move |db| admin_tokens::authenticate(db, &presented, &at));
-        let found = self.admin_auth_cache.get_or_check(token, now, read).await?;
+        let found = self
+            .admin_auth_cache
+            .get_or_check(token, now, || {
+                let (presented, at) = (token.to_string(), now.to_string());
+                self.engine
+                    .read_short(move |db| admin_tokens::authenticate(db, &presented, &at))
+            })
+            .await?;
         if let Some(info) = &found {
             self.note_admin_use(&info.id);
         }
