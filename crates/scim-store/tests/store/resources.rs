@@ -8,6 +8,7 @@ use crate::support::{Fixture, USER_SCHEMA, actor, obj, set, status, user_data};
 store_tests!(
     created_resources_read_back_exactly,
     user_names_are_unique_per_tenant_ignoring_case,
+    a_taken_user_name_fails_beside_the_other_index_entries,
     very_long_values_are_indexed_and_unique,
     unusual_characters_are_stored_exactly,
     updates_check_if_match_and_bump_the_version,
@@ -112,6 +113,66 @@ async fn user_names_are_unique_per_tenant_ignoring_case(f: Fixture) {
         .await
         .unwrap();
     f.user(f.acme, "alice").await;
+}
+
+/// A user's userName entry is written in one statement with its other index entries: a
+/// taken userName still fails that create alone, as a 409 naming userName, and leaves none of
+/// its entries; the other entries, not unique, may repeat another user's.
+async fn a_taken_user_name_fails_beside_the_other_index_entries(f: Fixture) {
+    let s = f.s();
+    let with = |name: &str| {
+        obj(json!({
+            "schemas": [USER_SCHEMA],
+            "userName": name,
+            "externalId": "ext-shared",
+            "emails": [{"value": "shared@example.com"}, {"value": "other@example.com"}],
+        }))
+    };
+    s.create(f.acme, "User", with("first"), Vec::new(), &actor())
+        .await
+        .unwrap();
+    s.create(f.acme, "User", with("second"), Vec::new(), &actor())
+        .await
+        .unwrap();
+    let (emails, external_ids) = (
+        f.index_rows("emails.value").await,
+        f.index_rows("externalId").await,
+    );
+    let e = s
+        .create(f.acme, "User", with("FIRST"), Vec::new(), &actor())
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 409);
+    let scim = e.to_scim();
+    assert_eq!(scim.scim_type, Some(scim_core::ScimType::Uniqueness));
+    assert!(scim.detail.contains("userName"), "{}", scim.detail);
+    assert_eq!(f.index_rows("emails.value").await, emails);
+    assert_eq!(f.index_rows("externalId").await, external_ids);
+    assert_eq!(
+        f.user_names(f.acme, "externalId eq \"ext-shared\"")
+            .await
+            .len(),
+        2
+    );
+    // In a batch of writes (PostgreSQL), the failed create is undone alone.
+    let acme = f.acme;
+    let writes = ["FIRST", "third", "Second", "fourth"].map(|name| {
+        let s = s.clone();
+        let data = with(name);
+        async move { s.create(acme, "User", data, Vec::new(), &actor()).await }
+    });
+    let done = futures_util::future::join_all(writes).await;
+    let statuses: Vec<u16> = done
+        .iter()
+        .map(|r| r.as_ref().map_or_else(status, |_| 201))
+        .collect();
+    assert_eq!(statuses, [409, 201, 409, 201]);
+    assert_eq!(
+        f.user_names(f.acme, "externalId eq \"ext-shared\"")
+            .await
+            .len(),
+        4
+    );
 }
 
 async fn very_long_values_are_indexed_and_unique(f: Fixture) {
