@@ -188,7 +188,8 @@ impl SeqOf<'_> {
     }
 }
 
-/// Index entries of non-unique attributes in one statement.
+/// Index entries in one statement (those of non-unique attributes, and at most one of a
+/// unique attribute, see [`write_index_values`]).
 const INDEX_ROWS_PER_STATEMENT: usize = 100;
 
 /// Writes the index entries of every indexed attribute of a resource.
@@ -229,7 +230,8 @@ fn write_index_values<A: std::borrow::Borrow<IndexedAttr>>(
     seq: SeqOf<'_>,
 ) -> Result<(), StoreError> {
     let row_sql = format!("(?, ?, ?, ?, {}, ?)", seq.sql());
-    // Entries of non-unique attributes cannot conflict: one statement for all of them.
+    // Entries of non-unique attributes cannot conflict (the unique index covers only the
+    // rows of unique attributes): one statement for all of them.
     let mut rows: Vec<Vec<SqlValue>> = Vec::new();
     // Entries of unique attributes, each with the error of its value already in use.
     let mut unique: Vec<(Vec<SqlValue>, StoreError)> = Vec::new();
@@ -263,8 +265,8 @@ fn write_index_values<A: std::borrow::Borrow<IndexedAttr>>(
             }
         }
     }
-    // One entry of a unique attribute (the usual case: a userName, a displayName) goes first
-    // in the statement of the others, which then fails only if that value is in use: one
+    // One entry of a unique attribute (the usual case: a user's userName) goes first in the
+    // statement of the others, which then fails only if that value is in use: one
     // statement per resource instead of two. Several get a statement each, so that a
     // conflict names its attribute.
     let mut first_fails = OnFailure::default();

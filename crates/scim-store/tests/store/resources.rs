@@ -154,7 +154,8 @@ async fn a_taken_user_name_fails_beside_the_other_index_entries(f: Fixture) {
             .len(),
         2
     );
-    // In a batch of writes (PostgreSQL), the failed create is undone alone.
+    // Concurrent creates (on PostgreSQL usually one batch of writes, each in a savepoint):
+    // each taken name fails alone.
     let acme = f.acme;
     let writes = ["FIRST", "third", "Second", "fourth"].map(|name| {
         let s = s.clone();
