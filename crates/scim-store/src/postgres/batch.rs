@@ -353,6 +353,61 @@ mod tests {
         assert!(xids(a).is_disjoint(&xids(b)));
     }
 
+    /// A write whose statement is new to the connection (it must be prepared) right after a
+    /// write of the same batch whose deferred statement failed: both are answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_prepared_after_a_failed_write_is_answered() {
+        use crate::sql::db::{OnFailure, SqlValue};
+        let Some(db) = TestDatabase::create("prepared_after_a_failed_write")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        else {
+            return;
+        };
+        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
+        let t = store
+            .create_tenant("a", DeleteMode::Hard, 30)
+            .await
+            .unwrap()
+            .id;
+        let engine = store.engine.clone();
+        engine
+            .write(|db| {
+                db.exec("CREATE TABLE probe (v BIGINT PRIMARY KEY)", &[])?;
+                db.exec("INSERT INTO probe VALUES (1)", &[])
+            })
+            .await
+            .unwrap();
+        for round in 0..50_i64 {
+            let taken = engine.write_tenant(t, |db| {
+                db.execute_deferred(
+                    "INSERT INTO probe VALUES (?)",
+                    vec![SqlValue::Int(1)],
+                    OnFailure {
+                        unique: Some(crate::StoreError::Database("taken".into())),
+                        not_null: None,
+                    },
+                )
+            });
+            let fresh = engine.write_tenant(t, move |db| {
+                // A text no connection has prepared yet.
+                db.execute_deferred(
+                    &format!("INSERT INTO probe VALUES (? + {round})"),
+                    vec![SqlValue::Int(1000)],
+                    OnFailure::default(),
+                )
+            });
+            let both = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                futures_util::future::join(taken, fresh),
+            )
+            .await;
+            let (taken, fresh) = both.unwrap_or_else(|_| panic!("round {round}: no answer"));
+            assert!(taken.is_err(), "round {round}");
+            fresh.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+
     /// A client that writes and then reads, one request after the other, needs one
     /// connection: the leader of its write ends without taking a connection once its queue
     /// is empty (it took one, only to find nothing, and the client's read, arriving at that

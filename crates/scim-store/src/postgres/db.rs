@@ -216,8 +216,24 @@ enum Origin {
 
 struct InFlight<'c> {
     reply: Reply<'c>,
+    /// The answer, once read ahead of [`PgDb::settle`] (see [`InFlight::read_ahead`]).
+    answered: Option<Result<Answer, tokio_postgres::Error>>,
     origin: Origin,
     writes: bool,
+}
+
+impl InFlight<'_> {
+    /// Reads the answer if it has arrived, keeping it for [`PgDb::settle`]. The connection
+    /// hands each request's answer over a channel with room for little, and reads nothing
+    /// more while that channel is full: waiting for a later answer (a statement being
+    /// prepared) without reading the earlier ones could wait forever.
+    fn read_ahead(&mut self, cx: &mut Context<'_>) {
+        if self.answered.is_none()
+            && let Poll::Ready(answer) = self.reply.as_mut().poll(cx)
+        {
+            self.answered = Some(answer);
+        }
+    }
 }
 
 /// One write of the transaction (a batch runs several, each in a savepoint).
@@ -365,6 +381,7 @@ impl<'c> PgDb<'c> {
         }));
         self.queue.push_back(InFlight {
             reply,
+            answered: None,
             origin: Origin::Control,
             writes: false,
         });
@@ -397,6 +414,7 @@ impl<'c> PgDb<'c> {
         let reply = self.reply(p, false);
         self.queue.push_back(InFlight {
             reply,
+            answered: None,
             origin: Origin::Deferred { write, on },
             writes: p.writes,
         });
@@ -424,10 +442,20 @@ impl<'c> PgDb<'c> {
         loop {
             let mut failure = None;
             while let Some(item) = self.queue.pop_front() {
-                match wait(self.handle, self.deadline, item.reply) {
-                    Ok(answer) => self.count(item.writes, &answer),
+                let InFlight {
+                    reply,
+                    answered,
+                    origin,
+                    writes,
+                } = item;
+                let answer = match answered {
+                    Some(answer) => answer.map_err(StmtError::Pg),
+                    None => wait(self.handle, self.deadline, reply),
+                };
+                match answer {
+                    Ok(answer) => self.count(writes, &answer),
                     Err(e) => {
-                        failure = Some((item.origin, e));
+                        failure = Some((origin, e));
                         break;
                     }
                 }
@@ -522,14 +550,21 @@ impl<'c> PgDb<'c> {
     fn prepare(&mut self, sql: &str, params: &[SqlValue]) -> Result<Statement, StmtError> {
         let types: Vec<Type> = params.iter().map(param_type).collect();
         let sql = numbered_placeholders(sql);
-        if self.client.statement_cache.size() >= STATEMENT_CACHE_LIMIT {
-            self.client.statement_cache.clear();
+        let client = self.client;
+        if client.statement_cache.size() >= STATEMENT_CACHE_LIMIT {
+            client.statement_cache.clear();
         }
-        wait(
-            self.handle,
-            self.deadline,
-            self.client.prepare_typed_cached(&sql, &types),
-        )
+        let queue = &mut self.queue;
+        let mut prepared = std::pin::pin!(client.prepare_typed_cached(&sql, &types));
+        // The answers to the requests sent before are read while this one is awaited (see
+        // `InFlight::read_ahead`).
+        let answered = std::future::poll_fn(move |cx| {
+            for item in queue.iter_mut() {
+                item.read_ahead(cx);
+            }
+            prepared.as_mut().poll(cx)
+        });
+        wait(self.handle, self.deadline, answered)
     }
 
     /// Runs a statement whose answer the write needs now: sent after the requests still
