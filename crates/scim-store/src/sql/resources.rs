@@ -188,7 +188,8 @@ impl SeqOf<'_> {
     }
 }
 
-/// Index entries of non-unique attributes in one statement.
+/// Index entries in one statement (those of non-unique attributes, and at most one of a
+/// unique attribute, see [`write_index_values`]).
 const INDEX_ROWS_PER_STATEMENT: usize = 100;
 
 /// Writes the index entries of every indexed attribute of a resource.
@@ -229,8 +230,11 @@ fn write_index_values<A: std::borrow::Borrow<IndexedAttr>>(
     seq: SeqOf<'_>,
 ) -> Result<(), StoreError> {
     let row_sql = format!("(?, ?, ?, ?, {}, ?)", seq.sql());
-    // Entries of non-unique attributes cannot conflict: one statement for all of them.
+    // Entries of non-unique attributes cannot conflict (the unique index covers only the
+    // rows of unique attributes): one statement for all of them.
     let mut rows: Vec<Vec<SqlValue>> = Vec::new();
+    // Entries of unique attributes, each with the error of its value already in use.
+    let mut unique: Vec<(Vec<SqlValue>, StoreError)> = Vec::new();
     for (attr, list) in values {
         let attr: &IndexedAttr = attr.borrow();
         for value in list {
@@ -255,22 +259,35 @@ fn write_index_values<A: std::borrow::Borrow<IndexedAttr>>(
             ];
             seq.push(&mut row);
             row.push(SqlValue::Bool(attr.unique));
-            let Some(in_use) = in_use else {
-                rows.push(row);
-                continue;
-            };
-            db.execute_deferred(
-                &format!(
-                    "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
-                     VALUES {row_sql}"
-                ),
-                row,
-                OnFailure {
-                    unique: Some(in_use.into()),
-                    not_null: None,
-                },
-            )?;
+            match in_use {
+                Some(in_use) => unique.push((row, in_use.into())),
+                None => rows.push(row),
+            }
         }
+    }
+    // One entry of a unique attribute (the usual case: a user's userName) goes first in the
+    // statement of the others, which then fails only if that value is in use: one
+    // statement per resource instead of two. Several get a statement each, so that a
+    // conflict names its attribute.
+    let mut first_fails = OnFailure::default();
+    if unique.len() == 1
+        && let Some((row, in_use)) = unique.pop()
+    {
+        rows.insert(0, row);
+        first_fails.unique = Some(in_use);
+    }
+    for (row, in_use) in unique {
+        db.execute_deferred(
+            &format!(
+                "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
+                 VALUES {row_sql}"
+            ),
+            row,
+            OnFailure {
+                unique: Some(in_use),
+                not_null: None,
+            },
+        )?;
     }
     for chunk in rows.chunks(INDEX_ROWS_PER_STATEMENT) {
         let values = vec![row_sql.as_str(); chunk.len()].join(", ");
@@ -280,7 +297,7 @@ fn write_index_values<A: std::borrow::Borrow<IndexedAttr>>(
                  VALUES {values}"
             ),
             chunk.concat(),
-            OnFailure::default(),
+            std::mem::take(&mut first_fails),
         )?;
     }
     Ok(())
