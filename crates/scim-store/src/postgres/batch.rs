@@ -294,28 +294,38 @@ mod tests {
     use crate::sql::db::DbExt;
     use crate::{DeleteMode, Store};
 
+    /// A store on a database of its own with the tenants `names` (their ids in that order),
+    /// and the database, dropped with it; `None` where no PostgreSQL server answers.
+    async fn store_with_tenants(
+        test: &str,
+        names: &[&str],
+    ) -> Option<(TestDatabase, crate::postgres::PgStore, Vec<i64>)> {
+        let db = TestDatabase::create(test)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))?;
+        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
+        let mut ids = Vec::new();
+        for name in names {
+            let tenant = store.create_tenant(name, DeleteMode::Hard, 30).await;
+            ids.push(tenant.unwrap().id);
+        }
+        Some((db, store, ids))
+    }
+
     /// Concurrent writes of one tenant run in shared transactions (fewer top-level
     /// transaction ids than writes), writes of two tenants in separate ones, and a failing
     /// write is undone alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tenants_concurrent_writes_share_transactions() {
-        let Some(db) = TestDatabase::create("a_tenants_concurrent_writes_share_transactions")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        let Some((_db, store, ids)) = store_with_tenants(
+            "a_tenants_concurrent_writes_share_transactions",
+            &["a", "b"],
+        )
+        .await
         else {
             return;
         };
-        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
-        let a = store
-            .create_tenant("a", DeleteMode::Hard, 30)
-            .await
-            .unwrap()
-            .id;
-        let b = store
-            .create_tenant("b", DeleteMode::Hard, 30)
-            .await
-            .unwrap()
-            .id;
+        let (a, b) = (ids[0], ids[1]);
         let engine = store.engine.clone();
         let writes = (0..100).map(|i| {
             let engine = engine.clone();
@@ -358,18 +368,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_statement_prepared_after_a_failed_write_is_answered() {
         use crate::sql::db::{OnFailure, SqlValue};
-        let Some(db) = TestDatabase::create("prepared_after_a_failed_write")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        let Some((_db, store, ids)) =
+            store_with_tenants("prepared_after_a_failed_write", &["a"]).await
         else {
             return;
         };
-        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
-        let t = store
-            .create_tenant("a", DeleteMode::Hard, 30)
-            .await
-            .unwrap()
-            .id;
+        let t = ids[0];
         let engine = store.engine.clone();
         engine
             .write(|db| {
@@ -414,18 +418,12 @@ mod tests {
     /// moment, opened a second: under load, opening one can fail and answer 503).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_and_reads_one_after_another_need_one_connection() {
-        let Some(db) = TestDatabase::create("writes_and_reads_one_after_another")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        let Some((_db, store, ids)) =
+            store_with_tenants("writes_and_reads_one_after_another", &["a"]).await
         else {
             return;
         };
-        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
-        let t = store
-            .create_tenant("a", DeleteMode::Hard, 30)
-            .await
-            .unwrap()
-            .id;
+        let t = ids[0];
         let engine = store.engine.clone();
         // Where autovacuum is off the store analyses its tables in the background, at
         // start and after many changes, on a connection of its own (that connection made
