@@ -223,10 +223,11 @@ struct InFlight<'c> {
 }
 
 impl InFlight<'_> {
-    /// Reads the answer if it has arrived, keeping it for [`PgDb::settle`]. The connection
-    /// hands each request's answer over a channel with room for little, and reads nothing
-    /// more while that channel is full: waiting for a later answer (a statement being
-    /// prepared) without reading the earlier ones could wait forever.
+    /// Reads the answer if it has arrived, keeping it for [`PgDb::settle`]. Waiting for a
+    /// later answer (a statement being prepared) without reading the earlier ones could
+    /// wait until the deadline: the connection hands each request's answer over a channel
+    /// with room for little, and reads no further while one is full (the likely cause of
+    /// the hang `a_statement_prepared_after_a_failed_write_is_answered` reproduced).
     fn read_ahead(&mut self, cx: &mut Context<'_>) {
         if self.answered.is_none()
             && let Poll::Ready(answer) = self.reply.as_mut().poll(cx)

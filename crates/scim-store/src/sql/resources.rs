@@ -276,29 +276,24 @@ fn write_index_values<A: std::borrow::Borrow<IndexedAttr>>(
         rows.insert(0, row);
         first_fails.unique = Some(in_use);
     }
+    // The statement inserting `n` entries.
+    let insert = |n: usize| {
+        format!(
+            "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
+             VALUES {}",
+            vec![row_sql.as_str(); n].join(", ")
+        )
+    };
     for (row, in_use) in unique {
-        db.execute_deferred(
-            &format!(
-                "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
-                 VALUES {row_sql}"
-            ),
-            row,
-            OnFailure {
-                unique: Some(in_use),
-                not_null: None,
-            },
-        )?;
+        let on = OnFailure {
+            unique: Some(in_use),
+            not_null: None,
+        };
+        db.execute_deferred(&insert(1), row, on)?;
     }
     for chunk in rows.chunks(INDEX_ROWS_PER_STATEMENT) {
-        let values = vec![row_sql.as_str(); chunk.len()].join(", ");
-        db.execute_deferred(
-            &format!(
-                "INSERT INTO attr_index (tenant_id, resource_type, attr, value, resource_seq, is_unique)
-                 VALUES {values}"
-            ),
-            chunk.concat(),
-            std::mem::take(&mut first_fails),
-        )?;
+        let on = std::mem::take(&mut first_fails);
+        db.execute_deferred(&insert(chunk.len()), chunk.concat(), on)?;
     }
     Ok(())
 }
