@@ -412,6 +412,70 @@ mod tests {
         }
     }
 
+    /// A write that needs its statement's answer at once, in a batch where an earlier
+    /// write's deferred statement failed and the writes in between are sent again after the
+    /// rollback to its savepoint: each gets its own outcome, and the answer awaited sees
+    /// the writes before it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_answered_at_once_after_a_failed_write_is_answered() {
+        use crate::sql::db::{OnFailure, SqlValue};
+        let Some((_db, store, ids)) =
+            store_with_tenants("answered_at_once_after_a_failed_write", &["a"]).await
+        else {
+            return;
+        };
+        let t = ids[0];
+        let engine = store.engine.clone();
+        engine
+            .write(|db| {
+                db.exec("CREATE TABLE probe (v BIGINT PRIMARY KEY)", &[])?;
+                db.exec("INSERT INTO probe VALUES (1)", &[])
+            })
+            .await
+            .unwrap();
+        for round in 0..30_i64 {
+            let base = 1000 * (round + 1);
+            let taken = engine.write_tenant(t, |db| {
+                db.execute_deferred(
+                    "INSERT INTO probe VALUES (?)",
+                    vec![SqlValue::Int(1)],
+                    OnFailure {
+                        unique: Some(crate::StoreError::Database("taken".into())),
+                        not_null: None,
+                    },
+                )
+            });
+            let between = futures_util::future::join_all((0..5).map(|k| {
+                engine.write_tenant(t, move |db| {
+                    db.execute_deferred(
+                        "INSERT INTO probe VALUES (?)",
+                        vec![SqlValue::Int(base + k)],
+                        OnFailure::default(),
+                    )
+                })
+            }));
+            let count = engine.write_tenant(t, move |db| {
+                db.row(
+                    "SELECT count(*) FROM probe WHERE v >= ?",
+                    &[SqlValue::Int(base)],
+                    |r| r.int(0),
+                )
+            });
+            let all = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                futures_util::future::join3(taken, between, count),
+            )
+            .await;
+            let (taken, between, count) =
+                all.unwrap_or_else(|_| panic!("round {round}: no answer"));
+            assert!(taken.is_err(), "round {round}");
+            for w in between {
+                w.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+            assert_eq!(count.unwrap(), Some(5), "round {round}");
+        }
+    }
+
     /// A client that writes and then reads, one request after the other, needs one
     /// connection: the leader of its write ends without taking a connection once its queue
     /// is empty (it took one, only to find nothing, and the client's read, arriving at that

@@ -212,6 +212,8 @@ enum Origin {
     Control,
     /// A deferred statement of a write, and what its failures mean.
     Deferred { write: usize, on: OnFailure },
+    /// A statement whose answer its write awaits ([`PgDb::run_now`]; never queued).
+    Now,
 }
 
 struct InFlight<'c> {
@@ -223,11 +225,12 @@ struct InFlight<'c> {
 }
 
 impl InFlight<'_> {
-    /// Reads the answer if it has arrived, keeping it for [`PgDb::settle`]. Waiting for a
-    /// later answer (a statement being prepared) without reading the earlier ones could
-    /// wait until the deadline: the connection hands each request's answer over a channel
-    /// with room for little, and reads no further while one is full (the likely cause of
-    /// the hang `a_statement_prepared_after_a_failed_write_is_answered` reproduced).
+    /// Reads the answer if it has arrived, keeping it for [`PgDb::settle`]. Waiting for one
+    /// answer (a statement being prepared, a request sent earlier) without reading the
+    /// others already due could wait until the deadline: the connection hands each
+    /// request's answer over a channel with room for little, and reads no further while one
+    /// is full (the likely cause of the hang `a_statement_prepared_after_a_failed_write_is_answered`
+    /// reproduced). So every wait on the connection reads the other answers meanwhile.
     fn read_ahead(&mut self, cx: &mut Context<'_>) {
         if self.answered.is_none()
             && let Poll::Ready(answer) = self.reply.as_mut().poll(cx)
@@ -436,6 +439,13 @@ impl<'c> PgDb<'c> {
     /// answers read); otherwise the transaction has failed. Returns whether a write failed;
     /// `Err` when the transaction is in an unknown state.
     fn settle(&mut self) -> Result<bool, StoreError> {
+        self.settle_beside(None)
+    }
+
+    /// [`Self::settle`], reading `beside`'s answer too as it arrives: a request sent after
+    /// the queued ones, whose answer its sender awaits once they are settled (see
+    /// [`InFlight::read_ahead`]: every answer already due is read while another is awaited).
+    fn settle_beside(&mut self, mut beside: Option<&mut InFlight<'c>>) -> Result<bool, StoreError> {
         if let Some(e) = &self.broken {
             return Err(e.clone());
         }
@@ -451,7 +461,17 @@ impl<'c> PgDb<'c> {
                 } = item;
                 let answer = match answered {
                     Some(answer) => answer.map_err(StmtError::Pg),
-                    None => wait(self.handle, self.deadline, reply),
+                    None => {
+                        let (queue, mut reply) = (&mut self.queue, reply);
+                        let mut beside = beside.as_deref_mut();
+                        let answered = std::future::poll_fn(move |cx| {
+                            for item in queue.iter_mut().chain(beside.as_deref_mut()) {
+                                item.read_ahead(cx);
+                            }
+                            reply.as_mut().poll(cx)
+                        });
+                        wait(self.handle, self.deadline, answered)
+                    }
                 };
                 match answer {
                     Ok(answer) => self.count(writes, &answer),
@@ -585,19 +605,28 @@ impl<'c> PgDb<'c> {
         };
         loop {
             self.open();
-            let reply = self.reply(&p, rows);
+            let mut now = InFlight {
+                reply: self.reply(&p, rows),
+                answered: None,
+                origin: Origin::Now,
+                writes: p.writes,
+            };
             self.current().sent = true;
-            let failed_before = self.settle().map_err(|e| (e, None))?;
+            let failed_before = self.settle_beside(Some(&mut now)).map_err(|e| (e, None))?;
             if failed_before {
                 // Refused by the failed transaction: sent again after the recovery, unless
                 // it was this write that failed.
-                drop(reply);
+                drop(now);
                 if let Some(e) = self.unusable() {
                     return Err((e, None));
                 }
                 continue;
             }
-            return match wait(self.handle, self.deadline, reply) {
+            let answer = match now.answered {
+                Some(answer) => answer.map_err(StmtError::Pg),
+                None => wait(self.handle, self.deadline, now.reply),
+            };
+            return match answer {
                 Ok(answer) => {
                     self.count(p.writes, &answer);
                     Ok(answer)
