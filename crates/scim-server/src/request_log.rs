@@ -30,7 +30,8 @@ const BATCH: usize = 512;
 /// nearly every request, and every other tenant's writes queued behind those commits on
 /// SQLite's single writer (issue 11's fairness benchmark).
 const LINGER: Duration = Duration::from_millis(200);
-/// A tenant's log is trimmed to its policy after this many entries (and by retention).
+/// A tenant's log is trimmed to its policy's number of entries after this many entries;
+/// its age bound (in days) is the retention pass's (`scim_store::retention`).
 const TRIM_EVERY: u64 = 1000;
 /// Largest request body kept, in bytes.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -125,8 +126,7 @@ async fn write_batches(
             .collect();
         for t in due {
             since_trim.remove(&t);
-            let now = scim_store::audit::now_instant();
-            if let Err(e) = store.trim_requests(t, &now).await {
+            if let Err(e) = store.cap_requests(t).await {
                 tracing::warn!(error = %e, "request log not trimmed");
             }
         }

@@ -116,6 +116,13 @@ pub trait RequestLog: Send + Sync {
         query: &RequestQuery,
     ) -> Result<Vec<LoggedRequest>, StoreError>;
 
-    /// Trims a tenant's log to its policy as of `now`; returns how many entries went.
+    /// Trims a tenant's log to its policy as of `now` (its age and its number of entries);
+    /// returns how many entries went. The retention pass runs it.
     async fn trim_requests(&self, tenant_id: i64, now: &str) -> Result<u64, StoreError>;
+
+    /// Trims a tenant's log to its policy's number of entries only, the newest kept;
+    /// returns how many went. Cheaper than [`RequestLog::trim_requests`], whose age bound
+    /// reads every entry of the tenant: the request log's writer runs it often, the
+    /// retention pass enforces the age.
+    async fn cap_requests(&self, tenant_id: i64) -> Result<u64, StoreError>;
 }

@@ -173,4 +173,13 @@ impl<E: Engine> RequestLog for SqlStore<E> {
             })
             .await
     }
+
+    async fn cap_requests(&self, tenant_id: i64) -> Result<u64, StoreError> {
+        self.engine
+            .write(move |db| {
+                let max = super::retention::policy(db, tenant_id)?.requests_max;
+                super::retention::cap_requests(db, tenant_id, max)
+            })
+            .await
+    }
 }

@@ -240,26 +240,26 @@ pub(crate) fn trim_requests(
     since: &str,
     max: i64,
 ) -> Result<u64, StoreError> {
-    let mut n = db.exec(
+    let aged = db.exec(
         "DELETE FROM request_log WHERE tenant_id = ? AND at < ?",
         params![tenant_id, since],
     )?;
-    let limit = db.dialect().limit_param();
-    let newest_dropped = db.row(
+    Ok(aged + cap_requests(db, tenant_id, max)?)
+}
+
+/// Trims a tenant's request log to its newest `max` entries, in one statement. The id
+/// bound is found through the index on (tenant, id), newest first; the age of entries is
+/// not looked at (that needs every entry's row: [`trim_requests`]).
+pub(crate) fn cap_requests(db: &mut dyn Db, tenant_id: i64, max: i64) -> Result<u64, StoreError> {
+    let offset = db.dialect().limit_param();
+    db.exec(
         &format!(
-            "SELECT id FROM request_log WHERE tenant_id = ?
-              ORDER BY id DESC LIMIT 1 OFFSET {limit}"
+            "DELETE FROM request_log WHERE tenant_id = ? AND id <= (
+                 SELECT id FROM request_log WHERE tenant_id = ?
+                  ORDER BY id DESC LIMIT 1 OFFSET {offset})"
         ),
-        params![tenant_id, max],
-        |r| r.int(0),
-    )?;
-    if let Some(id) = newest_dropped {
-        n += db.exec(
-            "DELETE FROM request_log WHERE tenant_id = ? AND id <= ?",
-            params![tenant_id, id],
-        )?;
-    }
-    Ok(n)
+        params![tenant_id, tenant_id, max],
+    )
 }
 
 #[async_trait]

@@ -1,6 +1,7 @@
 //! Tenants and tokens.
 
 use scim_store::DeleteMode;
+use scim_store::requests::{NewRequest, RequestQuery};
 
 use crate::support::{Fixture, status};
 
@@ -11,7 +12,8 @@ store_tests!(
     tenant_delete_counts_every_token_and_says_which_work,
     tokens_authenticate_until_revoked_or_expired,
     admin_tokens_authenticate_only_the_management_api,
-    request_log_entries_are_kept_in_order_and_only_for_existing_tenants
+    request_log_entries_are_kept_in_order_and_only_for_existing_tenants,
+    the_request_log_is_capped_to_its_newest_entries_and_trimmed_by_age
 );
 
 async fn tenants_are_unique_named_and_listed_by_name(f: Fixture) {
@@ -259,12 +261,9 @@ async fn admin_tokens_authenticate_only_the_management_api(f: Fixture) {
     assert_eq!(names, ["ops", "ci"]);
 }
 
-/// A batch of request log entries larger than one statement's share: every entry of an
-/// existing tenant is kept, in order, with its values; entries of unknown tenants are
-/// dropped and not counted.
-async fn request_log_entries_are_kept_in_order_and_only_for_existing_tenants(f: Fixture) {
-    use scim_store::requests::{NewRequest, RequestQuery};
-    let entry = |i: u64, tenant_id: Option<i64>, tenant_name: &str| NewRequest {
+/// A request log entry of `tenant_id` (or of the tenant named, when `None`), numbered `i`.
+fn log_entry(i: u64, tenant_id: Option<i64>, tenant_name: &str) -> NewRequest {
+    NewRequest {
         tenant_id,
         tenant_name: tenant_name.to_string(),
         at: format!("2026-01-01T00:00:{:02}.{:03}Z", i / 1000, i % 1000),
@@ -281,7 +280,14 @@ async fn request_log_entries_are_kept_in_order_and_only_for_existing_tenants(f: 
             .is_multiple_of(5)
             .then(|| "{\"a\":\"\\u0000\"}".to_string()),
         response_body: None,
-    };
+    }
+}
+
+/// A batch of request log entries larger than one statement's share: every entry of an
+/// existing tenant is kept, in order, with its values; entries of unknown tenants are
+/// dropped and not counted.
+async fn request_log_entries_are_kept_in_order_and_only_for_existing_tenants(f: Fixture) {
+    let entry = log_entry;
     let mut entries = Vec::new();
     for i in 0..75u64 {
         entries.push(match i % 15 {
@@ -330,4 +336,62 @@ async fn request_log_entries_are_kept_in_order_and_only_for_existing_tenants(f: 
             (&e.request_id, &e.token_name, &e.request_body)
         );
     }
+}
+
+/// Capping a tenant's log keeps its newest entries up to the policy's number, whatever
+/// their age, and leaves other tenants alone; trimming also drops the entries older than
+/// the policy's days.
+async fn the_request_log_is_capped_to_its_newest_entries_and_trimmed_by_age(f: Fixture) {
+    let s = f.s();
+    s.set_retention_policy(
+        f.acme,
+        &scim_store::PolicyUpdate {
+            requests_max: Some(5),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let now = scim_store::audit::now_instant();
+    // Eight entries of acme, the first four months old, and three of globex.
+    let mut entries: Vec<NewRequest> = (0..8)
+        .map(|i| NewRequest {
+            at: if i < 4 {
+                log_entry(i, None, "").at
+            } else {
+                now.clone()
+            },
+            ..log_entry(i, Some(f.acme), "")
+        })
+        .collect();
+    entries.extend((8..11).map(|i| log_entry(i, Some(f.globex), "")));
+    s.append_requests(entries).await.unwrap();
+    // The newest five stay, one of them months old.
+    assert_eq!(s.cap_requests(f.acme).await.unwrap(), 3);
+    assert_eq!(
+        logged_paths(&s, f.acme).await,
+        ["/Users/3", "/Users/4", "/Users/5", "/Users/6", "/Users/7"]
+    );
+    assert_eq!(s.cap_requests(f.acme).await.unwrap(), 0);
+    assert_eq!(
+        logged_paths(&s, f.globex).await,
+        ["/Users/8", "/Users/9", "/Users/10"]
+    );
+    // Trimming by the policy's 30 days drops the old one.
+    assert_eq!(s.trim_requests(f.acme, &now).await.unwrap(), 1);
+    assert_eq!(
+        logged_paths(&s, f.acme).await,
+        ["/Users/4", "/Users/5", "/Users/6", "/Users/7"]
+    );
+    assert_eq!(logged_paths(&s, f.globex).await.len(), 3);
+}
+
+/// The paths of a tenant's request log, oldest first.
+async fn logged_paths(s: &std::sync::Arc<dyn scim_store::Store>, tenant: i64) -> Vec<String> {
+    let query = RequestQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    let logged = s.requests(tenant, &query).await.unwrap();
+    logged.into_iter().map(|r| r.path).collect()
 }
