@@ -81,15 +81,28 @@ impl fmt::Debug for SharedEvent {
 }
 
 /// The JSON array of `events`, in order, from their kept texts.
-pub fn json_array<'a>(events: impl IntoIterator<Item = &'a SharedEvent>) -> String {
-    let mut out = String::from("[");
-    for (i, e) in events.into_iter().enumerate() {
+pub fn json_array(events: &[SharedEvent]) -> String {
+    json_array_within("", events, "")
+}
+
+/// `before`, the JSON array of `events` ([`json_array`]) and `after`, written into one
+/// string allocated once at its final size: a body of many events (a webhook batch, a
+/// feed page) is tens of kilobytes, which growing and copying again cost more than the
+/// writing itself.
+pub fn json_array_within(before: &str, events: &[SharedEvent], after: &str) -> String {
+    let texts = events.iter().map(SharedEvent::json);
+    let size = before.len() + after.len() + 2 + texts.map(|t| t.len() + 1).sum::<usize>();
+    let mut out = String::with_capacity(size);
+    out.push_str(before);
+    out.push('[');
+    for (i, e) in events.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str(e.json());
     }
     out.push(']');
+    out.push_str(after);
     out
 }
 
@@ -155,6 +168,16 @@ mod tests {
         assert_eq!(json_array(&[]), "[]");
         let v: Value = serde_json::from_str(&json_array(&events[..1])).unwrap();
         assert_eq!(v[0]["actor"]["token"], "okta \"prod\"");
+        // Written around, at its final size from the start.
+        for n in 0..=3 {
+            let text = json_array_within(r#"{"e":"#, &events[..n], "}");
+            assert_eq!(text, format!(r#"{{"e":{}}}"#, json_array(&events[..n])));
+            assert!(
+                text.capacity() - text.len() <= 1,
+                "{n}: {}",
+                text.capacity()
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use scim_delivery::feed::{FeedPage, FeedRequest, MAX_LIMIT, MAX_WAIT};
-use scim_delivery::shared::json_array;
+use scim_delivery::shared::json_array_within;
 use scim_delivery::{Event, EventFilter};
 use serde::Serialize;
 
@@ -79,11 +79,10 @@ pub(crate) async fn list(
 /// The JSON of an [`EventsPage`], written around the events' kept texts instead of
 /// serialising every event again.
 fn page_body(page: &FeedPage) -> String {
-    format!(
-        r#"{{"events":{},"next":{},"head":{}}}"#,
-        json_array(&page.events),
-        page.next,
-        page.head
+    json_array_within(
+        r#"{"events":"#,
+        &page.events,
+        &format!(r#","next":{},"head":{}}}"#, page.next, page.head),
     )
 }
 

@@ -12,7 +12,7 @@ use super::engine::{Sent, Sink};
 use super::retry::parse_retry_after;
 use super::signing;
 use crate::SharedEvent;
-use crate::shared::json_array;
+use crate::shared::json_array_within;
 
 /// How much of a failing receiver's answer is kept in the attempt's record.
 const BODY_KEPT: usize = 512;
@@ -70,9 +70,10 @@ pub fn payload(d: &Destination, events: &[SharedEvent]) -> (String, Vec<u8>) {
             // Written around the events' kept texts (not through a `Value`, which would
             // copy every resource): `{"type", "timestamp", "data": {"events": [...]}}`.
             let timestamp = last.map_or_else(|| "null".to_string(), |l| json_string(&l.timestamp));
-            let body = format!(
-                r#"{{"type":"scim.batch","timestamp":{timestamp},"data":{{"events":{}}}}}"#,
-                json_array(events)
+            let body = json_array_within(
+                &format!(r#"{{"type":"scim.batch","timestamp":{timestamp},"data":{{"events":"#),
+                events,
+                "}}",
             );
             (id, body.into_bytes())
         }
