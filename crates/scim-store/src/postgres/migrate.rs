@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "admin_last_used",
         include_str!("../../migrations/postgres/0011_admin_last_used.sql"),
     ),
+    (
+        12,
+        "statistics",
+        include_str!("../../migrations/postgres/0012_statistics.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("scimmigr" in ASCII).
