@@ -205,12 +205,11 @@ impl Analyzer {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use scim_core::schema::SchemaRegistry;
     use serde_json::json;
 
     use super::pause_after;
-    use crate::postgres::testing::TestDatabase;
-    use crate::{Actor, DeleteMode, Store};
+    use crate::postgres::testing::store_with_tenants;
+    use crate::{Actor, Store};
 
     #[test]
     fn analysing_takes_at_most_five_percent_of_the_time() {
@@ -230,13 +229,12 @@ mod tests {
     /// where it is on, the store leaves analysing to it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tables_are_analysed_after_large_changes_when_autovacuum_is_off() {
-        let Some(db) = TestDatabase::create("tables_are_analysed_after_large_changes")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        let Some((db, store, ids)) =
+            store_with_tenants("tables_are_analysed_after_large_changes", &["a"]).await
         else {
             return;
         };
-        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
+        let tenant = ids[0];
         let autovacuum_off = db
             .query_i64(
                 "SELECT CASE WHEN current_setting('autovacuum') = 'off' THEN 1::bigint ELSE 0 END",
@@ -245,11 +243,6 @@ mod tests {
             .unwrap()
             == 1;
         assert_eq!(store.engine.analyzer.enabled(), autovacuum_off);
-        let tenant = store
-            .create_tenant("a", DeleteMode::Hard, 30)
-            .await
-            .unwrap()
-            .id;
         create_users(&store, tenant, 300).await;
         if !autovacuum_off {
             return;
@@ -294,18 +287,12 @@ mod tests {
     /// columns that statements filter and sort on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn documents_get_no_statistics() {
-        let Some(db) = TestDatabase::create("documents_get_no_statistics")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        let Some((db, store, ids)) =
+            store_with_tenants("documents_get_no_statistics", &["a"]).await
         else {
             return;
         };
-        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
-        let tenant = store
-            .create_tenant("a", DeleteMode::Hard, 30)
-            .await
-            .unwrap()
-            .id;
+        let tenant = ids[0];
         create_users(&store, tenant, 20).await;
         store.engine.analyzer.analyze().await.unwrap();
         for (table, column, kept) in [

@@ -287,29 +287,37 @@ mod tests {
     use std::collections::HashSet;
 
     use futures_util::future::join_all;
-    use scim_core::schema::SchemaRegistry;
 
-    use crate::postgres::testing::TestDatabase;
+    use crate::Store;
+    use crate::postgres::testing::{TestDatabase, store_with_tenants};
     use crate::sql::Engine;
     use crate::sql::db::DbExt;
-    use crate::{DeleteMode, Store};
 
-    /// A store on a database of its own with the tenants `names` (their ids in that order),
-    /// and the database, dropped with it; `None` where no PostgreSQL server answers.
-    async fn store_with_tenants(
-        test: &str,
-        names: &[&str],
-    ) -> Option<(TestDatabase, crate::postgres::PgStore, Vec<i64>)> {
-        let db = TestDatabase::create(test)
+    /// A store with the tenant `a` (its id) and a table `probe` holding the value 1, for
+    /// batches in which one write fails ([`taken`]).
+    async fn store_with_probe(test: &str) -> Option<(TestDatabase, crate::postgres::PgStore, i64)> {
+        let (db, store, ids) = store_with_tenants(test, &["a"]).await?;
+        store
+            .engine
+            .write(|db| {
+                db.exec("CREATE TABLE probe (v BIGINT PRIMARY KEY)", &[])?;
+                db.exec("INSERT INTO probe VALUES (1)", &[])
+            })
             .await
-            .unwrap_or_else(|e| panic!("{e}"))?;
-        let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
-        let mut ids = Vec::new();
-        for name in names {
-            let tenant = store.create_tenant(name, DeleteMode::Hard, 30).await;
-            ids.push(tenant.unwrap().id);
-        }
-        Some((db, store, ids))
+            .unwrap();
+        Some((db, store, ids[0]))
+    }
+
+    /// A write whose deferred insert fails (the value 1 is in `probe` already).
+    fn taken(db: &mut dyn crate::sql::db::Db) -> Result<(), crate::StoreError> {
+        db.execute_deferred(
+            "INSERT INTO probe VALUES (?)",
+            vec![crate::sql::db::SqlValue::Int(1)],
+            crate::sql::db::OnFailure {
+                unique: Some(crate::StoreError::Database("taken".into())),
+                not_null: None,
+            },
+        )
     }
 
     /// Concurrent writes of one tenant run in shared transactions (fewer top-level
@@ -368,31 +376,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_statement_prepared_after_a_failed_write_is_answered() {
         use crate::sql::db::{OnFailure, SqlValue};
-        let Some((_db, store, ids)) =
-            store_with_tenants("prepared_after_a_failed_write", &["a"]).await
-        else {
+        let Some((_db, store, t)) = store_with_probe("prepared_after_a_failed_write").await else {
             return;
         };
-        let t = ids[0];
         let engine = store.engine.clone();
-        engine
-            .write(|db| {
-                db.exec("CREATE TABLE probe (v BIGINT PRIMARY KEY)", &[])?;
-                db.exec("INSERT INTO probe VALUES (1)", &[])
-            })
-            .await
-            .unwrap();
         for round in 0..50_i64 {
-            let taken = engine.write_tenant(t, |db| {
-                db.execute_deferred(
-                    "INSERT INTO probe VALUES (?)",
-                    vec![SqlValue::Int(1)],
-                    OnFailure {
-                        unique: Some(crate::StoreError::Database("taken".into())),
-                        not_null: None,
-                    },
-                )
-            });
+            let taken = engine.write_tenant(t, taken);
             let fresh = engine.write_tenant(t, move |db| {
                 // A text no connection has prepared yet.
                 db.execute_deferred(
@@ -419,32 +408,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_statement_answered_at_once_after_a_failed_write_is_answered() {
         use crate::sql::db::{OnFailure, SqlValue};
-        let Some((_db, store, ids)) =
-            store_with_tenants("answered_at_once_after_a_failed_write", &["a"]).await
+        let Some((_db, store, t)) = store_with_probe("answered_at_once_after_a_failed_write").await
         else {
             return;
         };
-        let t = ids[0];
         let engine = store.engine.clone();
-        engine
-            .write(|db| {
-                db.exec("CREATE TABLE probe (v BIGINT PRIMARY KEY)", &[])?;
-                db.exec("INSERT INTO probe VALUES (1)", &[])
-            })
-            .await
-            .unwrap();
         for round in 0..30_i64 {
             let base = 1000 * (round + 1);
-            let taken = engine.write_tenant(t, |db| {
-                db.execute_deferred(
-                    "INSERT INTO probe VALUES (?)",
-                    vec![SqlValue::Int(1)],
-                    OnFailure {
-                        unique: Some(crate::StoreError::Database("taken".into())),
-                        not_null: None,
-                    },
-                )
-            });
+            let taken = engine.write_tenant(t, taken);
             let between = futures_util::future::join_all((0..5).map(|k| {
                 engine.write_tenant(t, move |db| {
                     db.execute_deferred(

@@ -275,6 +275,27 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A store on a database of its own with the tenants `names` (their ids in that order),
+/// and the database, dropped with it; `None` where no PostgreSQL server answers (the
+/// store's own unit tests).
+#[cfg(test)]
+pub(crate) async fn store_with_tenants(
+    test: &str,
+    names: &[&str],
+) -> Option<(TestDatabase, PgStore, Vec<i64>)> {
+    use crate::{DeleteMode, Store};
+    let db = TestDatabase::create(test)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))?;
+    let store = db.store(&SchemaRegistry::builtin().unwrap()).await.unwrap();
+    let mut ids = Vec::new();
+    for name in names {
+        let tenant = store.create_tenant(name, DeleteMode::Hard, 30).await;
+        ids.push(tenant.unwrap().id);
+    }
+    Some((db, store, ids))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
