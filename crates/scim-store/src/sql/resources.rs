@@ -160,20 +160,24 @@ fn load_version(
 
 /// The `resources.seq` of the resource an index entry points to.
 #[derive(Clone, Copy)]
-enum SeqOf<'a> {
+enum SeqOf {
     /// Known.
     Known(i64),
-    /// That of the resource just inserted with this id, read by the statement itself (so a
-    /// create sends its statements without waiting for the insert's answer).
-    Inserted { tenant_id: i64, id: &'a str },
+    /// That of the resource the write inserted last (PostgreSQL), read by the statement
+    /// itself, so that a create sends its statements without waiting for the insert's
+    /// answer: the last value the connection drew from `resources`' sequence. The insert
+    /// went just before on the same connection, in the same write, and nothing inserts
+    /// another resource in between (after a rollback to a savepoint, the statements are
+    /// sent again in the same order, so the insert draws again first).
+    Inserted,
 }
 
-impl SeqOf<'_> {
+impl SeqOf {
     /// The SQL expression of the value.
     fn sql(self) -> &'static str {
         match self {
             SeqOf::Known(_) => "?",
-            SeqOf::Inserted { .. } => "(SELECT seq FROM resources WHERE tenant_id = ? AND id = ?)",
+            SeqOf::Inserted => "currval('resources_seq_seq')",
         }
     }
 
@@ -181,9 +185,7 @@ impl SeqOf<'_> {
     fn push(self, out: &mut Vec<SqlValue>) {
         match self {
             SeqOf::Known(seq) => out.push(SqlValue::Int(seq)),
-            SeqOf::Inserted { tenant_id, id } => {
-                out.extend([SqlValue::Int(tenant_id), SqlValue::from(id)]);
-            }
+            SeqOf::Inserted => {}
         }
     }
 }
@@ -198,7 +200,7 @@ fn write_index(
     plan: &IndexPlan,
     tenant_id: i64,
     resource_type: &str,
-    seq: SeqOf<'_>,
+    seq: SeqOf,
     data: &Map<String, Value>,
 ) -> Result<(), StoreError> {
     let attrs: Vec<&IndexedAttr> = plan.for_type(resource_type).iter().collect();
@@ -211,7 +213,7 @@ fn write_index_of(
     attrs: &[&IndexedAttr],
     tenant_id: i64,
     resource_type: &str,
-    seq: SeqOf<'_>,
+    seq: SeqOf,
     data: &Map<String, Value>,
 ) -> Result<(), StoreError> {
     let values: Vec<(&IndexedAttr, Vec<String>)> = attrs
@@ -227,7 +229,7 @@ fn write_index_values<A: std::borrow::Borrow<IndexedAttr>>(
     values: &[(A, Vec<String>)],
     tenant_id: i64,
     resource_type: &str,
-    seq: SeqOf<'_>,
+    seq: SeqOf,
 ) -> Result<(), StoreError> {
     let row_sql = format!("(?, ?, ?, ?, {}, ?)", seq.sql());
     // Entries of non-unique attributes cannot conflict (the unique index covers only the
@@ -578,7 +580,7 @@ pub(crate) fn create(
         // Sent without waiting for its answer: the index entries read the new row's seq
         // themselves.
         db.execute_deferred(sql, params, OnFailure::default())?;
-        SeqOf::Inserted { tenant_id, id: &id }
+        SeqOf::Inserted
     } else {
         SeqOf::Known(db.one(&format!("{sql} RETURNING seq"), &params, |r| r.int(0))?)
     };

@@ -8,14 +8,17 @@ use futures_util::future::join_all;
 use scim_store::{MemberOp, Store};
 use serde_json::json;
 
-use crate::support::{Fixture, actor, member, member_ids, members_op, set, status, user_data};
+use crate::support::{
+    Fixture, USER_SCHEMA, actor, member, member_ids, members_op, obj, set, status, user_data,
+};
 
 store_tests!(
     concurrent_creates_of_one_name_have_one_winner,
     concurrent_writes_with_one_etag_have_one_winner,
     concurrent_member_changes_are_all_kept,
     the_change_log_has_no_gaps_for_a_concurrent_reader,
-    batched_writes_keep_the_change_log_in_order_for_a_concurrent_reader
+    batched_writes_keep_the_change_log_in_order_for_a_concurrent_reader,
+    concurrent_creates_index_each_resource_under_its_own_entries
 );
 
 async fn instances(f: &Fixture) -> [Arc<dyn Store>; 2] {
@@ -274,4 +277,48 @@ async fn batched_writes_keep_the_change_log_in_order_for_a_concurrent_reader(f: 
     let log = f.s().changes(f.acme, before, 1000).await.unwrap();
     assert_eq!(log.len() as i64, ok);
     assert!(log.iter().all(|c| c.operation == "create"));
+}
+
+/// Creates batched together, some of them failing (their writes rolled back and the later
+/// ones sent again): every user created is found by each of its indexed values, and only
+/// by them.
+async fn concurrent_creates_index_each_resource_under_its_own_entries(f: Fixture) {
+    let stores = instances(&f).await;
+    f.s()
+        .create(f.acme, "User", user_data("taken"), Vec::new(), &actor())
+        .await
+        .unwrap();
+    let creates = (0..48).map(|i| {
+        let s = stores[i % 2].clone();
+        let tenant = f.acme;
+        async move {
+            let name = if i % 6 == 5 { "TAKEN".to_string() } else { format!("u{i}") };
+            let data = obj(json!({"schemas": [USER_SCHEMA], "userName": name,
+                "externalId": format!("x{i}"), "emails": [{"value": format!("u{i}@example.com")}]}));
+            (name, s.create(tenant, "User", data, Vec::new(), &actor()).await)
+        }
+    });
+    let mut created = 0;
+    for (name, result) in join_all(creates).await {
+        if name == "TAKEN" {
+            assert_eq!(status(&result.unwrap_err()), 409);
+            continue;
+        }
+        let id = result.unwrap().id;
+        created += 1;
+        let i = &name[1..];
+        for filter in [
+            format!("userName eq \"{name}\""),
+            format!("externalId eq \"x{i}\""),
+            format!("emails.value eq \"u{i}@example.com\""),
+        ] {
+            let page = f
+                .list(f.acme, "User", Some(&filter), None, 1, 10)
+                .await
+                .unwrap();
+            let ids: Vec<&str> = page.resources.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(ids, [id.as_str()], "{filter}");
+        }
+    }
+    assert_eq!(created, 40);
 }
