@@ -87,8 +87,8 @@ pub fn json_array(events: &[SharedEvent]) -> String {
 
 /// `before`, the JSON array of `events` ([`json_array`]) and `after`, written into one
 /// string allocated once at its final size: a body of many events (a webhook batch, a
-/// feed page) is tens of kilobytes, which growing and copying again cost more than the
-/// writing itself.
+/// feed page) is tens of kilobytes, and growing the array, then copying it into its
+/// envelope, copied it several times over.
 pub fn json_array_within(before: &str, events: &[SharedEvent], after: &str) -> String {
     let texts = events.iter().map(SharedEvent::json);
     let size = before.len() + after.len() + 2 + texts.map(|t| t.len() + 1).sum::<usize>();
