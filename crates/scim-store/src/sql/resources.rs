@@ -166,10 +166,10 @@ enum SeqOf {
     /// That of the resource the write inserted last (PostgreSQL), read by the statement
     /// itself, so that a create sends its statements without waiting for the insert's
     /// answer: the last value the connection drew from `resources`' sequence (its identity
-    /// column's, `resources_seq_seq`, migration 0001). The insert
-    /// went just before on the same connection, in the same write, and nothing inserts
-    /// another resource in between (after a rollback to a savepoint, the statements are
-    /// sent again in the same order, so the insert draws again first).
+    /// column's, `resources_seq_seq`, migration 0001). The insert went just before on the
+    /// same connection, in the same write, and nothing inserts another resource in between
+    /// (after a rollback to a savepoint, the statements are sent again in the same order,
+    /// so the insert draws again first).
     Inserted,
 }
 
